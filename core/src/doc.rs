@@ -1,0 +1,364 @@
+//! The shared shape of every fieldloop document (case, notice, site inspection, patrol,
+//! patrol plan) in automerge: an immutable header, a few last-writer-wins fields, an
+//! append-only event log and an evidence map.
+//!
+//! Every value is a plain scalar so documents stay small: the header, each event and each
+//! evidence entry are one JSON string each. The log is an automerge list, so concurrent
+//! appends from two offline phones merge as a union. Reading sorts events by
+//! (time, author, id), which is the order every fold uses.
+
+use std::collections::BTreeMap;
+
+use automerge::{
+    transaction::Transactable, ActorId, AutoCommit, ChangeHash, ObjType, ReadDoc, ScalarValue,
+    Value, ROOT,
+};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+use crate::roles::Role;
+use crate::time::Millis;
+
+/// Bumped when the document layout changes; old documents keep theirs in the header.
+pub const SCHEMA_VERSION: u32 = 1;
+
+const HEADER: &str = "header";
+const FIELDS: &str = "fields";
+const EVENTS: &str = "events";
+const EVIDENCE: &str = "evidence";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
+pub enum DocKind {
+    Case,
+    Notice,
+    SiteInspection,
+    Patrol,
+    PatrolPlan,
+}
+
+/// A position as a phone reports it, WGS-84.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct Position {
+    pub lat: f64,
+    pub lon: f64,
+    /// Horizontal accuracy radius in metres, as the phone reports it.
+    pub accuracy_m: f64,
+}
+
+/// Where a document belongs, for permissions and for which devices receive it.
+/// The header fixes where it was created; a case's unit comes from its dispatch events.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct DocScope {
+    /// 15-digit grid cell code (单元网格).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grid_cell: Option<String>,
+    /// Responsible unit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    /// Construction project (water works).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// River segment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<String>,
+}
+
+/// Written once at creation; the server rejects any change to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct Header {
+    pub id: Uuid,
+    pub kind: DocKind,
+    pub schema: u32,
+    pub created_by: String,
+    pub created_role: Role,
+    pub created_at: Millis,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<Position>,
+    /// Category code (大类+小类) for cases, stage for inspections; free per kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    pub scope: DocScope,
+}
+
+/// One entry of the append-only log. `kind` is the event type ("case.registered", …);
+/// `data` holds its type-specific fields as JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub id: Uuid,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub at: Millis,
+    pub by: String,
+    pub role: Role,
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub data: serde_json::Value,
+}
+
+impl Event {
+    /// The order every fold uses: time, then author, then id, so all devices agree.
+    pub fn fold_key(&self) -> (Millis, &str, Uuid) {
+        (self.at, self.by.as_str(), self.id)
+    }
+
+    /// Decodes `data` into a type-specific struct.
+    pub fn data_as<T: for<'de> Deserialize<'de>>(&self) -> Result<T> {
+        serde_json::from_value(self.data.clone())
+            .map_err(|e| Error::invalid("event data", format!("{} ({}): {e}", self.kind, self.id)))
+    }
+}
+
+/// The stage a photo proves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
+pub enum EvidenceStage {
+    /// At report: the problem as found.
+    Before,
+    /// After handling: the fix, by the handler or contractor.
+    After,
+    /// The inspector's on-site verification photo (核查).
+    Verification,
+    /// A site-inspection or patrol finding.
+    Finding,
+}
+
+/// Metadata of one photo, keyed in the document by the processed file's SHA-256.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct Evidence {
+    pub stage: EvidenceStage,
+    pub taken_at: Millis,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<Position>,
+    pub by: String,
+    /// 64-bit perceptual hash, for reuse detection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phash: Option<u64>,
+    /// Notice item or checklist item this photo answers, when it answers one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<String>,
+}
+
+/// Everything a fold needs, read out of the document at once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    pub header: Header,
+    pub fields: BTreeMap<String, String>,
+    /// Sorted by [`Event::fold_key`].
+    pub events: Vec<Event>,
+    pub evidence: BTreeMap<String, Evidence>,
+}
+
+/// A document in automerge. Cheap to create; load and save are explicit.
+#[derive(Debug, Clone)]
+pub struct Doc {
+    am: AutoCommit,
+}
+
+fn obj(am: &AutoCommit, key: &str) -> Result<automerge::ObjId> {
+    match am.get(ROOT, key)? {
+        Some((Value::Object(_), id)) => Ok(id),
+        _ => Err(Error::invalid("document", format!("no {key} object"))),
+    }
+}
+
+fn as_str(value: &Value<'_>) -> Option<String> {
+    match value {
+        Value::Scalar(s) => match s.as_ref() {
+            ScalarValue::Str(s) => Some(s.to_string()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+impl Doc {
+    /// A new document written by `actor` (the device's or the server's stable actor id).
+    pub fn create(header: &Header, actor: &ActorId) -> Result<Doc> {
+        let mut am = AutoCommit::new().with_actor(actor.clone());
+        am.put(ROOT, HEADER, serde_json::to_string(header)?)?;
+        am.put_object(ROOT, FIELDS, ObjType::Map)?;
+        am.put_object(ROOT, EVENTS, ObjType::List)?;
+        am.put_object(ROOT, EVIDENCE, ObjType::Map)?;
+        am.commit();
+        Ok(Doc { am })
+    }
+
+    /// Loads saved bytes (a full save, optionally followed by incremental saves).
+    pub fn load(bytes: &[u8], actor: &ActorId) -> Result<Doc> {
+        let am = AutoCommit::load(bytes)?.with_actor(actor.clone());
+        Ok(Doc { am })
+    }
+
+    /// An empty document with no history, to receive a full copy from a peer.
+    pub fn empty(actor: &ActorId) -> Doc {
+        Doc {
+            am: AutoCommit::new().with_actor(actor.clone()),
+        }
+    }
+
+    pub fn header(&self) -> Result<Header> {
+        match self.am.get(ROOT, HEADER)? {
+            Some((v, _)) => {
+                let s = as_str(&v)
+                    .ok_or_else(|| Error::invalid("document", "header is not a string"))?;
+                Ok(serde_json::from_str(&s)?)
+            }
+            None => Err(Error::invalid("document", "no header")),
+        }
+    }
+
+    /// The header as stored, byte for byte, so a validator can tell it never changed.
+    pub fn raw_header(&self) -> Result<Option<String>> {
+        Ok(self.am.get(ROOT, HEADER)?.and_then(|(v, _)| as_str(&v)))
+    }
+
+    pub fn field(&self, name: &str) -> Result<Option<String>> {
+        let fields = obj(&self.am, FIELDS)?;
+        Ok(self.am.get(&fields, name)?.and_then(|(v, _)| as_str(&v)))
+    }
+
+    pub fn fields(&self) -> Result<BTreeMap<String, String>> {
+        let fields = obj(&self.am, FIELDS)?;
+        let mut out = BTreeMap::new();
+        for key in self.am.keys(&fields) {
+            if let Some((v, _)) = self.am.get(&fields, &key)? {
+                if let Some(s) = as_str(&v) {
+                    out.insert(key, s);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Last writer wins; meant for description, address and the like.
+    pub fn set_field(&mut self, name: &str, value: &str) -> Result<()> {
+        let fields = obj(&self.am, FIELDS)?;
+        self.am.put(&fields, name, value)?;
+        self.am.commit();
+        Ok(())
+    }
+
+    /// Appends to the log. Events are never edited or removed.
+    pub fn append_event(&mut self, event: &Event) -> Result<()> {
+        let events = obj(&self.am, EVENTS)?;
+        let len = self.am.length(&events);
+        self.am
+            .insert(&events, len, serde_json::to_string(event)?)?;
+        self.am.commit();
+        Ok(())
+    }
+
+    /// The log sorted by [`Event::fold_key`]. An entry that does not parse is an error:
+    /// the server never accepts one, so it means the bytes are damaged.
+    pub fn events(&self) -> Result<Vec<Event>> {
+        let events = obj(&self.am, EVENTS)?;
+        let mut out = Vec::with_capacity(self.am.length(&events));
+        for item in self.am.list_range(&events, ..) {
+            let s = as_str(&Value::from(item.value))
+                .ok_or_else(|| Error::invalid("event", "not a string"))?;
+            out.push(serde_json::from_str::<Event>(&s)?);
+        }
+        out.sort_by(|a, b| a.fold_key().cmp(&b.fold_key()));
+        // Two merges of the same event (same id) count once.
+        out.dedup_by(|a, b| a.id == b.id);
+        Ok(out)
+    }
+
+    /// Adds a photo reference. The first entry for a hash wins: evidence is never rewritten.
+    pub fn add_evidence(&mut self, content_hash: &str, evidence: &Evidence) -> Result<bool> {
+        let map = obj(&self.am, EVIDENCE)?;
+        if self.am.get(&map, content_hash)?.is_some() {
+            return Ok(false);
+        }
+        self.am
+            .put(&map, content_hash, serde_json::to_string(evidence)?)?;
+        self.am.commit();
+        Ok(true)
+    }
+
+    pub fn evidence(&self) -> Result<BTreeMap<String, Evidence>> {
+        let map = obj(&self.am, EVIDENCE)?;
+        let mut out = BTreeMap::new();
+        for key in self.am.keys(&map) {
+            if let Some((v, _)) = self.am.get(&map, &key)? {
+                let s = as_str(&v).ok_or_else(|| Error::invalid("evidence", "not a string"))?;
+                out.insert(key, serde_json::from_str(&s)?);
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn snapshot(&self) -> Result<Snapshot> {
+        Ok(Snapshot {
+            header: self.header()?,
+            fields: self.fields()?,
+            events: self.events()?,
+            evidence: self.evidence()?,
+        })
+    }
+
+    pub fn heads(&mut self) -> Vec<ChangeHash> {
+        self.am.get_heads()
+    }
+
+    /// Full compressed save.
+    pub fn save(&mut self) -> Vec<u8> {
+        self.am.save()
+    }
+
+    /// The changes since the last `save`/`save_incremental`, for appending to a store.
+    pub fn save_incremental(&mut self) -> Vec<u8> {
+        self.am.save_incremental()
+    }
+
+    /// The changes a peer that has `heads` lacks, as one byte string `load_changes` takes.
+    pub fn save_after(&mut self, heads: &[ChangeHash]) -> Vec<u8> {
+        self.am.save_after(heads)
+    }
+
+    /// Applies bytes from `save`, `save_incremental` or `save_after`.
+    pub fn load_changes(&mut self, bytes: &[u8]) -> Result<usize> {
+        Ok(self.am.load_incremental(bytes)?)
+    }
+
+    /// Heads we were told about but do not have: a sign that shared heads are stale.
+    pub fn missing_deps(&mut self, heads: &[ChangeHash]) -> Vec<ChangeHash> {
+        self.am.get_missing_deps(heads)
+    }
+
+    pub fn merge(&mut self, other: &mut Doc) -> Result<()> {
+        self.am.merge(&mut other.am)?;
+        Ok(())
+    }
+
+    /// The automerge document itself, for sync machinery and benchmarks.
+    pub fn automerge(&mut self) -> &mut AutoCommit {
+        &mut self.am
+    }
+}
+
+/// Change hashes as hex, for storage and the wire.
+pub fn heads_to_hex(heads: &[ChangeHash]) -> Vec<String> {
+    heads.iter().map(|h| h.to_string()).collect()
+}
+
+pub fn heads_from_hex(hex: &[String]) -> Result<Vec<ChangeHash>> {
+    hex.iter()
+        .map(|h| {
+            h.parse::<ChangeHash>()
+                .map_err(|e| Error::invalid("change hash", format!("{h}: {e}")))
+        })
+        .collect()
+}
+
+/// A stable automerge actor id from a device or server id.
+pub fn actor_for(id: &Uuid) -> ActorId {
+    ActorId::from(id.as_bytes().as_slice())
+}

@@ -1,0 +1,129 @@
+//! Roles, jurisdictions and the one permission table that the device applies before it
+//! writes and the server applies when it validates.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
+pub enum Role {
+    Inspector,
+    Dispatcher,
+    Handler,
+    Supervisor,
+    Contractor,
+    RiverChief,
+    Admin,
+    /// The sync server itself: the only writer of verdicts, closures, warnings, plans.
+    Server,
+}
+
+/// Where a person may act. Grid cells match by prefix, so a dispatcher holding a
+/// 9-digit street prefix covers every cell of that street.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct Jurisdiction {
+    #[serde(default)]
+    pub grid_prefixes: Vec<String>,
+    #[serde(default)]
+    pub units: Vec<String>,
+    #[serde(default)]
+    pub projects: Vec<String>,
+    #[serde(default)]
+    pub segments: Vec<String>,
+    /// Citywide (admins, the server).
+    #[serde(default)]
+    pub everywhere: bool,
+}
+
+/// Who is acting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct Principal {
+    pub user_id: String,
+    pub role: Role,
+    pub jurisdiction: Jurisdiction,
+}
+
+use crate::doc::DocScope;
+
+/// Which part of a document's scope must lie in the actor's jurisdiction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScopeCheck {
+    /// No place check (the server; reports anyone may file).
+    Anywhere,
+    /// The document's grid cell is under one of the actor's grid prefixes.
+    GridCell,
+    /// The document's responsible unit is one of the actor's units.
+    Unit,
+    /// The document's project is one of the actor's projects.
+    Project,
+    /// The document's river segment is one of the actor's segments.
+    Segment,
+}
+
+/// One row of the permission table: who may append `event` and where.
+#[derive(Debug, Clone, Copy)]
+pub struct Rule {
+    pub event: &'static str,
+    pub roles: &'static [Role],
+    pub scope: ScopeCheck,
+}
+
+/// Events that only the server writes: verdicts, closures, deadline warnings, escalations,
+/// plan updates. A device change adding one of these is rejected whatever its role claims.
+pub fn server_only(rule: &Rule) -> bool {
+    rule.roles == [Role::Server]
+}
+
+impl Jurisdiction {
+    pub fn covers(&self, check: ScopeCheck, scope: &DocScope) -> bool {
+        if self.everywhere {
+            return true;
+        }
+        fn any_eq(list: &[String], value: &Option<String>) -> bool {
+            value.as_ref().is_some_and(|v| list.iter().any(|x| x == v))
+        }
+        match check {
+            ScopeCheck::Anywhere => true,
+            ScopeCheck::GridCell => scope.grid_cell.as_ref().is_some_and(|cell| {
+                self.grid_prefixes
+                    .iter()
+                    .any(|p| cell.starts_with(p.as_str()))
+            }),
+            ScopeCheck::Unit => any_eq(&self.units, &scope.unit),
+            ScopeCheck::Project => any_eq(&self.projects, &scope.project),
+            ScopeCheck::Segment => any_eq(&self.segments, &scope.segment),
+        }
+    }
+}
+
+/// The answer of the permission table, with a reason a person can read when it is no.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Allowed,
+    Denied(String),
+}
+
+/// Looks `event` up in `rules` and checks role and jurisdiction.
+pub fn decide_in(rules: &[Rule], principal: &Principal, event: &str, scope: &DocScope) -> Decision {
+    let Some(rule) = rules.iter().find(|r| r.event == event) else {
+        return Decision::Denied(format!("unknown event type {event}"));
+    };
+    if principal.role == Role::Server {
+        return Decision::Allowed;
+    }
+    if server_only(rule) {
+        return Decision::Denied(format!("{event} is written by the server only"));
+    }
+    if !rule.roles.contains(&principal.role) {
+        return Decision::Denied(format!("a {:?} may not write {event}", principal.role));
+    }
+    if !principal.jurisdiction.covers(rule.scope, scope) {
+        return Decision::Denied(format!(
+            "{event}: outside {}'s jurisdiction ({:?})",
+            principal.user_id, rule.scope
+        ));
+    }
+    Decision::Allowed
+}

@@ -1,0 +1,1 @@
+//! fieldloop sync server.

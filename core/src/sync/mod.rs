@@ -1,0 +1,3 @@
+//! Sync between a device and the server: the wire format and the device's client.
+
+pub mod wire;

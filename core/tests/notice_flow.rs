@@ -3,8 +3,8 @@
 
 use fieldloop_core::doc::{actor_for, Doc, DocKind, DocScope, Event, Header, SCHEMA_VERSION};
 use fieldloop_core::notice::{
-    draft_notice, fold_inspection, fold_notice, Answer, ClauseLibrary, ItemStatus,
-    NoticeStatus, Severity, PERMISSIONS,
+    draft_notice, fold_inspection, fold_notice, Answer, ClauseLibrary, ItemStatus, NoticeStatus,
+    Severity, PERMISSIONS,
 };
 use fieldloop_core::roles::{decide_in, Decision, Jurisdiction, Principal, Role};
 use fieldloop_core::sla::Deadline;
@@ -99,14 +99,21 @@ fn library_has_every_stage_of_the_reference() {
     let ww57 = lib.clause("WW-57").unwrap();
     assert_eq!(ww57.severity, Severity::General);
     assert!(ww57.severity_note.as_deref().unwrap().contains("较重"));
-    assert_eq!(lib.clause("WW-73").unwrap().source_grade, "重大事故隐患 (2022, art. 11)");
+    assert_eq!(
+        lib.clause("WW-73").unwrap().source_grade,
+        "重大事故隐患 (2022, art. 11)"
+    );
 }
 
 #[test]
 fn checklist_is_generated_per_stage() {
     let lib = ClauseLibrary::bundled().unwrap();
     let excavation = lib.checklist("excavation").unwrap();
-    let ids: Vec<&str> = excavation.items.iter().map(|i| i.clause_id.as_str()).collect();
+    let ids: Vec<&str> = excavation
+        .items
+        .iter()
+        .map(|i| i.clause_id.as_str())
+        .collect();
     assert_eq!(ids.first(), Some(&"WW-09"));
     assert_eq!(ids.last(), Some(&"WW-19"));
     assert_eq!(excavation.unanswered(), 11);
@@ -136,28 +143,53 @@ fn inspection_answers_fold_and_failed_items_become_a_notice() {
             json!({"clause": format!("WW-{n}"), "answer": answer}),
         );
     }
-    let foreign = log.sup("inspection.answered", json!({"clause": "WW-01", "answer": "fail"}));
+    let foreign = log.sup(
+        "inspection.answered",
+        json!({"clause": "WW-01", "answer": "fail"}),
+    );
     // Correct clause 23's answer with a note and photo before submitting.
     log.sup(
         "inspection.answered",
         json!({"clause": "WW-23", "answer": "fail", "note": "布设支护位移监测点并每日观测", "photo": "ab12"}),
     );
     let submitted = log.sup("inspection.submitted", json!({}));
-    let late = log.sup("inspection.answered", json!({"clause": "WW-20", "answer": "pass"}));
-    let by_contractor = log.con("inspection.answered", json!({"clause": "WW-21", "answer": "fail"}));
+    let late = log.sup(
+        "inspection.answered",
+        json!({"clause": "WW-20", "answer": "pass"}),
+    );
+    let by_contractor = log.con(
+        "inspection.answered",
+        json!({"clause": "WW-21", "answer": "fail"}),
+    );
 
     let state = fold_inspection(&log.doc.snapshot().unwrap(), &lib).unwrap();
     assert!(state.submitted_at.is_some());
     assert_eq!(state.checklist.unanswered(), 0);
-    let failed: Vec<&str> = state.checklist.failed().map(|i| i.clause_id.as_str()).collect();
-    assert_eq!(failed, ["WW-20", "WW-23"], "the late pass for WW-20 is ignored");
+    let failed: Vec<&str> = state
+        .checklist
+        .failed()
+        .map(|i| i.clause_id.as_str())
+        .collect();
+    assert_eq!(
+        failed,
+        ["WW-20", "WW-23"],
+        "the late pass for WW-20 is ignored"
+    );
     let ignored: Vec<Uuid> = state.ignored.iter().map(|i| i.event_id).collect();
     assert_eq!(ignored, [foreign, late, by_contractor]);
-    assert!(state.ignored[0].reason.contains("not on the support checklist"));
+    assert!(state.ignored[0]
+        .reason
+        .contains("not on the support checklist"));
     assert!(state.ignored[1].reason.contains("already submitted"));
     assert!(!ignored.contains(&submitted));
     assert_eq!(
-        state.checklist.items.iter().find(|i| i.clause_id == "WW-26").unwrap().answer,
+        state
+            .checklist
+            .items
+            .iter()
+            .find(|i| i.clause_id == "WW-26")
+            .unwrap()
+            .answer,
         Some(Answer::NotApplicable)
     );
 
@@ -167,8 +199,13 @@ fn inspection_answers_fold_and_failed_items_become_a_notice() {
     };
     let issued = draft_notice(&state, &lib, None, "广州某建设有限公司", due).unwrap();
     assert_eq!(issued.items.len(), 2);
-    assert_eq!(issued.items[1].required_action, "布设支护位移监测点并每日观测");
-    assert!(issued.items[0].required_action.starts_with("整改: Support already deforming"));
+    assert_eq!(
+        issued.items[1].required_action,
+        "布设支护位移监测点并每日观测"
+    );
+    assert!(issued.items[0]
+        .required_action
+        .starts_with("整改: Support already deforming"));
     assert_eq!(issued.items[0].severity, Severity::Serious);
 }
 
@@ -179,12 +216,20 @@ fn submitting_an_incomplete_inspection_is_ignored() {
         doc: new_doc(DocKind::SiteInspection, Some("lifting")),
         clock: T0,
     };
-    log.sup("inspection.answered", json!({"clause": "WW-67", "answer": "fail"}));
+    log.sup(
+        "inspection.answered",
+        json!({"clause": "WW-67", "answer": "fail"}),
+    );
     log.sup("inspection.submitted", json!({}));
     let state = fold_inspection(&log.doc.snapshot().unwrap(), &lib).unwrap();
     assert!(state.submitted_at.is_none());
-    assert!(state.ignored[0].reason.contains("5 checklist items are not answered"));
-    let due = Deadline { due: T0, provisional: false };
+    assert!(state.ignored[0]
+        .reason
+        .contains("5 checklist items are not answered"));
+    let due = Deadline {
+        due: T0,
+        provisional: false,
+    };
     assert!(draft_notice(&state, &lib, None, "c", due).is_err());
     // The header must name a known stage.
     let no_stage = new_doc(DocKind::SiteInspection, None);
@@ -214,7 +259,10 @@ fn issued_notice() -> Log {
 fn a_notice_closes_item_by_item_with_a_rejection_reopened() {
     let mut log = issued_notice();
     log.con("notice.signed", json!({}));
-    log.con("notice.item_replied", json!({"item": "WW-09", "photos": ["h1", "h2"]}));
+    log.con(
+        "notice.item_replied",
+        json!({"item": "WW-09", "photos": ["h1", "h2"]}),
+    );
     log.sup("notice.item_confirmed", json!({"item": "WW-09"}));
 
     let state = fold_notice(&log.doc.snapshot().unwrap()).unwrap();
@@ -224,15 +272,24 @@ fn a_notice_closes_item_by_item_with_a_rejection_reopened() {
     assert_eq!(state.contractor.as_deref(), Some("广州某建设有限公司"));
     assert_eq!(state.signed_by.as_deref(), Some("con-9"));
 
-    log.con("notice.item_replied", json!({"item": "WW-10", "photos": ["h3"], "note": "已设置"}));
-    log.sup("notice.item_rejected", json!({"item": "WW-10", "reason": "灯不亮"}));
+    log.con(
+        "notice.item_replied",
+        json!({"item": "WW-10", "photos": ["h3"], "note": "已设置"}),
+    );
+    log.sup(
+        "notice.item_rejected",
+        json!({"item": "WW-10", "reason": "灯不亮"}),
+    );
     let state = fold_notice(&log.doc.snapshot().unwrap()).unwrap();
     let item = state.item("WW-10").unwrap();
     assert_eq!(item.status, ItemStatus::Rejected);
     assert_eq!(item.rejections, 1);
     assert_eq!(item.last_rejection.as_deref(), Some("灯不亮"));
 
-    log.con("notice.item_replied", json!({"item": "WW-10", "photos": ["h4"]}));
+    log.con(
+        "notice.item_replied",
+        json!({"item": "WW-10", "photos": ["h4"]}),
+    );
     log.sup("notice.item_confirmed", json!({"item": "WW-10"}));
     let state = fold_notice(&log.doc.snapshot().unwrap()).unwrap();
     assert_eq!(state.status, NoticeStatus::AllConfirmed);
@@ -251,30 +308,45 @@ fn illegal_notice_events_stay_in_the_log_and_are_ignored() {
     let mut log = issued_notice();
     let mut expected: Vec<(Uuid, &str)> = Vec::new();
     expected.push((
-        log.con("notice.item_replied", json!({"item": "WW-09", "photos": ["h1"]})),
+        log.con(
+            "notice.item_replied",
+            json!({"item": "WW-09", "photos": ["h1"]}),
+        ),
         "not signed",
     ));
     log.con("notice.signed", json!({}));
     expected.push((log.con("notice.signed", json!({})), "already signed"));
     expected.push((
-        log.con("notice.item_replied", json!({"item": "WW-09", "photos": []})),
+        log.con(
+            "notice.item_replied",
+            json!({"item": "WW-09", "photos": []}),
+        ),
         "no after-photo",
     ));
     expected.push((
-        log.con("notice.item_replied", json!({"item": "WW-99", "photos": ["h1"]})),
+        log.con(
+            "notice.item_replied",
+            json!({"item": "WW-99", "photos": ["h1"]}),
+        ),
         "no item WW-99",
     ));
     expected.push((
         log.sup("notice.item_confirmed", json!({"item": "WW-09"})),
         "only a replied item",
     ));
-    log.con("notice.item_replied", json!({"item": "WW-09", "photos": ["h1"]}));
+    log.con(
+        "notice.item_replied",
+        json!({"item": "WW-09", "photos": ["h1"]}),
+    );
     expected.push((
         log.con("notice.item_confirmed", json!({"item": "WW-09"})),
         "Contractor may not write",
     ));
     expected.push((
-        log.con("notice.item_replied", json!({"item": "WW-09", "photos": ["h9"]})),
+        log.con(
+            "notice.item_replied",
+            json!({"item": "WW-09", "photos": ["h9"]}),
+        ),
         "waiting for the supervisor",
     ));
     expected.push((
@@ -293,17 +365,26 @@ fn illegal_notice_events_stay_in_the_log_and_are_ignored() {
     ));
     expected.push((log.sup("notice.issued", json!({})), "already issued"));
     expected.push((log.sup("case.registered", json!({})), "unknown event type"));
-    log.con("notice.item_replied", json!({"item": "WW-10", "photos": ["h5"]}));
+    log.con(
+        "notice.item_replied",
+        json!({"item": "WW-10", "photos": ["h5"]}),
+    );
     log.sup("notice.item_confirmed", json!({"item": "WW-10"}));
     log.server("notice.warned", json!({"band": "yellow"}));
     log.server("notice.verdict", json!({"passed": true}));
     expected.push((
-        log.sup("notice.item_rejected", json!({"item": "WW-10", "reason": "late"})),
+        log.sup(
+            "notice.item_rejected",
+            json!({"item": "WW-10", "reason": "late"}),
+        ),
         "verdict is already given",
     ));
     log.server("notice.closed", json!({}));
     expected.push((
-        log.con("notice.item_replied", json!({"item": "WW-10", "photos": ["h6"]})),
+        log.con(
+            "notice.item_replied",
+            json!({"item": "WW-10", "photos": ["h6"]}),
+        ),
         "closed",
     ));
 
@@ -331,7 +412,10 @@ fn events_before_issue_and_wrong_documents() {
         clock: T0,
     };
     log.con("notice.signed", json!({}));
-    log.sup("notice.issued", json!({"contractor": "c", "due": {"due": T0, "provisional": false}, "items": []}));
+    log.sup(
+        "notice.issued",
+        json!({"contractor": "c", "due": {"due": T0, "provisional": false}, "items": []}),
+    );
     let state = fold_notice(&log.doc.snapshot().unwrap()).unwrap();
     assert_eq!(state.status, NoticeStatus::Draft);
     assert!(state.ignored[0].reason.contains("not issued yet"));
@@ -349,11 +433,20 @@ fn a_failed_verdict_lets_the_supervisor_reopen_a_confirmed_item() {
     let mut log = issued_notice();
     log.con("notice.signed", json!({}));
     for item in ["WW-09", "WW-10"] {
-        log.con("notice.item_replied", json!({"item": item, "photos": [format!("p-{item}")]}));
+        log.con(
+            "notice.item_replied",
+            json!({"item": item, "photos": [format!("p-{item}")]}),
+        );
         log.sup("notice.item_confirmed", json!({"item": item}));
     }
-    log.server("notice.verdict", json!({"passed": false, "reasons": ["photo p-WW-10 is 240 m from the site"]}));
-    log.sup("notice.item_rejected", json!({"item": "WW-10", "reason": "重新拍照"}));
+    log.server(
+        "notice.verdict",
+        json!({"passed": false, "reasons": ["photo p-WW-10 is 240 m from the site"]}),
+    );
+    log.sup(
+        "notice.item_rejected",
+        json!({"item": "WW-10", "reason": "重新拍照"}),
+    );
     let state = fold_notice(&log.doc.snapshot().unwrap()).unwrap();
     assert_eq!(state.status, NoticeStatus::Signed);
     assert!(!state.verdict.as_ref().unwrap().passed);
@@ -379,20 +472,42 @@ fn permissions_follow_role_and_project() {
     let contractor = who(Role::Contractor, &["P-001"]);
     let supervisor = who(Role::Supervisor, &["P-001"]);
     let elsewhere = who(Role::Supervisor, &["P-002"]);
-    assert_eq!(decide_in(PERMISSIONS, &contractor, "notice.item_replied", &scope), Decision::Allowed);
-    assert_eq!(decide_in(PERMISSIONS, &contractor, "notice.signed", &scope), Decision::Allowed);
-    assert_eq!(decide_in(PERMISSIONS, &supervisor, "notice.item_confirmed", &scope), Decision::Allowed);
-    assert_eq!(decide_in(PERMISSIONS, &supervisor, "inspection.answered", &scope), Decision::Allowed);
-    assert!(matches!(decide_in(PERMISSIONS, &contractor, "notice.item_confirmed", &scope), Decision::Denied(_)));
-    assert!(matches!(decide_in(PERMISSIONS, &elsewhere, "notice.issued", &scope), Decision::Denied(_)));
+    assert_eq!(
+        decide_in(PERMISSIONS, &contractor, "notice.item_replied", &scope),
+        Decision::Allowed
+    );
+    assert_eq!(
+        decide_in(PERMISSIONS, &contractor, "notice.signed", &scope),
+        Decision::Allowed
+    );
+    assert_eq!(
+        decide_in(PERMISSIONS, &supervisor, "notice.item_confirmed", &scope),
+        Decision::Allowed
+    );
+    assert_eq!(
+        decide_in(PERMISSIONS, &supervisor, "inspection.answered", &scope),
+        Decision::Allowed
+    );
+    assert!(matches!(
+        decide_in(PERMISSIONS, &contractor, "notice.item_confirmed", &scope),
+        Decision::Denied(_)
+    ));
+    assert!(matches!(
+        decide_in(PERMISSIONS, &elsewhere, "notice.issued", &scope),
+        Decision::Denied(_)
+    ));
     for server_only in ["notice.verdict", "notice.closed", "notice.warned"] {
-        let Decision::Denied(reason) = decide_in(PERMISSIONS, &supervisor, server_only, &scope) else {
+        let Decision::Denied(reason) = decide_in(PERMISSIONS, &supervisor, server_only, &scope)
+        else {
             panic!("{server_only} must be server-only");
         };
         assert!(reason.contains("server only"));
     }
     let server = who(Role::Server, &[]);
-    assert_eq!(decide_in(PERMISSIONS, &server, "notice.closed", &scope), Decision::Allowed);
+    assert_eq!(
+        decide_in(PERMISSIONS, &server, "notice.closed", &scope),
+        Decision::Allowed
+    );
 }
 
 #[test]
@@ -406,8 +521,14 @@ fn concurrent_offline_edits_merge_and_fold_alike() {
     };
     // Offline on both sides: the contractor replies to both items, the supervisor
     // meanwhile writes nothing about them but receives them later.
-    contractor.con("notice.item_replied", json!({"item": "WW-09", "photos": ["a"]}));
-    contractor.con("notice.item_replied", json!({"item": "WW-10", "photos": ["b"]}));
+    contractor.con(
+        "notice.item_replied",
+        json!({"item": "WW-09", "photos": ["a"]}),
+    );
+    contractor.con(
+        "notice.item_replied",
+        json!({"item": "WW-10", "photos": ["b"]}),
+    );
     supervisor.clock += 10 * HOUR;
     supervisor.sup("notice.item_confirmed", json!({"item": "WW-09"}));
     supervisor.doc.merge(&mut contractor.doc).unwrap();

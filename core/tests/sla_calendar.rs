@@ -30,15 +30,33 @@ fn bundled_years_know_holidays_and_swapped_days() {
     assert_eq!(c.years(), vec![2025, 2026, 2027]);
     // 2025
     assert!(!c.is_working_day(day(2025, 1, 1)));
-    assert!(c.is_working_day(day(2025, 1, 26)), "Sun 26 Jan 2025 is a 调休 working day");
+    assert!(
+        c.is_working_day(day(2025, 1, 26)),
+        "Sun 26 Jan 2025 is a 调休 working day"
+    );
     assert!(!c.is_working_day(day(2025, 2, 4)));
     assert!(!c.is_working_day(day(2025, 10, 8)));
-    assert!(c.is_working_day(day(2025, 10, 11)), "Sat 11 Oct 2025 is worked");
+    assert!(
+        c.is_working_day(day(2025, 10, 11)),
+        "Sat 11 Oct 2025 is worked"
+    );
     // 2026
-    assert!(!c.is_working_day(day(2026, 1, 2)), "Fri 2 Jan 2026 is a holiday");
-    assert!(c.is_working_day(day(2026, 1, 4)), "Sun 4 Jan 2026 is worked");
-    assert!(c.is_working_day(day(2026, 2, 14)), "Sat 14 Feb 2026 is worked");
-    assert!(!c.is_working_day(day(2026, 2, 16)), "Mon 16 Feb 2026 is Spring Festival");
+    assert!(
+        !c.is_working_day(day(2026, 1, 2)),
+        "Fri 2 Jan 2026 is a holiday"
+    );
+    assert!(
+        c.is_working_day(day(2026, 1, 4)),
+        "Sun 4 Jan 2026 is worked"
+    );
+    assert!(
+        c.is_working_day(day(2026, 2, 14)),
+        "Sat 14 Feb 2026 is worked"
+    );
+    assert!(
+        !c.is_working_day(day(2026, 2, 16)),
+        "Mon 16 Feb 2026 is Spring Festival"
+    );
     assert!(!c.is_working_day(day(2026, 10, 7)));
     assert!(c.is_working_day(day(2026, 10, 10)));
     assert!(!c.is_working_day(day(2026, 3, 7)), "an ordinary Saturday");
@@ -46,7 +64,10 @@ fn bundled_years_know_holidays_and_swapped_days() {
     assert!(!c.is_provisional(day(2026, 6, 1)));
     // 2027 and beyond: weekends only, provisional
     assert!(c.is_provisional(day(2027, 1, 1)));
-    assert!(c.is_working_day(day(2027, 1, 1)), "no notice yet: 1 Jan 2027 counts as a Friday");
+    assert!(
+        c.is_working_day(day(2027, 1, 1)),
+        "no notice yet: 1 Jan 2027 counts as a Friday"
+    );
     assert!(!c.is_working_day(day(2027, 1, 2)));
     assert!(c.is_provisional(day(2028, 5, 1)));
     assert!(c.is_provisional(day(2024, 5, 1)));
@@ -165,7 +186,11 @@ fn a_deadline_in_2027_is_provisional() {
 
     // Starting in published 2026 but running into 2027.
     let across = c.add_working_days(at(2026, 12, 30, 10, 0), 3).unwrap();
-    assert_eq!(across.due, at(2027, 1, 4, 18, 0), "31 Dec, 1 Jan (unknown), 4 Jan");
+    assert_eq!(
+        across.due,
+        at(2027, 1, 4, 18, 0),
+        "31 Dec, 1 Jan (unknown), 4 Jan"
+    );
     assert!(across.provisional);
 
     let inside = c.add_working_days(at(2026, 12, 28, 10, 0), 2).unwrap();
@@ -181,14 +206,19 @@ fn working_time_between_instants_with_suspension() {
     let span = c.working_minutes_between(from, to, &[]).unwrap();
     assert_eq!(span.minutes, 240);
     assert!(!span.provisional);
-    assert_eq!(c.working_minutes_between(to, from, &[]).unwrap().minutes, -240);
+    assert_eq!(
+        c.working_minutes_between(to, from, &[]).unwrap().minutes,
+        -240
+    );
 
     let suspended = [Interval {
         from: at(2026, 3, 6, 17, 0),
         to: at(2026, 3, 9, 10, 0),
     }];
     assert_eq!(
-        c.working_minutes_between(from, to, &suspended).unwrap().minutes,
+        c.working_minutes_between(from, to, &suspended)
+            .unwrap()
+            .minutes,
         120,
         "Fri 17–18 and Mon 9–10 are suspended"
     );
@@ -201,13 +231,12 @@ fn working_time_between_instants_with_suspension() {
         },
     ];
     assert_eq!(
-        c.working_minutes_between(from, to, &overlapping).unwrap().minutes,
+        c.working_minutes_between(from, to, &overlapping)
+            .unwrap()
+            .minutes,
         90
     );
-    let bad = [Interval {
-        from: to,
-        to: from,
-    }];
+    let bad = [Interval { from: to, to: from }];
     assert!(matches!(
         c.working_minutes_between(from, to, &bad),
         Err(Error::Invalid { .. })
@@ -227,7 +256,13 @@ fn office_hours_are_configurable() {
         c.add_working_days(at(2026, 3, 10, 8, 0), 1).unwrap().due,
         at(2026, 3, 10, 17, 30)
     );
-    for bad in ["25:00-26:00", "12:00-09:00", "09:00-12:00,11:00-13:00", "nine-five", ""] {
+    for bad in [
+        "25:00-26:00",
+        "12:00-09:00",
+        "09:00-12:00,11:00-13:00",
+        "nine-five",
+        "",
+    ] {
         assert!(
             matches!(WorkingHours::parse(bad), Err(Error::Invalid { .. })),
             "{bad:?} must be refused"
@@ -237,7 +272,8 @@ fn office_hours_are_configurable() {
 
 #[test]
 fn bad_calendar_data_and_instants_are_typed_errors() {
-    let weekday_as_swap = r#"{"year":2026,"source":"x","holidays":[],"working_weekends":["2026-03-10"]}"#;
+    let weekday_as_swap =
+        r#"{"year":2026,"source":"x","holidays":[],"working_weekends":["2026-03-10"]}"#;
     assert!(matches!(
         Calendar::from_year_files(&[weekday_as_swap], WorkingHours::default()),
         Err(Error::Invalid { .. })

@@ -7,7 +7,9 @@ use fieldloop_core::sla::{
 use fieldloop_core::time::{Millis, HOUR, MINUTE};
 
 fn at(y: i32, m: u32, d: u32, h: i64, min: i64) -> Millis {
-    local_midnight(NaiveDate::from_ymd_opt(y, m, d).expect("valid test date")) + h * HOUR + min * MINUTE
+    local_midnight(NaiveDate::from_ymd_opt(y, m, d).expect("valid test date"))
+        + h * HOUR
+        + min * MINUTE
 }
 
 fn hours(amount: u32) -> TimeLimit {
@@ -34,7 +36,10 @@ fn bands_change_exactly_at_their_thresholds() {
 
     // 80 % = 8 working hours, reached Tue 09:30.
     let yellow = at(2026, 3, 10, 9, 30);
-    assert_eq!(clock.band_at(&cal, &policy, yellow - 1).unwrap(), Band::Green);
+    assert_eq!(
+        clock.band_at(&cal, &policy, yellow - 1).unwrap(),
+        Band::Green
+    );
     assert_eq!(clock.band_at(&cal, &policy, yellow).unwrap(), Band::Yellow);
     // Lunch and the evening do not move the band on: Monday 19:00 is still 7.5 h used.
     assert_eq!(
@@ -48,15 +53,22 @@ fn bands_change_exactly_at_their_thresholds() {
     assert_eq!(on_time.remaining_minutes, 0);
     let late = cal.countdown(&clock, &policy, due + 1).unwrap();
     assert_eq!(late.band, Band::Red);
-    assert_eq!(late.remaining_minutes, -1, "one millisecond late already shows −1");
+    assert_eq!(
+        late.remaining_minutes, -1,
+        "one millisecond late already shows −1"
+    );
 
     // 1.5 × 10 h = 15 working hours: the whole of Monday and Tuesday.
     assert_eq!(
-        clock.band_at(&cal, &policy, at(2026, 3, 10, 18, 0)).unwrap(),
+        clock
+            .band_at(&cal, &policy, at(2026, 3, 10, 18, 0))
+            .unwrap(),
         Band::Red
     );
     assert_eq!(
-        clock.band_at(&cal, &policy, at(2026, 3, 11, 9, 0) + 1).unwrap(),
+        clock
+            .band_at(&cal, &policy, at(2026, 3, 11, 9, 0) + 1)
+            .unwrap(),
         Band::Escalated
     );
 }
@@ -73,12 +85,16 @@ fn countdown_is_negative_when_overdue() {
     assert_eq!(c.elapsed_ms, 16 * HOUR);
     assert_eq!(c.band, Band::Escalated);
     assert_eq!(
-        clock.remaining_minutes_at(&cal, at(2026, 3, 9, 10, 0)).unwrap(),
+        clock
+            .remaining_minutes_at(&cal, at(2026, 3, 9, 10, 0))
+            .unwrap(),
         540
     );
     // Before the clock starts nothing is used.
     assert_eq!(
-        clock.remaining_minutes_at(&cal, at(2026, 3, 8, 10, 0)).unwrap(),
+        clock
+            .remaining_minutes_at(&cal, at(2026, 3, 8, 10, 0))
+            .unwrap(),
         600
     );
 }
@@ -93,20 +109,28 @@ fn escalation_by_a_fixed_extra_and_thresholds_from_policy() {
     };
     // 5 h used at Mon 15:30.
     assert_eq!(
-        clock.band_at(&cal, &policy, at(2026, 3, 9, 15, 29)).unwrap(),
+        clock
+            .band_at(&cal, &policy, at(2026, 3, 9, 15, 29))
+            .unwrap(),
         Band::Green
     );
     assert_eq!(
-        clock.band_at(&cal, &policy, at(2026, 3, 9, 15, 30)).unwrap(),
+        clock
+            .band_at(&cal, &policy, at(2026, 3, 9, 15, 30))
+            .unwrap(),
         Band::Yellow
     );
     // due Tue 11:30; escalated past 11 h = Tue 14:00 (lunch does not count).
     assert_eq!(
-        clock.band_at(&cal, &policy, at(2026, 3, 10, 14, 0)).unwrap(),
+        clock
+            .band_at(&cal, &policy, at(2026, 3, 10, 14, 0))
+            .unwrap(),
         Band::Red
     );
     assert_eq!(
-        clock.band_at(&cal, &policy, at(2026, 3, 10, 14, 1)).unwrap(),
+        clock
+            .band_at(&cal, &policy, at(2026, 3, 10, 14, 1))
+            .unwrap(),
         Band::Escalated
     );
 
@@ -144,11 +168,19 @@ fn suspension_is_excluded_and_pushes_the_due_time() {
     let due = cal.due(&clock).unwrap();
     assert_eq!(due.due, at(2026, 3, 10, 17, 30), "3 h Monday + 7 h Tuesday");
 
-    let c = cal.countdown(&clock, &policy, at(2026, 3, 10, 11, 30)).unwrap();
+    let c = cal
+        .countdown(&clock, &policy, at(2026, 3, 10, 11, 30))
+        .unwrap();
     assert_eq!(c.elapsed_ms, 5 * HOUR + 30 * MINUTE);
     assert_eq!(c.remaining_minutes, 270);
-    assert_eq!(c.band, Band::Green, "without the suspension this would be yellow");
-    assert!(clock.suspend(at(2026, 3, 10, 9, 0), at(2026, 3, 9, 9, 0)).is_err());
+    assert_eq!(
+        c.band,
+        Band::Green,
+        "without the suspension this would be yellow"
+    );
+    assert!(clock
+        .suspend(at(2026, 3, 10, 9, 0), at(2026, 3, 9, 9, 0))
+        .is_err());
 }
 
 #[test]
@@ -161,7 +193,10 @@ fn working_day_clocks_and_provisional_years() {
     let c = cal
         .countdown(&clock, &SlaPolicy::default(), at(2026, 10, 5, 12, 0))
         .unwrap();
-    assert_eq!((c.band, c.remaining_minutes, c.provisional), (Band::Green, 3 * 450, false));
+    assert_eq!(
+        (c.band, c.remaining_minutes, c.provisional),
+        (Band::Green, 3 * 450, false)
+    );
 
     let late_2026 = cal.start_clock(at(2026, 12, 29, 10, 0), &days(5)).unwrap();
     let c = cal

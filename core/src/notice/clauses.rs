@@ -181,8 +181,6 @@ impl Checklist {
     }
 
     pub fn failed(&self) -> impl Iterator<Item = &ChecklistItem> {
-        self.items
-            .iter()
-            .filter(|i| i.answer == Some(Answer::Fail))
+        self.items.iter().filter(|i| i.answer == Some(Answer::Fail))
     }
 }

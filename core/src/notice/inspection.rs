@@ -60,7 +60,10 @@ pub fn fold_inspection(snapshot: &Snapshot, library: &ClauseLibrary) -> Result<I
 fn apply(state: &mut InspectionState, event: &crate::doc::Event) -> Result<(), String> {
     role_check(PERMISSIONS, event)?;
     if !event.kind.starts_with("inspection.") {
-        return Err(format!("{} does not belong in a site inspection", event.kind));
+        return Err(format!(
+            "{} does not belong in a site inspection",
+            event.kind
+        ));
     }
     if state.submitted_at.is_some() {
         return Err("the inspection is already submitted".into());

@@ -163,7 +163,10 @@ pub fn draft_notice(
     due: Deadline,
 ) -> Result<NoticeIssued> {
     if inspection.submitted_at.is_none() {
-        return Err(Error::invalid("notice", "the inspection is not submitted yet"));
+        return Err(Error::invalid(
+            "notice",
+            "the inspection is not submitted yet",
+        ));
     }
     if contractor.trim().is_empty() {
         return Err(Error::invalid("notice", "no contractor named"));

@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Plan, PeriodKind};
+use super::{PeriodKind, Plan};
 use crate::doc::{DocKind, Event, Snapshot};
 use crate::error::{Error, Result};
 use crate::notice::{role_check, IgnoredEvent};

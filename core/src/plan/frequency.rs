@@ -82,8 +82,7 @@ impl FrequencyTable {
                 return Err(bad(format!("row {i}: zero patrols")));
             }
             if let Some(season) = row.season {
-                if !(1..=12).contains(&season.from_month) || !(1..=12).contains(&season.to_month)
-                {
+                if !(1..=12).contains(&season.from_month) || !(1..=12).contains(&season.to_month) {
                     return Err(bad(format!("row {i}: season months must be 1–12")));
                 }
             }

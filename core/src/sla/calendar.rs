@@ -284,8 +284,7 @@ impl Calendar {
             ..Year::default()
         };
         for span in &file.holidays {
-            if span.from.year() != file.year || span.to.year() != file.year || span.to < span.from
-            {
+            if span.from.year() != file.year || span.to.year() != file.year || span.to < span.from {
                 return Err(bad(format!(
                     "{}: {}..{} is not a range within {}",
                     span.name, span.from, span.to, file.year

@@ -209,7 +209,12 @@ impl Calendar {
     }
 
     /// Band and remaining working time of `clock` at `now`.
-    pub fn countdown(&self, clock: &SlaClock, policy: &SlaPolicy, now: Millis) -> Result<Countdown> {
+    pub fn countdown(
+        &self,
+        clock: &SlaClock,
+        policy: &SlaPolicy,
+        now: Millis,
+    ) -> Result<Countdown> {
         policy.validate()?;
         let due = self.due(clock)?;
         let (elapsed, elapsed_provisional) =

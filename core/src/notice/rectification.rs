@@ -304,8 +304,9 @@ fn apply(state: &mut NoticeState, event: &Event) -> Result<(), String> {
             if state.status == NoticeStatus::Issued {
                 return Err("the contractor has not signed for the notice yet".into());
             }
-            let reply: ItemReplied = data(event)?;
-            if reply.photos.iter().all(|p| p.trim().is_empty()) {
+            let mut reply: ItemReplied = data(event)?;
+            reply.photos.retain(|p| !p.trim().is_empty());
+            if reply.photos.is_empty() {
                 return Err(format!("reply to {} has no after-photo", reply.item));
             }
             let item = item_mut(state, &reply.item)?;

@@ -17,6 +17,8 @@ uniffi::custom_type!(Uuid, String, {
 
 pub mod doc;
 pub mod error;
+pub mod notice;
+pub mod plan;
 pub mod roles;
 pub mod sla;
 pub mod sync;

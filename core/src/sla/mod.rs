@@ -19,3 +19,11 @@ pub struct TimeLimit {
     pub amount: u32,
     pub unit: LimitUnit,
 }
+
+mod calendar;
+mod deadline;
+
+pub use calendar::{local_date, local_midnight, Calendar, Interval, OfficeWindow, WorkingHours};
+pub use deadline::{
+    Band, Countdown, Deadline, Escalation, SlaClock, SlaPolicy, StepLimit, WorkingSpan,
+};

@@ -15,9 +15,12 @@ uniffi::custom_type!(Uuid, String, {
     try_lift: |text| Ok(uuid::Uuid::parse_str(&text)?),
 });
 
+pub mod case;
+pub mod catalogue;
 pub mod doc;
 pub mod error;
 pub mod roles;
+pub mod rules;
 pub mod sla;
 pub mod time;
 

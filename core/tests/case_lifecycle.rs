@@ -738,3 +738,46 @@ fn state_and_events_round_trip_through_json() {
     }
     assert_eq!(kinds::SELF_FIXED, "case.self_fixed");
 }
+
+#[test]
+fn a_failed_self_fix_is_fixed_again_by_the_inspector() {
+    let mut w = Walk::reported();
+    let inspector = inspector();
+    let self_fix = |w: &mut Walk, label: &str| {
+        let after = w.photo(&inspector, EvidenceStage::After, label);
+        w.step(
+            &inspector,
+            CaseEvent::SelfFixed(SelfFixed {
+                note: None,
+                before: vec![hash("before")],
+                after: vec![after],
+            }),
+        )
+        .unwrap();
+    };
+    self_fix(&mut w, "self-after-1");
+    w.verify("self-verification-1");
+    w.verdict(false);
+    w.step(&server(), CaseEvent::Rework(reason("仍有垃圾")))
+        .unwrap();
+    assert_eq!(status(&w), CaseStatus::Rework);
+    // No unit holds a self-fixed case, so no handler can take the rework.
+    let err = w
+        .step(
+            &handler(),
+            CaseEvent::Handled(Handled {
+                note: None,
+                photos: vec![],
+            }),
+        )
+        .unwrap_err();
+    assert!(matches!(err, Error::Forbidden(_)), "{err}");
+    self_fix(&mut w, "self-after-2");
+    w.verify("self-verification-2");
+    w.verdict(true);
+    w.step(&server(), CaseEvent::Closed(empty())).unwrap();
+    let s = state(&w);
+    assert_eq!(s.status, CaseStatus::Closed);
+    assert_eq!(s.rework_count, 1);
+    assert!(s.ignored.is_empty());
+}

@@ -140,12 +140,43 @@ pub fn validate_update(
             Some(_) => {}
         }
     }
+    // A photo is judged against every place the case has been: a handler's after-photo
+    // taken offline stays acceptable even if the case was returned to dispatch meanwhile
+    // (the fold then ignores the handling; the photo is only a reference).
+    let case_scopes = match after.header.kind {
+        DocKind::Case => {
+            let mut all = scopes.clone();
+            all.push(crate::case::fold(after).scope(&after.header));
+            Some(all)
+        }
+        _ => None,
+    };
     for (hash, evidence) in &after.evidence {
-        if !old_evidence.contains_key(hash) && evidence.by != principal.user_id {
+        if old_evidence.contains_key(hash) {
+            continue;
+        }
+        if evidence.by != principal.user_id {
             return Err(Rejection::new(format!(
                 "evidence {hash} claims to be by {}, but was sent by {}",
                 evidence.by, principal.user_id
             )));
+        }
+        if let Some(case_scopes) = &case_scopes {
+            let Some(check) = crate::case::evidence_scope(evidence.stage, principal.role) else {
+                return Err(Rejection::new(format!(
+                    "a {:?} may not add {:?} photos to a case",
+                    principal.role, evidence.stage
+                )));
+            };
+            if !case_scopes
+                .iter()
+                .any(|scope| principal.jurisdiction.covers(check, scope))
+            {
+                return Err(Rejection::new(format!(
+                    "{:?} photo {hash}: the case is outside {}'s jurisdiction",
+                    evidence.stage, principal.user_id
+                )));
+            }
         }
     }
     Ok(())

@@ -6,7 +6,7 @@ mod case_support;
 use case_support::*;
 use fieldloop_core::case::events::{ExtensionRequested, Handled};
 use fieldloop_core::case::{fold, CaseDoc, CaseEvent, CaseStatus, PERMISSIONS};
-use fieldloop_core::doc::{actor_for, Doc, EvidenceStage};
+use fieldloop_core::doc::{actor_for, Doc, EvidenceStage, Snapshot};
 use fieldloop_core::rules::validate_update;
 use fieldloop_core::sla::{LimitUnit, TimeLimit};
 use uuid::Uuid;
@@ -171,5 +171,91 @@ fn changes_travel_as_bytes_since_shared_heads() {
     assert_eq!(
         server_copy.doc_mut().heads(),
         handler_phone.doc_mut().heads()
+    );
+}
+
+/// The server's copy with the handler's return, and a colleague's offline handling at
+/// `handled_at`, merged; returns (before, after, handled event id, merged doc).
+fn overtaken(handled_at_offset: i64) -> (Snapshot, Snapshot, Uuid, CaseDoc) {
+    let (w, mut colleague_phone, mut server_copy) = fork();
+    let t = w.now;
+    // A dispatcher does not return a case; the handler does.
+    let err = server_copy
+        .append(
+            &dispatcher(),
+            &CaseEvent::ReturnedToDispatch(reason("改派")),
+            Uuid::now_v7(),
+            t + 60_000,
+        )
+        .unwrap_err();
+    assert!(matches!(err, fieldloop_core::Error::Forbidden(_)));
+    server_copy
+        .append(
+            &handler(),
+            &CaseEvent::ReturnedToDispatch(reason("非本单位职责")),
+            Uuid::now_v7(),
+            t + 60_000,
+        )
+        .unwrap();
+    let colleague = {
+        let mut p = handler();
+        p.user_id = "handler-zhou".into();
+        p
+    };
+    let after = hash("after-overtaken");
+    colleague_phone
+        .add_evidence(
+            &colleague,
+            &after,
+            &evidence(EvidenceStage::After, &colleague, t + 10_000),
+        )
+        .unwrap();
+    let handled = colleague_phone
+        .append(
+            &colleague,
+            &CaseEvent::Handled(Handled {
+                note: None,
+                photos: vec![after],
+            }),
+            Uuid::now_v7(),
+            t + handled_at_offset,
+        )
+        .unwrap();
+    let before = server_copy.snapshot().unwrap();
+    let mut incoming = colleague_phone.doc().clone();
+    server_copy.doc_mut().merge(&mut incoming).unwrap();
+    (
+        before,
+        server_copy.snapshot().unwrap(),
+        handled.id,
+        server_copy,
+    )
+}
+
+#[test]
+fn offline_work_is_judged_by_who_held_the_case_when_it_was_written() {
+    let colleague = {
+        let mut p = handler();
+        p.user_id = "handler-zhou".into();
+        p
+    };
+    // Handled before the return: accepted; the return, now after the handling, is ignored.
+    let (before, after, handled, merged) = overtaken(30_000);
+    validate_update(&colleague, Some(&before), &after, PERMISSIONS)
+        .expect("written while the unit held the case");
+    let state = merged.state().unwrap();
+    assert_eq!(state.status, CaseStatus::Handled);
+    assert!(!state.is_ignored(handled));
+    assert_eq!(state.ignored.len(), 1);
+    assert_eq!(state.ignored[0].kind, "case.returned_to_dispatch");
+
+    // Handled after the return: the unit no longer held the case, so the server refuses
+    // the change (the device keeps it in quarantine and shows it).
+    let (before, after, _, _) = overtaken(120_000);
+    let refused = validate_update(&colleague, Some(&before), &after, PERMISSIONS).unwrap_err();
+    assert!(
+        refused.reason.contains("jurisdiction"),
+        "{}",
+        refused.reason
     );
 }

@@ -272,6 +272,39 @@ fn evidence_is_only_added_in_ones_own_name() {
         PERMISSIONS,
     ));
     assert!(reason.contains("claims to be by handler-chen"), "{reason}");
+
+    // A handler cannot vouch for the verification, nor add photos to another unit's case.
+    let before = snapshot(&w);
+    w.case
+        .doc_mut()
+        .add_evidence(
+            &hash("self-verified"),
+            &evidence(EvidenceStage::Verification, &handler(), T0),
+        )
+        .unwrap();
+    let reason = rejected(validate_update(
+        &handler(),
+        Some(&before),
+        &snapshot(&w),
+        PERMISSIONS,
+    ));
+    assert!(reason.contains("may not add Verification"), "{reason}");
+    let mut w = Walk::dispatched();
+    let before = snapshot(&w);
+    w.case
+        .doc_mut()
+        .add_evidence(
+            &hash("other unit"),
+            &evidence(EvidenceStage::After, &other_handler(), T0),
+        )
+        .unwrap();
+    let reason = rejected(validate_update(
+        &other_handler(),
+        Some(&before),
+        &snapshot(&w),
+        PERMISSIONS,
+    ));
+    assert!(reason.contains("jurisdiction"), "{reason}");
 }
 
 #[test]

@@ -6,14 +6,14 @@ use uuid::Uuid;
 
 use super::events::{kinds, CaseEvent, Reported};
 use super::state::{fold, CaseState};
-use super::PERMISSIONS;
+use super::{evidence_scope, PERMISSIONS};
 use crate::catalogue::{parse_category_key, parse_component_id, parse_grid_cell, CaseKind};
 use crate::doc::{
     Doc, DocKind, DocScope, Event, Evidence, EvidenceStage, Header, Position, Snapshot,
     SCHEMA_VERSION,
 };
 use crate::error::{Error, Result};
-use crate::roles::{decide_in, Decision, Principal, Role, ScopeCheck};
+use crate::roles::{decide_in, Decision, Principal};
 use crate::rules::validate_update;
 use crate::time::Millis;
 
@@ -68,19 +68,6 @@ fn check_hash(hash: &str) -> Result<()> {
             "photo hash",
             format!("{hash:?} is not a lowercase hex SHA-256"),
         ))
-    }
-}
-
-/// Which roles may attach which kind of photo, and where they must be entitled to act.
-fn evidence_rule(stage: EvidenceStage, role: Role) -> Option<ScopeCheck> {
-    match (stage, role) {
-        (EvidenceStage::Before, Role::Inspector | Role::Dispatcher) => Some(ScopeCheck::GridCell),
-        // An inspector's after-photos are 自查自纠.
-        (EvidenceStage::After, Role::Inspector) => Some(ScopeCheck::GridCell),
-        (EvidenceStage::After, Role::Handler) => Some(ScopeCheck::Unit),
-        (EvidenceStage::Verification, Role::Inspector) => Some(ScopeCheck::GridCell),
-        (_, Role::Server) => Some(ScopeCheck::Anywhere),
-        _ => None,
     }
 }
 
@@ -225,7 +212,7 @@ impl CaseDoc {
         if let Some(p) = &evidence.position {
             check_position(p)?;
         }
-        let Some(check) = evidence_rule(evidence.stage, principal.role) else {
+        let Some(check) = evidence_scope(evidence.stage, principal.role) else {
             return Err(Error::Forbidden(format!(
                 "a {:?} may not add {:?} photos to a case",
                 principal.role, evidence.stage

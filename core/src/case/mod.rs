@@ -14,6 +14,7 @@ pub use doc::{CaseDoc, NewCase};
 pub use events::{kinds, CaseEvent, Check, Verdict};
 pub use state::{fold, scopes_along, CaseFold, CaseState, CaseStatus, Ignored, Interval};
 
+use crate::doc::EvidenceStage;
 use crate::roles::{Role, Rule, ScopeCheck};
 
 const INSPECTOR: &[Role] = &[Role::Inspector];
@@ -64,5 +65,19 @@ const fn rule(event: &'static str, roles: &'static [Role], scope: ScopeCheck) ->
         event,
         roles,
         scope,
+    }
+}
+
+/// Who may attach which kind of photo to a case, and where they must be entitled to act;
+/// none when the role may not attach that stage at all.
+pub fn evidence_scope(stage: EvidenceStage, role: Role) -> Option<ScopeCheck> {
+    match (stage, role) {
+        (EvidenceStage::Before, Role::Inspector | Role::Dispatcher) => Some(ScopeCheck::GridCell),
+        // An inspector's after-photos are 自查自纠.
+        (EvidenceStage::After, Role::Inspector) => Some(ScopeCheck::GridCell),
+        (EvidenceStage::After, Role::Handler) => Some(ScopeCheck::Unit),
+        (EvidenceStage::Verification, Role::Inspector) => Some(ScopeCheck::GridCell),
+        (_, Role::Server) => Some(ScopeCheck::Anywhere),
+        _ => None,
     }
 }

@@ -40,7 +40,7 @@ pub enum CaseStatus {
 }
 
 impl CaseStatus {
-    /// No event changes a case after this, except none.
+    /// The case has ended: every later event is ignored.
     pub fn is_final(self) -> bool {
         matches!(
             self,

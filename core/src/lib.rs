@@ -15,11 +15,14 @@ uniffi::custom_type!(Uuid, String, {
     try_lift: |text| Ok(uuid::Uuid::parse_str(&text)?),
 });
 
+pub mod case;
+pub mod catalogue;
 pub mod doc;
 pub mod error;
 pub mod notice;
 pub mod plan;
 pub mod roles;
+pub mod rules;
 pub mod sla;
 pub mod sync;
 pub mod time;

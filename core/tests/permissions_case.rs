@@ -1,0 +1,200 @@
+//! The case rows of the permission table: roles, jurisdiction by grid prefix and by unit,
+//! and the events only the server writes.
+
+mod case_support;
+
+use std::collections::HashSet;
+
+use case_support::*;
+use fieldloop_core::case::{kinds, PERMISSIONS};
+use fieldloop_core::doc::DocScope;
+use fieldloop_core::roles::{all_rules, decide_in, server_only, Decision, Principal, Role};
+
+fn at_grid(cell: &str, unit: Option<&str>) -> DocScope {
+    DocScope {
+        grid_cell: Some(cell.into()),
+        unit: unit.map(String::from),
+        ..Default::default()
+    }
+}
+
+fn allowed(p: &Principal, event: &str, scope: &DocScope) -> bool {
+    decide_in(PERMISSIONS, p, event, scope) == Decision::Allowed
+}
+
+const ALL_KINDS: &[&str] = &[
+    kinds::REPORTED,
+    kinds::SELF_FIXED,
+    kinds::REGISTERED,
+    kinds::REJECTED,
+    kinds::VOIDED,
+    kinds::MERGED,
+    kinds::DISPATCHED,
+    kinds::ACCEPTED,
+    kinds::RETURNED_TO_DISPATCH,
+    kinds::EXTENSION_REQUESTED,
+    kinds::EXTENSION_GRANTED,
+    kinds::EXTENSION_DENIED,
+    kinds::SUSPENDED,
+    kinds::RESUMED,
+    kinds::HANDLED,
+    kinds::VERIFICATION_SUBMITTED,
+    kinds::VERDICT,
+    kinds::CLOSED,
+    kinds::REWORK,
+    kinds::SUPERVISED,
+    kinds::DEADLINE_WARNING,
+    kinds::OVERDUE,
+    kinds::ESCALATED,
+];
+
+#[test]
+fn every_case_event_has_exactly_one_row() {
+    for kind in ALL_KINDS {
+        let rows = PERMISSIONS.iter().filter(|r| r.event == *kind).count();
+        assert_eq!(rows, 1, "{kind}");
+    }
+    assert_eq!(PERMISSIONS.len(), ALL_KINDS.len());
+    let all: HashSet<_> = all_rules().iter().map(|r| r.event).collect();
+    for kind in ALL_KINDS {
+        assert!(all.contains(kind), "all_rules lacks {kind}");
+    }
+}
+
+#[test]
+fn server_only_rows_are_the_referee_and_the_clock() {
+    let only: HashSet<_> = PERMISSIONS
+        .iter()
+        .filter(|r| server_only(r))
+        .map(|r| r.event)
+        .collect();
+    let expected: HashSet<_> = [
+        kinds::VERDICT,
+        kinds::CLOSED,
+        kinds::REWORK,
+        kinds::SUPERVISED,
+        kinds::DEADLINE_WARNING,
+        kinds::OVERDUE,
+        kinds::ESCALATED,
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(only, expected);
+
+    // Even a citywide dispatcher cannot write them.
+    let mut chief = dispatcher();
+    chief.jurisdiction.everywhere = true;
+    for event in &expected {
+        match decide_in(PERMISSIONS, &chief, event, &at_grid(GRID, Some(UNIT))) {
+            Decision::Denied(r) => assert!(r.contains("server only"), "{r}"),
+            Decision::Allowed => panic!("{event} allowed to a dispatcher"),
+        }
+        assert!(allowed(&server(), event, &at_grid(GRID, None)));
+    }
+}
+
+#[test]
+fn inspector_acts_in_his_own_cells() {
+    let inspector = inspector();
+    let here = at_grid(GRID, None);
+    let next_community = at_grid("110105001009001", None);
+    for event in [
+        kinds::REPORTED,
+        kinds::SELF_FIXED,
+        kinds::VERIFICATION_SUBMITTED,
+    ] {
+        assert!(allowed(&inspector, event, &here), "{event}");
+        assert!(!allowed(&inspector, event, &next_community), "{event}");
+    }
+    // No grid cell at all is not "anywhere".
+    assert!(!allowed(&inspector, kinds::REPORTED, &DocScope::default()));
+    for event in [
+        kinds::REGISTERED,
+        kinds::DISPATCHED,
+        kinds::HANDLED,
+        kinds::ACCEPTED,
+    ] {
+        assert!(
+            !allowed(&inspector, event, &at_grid(GRID, Some(UNIT))),
+            "{event}"
+        );
+    }
+}
+
+#[test]
+fn dispatcher_acts_by_grid_prefix() {
+    let dispatcher = dispatcher();
+    let same_street = at_grid("110105001777001", None);
+    let other_street = at_grid("110105002002003", None);
+    for event in [
+        kinds::REPORTED,
+        kinds::REGISTERED,
+        kinds::REJECTED,
+        kinds::VOIDED,
+        kinds::MERGED,
+        kinds::DISPATCHED,
+        kinds::EXTENSION_GRANTED,
+        kinds::EXTENSION_DENIED,
+        kinds::SUSPENDED,
+        kinds::RESUMED,
+    ] {
+        assert!(allowed(&dispatcher, event, &same_street), "{event}");
+        match decide_in(PERMISSIONS, &dispatcher, event, &other_street) {
+            Decision::Denied(r) => assert!(r.contains("jurisdiction"), "{r}"),
+            Decision::Allowed => panic!("{event} allowed in another street"),
+        }
+    }
+    for event in [kinds::HANDLED, kinds::ACCEPTED, kinds::SELF_FIXED] {
+        assert!(!allowed(&dispatcher, event, &same_street), "{event}");
+    }
+}
+
+#[test]
+fn handler_acts_for_his_unit_only() {
+    let handler = handler();
+    let ours = at_grid(GRID, Some(UNIT));
+    let theirs = at_grid(GRID, Some(OTHER_UNIT));
+    let undispatched = at_grid(GRID, None);
+    for event in [
+        kinds::ACCEPTED,
+        kinds::RETURNED_TO_DISPATCH,
+        kinds::EXTENSION_REQUESTED,
+        kinds::HANDLED,
+    ] {
+        assert!(allowed(&handler, event, &ours), "{event}");
+        assert!(!allowed(&handler, event, &theirs), "{event}");
+        assert!(!allowed(&handler, event, &undispatched), "{event}");
+    }
+    for event in [kinds::REPORTED, kinds::DISPATCHED, kinds::EXTENSION_GRANTED] {
+        assert!(!allowed(&handler, event, &ours), "{event}");
+    }
+}
+
+#[test]
+fn other_roles_and_unknown_events_are_refused() {
+    for role in [
+        Role::Supervisor,
+        Role::Contractor,
+        Role::RiverChief,
+        Role::Admin,
+    ] {
+        let mut p = inspector();
+        p.role = role;
+        p.jurisdiction.everywhere = true;
+        for event in ALL_KINDS {
+            assert!(
+                !allowed(&p, event, &at_grid(GRID, Some(UNIT))),
+                "{role:?} {event}"
+            );
+        }
+    }
+    match decide_in(
+        PERMISSIONS,
+        &inspector(),
+        "case.teleported",
+        &at_grid(GRID, None),
+    ) {
+        Decision::Denied(r) => assert!(r.contains("unknown event type")),
+        Decision::Allowed => panic!("unknown event allowed"),
+    }
+}

@@ -128,8 +128,8 @@ pub fn decide_in(rules: &[Rule], principal: &Principal, event: &str, scope: &Doc
     Decision::Allowed
 }
 
-/// Every permission row of every document kind, for the server's validator.
-// For now the case rows only; the lead adds notice, patrol and plan rows at merge.
+/// Every permission row of every document kind, for the server's validator and the
+/// device's pre-check. Event types are prefixed by kind, so the tables never overlap.
 pub fn all_rules() -> Vec<Rule> {
-    crate::case::PERMISSIONS.to_vec()
+    [crate::case::PERMISSIONS, crate::notice::PERMISSIONS, crate::plan::PERMISSIONS].concat()
 }

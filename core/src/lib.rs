@@ -19,6 +19,7 @@ pub mod doc;
 pub mod error;
 pub mod roles;
 pub mod sla;
+pub mod store;
 pub mod time;
 
 pub use error::{Error, PhotoProblem, Result};

@@ -49,13 +49,19 @@ fn loaded_documents_write_with_the_devices_actor() {
     let path = dir.path().join("device.db");
     let device = Store::open(&path).unwrap().device_id();
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.device_id(), device, "the device id is generated once and kept");
+    assert_eq!(
+        store.device_id(),
+        device,
+        "the device id is generated once and kept"
+    );
     let other = Store::open(dir.path().join("other.db")).unwrap();
     assert_ne!(other.device_id(), device);
     let mut store = store;
     let id = id_at(T0, 2);
     let mut doc = reported_case(id, T0, store.actor(), &photos3());
-    store.save_doc(&mut doc, &open_listing("t", None, T0)).unwrap();
+    store
+        .save_doc(&mut doc, &open_listing("t", None, T0))
+        .unwrap();
     let mut loaded = store.load_doc(id).unwrap();
     assert_eq!(loaded.automerge().get_actor(), store.actor());
 }
@@ -90,7 +96,10 @@ fn changes_append_as_chunks_and_compact_when_they_grow() {
         } else {
             saw_chunk = true;
             assert_eq!(chunks, last_chunks + 1, "save {i} appends one chunk");
-            assert!(saved.written_bytes < 1024, "a chunk holds one event, not the document");
+            assert!(
+                saved.written_bytes < 1024,
+                "a chunk holds one event, not the document"
+            );
         }
         last_chunks = chunks;
         // Whatever the layout, the stored document is the document.
@@ -110,7 +119,9 @@ fn changes_append_as_chunks_and_compact_when_they_grow() {
 
     // Closing compacts whatever chunks are left.
     doc.append_event(&events[9]).unwrap();
-    let closed = store.save_doc(&mut doc, &closed_listing(T0 + 5 * HOUR)).unwrap();
+    let closed = store
+        .save_doc(&mut doc, &closed_listing(T0 + 5 * HOUR))
+        .unwrap();
     assert!(closed.compacted);
     assert_eq!(store.doc_storage(id).unwrap().1, 0);
     let reopened = store.load_doc(id).unwrap().snapshot().unwrap();
@@ -143,7 +154,9 @@ fn a_stale_copy_never_drops_stored_changes() {
     let mut store = Store::open(dir.path().join("device.db")).unwrap();
     let id = id_at(T0, 5);
     let mut doc = reported_case(id, T0, store.actor(), &photos3());
-    store.save_doc(&mut doc, &open_listing("t", None, T0)).unwrap();
+    store
+        .save_doc(&mut doc, &open_listing("t", None, T0))
+        .unwrap();
     // Two copies diverge: one registers, the other (loaded earlier, and written by
     // another actor, as a copy from elsewhere is) edits the address.
     let mut stale = store.load_doc(id).unwrap();
@@ -152,20 +165,34 @@ fn a_stale_copy_never_drops_stored_changes() {
         .set_actor(fieldloop_core::doc::actor_for(&id_at(T0, 55)));
     let events = lifecycle_after_report(T0, &photos3());
     doc.append_event(&events[0]).unwrap();
-    store.save_doc(&mut doc, &open_listing("t", None, T0)).unwrap();
+    store
+        .save_doc(&mut doc, &open_listing("t", None, T0))
+        .unwrap();
     stale.set_field("address", "高新南七道20号").unwrap();
-    let saved = store.save_doc(&mut stale, &open_listing("t", None, T0)).unwrap();
+    let saved = store
+        .save_doc(&mut stale, &open_listing("t", None, T0))
+        .unwrap();
     assert!(saved.compacted, "a merge is written as a new base");
     let loaded = store.load_doc(id).unwrap().snapshot().unwrap();
-    assert_eq!(loaded.events.len(), 2, "the registration saved from the other copy is kept");
+    assert_eq!(
+        loaded.events.len(),
+        2,
+        "the registration saved from the other copy is kept"
+    );
     assert_eq!(loaded.fields["address"], "高新南七道20号");
-    assert_eq!(loaded, stale.snapshot().unwrap(), "the caller's copy got the merge too");
+    assert_eq!(
+        loaded,
+        stale.snapshot().unwrap(),
+        "the caller's copy got the merge too"
+    );
 
     // Two live copies writing with the same actor cannot merge (their sequence numbers
     // clash): the save is refused with a typed error and the store keeps what it had.
     let mut twin = store.load_doc(id).unwrap();
     twin.set_field("note", "a").unwrap();
-    store.save_doc(&mut twin, &open_listing("t", None, T0)).unwrap();
+    store
+        .save_doc(&mut twin, &open_listing("t", None, T0))
+        .unwrap();
     let mut other_twin = stale;
     other_twin.automerge().set_actor(store.actor().clone());
     other_twin.set_field("note", "b").unwrap();
@@ -183,14 +210,25 @@ fn a_document_cannot_change_kind() {
     let mut store = Store::open(dir.path().join("device.db")).unwrap();
     let id = id_at(T0, 6);
     let mut doc = reported_case(id, T0, store.actor(), &photos3());
-    store.save_doc(&mut doc, &open_listing("t", None, T0)).unwrap();
+    store
+        .save_doc(&mut doc, &open_listing("t", None, T0))
+        .unwrap();
     let mut header = case_header(id, T0);
     header.kind = DocKind::Notice;
     let mut impostor = Doc::create(&header, store.actor()).unwrap();
     let err = store
         .save_doc(&mut impostor, &open_listing("t", None, T0))
         .unwrap_err();
-    assert!(matches!(err, Error::Invalid { what: "document", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::Invalid {
+                what: "document",
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -267,7 +305,13 @@ fn readers_do_not_wait_for_an_open_write() {
         .unwrap();
     assert_eq!(reader.list_open_tasks(10).unwrap().len(), 2);
     assert_eq!(
-        reader.load_doc(other).unwrap().snapshot().unwrap().header.id,
+        reader
+            .load_doc(other)
+            .unwrap()
+            .snapshot()
+            .unwrap()
+            .header
+            .id,
         other
     );
 }

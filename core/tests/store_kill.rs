@@ -40,18 +40,30 @@ fn captures_survive_sigkill_right_after_they_return() {
     child.kill().expect("SIGKILL the child");
     let status = child.wait().unwrap();
     use std::os::unix::process::ExitStatusExt;
-    assert_eq!(status.signal(), Some(9), "the child died of SIGKILL: {status:?}");
+    assert_eq!(
+        status.signal(),
+        Some(9),
+        "the child died of SIGKILL: {status:?}"
+    );
 
     let store = Store::open_existing(&path).unwrap();
     store.check_integrity().unwrap();
-    let outbox: Vec<Uuid> = store.outbox().unwrap().into_iter().map(|e| e.doc_id).collect();
+    let outbox: Vec<Uuid> = store
+        .outbox()
+        .unwrap()
+        .into_iter()
+        .map(|e| e.doc_id)
+        .collect();
     for (id, hash) in &reported {
         let snapshot = store.load_doc(*id).unwrap().snapshot().unwrap();
         assert_eq!(snapshot.header.id, *id);
         assert_eq!(snapshot.events.len(), 1);
         assert_eq!(snapshot.events[0].kind, "case.reported");
         assert!(snapshot.evidence.contains_key(hash));
-        assert!(store.listing(*id).unwrap().is_some(), "listing saved with the capture");
+        assert!(
+            store.listing(*id).unwrap().is_some(),
+            "listing saved with the capture"
+        );
         assert!(outbox.contains(id), "queued for the server");
         let photo = store.read_photo(hash).unwrap();
         assert_eq!(photo.len(), 120 * 1024);

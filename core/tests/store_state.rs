@@ -14,7 +14,12 @@ fn photos3() -> [String; 3] {
 }
 
 fn outbox_ids(store: &Store) -> Vec<uuid::Uuid> {
-    store.outbox().unwrap().into_iter().map(|e| e.doc_id).collect()
+    store
+        .outbox()
+        .unwrap()
+        .into_iter()
+        .map(|e| e.doc_id)
+        .collect()
 }
 
 #[test]
@@ -26,8 +31,12 @@ fn outbox_follows_saves_and_server_acknowledgements() {
     let b = id_at(T0 + 1, 2);
     let mut doc_a = reported_case(a, T0, store.actor(), &photos3());
     let mut doc_b = reported_case(b, T0, store.actor(), &photos3());
-    store.save_doc(&mut doc_a, &open_listing("a", None, T0)).unwrap();
-    store.save_doc(&mut doc_b, &open_listing("b", None, T0)).unwrap();
+    store
+        .save_doc(&mut doc_a, &open_listing("a", None, T0))
+        .unwrap();
+    store
+        .save_doc(&mut doc_b, &open_listing("b", None, T0))
+        .unwrap();
 
     // Never shared: both queued, oldest first, with no shared heads (send everything).
     let outbox = store.outbox().unwrap();
@@ -47,7 +56,9 @@ fn outbox_follows_saves_and_server_acknowledgements() {
     doc_b
         .append_event(&lifecycle_after_report(T0, &photos3())[0])
         .unwrap();
-    store.save_doc(&mut doc_b, &open_listing("b", None, T0)).unwrap();
+    store
+        .save_doc(&mut doc_b, &open_listing("b", None, T0))
+        .unwrap();
     store.record_shared(b, &sent_b).unwrap();
     let outbox = store.outbox().unwrap();
     assert_eq!(outbox.len(), 1);
@@ -61,7 +72,9 @@ fn outbox_follows_saves_and_server_acknowledgements() {
 
     // An edit of a shared document queues it again.
     doc_a.set_field("address", "高新南七道20号").unwrap();
-    store.save_doc(&mut doc_a, &open_listing("a", None, T0)).unwrap();
+    store
+        .save_doc(&mut doc_a, &open_listing("a", None, T0))
+        .unwrap();
     assert_eq!(outbox_ids(&store), [a, b]);
 
     // All of it survives a reopen.
@@ -69,8 +82,12 @@ fn outbox_follows_saves_and_server_acknowledgements() {
     let mut store = Store::open(&path).unwrap();
     assert_eq!(outbox_ids(&store), [a, b]);
     assert_eq!(store.shared_heads(b).unwrap(), sent_b);
-    store.record_shared(a, &heads_to_hex(&doc_a.heads())).unwrap();
-    store.record_shared(b, &heads_to_hex(&doc_b.heads())).unwrap();
+    store
+        .record_shared(a, &heads_to_hex(&doc_a.heads()))
+        .unwrap();
+    store
+        .record_shared(b, &heads_to_hex(&doc_b.heads()))
+        .unwrap();
     assert!(store.outbox().unwrap().is_empty());
 }
 
@@ -82,12 +99,17 @@ fn shared_heads_are_checked() {
     let err = store.record_shared(id, &[]).unwrap_err();
     assert!(matches!(err, Error::NotFound(_)), "{err}");
     let mut doc = reported_case(id, T0, store.actor(), &photos3());
-    store.save_doc(&mut doc, &open_listing("t", None, T0)).unwrap();
+    store
+        .save_doc(&mut doc, &open_listing("t", None, T0))
+        .unwrap();
     let err = store
         .record_shared(id, &["not-a-hash".to_string()])
         .unwrap_err();
     assert!(matches!(err, Error::Invalid { .. }), "{err}");
-    assert!(matches!(store.shared_heads(id_at(T0, 4)), Err(Error::NotFound(_))));
+    assert!(matches!(
+        store.shared_heads(id_at(T0, 4)),
+        Err(Error::NotFound(_))
+    ));
 }
 
 #[test]
@@ -124,7 +146,9 @@ fn quarantine_keeps_rejected_changes_until_dismissed() {
     let id = id_at(T0, 5);
     // The device's copy carries a closure only the server may write.
     let mut ours = reported_case(id, T0, store.actor(), &photos3());
-    store.save_doc(&mut ours, &open_listing("t", None, T0)).unwrap();
+    store
+        .save_doc(&mut ours, &open_listing("t", None, T0))
+        .unwrap();
     let mut server = ours.clone();
     server
         .automerge()
@@ -132,7 +156,9 @@ fn quarantine_keeps_rejected_changes_until_dismissed() {
     let shared = ours.heads();
     let events = lifecycle_after_report(T0, &photos3());
     ours.append_event(&events[9]).unwrap(); // case.closed
-    store.save_doc(&mut ours, &open_listing("t", None, T0)).unwrap();
+    store
+        .save_doc(&mut ours, &open_listing("t", None, T0))
+        .unwrap();
     let rejected = ours.save_after(&shared);
 
     // Take the server's copy (which registered the case meanwhile) and quarantine ours.
@@ -154,7 +180,9 @@ fn quarantine_keeps_rejected_changes_until_dismissed() {
     assert_eq!(kinds, ["case.reported", "case.registered"]);
     assert_eq!(store.doc_storage(id).unwrap().1, 0, "replaced as one base");
 
-    let second = store.quarantine(id, b"\x85\x6f", "malformed", T0 + 2 * MINUTE).unwrap();
+    let second = store
+        .quarantine(id, b"\x85\x6f", "malformed", T0 + 2 * MINUTE)
+        .unwrap();
     drop(store);
     let mut store = Store::open(&path).unwrap();
     let held = store.quarantined().unwrap();
@@ -166,12 +194,18 @@ fn quarantine_keeps_rejected_changes_until_dismissed() {
     // The quarantined bytes are the real change: it can be shown and replayed.
     let mut replay = store.load_doc(id).unwrap();
     replay.load_changes(&held[0].change).unwrap();
-    assert!(replay.events().unwrap().iter().any(|e| e.kind == "case.closed"));
+    assert!(replay
+        .events()
+        .unwrap()
+        .iter()
+        .any(|e| e.kind == "case.closed"));
 
     store.dismiss_quarantined(held[0].id, T0 + HOUR).unwrap();
     let left = store.quarantined().unwrap();
     assert_eq!(left.iter().map(|q| q.id).collect::<Vec<_>>(), [second]);
-    let err = store.dismiss_quarantined(held[0].id, T0 + HOUR).unwrap_err();
+    let err = store
+        .dismiss_quarantined(held[0].id, T0 + HOUR)
+        .unwrap_err();
     assert!(matches!(err, Error::NotFound(_)), "dismissing twice: {err}");
     assert_eq!(store.reader().unwrap().quarantined().unwrap(), left);
 }
@@ -196,7 +230,9 @@ fn capture_keeps_photo_files_by_content_address() {
         .capture(&mut doc, &open_listing("t", Some(T0 + HOUR), T0), &new)
         .unwrap();
     // Capturing the same photo again is a no-op, not a second file.
-    store.capture(&mut doc, &open_listing("t", None, T0), &new[..1]).unwrap();
+    store
+        .capture(&mut doc, &open_listing("t", None, T0), &new[..1])
+        .unwrap();
 
     let file = store.photo_path(&hashes[0]).unwrap();
     assert!(file.starts_with(dir.path().join("device.db.photos")));
@@ -206,10 +242,17 @@ fn capture_keeps_photo_files_by_content_address() {
     }
     let mut pending = store.pending_uploads(10).unwrap();
     pending.sort_by(|a, b| a.sha256.cmp(&b.sha256));
-    let mut expected: Vec<_> = hashes.iter().zip(&photos).map(|(h, p)| (h.clone(), p.len() as u64)).collect();
+    let mut expected: Vec<_> = hashes
+        .iter()
+        .zip(&photos)
+        .map(|(h, p)| (h.clone(), p.len() as u64))
+        .collect();
     expected.sort();
     assert_eq!(
-        pending.iter().map(|b| (b.sha256.clone(), b.size)).collect::<Vec<_>>(),
+        pending
+            .iter()
+            .map(|b| (b.sha256.clone(), b.size))
+            .collect::<Vec<_>>(),
         expected
     );
     store.mark_uploaded(&hashes[1]).unwrap();
@@ -232,18 +275,29 @@ fn bad_photos_are_refused_and_damaged_ones_detected() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(dir.path().join("device.db")).unwrap();
     let id = id_at(T0, 7);
-    let mut doc = reported_case(id, T0, store.actor(), &[photo_hash(1), photo_hash(2), photo_hash(3)]);
+    let mut doc = reported_case(
+        id,
+        T0,
+        store.actor(),
+        &[photo_hash(1), photo_hash(2), photo_hash(3)],
+    );
     let bytes = b"not the bytes the hash names".to_vec();
     let wrong = photo_hash(1);
     let err = store
         .capture(
             &mut doc,
             &open_listing("t", None, T0),
-            &[NewPhoto { sha256: &wrong, bytes: &bytes }],
+            &[NewPhoto {
+                sha256: &wrong,
+                bytes: &bytes,
+            }],
         )
         .unwrap_err();
     assert!(matches!(err, Error::Invalid { what: "photo", .. }), "{err}");
-    assert!(!store.contains_doc(id).unwrap(), "a failed capture saves nothing");
+    assert!(
+        !store.contains_doc(id).unwrap(),
+        "a failed capture saves nothing"
+    );
 
     // A hash that would name a path outside the photo directory is refused.
     let evil = "../../etc/passwd";
@@ -255,13 +309,28 @@ fn bad_photos_are_refused_and_damaged_ones_detected() {
         .capture(
             &mut doc,
             &open_listing("t", None, T0),
-            &[NewPhoto { sha256: &good, bytes: &bytes }],
+            &[NewPhoto {
+                sha256: &good,
+                bytes: &bytes,
+            }],
         )
         .unwrap();
     let missing = photo_hash(9);
-    assert!(matches!(store.read_photo(&missing), Err(Error::NotFound(_))));
+    assert!(matches!(
+        store.read_photo(&missing),
+        Err(Error::NotFound(_))
+    ));
     // A file damaged on disk is reported, not handed to the uploader.
     std::fs::write(store.photo_path(&good).unwrap(), b"bit rot").unwrap();
     let err = store.read_photo(&good).unwrap_err();
-    assert!(matches!(err, Error::Invalid { what: "photo file", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::Invalid {
+                what: "photo file",
+                ..
+            }
+        ),
+        "{err}"
+    );
 }

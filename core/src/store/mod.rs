@@ -25,8 +25,7 @@ use std::time::Duration;
 
 use automerge::{ActorId, ChangeHash};
 use rusqlite::{
-    params, Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction,
-    TransactionBehavior,
+    params, Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction, TransactionBehavior,
 };
 use uuid::Uuid;
 
@@ -35,8 +34,8 @@ use crate::error::{Error, Result};
 use crate::roles::Principal;
 use crate::time::Millis;
 
-pub use photos::{check_hash, sha256_hex, BlobInfo, NewPhoto};
 use photos::PhotoDir;
+pub use photos::{check_hash, sha256_hex, BlobInfo, NewPhoto};
 
 /// Chunks a document may collect before it is rewritten as one compressed base.
 const MAX_CHUNKS: i64 = 16;
@@ -207,7 +206,8 @@ fn read_doc(conn: &Connection, id: Uuid, actor: &ActorId) -> Result<Doc> {
         .query_row([id.as_bytes()], |row| row.get(0))
         .optional()?;
     let mut bytes = base.ok_or_else(|| Error::NotFound(format!("document {id}")))?;
-    let mut chunks = conn.prepare_cached("SELECT bytes FROM doc_chunks WHERE doc_id = ?1 ORDER BY seq")?;
+    let mut chunks =
+        conn.prepare_cached("SELECT bytes FROM doc_chunks WHERE doc_id = ?1 ORDER BY seq")?;
     let rows = chunks.query_map([id.as_bytes()], |row| row.get::<_, Vec<u8>>(0))?;
     for chunk in rows {
         bytes.extend_from_slice(&chunk?);
@@ -215,7 +215,16 @@ fn read_doc(conn: &Connection, id: Uuid, actor: &ActorId) -> Result<Doc> {
     Doc::load(&bytes, actor)
 }
 
-type ListingRow = (Vec<u8>, String, String, String, Option<i64>, Option<String>, bool, i64);
+type ListingRow = (
+    Vec<u8>,
+    String,
+    String,
+    String,
+    Option<i64>,
+    Option<String>,
+    bool,
+    i64,
+);
 
 fn listed(row: ListingRow) -> Result<ListedDoc> {
     let (id, kind, status, title, deadline, band, open, updated_at) = row;
@@ -407,8 +416,8 @@ impl Store {
     /// never waits for the writer's sync.
     pub fn reader(&self) -> Result<StoreReader> {
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn =
-            Connection::open_with_flags(&self.path, flags).map_err(|e| file_error(&self.path, e))?;
+        let conn = Connection::open_with_flags(&self.path, flags)
+            .map_err(|e| file_error(&self.path, e))?;
         conn.busy_timeout(Duration::from_secs(5))?;
         Ok(StoreReader {
             conn,
@@ -538,7 +547,9 @@ impl Store {
     /// How a document is stored: (base bytes, chunk count, chunk bytes).
     pub fn doc_storage(&self, id: Uuid) -> Result<(u64, u64, u64)> {
         self.conn
-            .prepare_cached("SELECT length(base), chunk_count, chunk_bytes FROM docs WHERE id = ?1")?
+            .prepare_cached(
+                "SELECT length(base), chunk_count, chunk_bytes FROM docs WHERE id = ?1",
+            )?
             .query_row([id.as_bytes()], |row| {
                 Ok((
                     row.get::<_, i64>(0)? as u64,

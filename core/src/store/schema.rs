@@ -149,9 +149,8 @@ pub fn migrate_to(conn: &mut Connection, target: u32) -> Result<()> {
     }
     let app_id: i32 = tx.pragma_query_value(None, "application_id", |row| row.get(0))?;
     if current == 0 {
-        let tables: i64 = tx.query_row("SELECT count(*) FROM sqlite_master", [], |row| {
-            row.get(0)
-        })?;
+        let tables: i64 =
+            tx.query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get(0))?;
         if tables > 0 || (app_id != 0 && app_id != APPLICATION_ID) {
             return Err(Error::invalid(
                 "store file",
@@ -171,7 +170,12 @@ pub fn migrate_to(conn: &mut Connection, target: u32) -> Result<()> {
             "a SQLite database that is not a fieldloop store",
         ));
     }
-    for (from, step) in STEPS.iter().enumerate().take(target as usize).skip(current as usize) {
+    for (from, step) in STEPS
+        .iter()
+        .enumerate()
+        .take(target as usize)
+        .skip(current as usize)
+    {
         tx.execute_batch(step)?;
         tx.pragma_update(None, "user_version", from as u32 + 1)?;
     }

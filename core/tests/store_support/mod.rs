@@ -77,10 +77,16 @@ pub fn photo_hash(n: u32) -> String {
 /// before-photos referenced as evidence.
 pub fn reported_case(id: Uuid, at: Millis, actor: &ActorId, photos: &[String; 3]) -> Doc {
     let mut doc = Doc::create(&case_header(id, at), actor).expect("create");
-    doc.set_field("description", "人行道上暴露垃圾约2立方米，已有异味，影响行人通行")
-        .expect("field");
-    doc.set_field("address", "深圳市南山区粤海街道科技园社区高新南七道18号东门外")
-        .expect("field");
+    doc.set_field(
+        "description",
+        "人行道上暴露垃圾约2立方米，已有异味，影响行人通行",
+    )
+    .expect("field");
+    doc.set_field(
+        "address",
+        "深圳市南山区粤海街道科技园社区高新南七道18号东门外",
+    )
+    .expect("field");
     for (i, hash) in photos.iter().enumerate() {
         let evidence = Evidence {
             stage: EvidenceStage::Before,
@@ -115,51 +121,117 @@ pub fn reported_case(id: Uuid, at: Millis, actor: &ActorId, photos: &[String; 3]
 pub fn lifecycle_after_report(at: Millis, photos: &[String]) -> Vec<Event> {
     let deadline = at + 4 * HOUR;
     vec![
-        event("case.registered", at + 12 * MINUTE, DISPATCHER, Role::Dispatcher, json!({
-            "category": "0102", "urgency": "normal",
-            "time_limit": {"amount": 4, "unit": "working_hours"},
-            "note": "属实，立案",
-        })),
-        event("case.dispatched", at + 15 * MINUTE, DISPATCHER, Role::Dispatcher, json!({
-            "unit": "nanshan-yuehai-sanitation", "deadline": deadline,
-            "instruction": "请于时限内清运并拍照回复",
-        })),
-        event("case.accepted", at + 40 * MINUTE, HANDLER, Role::Handler, json!({
-            "unit": "nanshan-yuehai-sanitation", "crew": "清运二班",
-        })),
-        event("sla.warning", at + 3 * HOUR, "server", Role::Server, json!({
-            "band": "yellow", "deadline": deadline, "share_used": 0.75,
-        })),
-        event("case.extension_requested", at + 3 * HOUR + 5 * MINUTE, HANDLER, Role::Handler, json!({
-            "reason": "需调派压缩车，预计延后1小时", "extra": {"amount": 1, "unit": "working_hours"},
-        })),
-        event("case.extension_granted", at + 3 * HOUR + 20 * MINUTE, DISPATCHER, Role::Dispatcher, json!({
-            "new_deadline": deadline + HOUR,
-        })),
-        event("case.handled", at + 4 * HOUR + 10 * MINUTE, HANDLER, Role::Handler, json!({
-            "note": "已清运完毕并冲洗地面", "photos": [photos[0].clone()],
-            "position": {"lat": 22.540511, "lon": 113.934598, "accuracy_m": 8.0},
-        })),
-        event("case.verification_submitted", at + 4 * HOUR + 45 * MINUTE, INSPECTOR, Role::Inspector, json!({
-            "result": "fixed", "photos": [photos[1].clone()],
-            "position": {"lat": 22.540498, "lon": 113.934620, "accuracy_m": 5.0},
-        })),
-        event("case.verdict", at + 4 * HOUR + 46 * MINUTE, "server", Role::Server, json!({
-            "passed": true,
-            "checks": [
-                {"check": "evidence", "pass": true},
-                {"check": "place", "pass": true, "detail": "12 m from the case"},
-                {"check": "time", "pass": true},
-                {"check": "people", "pass": true},
-                {"check": "reuse", "pass": true},
-            ],
-        })),
-        event("case.closed", at + 4 * HOUR + 46 * MINUTE, "server", Role::Server, json!({
-            "on_time": true,
-        })),
-        event("case.evaluated", at + 5 * HOUR, "server", Role::Server, json!({
-            "period": "2026-03", "unit": "nanshan-yuehai-sanitation", "counted": ["结案", "按期结案", "延期"],
-        })),
+        event(
+            "case.registered",
+            at + 12 * MINUTE,
+            DISPATCHER,
+            Role::Dispatcher,
+            json!({
+                "category": "0102", "urgency": "normal",
+                "time_limit": {"amount": 4, "unit": "working_hours"},
+                "note": "属实，立案",
+            }),
+        ),
+        event(
+            "case.dispatched",
+            at + 15 * MINUTE,
+            DISPATCHER,
+            Role::Dispatcher,
+            json!({
+                "unit": "nanshan-yuehai-sanitation", "deadline": deadline,
+                "instruction": "请于时限内清运并拍照回复",
+            }),
+        ),
+        event(
+            "case.accepted",
+            at + 40 * MINUTE,
+            HANDLER,
+            Role::Handler,
+            json!({
+                "unit": "nanshan-yuehai-sanitation", "crew": "清运二班",
+            }),
+        ),
+        event(
+            "sla.warning",
+            at + 3 * HOUR,
+            "server",
+            Role::Server,
+            json!({
+                "band": "yellow", "deadline": deadline, "share_used": 0.75,
+            }),
+        ),
+        event(
+            "case.extension_requested",
+            at + 3 * HOUR + 5 * MINUTE,
+            HANDLER,
+            Role::Handler,
+            json!({
+                "reason": "需调派压缩车，预计延后1小时", "extra": {"amount": 1, "unit": "working_hours"},
+            }),
+        ),
+        event(
+            "case.extension_granted",
+            at + 3 * HOUR + 20 * MINUTE,
+            DISPATCHER,
+            Role::Dispatcher,
+            json!({
+                "new_deadline": deadline + HOUR,
+            }),
+        ),
+        event(
+            "case.handled",
+            at + 4 * HOUR + 10 * MINUTE,
+            HANDLER,
+            Role::Handler,
+            json!({
+                "note": "已清运完毕并冲洗地面", "photos": [photos[0].clone()],
+                "position": {"lat": 22.540511, "lon": 113.934598, "accuracy_m": 8.0},
+            }),
+        ),
+        event(
+            "case.verification_submitted",
+            at + 4 * HOUR + 45 * MINUTE,
+            INSPECTOR,
+            Role::Inspector,
+            json!({
+                "result": "fixed", "photos": [photos[1].clone()],
+                "position": {"lat": 22.540498, "lon": 113.934620, "accuracy_m": 5.0},
+            }),
+        ),
+        event(
+            "case.verdict",
+            at + 4 * HOUR + 46 * MINUTE,
+            "server",
+            Role::Server,
+            json!({
+                "passed": true,
+                "checks": [
+                    {"check": "evidence", "pass": true},
+                    {"check": "place", "pass": true, "detail": "12 m from the case"},
+                    {"check": "time", "pass": true},
+                    {"check": "people", "pass": true},
+                    {"check": "reuse", "pass": true},
+                ],
+            }),
+        ),
+        event(
+            "case.closed",
+            at + 4 * HOUR + 46 * MINUTE,
+            "server",
+            Role::Server,
+            json!({
+                "on_time": true,
+            }),
+        ),
+        event(
+            "case.evaluated",
+            at + 5 * HOUR,
+            "server",
+            Role::Server,
+            json!({
+                "period": "2026-03", "unit": "nanshan-yuehai-sanitation", "counted": ["结案", "按期结案", "延期"],
+            }),
+        ),
     ]
 }
 
@@ -185,25 +257,29 @@ pub fn closed_listing(updated_at: Millis) -> Listing {
     }
 }
 
-/// `<repo>/../shared/photos` (or `FIELDLOOP_PHOTOS`), when present; otherwise prints that
-/// `test` is skipped.
-pub fn shared_photos(test: &str) -> Option<PathBuf> {
+/// `<repo>/../shared/photos` (or `FIELDLOOP_PHOTOS`), when present.
+pub fn shared_photos() -> Option<PathBuf> {
     let dir = std::env::var_os("FIELDLOOP_PHOTOS")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/photos"));
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        println!("{test}: skipped: ../shared/photos not found (set FIELDLOOP_PHOTOS)");
-        None
-    }
+    dir.is_dir().then_some(dir)
 }
 
-/// Three real JPEG files about the size of processed photos, if the shared photos are here.
+/// Three real JPEG files about the size of processed photos; `None` (and a printed note
+/// that `test` uses stand-in bytes) when the shared photos are not here.
 pub fn real_photos(test: &str) -> Option<Vec<Vec<u8>>> {
-    let dir = shared_photos(test)?;
-    ["coolpix-gps-a.jpg", "coolpix-gps-b.jpg", "orientation-3.jpg"]
+    let found = shared_photos().and_then(|dir| {
+        [
+            "coolpix-gps-a.jpg",
+            "coolpix-gps-b.jpg",
+            "orientation-3.jpg",
+        ]
         .iter()
         .map(|name| std::fs::read(dir.join(name)).ok())
         .collect()
+    });
+    if found.is_none() {
+        println!("{test}: ../shared/photos not found (set FIELDLOOP_PHOTOS): using stand-in bytes");
+    }
+    found
 }

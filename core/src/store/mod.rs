@@ -915,3 +915,33 @@ impl StoreReader {
         read_quarantined(&self.conn)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The durability promise rests on these two settings; a refactor must not lose them.
+    #[test]
+    fn writes_sync_the_wal_at_every_commit() {
+        let dir = std::env::temp_dir().join(format!("fieldloop-store-unit-{}", Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = Store::open(dir.join("device.db")).unwrap();
+        let mode: String = store
+            .conn
+            .pragma_query_value(None, "journal_mode", |row| row.get(0))
+            .unwrap();
+        let synchronous: i64 = store
+            .conn
+            .pragma_query_value(None, "synchronous", |row| row.get(0))
+            .unwrap();
+        let foreign_keys: bool = store
+            .conn
+            .pragma_query_value(None, "foreign_keys", |row| row.get(0))
+            .unwrap();
+        drop(store);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(mode, "wal");
+        assert_eq!(synchronous, 2, "synchronous=FULL");
+        assert!(foreign_keys);
+    }
+}

@@ -24,6 +24,7 @@ pub mod plan;
 pub mod roles;
 pub mod rules;
 pub mod sla;
+pub mod store;
 pub mod sync;
 pub mod time;
 

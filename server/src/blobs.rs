@@ -116,7 +116,7 @@ impl ContentRange {
     }
 }
 
-fn header_text<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> Result<Option<&'a str>> {
+fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Result<Option<&str>> {
     headers
         .get(&name)
         .map(|v| {

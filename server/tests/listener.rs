@@ -117,7 +117,6 @@ async fn a_missing_certificate_file_is_a_clear_error() {
     let dir = tempfile::tempdir().expect("temp dir");
     let err = serve::tls_config(&dir.path().join("nope.pem"), &dir.path().join("nope.key"))
         .await
-        .err()
-        .expect("error");
+        .expect_err("no such certificate");
     assert!(err.to_string().contains("nope.pem"), "{err}");
 }

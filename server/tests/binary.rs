@@ -55,7 +55,10 @@ fn demo_seeds_serves_and_stops_gracefully_on_sigterm() {
         .to_owned();
 
     let client = reqwest::blocking::Client::new();
-    let health = client.get(format!("http://{addr}/health")).send().expect("health");
+    let health = client
+        .get(format!("http://{addr}/health"))
+        .send()
+        .expect("health");
     assert_eq!(health.status(), 200);
     let login = client
         .post(format!("http://{addr}/v1/login"))

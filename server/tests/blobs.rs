@@ -597,19 +597,27 @@ async fn a_second_upload_of_the_same_photo_waits_its_turn() {
     let photo = make_jpeg(2400, 1800, 9);
     let hash = sha256_hex(&photo);
     let total = photo.len();
-    assert!(total > 1 << 20, "big enough that half of it is written before the end");
+    assert!(
+        total > 1 << 20,
+        "big enough that half of it is written before the end"
+    );
 
     // The first upload sends half, then stalls with the connection open.
     let (feed, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     let body = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     }));
-    feed.send(Ok(Bytes::copy_from_slice(&photo[..total / 2]))).await.expect("feed");
+    feed.send(Ok(Bytes::copy_from_slice(&photo[..total / 2])))
+        .await
+        .expect("feed");
     let first = {
         let app = server.app();
         let request = Request::put(blob_uri(&hash))
             .header(header::AUTHORIZATION, format!("Bearer {token}"))
-            .header(header::CONTENT_RANGE, format!("bytes 0-{}/{total}", total - 1))
+            .header(
+                header::CONTENT_RANGE,
+                format!("bytes 0-{}/{total}", total - 1),
+            )
             .body(body)
             .expect("request");
         tokio::spawn(async move { tower::ServiceExt::oneshot(app, request).await })
@@ -617,11 +625,19 @@ async fn a_second_upload_of_the_same_photo_waits_its_turn() {
     // Wait until the first upload holds the slot and has written part of its half.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
-        let state = server.state.blobs.state(&BlobHash::parse(&hash).expect("hash")).await.expect("state");
+        let state = server
+            .state
+            .blobs
+            .state(&BlobHash::parse(&hash).expect("hash"))
+            .await
+            .expect("state");
         if matches!(state, BlobState::Partial(n) if n > 0) {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "first upload never wrote: {state:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "first upload never wrote: {state:?}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 
@@ -629,7 +645,9 @@ async fn a_second_upload_of_the_same_photo_waits_its_turn() {
     assert_eq!(second.status, StatusCode::CONFLICT);
     assert_eq!(second.error_code(), "upload_in_progress");
 
-    feed.send(Ok(Bytes::copy_from_slice(&photo[total / 2..]))).await.expect("feed");
+    feed.send(Ok(Bytes::copy_from_slice(&photo[total / 2..])))
+        .await
+        .expect("feed");
     drop(feed);
     let finished = first.await.expect("task").expect("response");
     assert_eq!(finished.status(), StatusCode::CREATED);

@@ -409,3 +409,52 @@ async fn changed_since_filters_by_cursor_and_jurisdiction() {
         .expect("query")
         .is_empty());
 }
+
+#[tokio::test]
+async fn a_batch_of_changes_is_stored_all_or_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(&dir.path().join("db.sqlite3")).expect("open");
+    let device = actor_for(&Uuid::now_v7());
+    let cell = "330106001001002";
+    let mut batch = Vec::new();
+    for i in 0..3 {
+        let id = Uuid::now_v7();
+        let mut doc = Doc::create(&case_header(id, cell), &device).expect("doc");
+        batch.push(change(
+            id,
+            doc.save(),
+            "phone-1",
+            common::T0 + i,
+            cell,
+            "reported",
+        ));
+    }
+    let seqs = store.append_changes(batch.clone()).await.expect("batch");
+    assert_eq!(seqs.len(), 3);
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]));
+
+    // The last change of this batch names a blob address that is not a hash: the
+    // whole batch is refused and nothing of it is stored.
+    let fresh: Vec<NewChange> = (0..2)
+        .map(|i| {
+            let id = Uuid::now_v7();
+            let mut doc = Doc::create(&case_header(id, cell), &device).expect("doc");
+            let mut c = change(
+                id,
+                doc.save(),
+                "phone-1",
+                common::T0 + 10 + i,
+                cell,
+                "reported",
+            );
+            if i == 1 {
+                c.blob_refs = vec!["../../etc/passwd".into()];
+            }
+            c
+        })
+        .collect();
+    let first_id = fresh[0].doc_id;
+    assert!(store.append_changes(fresh).await.is_err());
+    assert!(store.load_doc(first_id).await.expect("load").is_none());
+    assert_eq!(store.head_seq().await.expect("head"), seqs[2]);
+}

@@ -219,6 +219,8 @@ pub trait DocStore: Send + Sync {
     /// Stores one accepted change (creating the document on its first), gives it the
     /// next sequence number and rewrites the projection and blob references, atomically.
     fn append_change(&self, change: NewChange) -> StoreFuture<'_, Seq>;
+    /// Several changes in one transaction (one sync request): all stored or none.
+    fn append_changes(&self, changes: Vec<NewChange>) -> StoreFuture<'_, Vec<Seq>>;
     /// Loaded on demand; nothing is cached in memory.
     fn load_doc(&self, id: Uuid) -> StoreFuture<'_, Option<StoredDoc>>;
     /// Replaces the changes up to `through` with a full save. Their arrival records stay.

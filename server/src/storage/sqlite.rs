@@ -469,84 +469,101 @@ fn query_projections(
     Ok(out)
 }
 
+/// Stores one change with its projection and blob references inside `tx`.
+fn insert_change(tx: &rusqlite::Transaction<'_>, change: NewChange) -> Result<Seq> {
+    let refs = change
+        .blob_refs
+        .iter()
+        .map(|h| BlobHash::parse(h))
+        .collect::<Result<Vec<_>>>()?;
+    let id = change.doc_id.to_string();
+    let kind = enum_text(&change.kind)?;
+    let json =
+        serde_json::to_string(&change.projection.json).map_err(fieldloop_core::Error::from)?;
+    let stored_kind: Option<String> = tx
+        .query_row("SELECT kind FROM documents WHERE id = ?1", [&id], |row| {
+            row.get(0)
+        })
+        .optional()?;
+    match stored_kind {
+        None => {
+            tx.execute(
+                "INSERT INTO documents (id, kind, last_seq, created_at) VALUES (?1, ?2, 0, ?3)",
+                params![id, kind, change.origin.arrived_at],
+            )?;
+        }
+        Some(stored) if stored != kind => {
+            return Err(ServerError::bad_request(
+                "kind_mismatch",
+                format!("document {id} is a {stored}, not a {kind}"),
+            ));
+        }
+        Some(_) => {}
+    }
+    tx.execute(
+        "INSERT INTO changes (doc_id, bytes, user_id, device_id, arrived_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            id,
+            change.bytes,
+            change.origin.user_id,
+            change.origin.device_id,
+            change.origin.arrived_at
+        ],
+    )?;
+    let seq = tx.last_insert_rowid();
+    tx.execute(
+        "UPDATE documents SET last_seq = ?2 WHERE id = ?1",
+        params![id, seq],
+    )?;
+    let p = &change.projection;
+    tx.execute(
+        &format!(
+            "INSERT OR REPLACE INTO projections ({PROJECTION_COLUMNS}) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+        ),
+        params![
+            id,
+            kind,
+            p.status,
+            p.unit,
+            p.grid_cell,
+            p.project,
+            p.segment,
+            p.deadline,
+            p.band,
+            json,
+            seq
+        ],
+    )?;
+    for hash in refs {
+        tx.execute(
+            "INSERT OR IGNORE INTO blob_refs (hash, doc_id) VALUES (?1, ?2)",
+            params![hash.as_str(), id],
+        )?;
+    }
+    Ok(seq)
+}
+
 impl DocStore for SqliteStore {
     fn append_change(&self, change: NewChange) -> StoreFuture<'_, Seq> {
         self.write(move |conn| {
-            let refs = change
-                .blob_refs
-                .iter()
-                .map(|h| BlobHash::parse(h))
-                .collect::<Result<Vec<_>>>()?;
-            let id = change.doc_id.to_string();
-            let kind = enum_text(&change.kind)?;
-            let json = serde_json::to_string(&change.projection.json)
-                .map_err(fieldloop_core::Error::from)?;
             let tx = conn.transaction()?;
-            let stored_kind: Option<String> = tx
-                .query_row("SELECT kind FROM documents WHERE id = ?1", [&id], |row| {
-                    row.get(0)
-                })
-                .optional()?;
-            match stored_kind {
-                None => {
-                    tx.execute(
-                        "INSERT INTO documents (id, kind, last_seq, created_at) \
-                         VALUES (?1, ?2, 0, ?3)",
-                        params![id, kind, change.origin.arrived_at],
-                    )?;
-                }
-                Some(stored) if stored != kind => {
-                    return Err(ServerError::bad_request(
-                        "kind_mismatch",
-                        format!("document {id} is a {stored}, not a {kind}"),
-                    ));
-                }
-                Some(_) => {}
-            }
-            tx.execute(
-                "INSERT INTO changes (doc_id, bytes, user_id, device_id, arrived_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![
-                    id,
-                    change.bytes,
-                    change.origin.user_id,
-                    change.origin.device_id,
-                    change.origin.arrived_at
-                ],
-            )?;
-            let seq = tx.last_insert_rowid();
-            tx.execute(
-                "UPDATE documents SET last_seq = ?2 WHERE id = ?1",
-                params![id, seq],
-            )?;
-            let p = &change.projection;
-            tx.execute(
-                &format!(
-                    "INSERT OR REPLACE INTO projections ({PROJECTION_COLUMNS}) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
-                ),
-                params![
-                    id,
-                    kind,
-                    p.status,
-                    p.unit,
-                    p.grid_cell,
-                    p.project,
-                    p.segment,
-                    p.deadline,
-                    p.band,
-                    json,
-                    seq
-                ],
-            )?;
-            for hash in refs {
-                tx.execute(
-                    "INSERT OR IGNORE INTO blob_refs (hash, doc_id) VALUES (?1, ?2)",
-                    params![hash.as_str(), id],
-                )?;
-            }
+            let seq = insert_change(&tx, change)?;
             tx.commit()?;
             Ok(seq)
+        })
+    }
+
+    fn append_changes(&self, changes: Vec<NewChange>) -> StoreFuture<'_, Vec<Seq>> {
+        self.write(move |conn| {
+            let tx = conn.transaction()?;
+            let seqs = changes
+                .into_iter()
+                .map(|change| insert_change(&tx, change))
+                .collect::<Result<Vec<_>>>()?;
+            tx.commit()?;
+            Ok(seqs)
         })
     }
 

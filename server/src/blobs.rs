@@ -25,7 +25,7 @@
 use std::io::Cursor;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -39,6 +39,7 @@ use sha2::{Digest, Sha256};
 
 use crate::auth::{Auth, PERSON_ROLES};
 use crate::error::{Result, ServerError, UPLOAD_OFFSET};
+use crate::extract::ApiPath;
 use crate::state::AppState;
 use crate::storage::{AuditEntry, BlobHash, BlobMeta, BlobState};
 
@@ -248,7 +249,7 @@ pub fn inspect_image(bytes: &[u8]) -> fieldloop_core::Result<(ImageFormat, u32, 
 pub async fn put_blob(
     auth: Auth,
     State(state): State<AppState>,
-    Path(hash): Path<String>,
+    ApiPath(hash): ApiPath<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response> {
@@ -465,7 +466,7 @@ async fn finish(state: &AppState, auth: &Auth, hash: &BlobHash) -> Result<Respon
 pub async fn head_blob(
     auth: Auth,
     State(state): State<AppState>,
-    Path(hash): Path<String>,
+    ApiPath(hash): ApiPath<String>,
 ) -> Result<Response> {
     auth.require_role(UPLOAD_ROLES, "upload photos")?;
     let hash = BlobHash::parse(&hash)?;
@@ -508,7 +509,7 @@ async fn may_read(state: &AppState, auth: &Auth, hash: &BlobHash, meta: &BlobMet
 pub async fn get_blob(
     auth: Auth,
     State(state): State<AppState>,
-    Path(hash): Path<String>,
+    ApiPath(hash): ApiPath<String>,
 ) -> Result<Response> {
     auth.require_role(PERSON_ROLES, "read photos")?;
     let hash = BlobHash::parse(&hash)?;

@@ -430,9 +430,20 @@ async fn repeating_a_finished_upload_changes_nothing() {
 #[tokio::test]
 async fn bad_addresses_and_ranges_are_400s() {
     let (server, token) = inspector_server().await;
+    let odd = put(&server, &token, "%FF%FE", None, Body::from("x")).await;
+    assert_eq!(odd.status, StatusCode::BAD_REQUEST);
+    assert_eq!(odd.error_code(), "bad_path");
     let reply = put(&server, &token, "not-a-hash", None, Body::from("x")).await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     assert_eq!(reply.error_code(), "bad_hash");
+    // An empty body: nothing to store, a typed refusal rather than a server error.
+    let empty_hash = sha256_hex(b"");
+    let empty = put(&server, &token, &empty_hash, None, Body::empty()).await;
+    assert_eq!(empty.status, StatusCode::BAD_REQUEST);
+    assert_eq!(empty.error_code(), "not_an_image");
+    let wrong = put(&server, &token, &sha256_hex(b"y"), None, Body::empty()).await;
+    assert_eq!(wrong.error_code(), "hash_mismatch");
+
     let hash = sha256_hex(b"x");
     for range in [
         "bytes 5-2/10",

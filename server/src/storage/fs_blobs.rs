@@ -96,7 +96,12 @@ impl BlobStore for FsBlobStore {
 
     fn read_part(&self, hash: &BlobHash) -> StoreFuture<'_, Vec<u8>> {
         let hash = hash.clone();
-        self.blocking(move |store| Ok(fs::read(store.part_path(&hash))?))
+        // No part file is an empty upload (a PUT with an empty body), not a failure.
+        self.blocking(move |store| match fs::read(store.part_path(&hash)) {
+            Ok(bytes) => Ok(bytes),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(e.into()),
+        })
     }
 
     fn discard_part(&self, hash: &BlobHash) -> StoreFuture<'_, ()> {

@@ -17,6 +17,8 @@ uniffi::custom_type!(Uuid, String, {
 
 pub mod doc;
 pub mod error;
+pub mod geo;
+pub mod patrol;
 pub mod roles;
 pub mod sla;
 pub mod time;

@@ -327,7 +327,15 @@ impl PatrolState {
                         .map_err(|e| format!("fix at {}: {e}", fix.t))?;
                 }
                 self.fixes.extend(batch.fixes);
-                self.fixes.sort_by_key(|f| f.t);
+                // A total order, so a re-sent batch lands next to its first copy and the
+                // dedup catches it even when two fixes share a timestamp.
+                self.fixes.sort_by(|a, b| {
+                    a.t.cmp(&b.t)
+                        .then(a.lat.total_cmp(&b.lat))
+                        .then(a.lon.total_cmp(&b.lon))
+                        .then(a.accuracy_m.total_cmp(&b.accuracy_m))
+                        .then(a.mock.cmp(&b.mock))
+                });
                 self.fixes.dedup();
             }
             PatrolEvent::ChecklistAnswered(answer) => {

@@ -16,10 +16,12 @@
 //! | POST   | `/v1/users`          | admins                      |
 //! | PUT/HEAD | `/v1/blobs/{sha256}` | people who capture photos (see [`blobs`]) |
 //! | GET    | `/v1/blobs/{sha256}` | uploader, jurisdiction, admins |
+//! | GET    | `/v1/reference`      | any person (the demo city's reference data) |
 
 pub mod auth;
 pub mod blobs;
 pub mod clock;
+pub mod demo;
 pub mod error;
 pub mod extract;
 pub mod seed;
@@ -47,6 +49,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/me", get(auth::me))
         .route("/v1/devices", post(auth::register_device))
         .route("/v1/users", post(auth::create_user_handler))
+        .route("/v1/reference", get(demo::routes::reference))
         .route(
             "/v1/blobs/{hash}",
             put(blobs::put_blob)

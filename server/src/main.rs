@@ -3,12 +3,13 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use fieldloop_server::clock::SystemClock;
-use fieldloop_server::{app, seed, serve, AppState, Config};
+use fieldloop_server::{app, serve, AppState, Config};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -22,8 +23,9 @@ struct Cli {
 enum Command {
     /// Serve on the embedded store (SQLite + files in --data).
     Serve(ServeArgs),
-    /// Seed a demo city (users for every role) and serve it.
-    Demo(ServeArgs),
+    /// Seed the demo city, run a simulated working day against this server over HTTP,
+    /// print the summary, then keep serving.
+    Demo(DemoArgs),
 }
 
 #[derive(Args)]
@@ -42,19 +44,81 @@ struct ServeArgs {
     tls_key: Option<PathBuf>,
 }
 
-async fn run(args: ServeArgs, demo: bool) -> fieldloop_server::Result<()> {
+#[derive(Args)]
+struct DemoArgs {
+    /// Data directory: the server's database and photos, and `devices/` with one store
+    /// file per simulated phone.
+    #[arg(long, default_value = "./fieldloop-data")]
+    data: PathBuf,
+    /// Address to listen on (plain HTTP: the simulated phones are on this machine).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Seconds (real time) to wait for the server's verdicts and deadline checks.
+    #[arg(long, default_value_t = 5)]
+    settle_secs: u64,
+}
+
+async fn run_demo(args: DemoArgs) -> fieldloop_server::Result<()> {
+    let demo = fieldloop_server::demo::start(&args.data, args.listen).await?;
+    tracing::info!(
+        addr = %demo.server.addr,
+        tls = false,
+        data = %args.data.display(),
+        "fieldloop-server listening"
+    );
+    println!(
+        "fieldloop demo: 杭州市西湖区, Monday 2026-11-23; server on {}, data in {}",
+        demo.base_url(),
+        args.data.display()
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let day = fieldloop_server::demo::run_day_on(
+        &demo,
+        Duration::from_secs(args.settle_secs),
+        stop.clone(),
+        |line| println!("{line}"),
+    );
+    // Ctrl-C during the day stops the phones at their next sync, then the server.
+    let summary = tokio::select! {
+        summary = day => summary,
+        () = serve::shutdown_signal() => {
+            stop.store(true, Ordering::SeqCst);
+            tracing::info!("shutting down during the simulated day");
+            demo.server.shutdown(Duration::from_secs(10)).await?;
+            return Ok(());
+        }
+    };
+    match &summary {
+        Ok(summary) => print!("{}", summary.render()),
+        Err(e) => println!("the simulated day stopped: {e}"),
+    }
+    // From here the day's clock runs at real speed from where the scenario left it.
+    let clock = demo.clock.clone();
+    let ticker = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            clock.advance(1000);
+        }
+    });
+    println!(
+        "serving on {} (logins in server/README.md, \"Demo city\"); Ctrl-C to stop",
+        demo.base_url()
+    );
+    serve::shutdown_signal().await;
+    ticker.abort();
+    tracing::info!("shutting down; letting open requests finish");
+    demo.server.shutdown(Duration::from_secs(10)).await?;
+    summary.map(|_| ())
+}
+
+async fn run(args: ServeArgs) -> fieldloop_server::Result<()> {
     let data = args.data.clone();
     let state = tokio::task::spawn_blocking(move || {
         AppState::embedded(&data, Arc::new(SystemClock), Config::default())
     })
     .await??;
-    if demo {
-        let created = seed::seed_demo(&state).await?;
-        tracing::info!(
-            created,
-            "demo users seeded (see fieldloop_server::seed for logins)"
-        );
-    }
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(serve::tls_config(cert, key).await?),
         _ => None,
@@ -89,8 +153,8 @@ async fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => run(args, false).await,
-        Command::Demo(args) => run(args, true).await,
+        Command::Serve(args) => run(args).await,
+        Command::Demo(args) => run_demo(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,15 +1,7 @@
-//! The demo's seed: one user per role, with fixed passwords, so a person can log in
-//! and try every endpoint. Seeding twice leaves the first users in place.
-//!
-//! | username      | password            | role         | jurisdiction                   |
-//! |---------------|---------------------|--------------|--------------------------------|
-//! | `admin`       | `admin-demo-pass`   | admin        | everywhere                     |
-//! | `dispatcher`  | `dispatch-demo-pass`| dispatcher   | street `330106001`             |
-//! | `inspector`   | `inspect-demo-pass` | inspector    | community `330106001001`       |
-//! | `handler`     | `handler-demo-pass` | handler      | unit `sanitation-xihu`         |
-//! | `supervisor`  | `supervise-demo-pass`| supervisor  | project `canal-2026`           |
-//! | `contractor`  | `contract-demo-pass`| contractor   | project `canal-2026`           |
-//! | `chief`       | `chief-demo-pass`   | river_chief  | segment `xixi-01`              |
+//! The demo's seed: people for every role of the demo city (see [`crate::demo::city`]),
+//! with fixed passwords, so a person can log in and try every endpoint. Seeding twice
+//! leaves the first users in place. The first seven are the original one-per-role logins;
+//! server/README.md ("Demo city") lists them all with their jurisdictions.
 
 use fieldloop_core::roles::{Jurisdiction, Role};
 
@@ -24,9 +16,12 @@ pub struct SeedUser {
     pub jurisdiction: Jurisdiction,
 }
 
+/// Password of every user added for the simulated day (the first seven keep theirs).
+pub const DEMO_PASSWORD: &str = "xihu-demo-2026";
+
 pub fn demo_users() -> Vec<SeedUser> {
     let list = |s: &str| vec![s.to_owned()];
-    vec![
+    let mut users = vec![
         SeedUser {
             username: "admin",
             password: "admin-demo-pass",
@@ -90,6 +85,63 @@ pub fn demo_users() -> Vec<SeedUser> {
                 ..Jurisdiction::default()
             },
         },
+    ];
+    users.extend(day_users());
+    users
+}
+
+/// The simulated day's cast: more inspectors, a district dispatcher, a handler per unit,
+/// a second supervisor, river chiefs of three levels.
+fn day_users() -> Vec<SeedUser> {
+    let user = |username: &'static str, role: Role, jurisdiction: Jurisdiction| SeedUser {
+        username,
+        password: DEMO_PASSWORD,
+        role,
+        jurisdiction,
+    };
+    let grid = |prefixes: &[&str]| Jurisdiction {
+        grid_prefixes: prefixes.iter().map(|p| p.to_string()).collect(),
+        ..Jurisdiction::default()
+    };
+    let unit = |u: &str| Jurisdiction {
+        units: vec![u.to_owned()],
+        ..Jurisdiction::default()
+    };
+    let project = |p: &str| Jurisdiction {
+        projects: vec![p.to_owned()],
+        ..Jurisdiction::default()
+    };
+    let segments = |s: &[&str]| Jurisdiction {
+        segments: s.iter().map(|x| x.to_string()).collect(),
+        ..Jurisdiction::default()
+    };
+    vec![
+        user(
+            "insp-wang",
+            Role::Inspector,
+            grid(&["330106001002", "330106001003"]),
+        ),
+        user("insp-li", Role::Inspector, grid(&["330106002"])),
+        user("insp-zhao", Role::Inspector, grid(&["330106003"])),
+        user("dispatch-xihu", Role::Dispatcher, grid(&["330106"])),
+        user("handler-clean", Role::Handler, unit("sanitation-xihu")),
+        user("handler-roads", Role::Handler, unit("roads-xihu")),
+        user("handler-lights", Role::Handler, unit("lighting-xihu")),
+        user("handler-water", Role::Handler, unit("water-xihu")),
+        user("handler-green", Role::Handler, unit("greening-xihu")),
+        user("handler-enforce", Role::Handler, unit("enforcement-xihu")),
+        user("supervisor-chen", Role::Supervisor, project("canal-2026")),
+        user("chief-gudang", Role::RiverChief, segments(&["xixi-02"])),
+        user(
+            "chief-town",
+            Role::RiverChief,
+            segments(&["xixi-01", "xixi-02", "shajiang-01"]),
+        ),
+        user(
+            "chief-district",
+            Role::RiverChief,
+            segments(&["xixi-01", "xixi-02", "shajiang-01", "jinsha-01"]),
+        ),
     ]
 }
 

@@ -1,0 +1,233 @@
+//! A simulated phone: its own store file, the logged-in person, and the line to the
+//! server. Every write goes through the same checks the app makes (`CaseDoc::append`, the
+//! permission tables) before it is saved, durably, to the store.
+
+use std::path::Path;
+
+use fieldloop_core::case::{self, CaseDoc, CaseEvent, CaseState, NewCase};
+use fieldloop_core::doc::{Doc, DocKind, DocScope, Event, Evidence, Header, SCHEMA_VERSION};
+use fieldloop_core::notice::{self, fold_notice};
+use fieldloop_core::patrol;
+use fieldloop_core::roles::{all_rules, decide_in, Decision, Principal};
+use fieldloop_core::store::{Listing, NewPhoto, Store};
+use fieldloop_core::time::Millis;
+use fieldloop_core::{Error, Result};
+use uuid::Uuid;
+
+use super::link::{Link, SyncCounts};
+use super::photos::Photo;
+
+pub struct Phone {
+    pub username: String,
+    pub principal: Principal,
+    pub store: Store,
+    link: Link,
+}
+
+/// The list row the app would show for a document, from its fold.
+pub fn listing_for(doc: &Doc, now: Millis) -> Result<Listing> {
+    let snapshot = doc.snapshot()?;
+    let header = &snapshot.header;
+    let title = snapshot
+        .fields
+        .get("description")
+        .cloned()
+        .or_else(|| header.category.clone())
+        .unwrap_or_else(|| format!("{:?}", header.kind));
+    let (status, open) = match header.kind {
+        DocKind::Case => {
+            let state = case::fold(&snapshot);
+            (status_name(&state.status), !state.status.is_final())
+        }
+        DocKind::Notice => {
+            let state = fold_notice(&snapshot)?;
+            (
+                status_name(&state.status),
+                state.status != notice::NoticeStatus::Closed,
+            )
+        }
+        DocKind::Patrol => {
+            let state = patrol::fold(&snapshot);
+            (
+                status_name(&state.status),
+                state.status != patrol::PatrolStatus::Ended,
+            )
+        }
+        DocKind::SiteInspection | DocKind::PatrolPlan => ("open".to_owned(), true),
+    };
+    Ok(Listing {
+        status,
+        title,
+        deadline: None,
+        band: None,
+        open,
+        updated_at: now,
+    })
+}
+
+/// The serde name of a status ("verification_submitted").
+fn status_name<T: serde::Serialize>(status: &T) -> String {
+    serde_json::to_value(status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+impl Phone {
+    /// Opens (or creates) `<devices>/<username>.db`, logs in and registers the device.
+    pub fn connect(base: &str, devices: &Path, username: &str, password: &str) -> Result<Phone> {
+        std::fs::create_dir_all(devices)?;
+        let mut store = Store::open(devices.join(format!("{username}.db")))?;
+        let (link, principal) = Link::connect(base, username, password, &store)?;
+        store.set_principal(Some(&principal))?;
+        Ok(Phone {
+            username: username.to_owned(),
+            principal,
+            store,
+            link,
+        })
+    }
+
+    pub fn user_id(&self) -> &str {
+        &self.principal.user_id
+    }
+
+    pub fn sync(&mut self, now: Millis) -> Result<SyncCounts> {
+        self.link.sync(&mut self.store, now)
+    }
+
+    pub fn link(&self) -> &Link {
+        &self.link
+    }
+
+    /// Evidence in this person's name.
+    pub fn evidence(
+        &self,
+        stage: fieldloop_core::doc::EvidenceStage,
+        at: Millis,
+        lat: f64,
+        lon: f64,
+    ) -> Evidence {
+        Evidence {
+            stage,
+            taken_at: at,
+            position: Some(fieldloop_core::doc::Position {
+                lat,
+                lon,
+                accuracy_m: 8.0,
+            }),
+            by: self.principal.user_id.clone(),
+            phash: None,
+            item: None,
+        }
+    }
+
+    fn save(&mut self, doc: &mut Doc, photos: &[&Photo], now: Millis) -> Result<()> {
+        let listing = listing_for(doc, now)?;
+        let new: Vec<NewPhoto<'_>> = photos
+            .iter()
+            .map(|p| NewPhoto {
+                sha256: &p.sha256,
+                bytes: &p.bytes,
+            })
+            .collect();
+        self.store.capture(doc, &listing, &new)?;
+        Ok(())
+    }
+
+    /// 信息收集: a new case with its before-photo, saved offline.
+    pub fn report_case(&mut self, new: NewCase, photos: &[&Photo]) -> Result<Uuid> {
+        let at = new.at;
+        let id = new.id;
+        let case = CaseDoc::create(&self.principal, self.store.actor(), new)?;
+        let mut doc = case.into_doc();
+        self.save(&mut doc, photos, at)?;
+        Ok(id)
+    }
+
+    pub fn case(&self, id: Uuid) -> Result<CaseDoc> {
+        CaseDoc::open(self.store.load_doc(id)?)
+    }
+
+    pub fn case_state(&self, id: Uuid) -> Result<CaseState> {
+        self.case(id)?.state()
+    }
+
+    /// Appends a case event, attaching `photos` (with their evidence) first.
+    pub fn case_step(
+        &mut self,
+        id: Uuid,
+        event: CaseEvent,
+        photos: &[(&Photo, Evidence)],
+        at: Millis,
+    ) -> Result<()> {
+        let mut case = self.case(id)?;
+        for (photo, evidence) in photos {
+            case.add_evidence(&self.principal, &photo.sha256, evidence)?;
+        }
+        case.append(&self.principal, &event, Uuid::now_v7(), at)?;
+        let mut doc = case.into_doc();
+        let files: Vec<&Photo> = photos.iter().map(|(p, _)| *p).collect();
+        self.save(&mut doc, &files, at)
+    }
+
+    /// A new document of another kind (site inspection, notice, patrol) with its header.
+    pub fn create_doc(
+        &mut self,
+        kind: DocKind,
+        category: Option<String>,
+        scope: DocScope,
+        at: Millis,
+    ) -> Result<Uuid> {
+        let id = Uuid::now_v7();
+        let header = Header {
+            id,
+            kind,
+            schema: SCHEMA_VERSION,
+            created_by: self.principal.user_id.clone(),
+            created_role: self.principal.role,
+            created_at: at,
+            position: None,
+            category,
+            scope,
+        };
+        let mut doc = Doc::create(&header, self.store.actor())?;
+        self.save(&mut doc, &[], at)?;
+        Ok(id)
+    }
+
+    /// Appends an event to a non-case document after the permission check the server
+    /// will make; photos are attached as evidence in the same save.
+    pub fn doc_step(
+        &mut self,
+        id: Uuid,
+        kind: &str,
+        data: serde_json::Value,
+        photos: &[(&Photo, Evidence)],
+        at: Millis,
+    ) -> Result<()> {
+        let mut doc = self.store.load_doc(id)?;
+        let header = doc.header()?;
+        let decision = if header.kind == DocKind::Patrol {
+            patrol::decide(&self.principal, kind, &header.scope)
+        } else {
+            decide_in(&all_rules(), &self.principal, kind, &header.scope)
+        };
+        if let Decision::Denied(reason) = decision {
+            return Err(Error::Forbidden(reason));
+        }
+        for (photo, evidence) in photos {
+            doc.add_evidence(&photo.sha256, evidence)?;
+        }
+        doc.append_event(&Event {
+            id: Uuid::now_v7(),
+            kind: kind.to_owned(),
+            at,
+            by: self.principal.user_id.clone(),
+            role: self.principal.role,
+            data,
+        })?;
+        let files: Vec<&Photo> = photos.iter().map(|(p, _)| *p).collect();
+        self.save(&mut doc, &files, at)
+    }
+}

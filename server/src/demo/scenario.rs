@@ -1,0 +1,1616 @@
+//! The simulated working day, Monday 2026-11-23 in Hangzhou (UTC+8), run against a real
+//! server over HTTP by simulated phones, each with its own store file.
+//!
+//! The server's clock is the day's clock: before every step the scenario sets it to the
+//! step's time, so arrival times, deadlines and verdict times agree with the phones.
+//!
+//! What happens (times are local):
+//! - 08:30 everyone logs in, registers the phone, syncs.
+//! - 08:40–10:20 inspectors capture 12 cases offline with photos; one fixes a small
+//!   problem on the spot (自查自纠). A supervisor inspects the canal-2026 site and issues a
+//!   notice for the failed checklist items. Two river chiefs patrol: one properly, one
+//!   a four-minute walk with a jump and mock locations.
+//! - 10:30 back online: photos upload, documents sync.
+//! - 11:00 the dispatcher registers the cases and dispatches them by the responsibility
+//!   matrix (unless the server's matrix already did).
+//! - 11:20–13:50 handlers accept and handle with after-photos: one photo is taken 600 m
+//!   away, one is a photo already used on another case; one case is never handled.
+//! - 14:00–16:20 the contractor signs and replies per item; the supervisor confirms one
+//!   item, rejects the other, then confirms the second reply.
+//! - 15:00 inspectors verify on site with photos (the 自查自纠 inspector verifies their own
+//!   fix: the referee is the player). The server's verdicts close or return the cases.
+//! - 16:00–16:40 rework: fixed again, verified again by someone else.
+//! - 18:00 the office closes; the admin's phone syncs everything and the summary is
+//!   folded from those documents.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{FixedOffset, TimeZone};
+use fieldloop_core::case::events::{
+    Dispatched, Empty, Handled, Registered, Reported, SelfFixed, VerificationSubmitted,
+};
+use fieldloop_core::case::{kinds, CaseEvent, CaseState, CaseStatus, NewCase, Verdict};
+use fieldloop_core::catalogue::{Catalogue, Urgency};
+use fieldloop_core::doc::{DocKind, DocScope, EvidenceStage, Position};
+use fieldloop_core::geo::track::Fix;
+use fieldloop_core::geo::LatLon;
+use fieldloop_core::notice::{
+    self, draft_notice, fold_inspection, fold_notice, Answer, ClauseLibrary, InspectionAnswered,
+    ItemConfirmed, ItemRejected, ItemReplied, NoticeStatus,
+};
+use fieldloop_core::patrol::{self, PatrolKind, PatrolRequirement, Started, TrackPoints};
+use fieldloop_core::sla::{Calendar, Deadline};
+use fieldloop_core::time::{Millis, HOUR, MINUTE};
+use fieldloop_core::{Error, Result};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::city::{City, PROJECT};
+use super::device::Phone;
+use super::link::SyncCounts;
+use super::photos::{scene, Photo};
+use crate::clock::ManualClock;
+use crate::seed::{demo_users, DEMO_PASSWORD};
+
+/// 2026-11-23 00:00 +08:00, the simulated day.
+pub fn day_start() -> Millis {
+    let china = FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");
+    china
+        .with_ymd_and_hms(2026, 11, 23, 0, 0, 0)
+        .single()
+        .expect("an unambiguous instant")
+        .timestamp_millis()
+}
+
+/// An instant of the simulated day, local time.
+pub fn at(hour: i64, minute: i64) -> Millis {
+    day_start() + hour * HOUR + minute * MINUTE
+}
+
+/// "HH:MM" local for an instant of the day.
+pub fn hhmm(t: Millis) -> String {
+    let minutes = (t - day_start()).div_euclid(MINUTE);
+    format!("{:02}:{:02}", minutes / 60, minutes % 60)
+}
+
+/// What the day is expected to do to a case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fate {
+    /// Handled properly, verified, closed.
+    Fixed,
+    /// The handler's after-photo is 600 m from the case; fixed on rework.
+    PhotoTooFar,
+    /// The handler's after-photo was already evidence on another case; fixed on rework.
+    ReusedPhoto,
+    /// 自查自纠 verified by the inspector who fixed it; verified by a colleague on rework.
+    VerifierIsHandler,
+    /// Dispatched and accepted, never handled: runs past its deadline.
+    Overdue,
+}
+
+struct CasePlan {
+    label: &'static str,
+    reporter: &'static str,
+    cell: &'static str,
+    category: &'static str,
+    description: &'static str,
+    /// Metres from the cell centre (east, north).
+    offset: (f64, f64),
+    fate: Fate,
+}
+
+const fn plan(
+    label: &'static str,
+    reporter: &'static str,
+    cell: &'static str,
+    category: &'static str,
+    description: &'static str,
+    offset: (f64, f64),
+    fate: Fate,
+) -> CasePlan {
+    CasePlan {
+        label,
+        reporter,
+        cell,
+        category,
+        description,
+        offset,
+        fate,
+    }
+}
+
+const CASES: &[CasePlan] = &[
+    plan(
+        "C01",
+        "inspector",
+        "330106001001001",
+        "20102",
+        "保俶路口暴露垃圾",
+        (30.0, -20.0),
+        Fate::Fixed,
+    ),
+    plan(
+        "C02",
+        "inspector",
+        "330106001001003",
+        "20110",
+        "人行道砖破损",
+        (-40.0, 25.0),
+        Fate::PhotoTooFar,
+    ),
+    plan(
+        "C03",
+        "insp-wang",
+        "330106001002002",
+        "10118",
+        "路灯不亮",
+        (10.0, 60.0),
+        Fate::Fixed,
+    ),
+    plan(
+        "C04",
+        "insp-wang",
+        "330106001003004",
+        "20201",
+        "电线杆非法小广告",
+        (-70.0, -10.0),
+        Fate::ReusedPhoto,
+    ),
+    plan(
+        "C05",
+        "insp-li",
+        "330106002001001",
+        "20102",
+        "文三路暴露垃圾",
+        (55.0, 40.0),
+        Fate::Fixed,
+    ),
+    plan(
+        "C06",
+        "insp-li",
+        "330106002002003",
+        "10402",
+        "行道树倾斜",
+        (-15.0, -65.0),
+        Fate::Fixed,
+    ),
+    plan(
+        "C07",
+        "insp-li",
+        "330106002003002",
+        "20404",
+        "雨水口堵塞",
+        (80.0, 5.0),
+        Fate::Fixed,
+    ),
+    plan(
+        "C08",
+        "insp-zhao",
+        "330106003001001",
+        "20505",
+        "机动车占用人行道",
+        (0.0, 0.0),
+        Fate::Overdue,
+    ),
+    plan(
+        "C09",
+        "insp-zhao",
+        "330106003002004",
+        "20104",
+        "道路不洁",
+        (-50.0, 50.0),
+        Fate::Fixed,
+    ),
+    plan(
+        "C10",
+        "insp-zhao",
+        "330106003003001",
+        "10101",
+        "上水井盖缺失",
+        (25.0, -75.0),
+        Fate::Fixed,
+    ),
+    plan(
+        "C11",
+        "inspector",
+        "330106001001002",
+        "20108",
+        "废弃沙发",
+        (60.0, 60.0),
+        Fate::VerifierIsHandler,
+    ),
+    plan(
+        "C12",
+        "insp-wang",
+        "330106001002001",
+        "20507",
+        "乱堆物堆料",
+        (-30.0, 35.0),
+        Fate::Fixed,
+    ),
+];
+
+/// The handler who works for each unit.
+fn handler_for(unit: &str) -> Option<&'static str> {
+    Some(match unit {
+        "sanitation-xihu" => "handler-clean",
+        "roads-xihu" => "handler-roads",
+        "lighting-xihu" => "handler-lights",
+        "water-xihu" => "handler-water",
+        "greening-xihu" => "handler-green",
+        "enforcement-xihu" => "handler-enforce",
+        _ => return None,
+    })
+}
+
+/// `p` moved `east`, `north` metres.
+fn shift(p: LatLon, east: f64, north: f64) -> LatLon {
+    LatLon {
+        lat: p.lat + north / 111_320.0,
+        lon: p.lon + east / (111_320.0 * p.lat.to_radians().cos()),
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseOutcome {
+    pub label: String,
+    pub id: Uuid,
+    pub category: String,
+    pub cell: String,
+    pub unit: Option<String>,
+    pub fate: Fate,
+    pub status: String,
+    pub reworks: u32,
+    pub overdue: bool,
+    /// "server" when the server wrote case.overdue, "calendar" when computed from the
+    /// deadline because no overdue event arrived.
+    pub overdue_from: Option<String>,
+    /// Failed checks of every verdict, in order: "check: reason".
+    pub failed_checks: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PatrolOutcome {
+    pub chief: String,
+    pub segment: String,
+    pub valid: bool,
+    /// "server" when the server wrote the verdict, "local" when judged on the phone's copy.
+    pub judged_by: String,
+    pub reasons: Vec<String>,
+    pub length_m: f64,
+    pub minutes: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UnitScore {
+    pub unit: String,
+    pub due: u32,
+    pub closed: u32,
+    pub on_time: u32,
+    pub reworked: u32,
+    pub overdue: u32,
+    pub closure_rate: f64,
+}
+
+/// What the day produced, folded from the documents the admin's phone synced.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub cases: Vec<CaseOutcome>,
+    pub cases_reported: usize,
+    pub cases_closed: usize,
+    pub cases_reworked: usize,
+    pub reworked_then_closed: usize,
+    pub cases_overdue: usize,
+    pub notices: usize,
+    pub notices_closed: usize,
+    pub notice_status: Vec<String>,
+    pub patrols: Vec<PatrolOutcome>,
+    pub patrols_valid: usize,
+    pub patrols_invalid: usize,
+    /// Units best first; `evaluation_source` says where the figures come from.
+    pub units: Vec<UnitScore>,
+    pub evaluation_source: String,
+    pub sync: SyncCounts,
+    pub steps: usize,
+}
+
+/// Options of a run.
+pub struct DayOptions<'a> {
+    /// `http://127.0.0.1:PORT`, the real listener.
+    pub base_url: String,
+    /// Where the phones keep their stores: `<data>/devices`.
+    pub devices_dir: &'a Path,
+    pub clock: Arc<ManualClock>,
+    /// How long to wait (real time) for the server's reactions (verdicts, overdue) after
+    /// the step that should cause them.
+    pub settle: Duration,
+    /// Set to stop the day at the next sync (Ctrl-C).
+    pub stop: Arc<AtomicBool>,
+}
+
+struct Day<'a> {
+    opts: DayOptions<'a>,
+    phones: HashMap<&'static str, Phone>,
+    now: Millis,
+    progress: &'a mut dyn FnMut(&str),
+    sync_total: SyncCounts,
+    steps: usize,
+}
+
+fn add_counts(total: &mut SyncCounts, c: &SyncCounts) {
+    total.round_trips += c.round_trips;
+    total.pushed += c.pushed;
+    total.received += c.received;
+    total.rejected += c.rejected;
+    total.photos_uploaded += c.photos_uploaded;
+}
+
+impl<'a> Day<'a> {
+    fn set_time(&mut self, t: Millis) {
+        self.now = t;
+        self.opts.clock.set(t);
+    }
+
+    fn say(&mut self, line: impl AsRef<str>) {
+        self.steps += 1;
+        let text = format!("[{}] {}", hhmm(self.now), line.as_ref());
+        (self.progress)(&text);
+    }
+
+    fn phone(&mut self, user: &str) -> Result<&mut Phone> {
+        self.phones
+            .get_mut(user)
+            .ok_or_else(|| Error::invalid("demo", format!("no phone for {user}")))
+    }
+
+    fn stopped(&self) -> Result<()> {
+        if self.opts.stop.load(Ordering::SeqCst) {
+            Err(Error::Sync("the demo was stopped".into()))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn sync(&mut self, user: &'static str) -> Result<SyncCounts> {
+        self.stopped()?;
+        let now = self.now;
+        let counts = self.phone(user)?.sync(now)?;
+        add_counts(&mut self.sync_total, &counts);
+        self.say(format!(
+            "{user} syncs: {} pushed, {} received, {} photos up, {} round trip(s){}",
+            counts.pushed,
+            counts.received,
+            counts.photos_uploaded,
+            counts.round_trips,
+            if counts.rejected > 0 {
+                format!(", {} REJECTED (kept in quarantine)", counts.rejected)
+            } else {
+                String::new()
+            }
+        ));
+        Ok(counts)
+    }
+
+    /// Syncs `user` until `done` holds for its store or the settle time runs out: the
+    /// server's reactions may land a moment after the change that caused them.
+    fn sync_until(
+        &mut self,
+        user: &'static str,
+        mut done: impl FnMut(&Phone) -> Result<bool>,
+    ) -> Result<bool> {
+        let deadline = Instant::now() + self.opts.settle;
+        loop {
+            self.stopped()?;
+            let now = self.now;
+            let counts = self.phone(user)?.sync(now)?;
+            add_counts(&mut self.sync_total, &counts);
+            if done(self.phone(user)?)? {
+                return Ok(true);
+            }
+            if Instant::now() >= deadline {
+                return Ok(false);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// Runs the day; `progress` gets one line per step. Every phone is created under
+/// `devices_dir`; the server must already be listening at `base_url` with the demo seed.
+pub fn run_day(opts: DayOptions<'_>, progress: &mut dyn FnMut(&str)) -> Result<Summary> {
+    let city = City::builtin();
+    let catalogue = Catalogue::builtin()?;
+    let library = ClauseLibrary::bundled()?;
+    let calendar = Calendar::bundled()?;
+    let mut day = Day {
+        opts,
+        phones: HashMap::new(),
+        now: at(8, 30),
+        progress,
+        sync_total: SyncCounts::default(),
+        steps: 0,
+    };
+    day.set_time(at(8, 30));
+
+    // 08:30 — log in, register the phone, first sync.
+    let cast: &[&'static str] = &[
+        "admin",
+        "dispatch-xihu",
+        "inspector",
+        "insp-wang",
+        "insp-li",
+        "insp-zhao",
+        "handler-clean",
+        "handler-roads",
+        "handler-lights",
+        "handler-water",
+        "handler-green",
+        "handler-enforce",
+        "supervisor",
+        "contractor",
+        "chief",
+        "chief-gudang",
+    ];
+    let passwords: HashMap<&str, &str> = demo_users()
+        .iter()
+        .map(|u| (u.username, u.password))
+        .collect();
+    for &user in cast {
+        let password = passwords.get(user).copied().unwrap_or(DEMO_PASSWORD);
+        let phone = Phone::connect(&day.opts.base_url, day.opts.devices_dir, user, password)?;
+        day.phones.insert(user, phone);
+    }
+    day.say(format!(
+        "{} people log in and register their phones ({})",
+        cast.len(),
+        day.opts.devices_dir.display()
+    ));
+    for &user in cast {
+        day.sync(user)?;
+    }
+
+    // 08:40–10:20 — offline capture.
+    let mut case_ids: Vec<Uuid> = Vec::new();
+    let mut sites: Vec<LatLon> = Vec::new();
+    let mut before: Vec<Photo> = Vec::new();
+    for (i, plan) in CASES.iter().enumerate() {
+        day.set_time(at(8, 40) + i as i64 * 8 * MINUTE);
+        let cell = city
+            .cell(plan.cell)
+            .ok_or_else(|| Error::invalid("demo", format!("no cell {}", plan.cell)))?;
+        let site = shift(cell.centre, plan.offset.0, plan.offset.1);
+        let category = catalogue.get_by_key(plan.category)?;
+        let photo = scene(&format!("{}/before", plan.label))?;
+        let now = day.now;
+        let phone = day.phone(plan.reporter)?;
+        let evidence = phone.evidence(EvidenceStage::Before, now, site.lat, site.lon);
+        let id = Uuid::now_v7();
+        phone.report_case(
+            NewCase {
+                id,
+                event_id: Uuid::now_v7(),
+                at: now,
+                category: plan.category.to_owned(),
+                position: Position {
+                    lat: site.lat,
+                    lon: site.lon,
+                    accuracy_m: 6.0,
+                },
+                grid_cell: plan.cell.to_owned(),
+                description: Some(plan.description.to_owned()),
+                address: Some(format!("{} 网格 {}", plan.cell, plan.label)),
+                report: Reported {
+                    description: Some(plan.description.to_owned()),
+                    urgency: Urgency::Normal,
+                    component_id: None,
+                    photos: vec![],
+                },
+                before_photos: vec![(photo.sha256.clone(), evidence)],
+            },
+            &[&photo],
+        )?;
+        day.say(format!(
+            "{} reports {} {} ({}) in cell {}, offline, photo {}…",
+            plan.reporter,
+            plan.label,
+            category.name,
+            plan.category,
+            plan.cell,
+            &photo.sha256[..8]
+        ));
+        if plan.fate == Fate::VerifierIsHandler {
+            let after = scene(&format!("{}/self-fix", plan.label))?;
+            day.set_time(now + 4 * MINUTE);
+            let t = day.now;
+            let phone = day.phone(plan.reporter)?;
+            let evidence = phone.evidence(EvidenceStage::After, t, site.lat, site.lon);
+            phone.case_step(
+                id,
+                CaseEvent::SelfFixed(SelfFixed {
+                    note: Some("当场联系物业搬走".into()),
+                    before: vec![photo.sha256.clone()],
+                    after: vec![after.sha256.clone()],
+                }),
+                &[(&after, evidence)],
+                t,
+            )?;
+            day.say(format!(
+                "{} fixes {} on the spot (自查自纠) with an after-photo",
+                plan.reporter, plan.label
+            ));
+        }
+        case_ids.push(id);
+        sites.push(site);
+        before.push(photo);
+    }
+
+    // 09:00 — site inspection of canal-2026, offline.
+    day.set_time(at(9, 0));
+    let stage = "excavation";
+    let failing = ["WW-10", "WW-13"];
+    let inspection_id = day.phone("supervisor")?.create_doc(
+        DocKind::SiteInspection,
+        Some(stage.into()),
+        DocScope {
+            project: Some(PROJECT.into()),
+            ..DocScope::default()
+        },
+        at(9, 0),
+    )?;
+    let checklist = library.checklist(stage)?;
+    for (k, item) in checklist.items.iter().enumerate() {
+        let t = at(9, 2) + k as i64 * MINUTE;
+        day.set_time(t);
+        let fail = failing.contains(&item.clause_id.as_str());
+        let (data, photos) = if fail {
+            let photo = scene(&format!("canal/{}/finding", item.clause_id))?;
+            let site = shift(city.project.site, k as f64 * 5.0, 0.0);
+            let mut evidence =
+                day.phone("supervisor")?
+                    .evidence(EvidenceStage::Finding, t, site.lat, site.lon);
+            evidence.item = Some(item.clause_id.clone());
+            let data = serde_json::to_value(InspectionAnswered {
+                clause: item.clause_id.clone(),
+                answer: Answer::Fail,
+                note: None,
+                photo: Some(photo.sha256.clone()),
+            })?;
+            (data, vec![(photo, evidence)])
+        } else {
+            let data = serde_json::to_value(InspectionAnswered {
+                clause: item.clause_id.clone(),
+                answer: Answer::Pass,
+                note: None,
+                photo: None,
+            })?;
+            (data, vec![])
+        };
+        let refs: Vec<(&Photo, _)> = photos.iter().map(|(p, e)| (p, e.clone())).collect();
+        day.phone("supervisor")?.doc_step(
+            inspection_id,
+            notice::INSPECTION_ANSWERED,
+            data,
+            &refs,
+            t,
+        )?;
+    }
+    day.set_time(at(9, 20));
+    day.phone("supervisor")?.doc_step(
+        inspection_id,
+        notice::INSPECTION_SUBMITTED,
+        serde_json::Value::Null,
+        &[],
+        at(9, 20),
+    )?;
+    day.say(format!(
+        "supervisor inspects canal-2026 ({stage}): {} items, {} failed ({}), offline",
+        checklist.items.len(),
+        failing.len(),
+        failing.join(", ")
+    ));
+
+    // 09:10–09:55 — river patrols, offline.
+    let valid_patrol = river_patrol(&mut day, &city, "chief", "xixi-01", PatrolStyle::Proper)?;
+    let invalid_patrol = river_patrol(
+        &mut day,
+        &city,
+        "chief-gudang",
+        "xixi-02",
+        PatrolStyle::Cheating,
+    )?;
+
+    // 10:00 — the notice for the failed items.
+    day.set_time(at(10, 0));
+    let contractor_id = day.phone("contractor")?.user_id().to_owned();
+    let inspection_state = {
+        let doc = day.phone("supervisor")?.store.load_doc(inspection_id)?;
+        fold_inspection(&doc.snapshot()?, &library)?
+    };
+    let due = calendar.add_working_days(at(10, 0), 3)?;
+    let issued = draft_notice(
+        &inspection_state,
+        &library,
+        Some(inspection_id),
+        &contractor_id,
+        Deadline {
+            due: due.due,
+            provisional: due.provisional,
+        },
+    )?;
+    let item_ids: Vec<String> = issued.items.iter().map(|i| i.id.clone()).collect();
+    let notice_id = day.phone("supervisor")?.create_doc(
+        DocKind::Notice,
+        Some(stage.into()),
+        DocScope {
+            project: Some(PROJECT.into()),
+            ..DocScope::default()
+        },
+        at(10, 0),
+    )?;
+    day.phone("supervisor")?.doc_step(
+        notice_id,
+        notice::NOTICE_ISSUED,
+        serde_json::to_value(&issued)?,
+        &[],
+        at(10, 0),
+    )?;
+    day.say(format!(
+        "supervisor issues rectification notice with {} items, due {}",
+        item_ids.len(),
+        chrono::DateTime::from_timestamp_millis(due.due + 8 * HOUR)
+            .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
+            .unwrap_or_default()
+    ));
+
+    // 10:30 — back online.
+    day.set_time(at(10, 30));
+    for user in [
+        "inspector",
+        "insp-wang",
+        "insp-li",
+        "insp-zhao",
+        "supervisor",
+        "chief",
+        "chief-gudang",
+    ] {
+        day.sync(user)?;
+    }
+
+    // 10:45 — the contractor signs for the notice.
+    day.set_time(at(10, 45));
+    day.sync("contractor")?;
+    day.phone("contractor")?.doc_step(
+        notice_id,
+        notice::NOTICE_SIGNED,
+        serde_json::Value::Null,
+        &[],
+        at(10, 45),
+    )?;
+    day.say("contractor signs for the notice (签收)");
+    day.sync("contractor")?;
+
+    // 11:00 — registration and dispatch.
+    day.set_time(at(11, 0));
+    day.sync("dispatch-xihu")?;
+    for (plan, &id) in CASES.iter().zip(&case_ids) {
+        if plan.fate == Fate::VerifierIsHandler {
+            continue;
+        }
+        let now = day.now;
+        day.phone("dispatch-xihu")?.case_step(
+            id,
+            CaseEvent::Registered(Registered::default()),
+            &[],
+            now,
+        )?;
+    }
+    day.say("dispatch-xihu registers 11 cases (立案)");
+    day.sync("dispatch-xihu")?;
+    day.set_time(at(11, 5));
+    let mut units: Vec<Option<String>> = vec![None; CASES.len()];
+    let mut by_server = 0;
+    for (k, (plan, &id)) in CASES.iter().zip(&case_ids).enumerate() {
+        if plan.fate == Fate::VerifierIsHandler {
+            continue;
+        }
+        let state = day.phone("dispatch-xihu")?.case_state(id)?;
+        if let Some(unit) = state.unit.clone() {
+            by_server += 1;
+            units[k] = Some(unit);
+            continue;
+        }
+        let unit = city
+            .responsible_unit(plan.category, plan.cell)
+            .ok_or_else(|| Error::invalid("demo", format!("no unit for {}", plan.category)))?;
+        let now = day.now;
+        day.phone("dispatch-xihu")?.case_step(
+            id,
+            CaseEvent::Dispatched(Dispatched {
+                unit: unit.to_owned(),
+                note: Some("按责任矩阵派遣".into()),
+            }),
+            &[],
+            now,
+        )?;
+        units[k] = Some(unit.to_owned());
+    }
+    let listing: Vec<String> = CASES
+        .iter()
+        .zip(&units)
+        .filter_map(|(p, u)| u.as_ref().map(|u| format!("{}→{u}", p.label)))
+        .collect();
+    day.say(format!(
+        "dispatch-xihu dispatches by the responsibility matrix ({} already by the server): {}",
+        by_server,
+        listing.join(", ")
+    ));
+    day.sync("dispatch-xihu")?;
+
+    // 11:20 — handlers accept.
+    day.set_time(at(11, 20));
+    let handler_users: Vec<&'static str> = {
+        let mut v: Vec<&'static str> = units
+            .iter()
+            .flatten()
+            .filter_map(|u| handler_for(u))
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    for &handler in &handler_users {
+        day.sync(handler)?;
+        let mut accepted = Vec::new();
+        for (k, (plan, &id)) in CASES.iter().zip(&case_ids).enumerate() {
+            if units[k].as_deref().and_then(handler_for) != Some(handler) {
+                continue;
+            }
+            let now = day.now;
+            let phone = day.phone(handler)?;
+            let state = phone.case_state(id).map_err(|e| {
+                Error::Sync(format!("{handler} did not receive {}: {e}", plan.label))
+            })?;
+            if state.status == CaseStatus::Dispatched {
+                phone.case_step(id, CaseEvent::Accepted(Empty {}), &[], now)?;
+                accepted.push(plan.label);
+            }
+        }
+        day.say(format!("{handler} accepts {}", accepted.join(", ")));
+        day.sync(handler)?;
+    }
+
+    // 11:30–13:50 — handling with after-photos. Short-limit cases first.
+    let order = [
+        "C09", "C01", "C05", "C12", "C04", "C03", "C06", "C07", "C10", "C02",
+    ];
+    let mut after_photos: HashMap<&str, Photo> = HashMap::new();
+    let slots = (0..5)
+        .map(|i| at(11, 30) + i * 6 * MINUTE)
+        .chain((0..5).map(|i| at(13, 30) + i * 6 * MINUTE));
+    for (label, t) in order.into_iter().zip(slots) {
+        let k = CASES
+            .iter()
+            .position(|p| p.label == label)
+            .ok_or_else(|| Error::invalid("demo", format!("no case {label}")))?;
+        let plan = &CASES[k];
+        let Some(handler) = units[k].as_deref().and_then(handler_for) else {
+            continue;
+        };
+        day.set_time(t);
+        let site = sites[k];
+        let (photo, position, what) = match plan.fate {
+            Fate::PhotoTooFar => (
+                scene(&format!("{label}/after"))?,
+                shift(site, 600.0, 0.0),
+                "after-photo taken 600 m away",
+            ),
+            Fate::ReusedPhoto => {
+                let used = after_photos
+                    .get("C12")
+                    .cloned()
+                    .ok_or_else(|| Error::invalid("demo", "C12 must be handled before C04"))?;
+                (used, site, "after-photo already used on C12")
+            }
+            _ => (
+                scene(&format!("{label}/after"))?,
+                site,
+                "after-photo on site",
+            ),
+        };
+        let now = day.now;
+        let phone = day.phone(handler)?;
+        let evidence = phone.evidence(EvidenceStage::After, now, position.lat, position.lon);
+        phone.case_step(
+            case_ids[k],
+            CaseEvent::Handled(Handled {
+                note: Some("已处置".into()),
+                photos: vec![photo.sha256.clone()],
+            }),
+            &[(&photo, evidence)],
+            now,
+        )?;
+        day.say(format!("{handler} handles {label}: {what}"));
+        day.sync(handler)?;
+        after_photos.insert(label, photo);
+    }
+
+    // 14:00 — the contractor replies to each item.
+    day.set_time(at(14, 0));
+    day.sync("contractor")?;
+    for (n, item) in item_ids.iter().enumerate() {
+        notice_reply(
+            &mut day,
+            &city,
+            notice_id,
+            item,
+            1,
+            at(14, 0) + n as i64 * 5 * MINUTE,
+        )?;
+    }
+    day.sync("contractor")?;
+
+    // 14:30 — the supervisor confirms one item and rejects the other.
+    day.set_time(at(14, 30));
+    day.sync("supervisor")?;
+    let (first, second) = match item_ids.as_slice() {
+        [a, b, ..] => (a.clone(), b.clone()),
+        _ => return Err(Error::invalid("demo", "the notice needs two items")),
+    };
+    day.phone("supervisor")?.doc_step(
+        notice_id,
+        notice::NOTICE_ITEM_CONFIRMED,
+        serde_json::to_value(ItemConfirmed {
+            item: first.clone(),
+        })?,
+        &[],
+        at(14, 30),
+    )?;
+    day.phone("supervisor")?.doc_step(
+        notice_id,
+        notice::NOTICE_ITEM_REJECTED,
+        serde_json::to_value(ItemRejected {
+            item: second.clone(),
+            reason: "爬梯未固定, 重新整改".into(),
+        })?,
+        &[],
+        at(14, 32),
+    )?;
+    day.say(format!(
+        "supervisor confirms {first}, rejects {second} (爬梯未固定)"
+    ));
+    day.sync("supervisor")?;
+
+    // 15:00 — verification on site.
+    day.set_time(at(15, 0));
+    verify_round(&mut day, &case_ids, &sites, 1)?;
+
+    // 15:05 — the server's verdicts arrive.
+    day.set_time(at(15, 5));
+    let settled = wait_for_verdicts(&mut day, &case_ids)?;
+    report_verdicts(&mut day, &case_ids, settled)?;
+
+    // 15:30 — the contractor replies again to the rejected item.
+    day.set_time(at(15, 30));
+    day.sync("contractor")?;
+    notice_reply(&mut day, &city, notice_id, &second, 2, at(15, 30))?;
+    day.sync("contractor")?;
+
+    // 16:00 — rework.
+    day.set_time(at(16, 0));
+    let mut reworked = 0;
+    for (k, (plan, &id)) in CASES.iter().zip(&case_ids).enumerate() {
+        let worker = if plan.fate == Fate::VerifierIsHandler {
+            plan.reporter
+        } else {
+            match units[k].as_deref().and_then(handler_for) {
+                Some(h) => h,
+                None => continue,
+            }
+        };
+        day.sync(worker)?;
+        let state = day.phone(worker)?.case_state(id)?;
+        if state.status != CaseStatus::Rework {
+            continue;
+        }
+        day.set_time(at(16, 0) + reworked * 5 * MINUTE);
+        reworked += 1;
+        let now = day.now;
+        let site = sites[k];
+        let photo = scene(&format!("{}/after-rework", plan.label))?;
+        let phone = day.phone(worker)?;
+        let evidence = phone.evidence(EvidenceStage::After, now, site.lat, site.lon);
+        let event = if plan.fate == Fate::VerifierIsHandler {
+            CaseEvent::SelfFixed(SelfFixed {
+                note: Some("返工: 重新清理".into()),
+                before: vec![before[k].sha256.clone()],
+                after: vec![photo.sha256.clone()],
+            })
+        } else {
+            CaseEvent::Handled(Handled {
+                note: Some("返工: 现场重新处置并拍照".into()),
+                photos: vec![photo.sha256.clone()],
+            })
+        };
+        phone.case_step(id, event, &[(&photo, evidence)], now)?;
+        day.say(format!(
+            "{worker} reworks {} with a new after-photo on site",
+            plan.label
+        ));
+        day.sync(worker)?;
+    }
+
+    // 16:20 — the supervisor confirms the second reply.
+    day.set_time(at(16, 20));
+    day.sync("supervisor")?;
+    day.phone("supervisor")?.doc_step(
+        notice_id,
+        notice::NOTICE_ITEM_CONFIRMED,
+        serde_json::to_value(ItemConfirmed {
+            item: second.clone(),
+        })?,
+        &[],
+        at(16, 20),
+    )?;
+    day.say(format!(
+        "supervisor confirms {second}: every item confirmed"
+    ));
+    day.sync("supervisor")?;
+
+    // 16:40 — verification of the reworked cases.
+    day.set_time(at(16, 40));
+    verify_round(&mut day, &case_ids, &sites, 2)?;
+    day.set_time(at(16, 45));
+    let settled = wait_for_verdicts(&mut day, &case_ids)?;
+    report_verdicts(&mut day, &case_ids, settled)?;
+
+    // 18:00 — office closes; the admin's phone takes in the whole day.
+    day.set_time(at(18, 0));
+    day.say("office closes; the admin's phone takes in the day");
+    let overdue_ids: Vec<Uuid> = CASES
+        .iter()
+        .zip(&case_ids)
+        .filter(|(p, _)| p.fate == Fate::Overdue)
+        .map(|(_, id)| *id)
+        .collect();
+    day.sync_until("admin", |phone| {
+        for id in &overdue_ids {
+            match phone.case_state(*id) {
+                Ok(state) if state.overdue_at.is_some() => {}
+                _ => return Ok(false),
+            }
+        }
+        Ok(true)
+    })?;
+    day.sync("admin")?;
+
+    let summary = summarise(
+        &mut day,
+        &city,
+        &catalogue,
+        &calendar,
+        &case_ids,
+        &units,
+        notice_id,
+        &[valid_patrol, invalid_patrol],
+    )?;
+    Ok(summary)
+}
+
+fn notice_reply(
+    day: &mut Day<'_>,
+    city: &City,
+    notice_id: Uuid,
+    item: &str,
+    round: u32,
+    t: Millis,
+) -> Result<()> {
+    day.set_time(t);
+    let photo = scene(&format!("canal/{item}/reply-{round}"))?;
+    let site = shift(city.project.site, 3.0 * f64::from(round), 2.0);
+    let phone = day.phone("contractor")?;
+    let mut evidence = phone.evidence(EvidenceStage::After, t, site.lat, site.lon);
+    evidence.item = Some(item.to_owned());
+    phone.doc_step(
+        notice_id,
+        notice::NOTICE_ITEM_REPLIED,
+        serde_json::to_value(ItemReplied {
+            item: item.to_owned(),
+            photos: vec![photo.sha256.clone()],
+            note: Some(if round == 1 {
+                "已整改".into()
+            } else {
+                "爬梯已固定并设置扶手".into()
+            }),
+        })?,
+        &[(&photo, evidence)],
+        t,
+    )?;
+    day.say(format!(
+        "contractor replies to {item} with an after-photo (reply {round})"
+    ));
+    Ok(())
+}
+
+/// Every inspector syncs, verifies the handled (or self-fixed) cases in their cells and
+/// syncs again. Round 1: the 自查自纠 case is verified by the inspector who fixed it;
+/// round 2: by insp-wang, who covers the whole street.
+fn verify_round(day: &mut Day<'_>, case_ids: &[Uuid], sites: &[LatLon], round: u32) -> Result<()> {
+    let inspectors = ["inspector", "insp-wang", "insp-li", "insp-zhao"];
+    for user in inspectors {
+        day.sync(user)?;
+    }
+    let mut minute = 0;
+    for (k, (plan, &id)) in CASES.iter().zip(case_ids).enumerate() {
+        let verifier = if plan.fate == Fate::VerifierIsHandler && round == 2 {
+            "insp-wang"
+        } else {
+            plan.reporter
+        };
+        let state = day.phone(verifier)?.case_state(id)?;
+        if !matches!(state.status, CaseStatus::Handled | CaseStatus::SelfFixed) {
+            continue;
+        }
+        let t = day.now + minute * MINUTE;
+        minute += 3;
+        let site = shift(sites[k], 4.0, -3.0);
+        let photo = scene(&format!("{}/verify-{round}", plan.label))?;
+        let phone = day.phone(verifier)?;
+        let evidence = phone.evidence(EvidenceStage::Verification, t, site.lat, site.lon);
+        phone.case_step(
+            id,
+            CaseEvent::VerificationSubmitted(VerificationSubmitted {
+                fixed: true,
+                note: Some("现场核查已整改".into()),
+                photos: vec![photo.sha256.clone()],
+            }),
+            &[(&photo, evidence)],
+            t,
+        )?;
+        let who = if verifier == plan.reporter && plan.fate == Fate::VerifierIsHandler {
+            " (their own 自查自纠)"
+        } else {
+            ""
+        };
+        day.say(format!(
+            "{verifier} verifies {} on site (核查){who}",
+            plan.label
+        ));
+    }
+    for user in inspectors {
+        day.sync(user)?;
+    }
+    Ok(())
+}
+
+/// Waits until no case sits in "verification submitted"; false when the settle time ran
+/// out first (the server has no verdict hook, or a photo it waits for is missing).
+fn wait_for_verdicts(day: &mut Day<'_>, case_ids: &[Uuid]) -> Result<bool> {
+    let ids = case_ids.to_vec();
+    day.sync_until("admin", move |phone| {
+        for id in &ids {
+            if phone.case_state(*id)?.status == CaseStatus::VerificationSubmitted {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    })
+}
+
+fn failed_checks(verdict: &Verdict) -> Vec<String> {
+    verdict
+        .checks
+        .iter()
+        .filter(|c| !c.passed)
+        .map(|c| format!("{}: {}", c.name, c.reason))
+        .collect()
+}
+
+fn report_verdicts(day: &mut Day<'_>, case_ids: &[Uuid], settled: bool) -> Result<()> {
+    let mut lines = Vec::new();
+    for (plan, &id) in CASES.iter().zip(case_ids) {
+        let state = day.phone("admin")?.case_state(id)?;
+        let Some(verdict) = &state.last_verdict else {
+            continue;
+        };
+        let fresh = state.verdict_at.is_some_and(|v| v >= day.now - 2 * HOUR);
+        if !fresh {
+            continue;
+        }
+        if verdict.passed() {
+            lines.push(format!("{} passed → {}", plan.label, status_word(&state)));
+        } else {
+            lines.push(format!(
+                "{} FAILED ({}) → {}",
+                plan.label,
+                failed_checks(verdict).join("; "),
+                status_word(&state)
+            ));
+        }
+    }
+    if !settled {
+        day.say("server verdicts: some verifications are still waiting for a verdict");
+    }
+    for line in lines {
+        day.say(format!("server verdict: {line}"));
+    }
+    Ok(())
+}
+
+fn status_word(state: &CaseState) -> String {
+    serde_json::to_value(state.status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PatrolStyle {
+    /// 45 minutes along the whole segment, a fix every 20 s.
+    Proper,
+    /// Four minutes, a 3 km jump in the middle, the last fixes from a mock provider.
+    Cheating,
+}
+
+/// Points every `step_m` metres along a polyline.
+fn walk(line: &[LatLon], step_m: f64) -> Vec<LatLon> {
+    let mut out = Vec::new();
+    for w in line.windows(2) {
+        let d = fieldloop_core::geo::distance_m(w[0], w[1]);
+        let n = (d / step_m).ceil().max(1.0) as usize;
+        for i in 0..n {
+            let t = i as f64 / n as f64;
+            out.push(LatLon {
+                lat: w[0].lat + (w[1].lat - w[0].lat) * t,
+                lon: w[0].lon + (w[1].lon - w[0].lon) * t,
+            });
+        }
+    }
+    if let Some(last) = line.last() {
+        out.push(*last);
+    }
+    out
+}
+
+fn river_patrol(
+    day: &mut Day<'_>,
+    city: &City,
+    chief: &'static str,
+    segment: &str,
+    style: PatrolStyle,
+) -> Result<(Uuid, &'static str, String)> {
+    let seg = city
+        .segment(segment)
+        .ok_or_else(|| Error::invalid("demo", format!("no segment {segment}")))?;
+    let start = match style {
+        PatrolStyle::Proper => at(9, 10),
+        PatrolStyle::Cheating => at(9, 30),
+    };
+    day.set_time(start);
+    let id = day.phone(chief)?.create_doc(
+        DocKind::Patrol,
+        None,
+        DocScope {
+            segment: Some(segment.to_owned()),
+            ..DocScope::default()
+        },
+        start,
+    )?;
+    day.phone(chief)?.doc_step(
+        id,
+        patrol::STARTED,
+        serde_json::to_value(Started {
+            kind: PatrolKind::River,
+            assigned_cells: vec![],
+            segment: Some(segment.to_owned()),
+        })?,
+        &[],
+        start,
+    )?;
+    let fixes: Vec<Fix> = match style {
+        PatrolStyle::Proper => {
+            let points = walk(&seg.line, 14.0);
+            let span = 45 * MINUTE;
+            let n = points.len().max(2) as i64;
+            points
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    // A metre or two of GPS wobble, different at every fix.
+                    let wobble = ((i * 7919) % 13) as f64 / 6.0 - 1.0;
+                    let q = shift(*p, wobble, -wobble * 0.7);
+                    Fix {
+                        t: start + MINUTE + span * i as i64 / (n - 1),
+                        lat: q.lat,
+                        lon: q.lon,
+                        accuracy_m: 5.0 + (i % 4) as f64,
+                        mock: false,
+                    }
+                })
+                .collect()
+        }
+        PatrolStyle::Cheating => {
+            let points = walk(&seg.line, 20.0);
+            (0..12)
+                .map(|i| {
+                    let p = points[i.min(points.len() - 1)];
+                    let p = if i == 6 { shift(p, 3000.0, 0.0) } else { p };
+                    Fix {
+                        t: start + MINUTE + i as i64 * 20_000,
+                        lat: p.lat,
+                        lon: p.lon,
+                        accuracy_m: 5.0,
+                        mock: i >= 9,
+                    }
+                })
+                .collect()
+        }
+    };
+    for batch in fixes.chunks(40) {
+        let t = batch.last().map_or(start, |f| f.t);
+        day.phone(chief)?.doc_step(
+            id,
+            patrol::TRACK_POINTS,
+            serde_json::to_value(TrackPoints {
+                fixes: batch.to_vec(),
+            })?,
+            &[],
+            t,
+        )?;
+    }
+    let end = fixes.last().map_or(start, |f| f.t) + 30_000;
+    day.set_time(end);
+    day.phone(chief)?
+        .doc_step(id, patrol::ENDED, serde_json::Value::Null, &[], end)?;
+    let length: f64 = fixes
+        .windows(2)
+        .map(|w| fieldloop_core::geo::distance_m(w[0].at(), w[1].at()))
+        .sum();
+    day.say(format!(
+        "{chief} patrols {segment} ({}): {} fixes, {:.2} km of track in {} min{}, offline",
+        seg.segment.name,
+        fixes.len(),
+        length / 1000.0,
+        (end - start) / MINUTE,
+        if style == PatrolStyle::Cheating {
+            " — with a 3 km jump and mock locations"
+        } else {
+            ""
+        }
+    ));
+    Ok((id, chief, segment.to_owned()))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn summarise(
+    day: &mut Day<'_>,
+    city: &City,
+    catalogue: &Catalogue,
+    calendar: &Calendar,
+    case_ids: &[Uuid],
+    units: &[Option<String>],
+    notice_id: Uuid,
+    patrols: &[(Uuid, &'static str, String)],
+) -> Result<Summary> {
+    let now = day.now;
+    let mut cases = Vec::new();
+    for (k, (plan, &id)) in CASES.iter().zip(case_ids).enumerate() {
+        let admin = day.phone("admin")?;
+        let case = admin.case(id)?;
+        let snapshot = case.snapshot()?;
+        let state = case.state()?;
+        let mut failed = Vec::new();
+        for event in snapshot.events.iter().filter(|e| e.kind == kinds::VERDICT) {
+            if let Ok(verdict) = event.data_as::<Verdict>() {
+                failed.extend(failed_checks(&verdict));
+            }
+        }
+        let (overdue, overdue_from) = if state.overdue_at.is_some() {
+            (true, Some("server".to_owned()))
+        } else if overdue_by_calendar(&state, catalogue, calendar, now)? {
+            (true, Some("calendar".to_owned()))
+        } else {
+            (false, None)
+        };
+        cases.push(CaseOutcome {
+            label: plan.label.to_owned(),
+            id,
+            category: plan.category.to_owned(),
+            cell: plan.cell.to_owned(),
+            unit: units[k].clone().or(state.unit.clone()),
+            fate: plan.fate,
+            status: status_word(&state),
+            reworks: state.rework_count,
+            overdue,
+            overdue_from,
+            failed_checks: failed,
+        });
+    }
+    let closed = |c: &&CaseOutcome| c.status == "closed";
+    let cases_closed = cases.iter().filter(closed).count();
+    let cases_reworked = cases.iter().filter(|c| c.reworks > 0).count();
+    let reworked_then_closed = cases
+        .iter()
+        .filter(|c| c.reworks > 0 && c.status == "closed")
+        .count();
+    let cases_overdue = cases.iter().filter(|c| c.overdue).count();
+
+    let notice_doc = day.phone("admin")?.store.load_doc(notice_id)?;
+    let notice_state = fold_notice(&notice_doc.snapshot()?)?;
+    let notices_closed = usize::from(notice_state.status == NoticeStatus::Closed);
+    let notice_status = vec![status_word_of(&notice_state.status)];
+
+    let mut patrol_outcomes = Vec::new();
+    for (id, chief, segment) in patrols {
+        // The server's copy when the admin has it, else the chief's own.
+        let doc = match day.phone("admin")?.store.load_doc(*id) {
+            Ok(doc) => doc,
+            Err(_) => day.phone(chief)?.store.load_doc(*id)?,
+        };
+        let state = patrol::fold(&doc.snapshot()?);
+        let line = &city
+            .segment(segment)
+            .ok_or_else(|| Error::invalid("demo", format!("no segment {segment}")))?
+            .line;
+        let report = patrol::river_report(&state, line, &PatrolRequirement::default())?;
+        let (valid, judged_by, reasons) = match &state.verdict {
+            Some(v) => (v.valid, "server", v.reasons.clone()),
+            None => (report.valid, "local", report.reasons.clone()),
+        };
+        patrol_outcomes.push(PatrolOutcome {
+            chief: (*chief).to_owned(),
+            segment: segment.clone(),
+            valid,
+            judged_by: judged_by.to_owned(),
+            reasons,
+            length_m: report.length_m,
+            minutes: report.duration / MINUTE,
+        });
+    }
+    let patrols_valid = patrol_outcomes.iter().filter(|p| p.valid).count();
+
+    let (units_ranked, evaluation_source) = evaluate(day, &cases)?;
+    Ok(Summary {
+        cases_reported: cases.len(),
+        cases_closed,
+        cases_reworked,
+        reworked_then_closed,
+        cases_overdue,
+        cases,
+        notices: 1,
+        notices_closed,
+        notice_status,
+        patrols_invalid: patrol_outcomes.len() - patrols_valid,
+        patrols_valid,
+        patrols: patrol_outcomes,
+        units: units_ranked,
+        evaluation_source,
+        sync: day.sync_total.clone(),
+        steps: day.steps,
+    })
+}
+
+fn status_word_of<T: Serialize>(status: &T) -> String {
+    serde_json::to_value(status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// Whether an open case is past its 处置 deadline at `now`, from its dispatch time and the
+/// category's limit on the working calendar (used when the server wrote no overdue event).
+fn overdue_by_calendar(
+    state: &CaseState,
+    catalogue: &Catalogue,
+    calendar: &Calendar,
+    now: Millis,
+) -> Result<bool> {
+    let (Some(dispatched), Some(category)) = (state.dispatched_at, state.category.as_deref())
+    else {
+        return Ok(false);
+    };
+    if state.status.is_final() || state.handled_at.is_some_and(|h| h >= dispatched) {
+        return Ok(false);
+    }
+    let limits = catalogue.get_by_key(category)?.limits_for(state.urgency);
+    let Some(step) = limits.steps.last() else {
+        return Ok(false);
+    };
+    Ok(calendar.deadline(dispatched, &step.limit)?.due < now)
+}
+
+/// Units ranked by the server's evaluation when it answers `GET /v1/evaluation`, else by
+/// the same formulas over the admin's folded cases (结案率 = 结案 ÷ 应结案; no 缓办 today).
+fn evaluate(day: &mut Day<'_>, cases: &[CaseOutcome]) -> Result<(Vec<UnitScore>, String)> {
+    if let Some(json) = day
+        .phone("admin")?
+        .link()
+        .get_json("/v1/evaluation?period=2026-11")?
+    {
+        if let Some(scores) = server_scores(&json) {
+            return Ok((scores, "server: GET /v1/evaluation?period=2026-11".into()));
+        }
+    }
+    let mut by_unit: BTreeMap<String, UnitScore> = BTreeMap::new();
+    for case in cases {
+        let Some(unit) = &case.unit else { continue };
+        let score = by_unit.entry(unit.clone()).or_insert_with(|| UnitScore {
+            unit: unit.clone(),
+            due: 0,
+            closed: 0,
+            on_time: 0,
+            reworked: 0,
+            overdue: 0,
+            closure_rate: 0.0,
+        });
+        score.due += 1;
+        if case.status == "closed" {
+            score.closed += 1;
+            if !case.overdue {
+                score.on_time += 1;
+            }
+        }
+        score.reworked += u32::from(case.reworks > 0);
+        score.overdue += u32::from(case.overdue);
+    }
+    let mut scores: Vec<UnitScore> = by_unit
+        .into_values()
+        .map(|mut s| {
+            s.closure_rate = if s.due == 0 {
+                0.0
+            } else {
+                f64::from(s.closed) / f64::from(s.due)
+            };
+            s
+        })
+        .collect();
+    rank(&mut scores);
+    Ok((scores, "folded from the admin's synced cases".into()))
+}
+
+fn rank(scores: &mut [UnitScore]) {
+    scores.sort_by(|a, b| {
+        b.closure_rate
+            .total_cmp(&a.closure_rate)
+            .then(a.reworked.cmp(&b.reworked))
+            .then(a.overdue.cmp(&b.overdue))
+            .then(a.unit.cmp(&b.unit))
+    });
+}
+
+/// Reads the server's evaluation JSON, tolerant of its exact shape: a list of unit rows
+/// (under "units", or the top level) with a unit id and counts.
+fn server_scores(json: &serde_json::Value) -> Option<Vec<UnitScore>> {
+    let rows = json
+        .get("units")
+        .and_then(|u| u.as_array())
+        .or_else(|| json.as_array())?;
+    let num = |row: &serde_json::Value, keys: &[&str]| -> u32 {
+        keys.iter()
+            .find_map(|k| row.get(*k).and_then(|v| v.as_u64()))
+            .unwrap_or(0) as u32
+    };
+    let mut scores = Vec::new();
+    for row in rows {
+        let unit = row
+            .get("unit")
+            .or_else(|| row.get("id"))
+            .and_then(|v| v.as_str())?
+            .to_owned();
+        let due = num(row, &["due", "should_close", "应结案"]);
+        let closed = num(row, &["closed", "结案"]);
+        let rate = row
+            .get("closure_rate")
+            .and_then(|v| v.as_f64())
+            .unwrap_or(if due == 0 {
+                0.0
+            } else {
+                f64::from(closed) / f64::from(due)
+            });
+        scores.push(UnitScore {
+            unit,
+            due,
+            closed,
+            on_time: num(row, &["on_time", "closed_on_time", "按期结案"]),
+            reworked: num(row, &["reworked", "rework", "返工"]),
+            overdue: num(row, &["overdue", "超期"]),
+            closure_rate: rate,
+        });
+    }
+    rank(&mut scores);
+    Some(scores)
+}
+
+impl Summary {
+    /// The summary as the demo prints it.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let mut line = |s: String| {
+            out.push_str(&s);
+            out.push('\n');
+        };
+        line("── summary of Monday 2026-11-23 ──".into());
+        line(format!(
+            "cases: {} reported, {} closed, {} reworked ({} of them closed after rework), {} overdue",
+            self.cases_reported,
+            self.cases_closed,
+            self.cases_reworked,
+            self.reworked_then_closed,
+            self.cases_overdue
+        ));
+        for c in &self.cases {
+            line(format!(
+                "  {} {} {:<16} {:<22} reworks {}{}{}",
+                c.label,
+                c.category,
+                c.unit.as_deref().unwrap_or("-"),
+                c.status,
+                c.reworks,
+                if c.overdue {
+                    format!(", OVERDUE ({})", c.overdue_from.as_deref().unwrap_or(""))
+                } else {
+                    String::new()
+                },
+                if c.failed_checks.is_empty() {
+                    String::new()
+                } else {
+                    format!("; failed: {}", c.failed_checks.join(" | "))
+                }
+            ));
+        }
+        line(format!(
+            "notices: {} issued, {} closed (status {})",
+            self.notices,
+            self.notices_closed,
+            self.notice_status.join(", ")
+        ));
+        line(format!(
+            "patrols: {} valid, {} invalid",
+            self.patrols_valid, self.patrols_invalid
+        ));
+        for p in &self.patrols {
+            line(format!(
+                "  {} on {}: {} ({:.2} km, {} min; judged by {}){}",
+                p.chief,
+                p.segment,
+                if p.valid { "valid" } else { "INVALID" },
+                p.length_m / 1000.0,
+                p.minutes,
+                p.judged_by,
+                if p.reasons.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", p.reasons.join("; "))
+                }
+            ));
+        }
+        line(format!("units ranked ({}):", self.evaluation_source));
+        for (i, u) in self.units.iter().enumerate() {
+            line(format!(
+                "  {}. {:<18} 结案率 {:>5.1}%  应结案 {} 结案 {} 按期 {} 返工 {} 超期 {}",
+                i + 1,
+                u.unit,
+                u.closure_rate * 100.0,
+                u.due,
+                u.closed,
+                u.on_time,
+                u.reworked,
+                u.overdue
+            ));
+        }
+        line(format!(
+            "sync: {} round trips, {} documents pushed, {} received, {} photos uploaded, {} rejected; {} steps",
+            self.sync.round_trips,
+            self.sync.pushed,
+            self.sync.received,
+            self.sync.photos_uploaded,
+            self.sync.rejected,
+            self.steps
+        ));
+        out
+    }
+}

@@ -116,11 +116,8 @@ fn day_users() -> Vec<SeedUser> {
         ..Jurisdiction::default()
     };
     vec![
-        user(
-            "insp-wang",
-            Role::Inspector,
-            grid(&["330106001002", "330106001003"]),
-        ),
+        // 网格长 of street 001: verifies what the community inspector fixed himself.
+        user("insp-wang", Role::Inspector, grid(&["330106001"])),
         user("insp-li", Role::Inspector, grid(&["330106002"])),
         user("insp-zhao", Role::Inspector, grid(&["330106003"])),
         user("dispatch-xihu", Role::Dispatcher, grid(&["330106"])),

@@ -19,6 +19,8 @@ pub struct SyncCounts {
     pub received: u32,
     pub rejected: u32,
     pub photos_uploaded: u32,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
 }
 
 #[derive(Debug, Deserialize)]

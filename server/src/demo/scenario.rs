@@ -381,6 +381,10 @@ impl<'a> Day<'a> {
         let now = self.now;
         let counts = self.phone(user)?.sync(now)?;
         add_counts(&mut self.sync_total, &counts);
+        let moved = counts.pushed + counts.received + counts.photos_uploaded + counts.rejected;
+        if moved == 0 {
+            return Ok(counts);
+        }
         self.say(format!(
             "{user} syncs: {} pushed, {} received, {} photos up, {} round trip(s){}",
             counts.pushed,
@@ -393,6 +397,18 @@ impl<'a> Day<'a> {
                 String::new()
             }
         ));
+        if counts.rejected > 0 {
+            let reasons: Vec<String> = self
+                .phone(user)?
+                .store
+                .quarantined()?
+                .into_iter()
+                .map(|q| q.reason)
+                .collect();
+            let mut unique = reasons.clone();
+            unique.dedup();
+            self.say(format!("  the server's reason: {}", unique.join("; ")));
+        }
         Ok(counts)
     }
 
@@ -474,12 +490,12 @@ pub fn run_day(opts: DayOptions<'_>, progress: &mut dyn FnMut(&str)) -> Result<S
         day.sync(user)?;
     }
 
-    // 08:40–10:20 — offline capture.
+    // 08:35–09:30 — offline capture.
     let mut case_ids: Vec<Uuid> = Vec::new();
     let mut sites: Vec<LatLon> = Vec::new();
     let mut before: Vec<Photo> = Vec::new();
     for (i, plan) in CASES.iter().enumerate() {
-        day.set_time(at(8, 40) + i as i64 * 8 * MINUTE);
+        day.set_time(at(8, 35) + i as i64 * 5 * MINUTE);
         let cell = city
             .cell(plan.cell)
             .ok_or_else(|| Error::invalid("demo", format!("no cell {}", plan.cell)))?;
@@ -525,7 +541,7 @@ pub fn run_day(opts: DayOptions<'_>, progress: &mut dyn FnMut(&str)) -> Result<S
         ));
         if plan.fate == Fate::VerifierIsHandler {
             let after = scene(&format!("{}/self-fix", plan.label))?;
-            day.set_time(now + 4 * MINUTE);
+            day.set_time(now + 3 * MINUTE);
             let t = day.now;
             let phone = day.phone(plan.reporter)?;
             let evidence = phone.evidence(EvidenceStage::After, t, site.lat, site.lon);
@@ -549,8 +565,8 @@ pub fn run_day(opts: DayOptions<'_>, progress: &mut dyn FnMut(&str)) -> Result<S
         before.push(photo);
     }
 
-    // 09:00 — site inspection of canal-2026, offline.
-    day.set_time(at(9, 0));
+    // 09:32 — site inspection of canal-2026, offline.
+    day.set_time(at(9, 32));
     let stage = "excavation";
     let failing = ["WW-10", "WW-13"];
     let inspection_id = day.phone("supervisor")?.create_doc(
@@ -560,11 +576,11 @@ pub fn run_day(opts: DayOptions<'_>, progress: &mut dyn FnMut(&str)) -> Result<S
             project: Some(PROJECT.into()),
             ..DocScope::default()
         },
-        at(9, 0),
+        at(9, 32),
     )?;
     let checklist = library.checklist(stage)?;
     for (k, item) in checklist.items.iter().enumerate() {
-        let t = at(9, 2) + k as i64 * MINUTE;
+        let t = at(9, 33) + k as i64 * MINUTE;
         day.set_time(t);
         let fail = failing.contains(&item.clause_id.as_str());
         let (data, photos) = if fail {
@@ -599,13 +615,13 @@ pub fn run_day(opts: DayOptions<'_>, progress: &mut dyn FnMut(&str)) -> Result<S
             t,
         )?;
     }
-    day.set_time(at(9, 20));
+    day.set_time(at(9, 45));
     day.phone("supervisor")?.doc_step(
         inspection_id,
         notice::INSPECTION_SUBMITTED,
         serde_json::Value::Null,
         &[],
-        at(9, 20),
+        at(9, 45),
     )?;
     day.say(format!(
         "supervisor inspects canal-2026 ({stage}): {} items, {} failed ({}), offline",
@@ -614,8 +630,7 @@ pub fn run_day(opts: DayOptions<'_>, progress: &mut dyn FnMut(&str)) -> Result<S
         failing.join(", ")
     ));
 
-    // 09:10–09:55 — river patrols, offline.
-    let valid_patrol = river_patrol(&mut day, &city, "chief", "xixi-01", PatrolStyle::Proper)?;
+    // 09:50 — a cheating river patrol, offline.
     let invalid_patrol = river_patrol(
         &mut day,
         &city,
@@ -667,8 +682,11 @@ pub fn run_day(opts: DayOptions<'_>, progress: &mut dyn FnMut(&str)) -> Result<S
             .unwrap_or_default()
     ));
 
-    // 10:30 — back online.
-    day.set_time(at(10, 30));
+    // 09:46–10:32 — the proper patrol, reported when it ends.
+    let valid_patrol = river_patrol(&mut day, &city, "chief", "xixi-01", PatrolStyle::Proper)?;
+
+    // 10:40 — back online.
+    day.set_time(at(10, 40));
     for user in [
         "inspector",
         "insp-wang",
@@ -681,15 +699,15 @@ pub fn run_day(opts: DayOptions<'_>, progress: &mut dyn FnMut(&str)) -> Result<S
         day.sync(user)?;
     }
 
-    // 10:45 — the contractor signs for the notice.
-    day.set_time(at(10, 45));
+    // 10:50 — the contractor signs for the notice.
+    day.set_time(at(10, 50));
     day.sync("contractor")?;
     day.phone("contractor")?.doc_step(
         notice_id,
         notice::NOTICE_SIGNED,
         serde_json::Value::Null,
         &[],
-        at(10, 45),
+        at(10, 50),
     )?;
     day.say("contractor signs for the notice (签收)");
     day.sync("contractor")?;
@@ -889,8 +907,8 @@ pub fn run_day(opts: DayOptions<'_>, progress: &mut dyn FnMut(&str)) -> Result<S
     day.set_time(at(15, 0));
     verify_round(&mut day, &case_ids, &sites, 1)?;
 
-    // 15:05 — the server's verdicts arrive.
-    day.set_time(at(15, 5));
+    // 15:25 — the server's verdicts arrive.
+    day.set_time(at(15, 25));
     let settled = wait_for_verdicts(&mut day, &case_ids)?;
     report_verdicts(&mut day, &case_ids, settled)?;
 
@@ -902,17 +920,27 @@ pub fn run_day(opts: DayOptions<'_>, progress: &mut dyn FnMut(&str)) -> Result<S
 
     // 16:00 — rework.
     day.set_time(at(16, 0));
+    let workers: Vec<Option<&'static str>> = CASES
+        .iter()
+        .zip(&units)
+        .map(|(plan, unit)| {
+            if plan.fate == Fate::VerifierIsHandler {
+                Some(plan.reporter)
+            } else {
+                unit.as_deref().and_then(handler_for)
+            }
+        })
+        .collect();
+    let mut synced: Vec<&'static str> = Vec::new();
+    for worker in workers.iter().flatten() {
+        if !synced.contains(worker) {
+            day.sync(worker)?;
+            synced.push(worker);
+        }
+    }
     let mut reworked = 0;
     for (k, (plan, &id)) in CASES.iter().zip(&case_ids).enumerate() {
-        let worker = if plan.fate == Fate::VerifierIsHandler {
-            plan.reporter
-        } else {
-            match units[k].as_deref().and_then(handler_for) {
-                Some(h) => h,
-                None => continue,
-            }
-        };
-        day.sync(worker)?;
+        let Some(worker) = workers[k] else { continue };
         let state = day.phone(worker)?.case_state(id)?;
         if state.status != CaseStatus::Rework {
             continue;
@@ -964,7 +992,7 @@ pub fn run_day(opts: DayOptions<'_>, progress: &mut dyn FnMut(&str)) -> Result<S
     // 16:40 — verification of the reworked cases.
     day.set_time(at(16, 40));
     verify_round(&mut day, &case_ids, &sites, 2)?;
-    day.set_time(at(16, 45));
+    day.set_time(at(16, 50));
     let settled = wait_for_verdicts(&mut day, &case_ids)?;
     report_verdicts(&mut day, &case_ids, settled)?;
 
@@ -1044,6 +1072,7 @@ fn verify_round(day: &mut Day<'_>, case_ids: &[Uuid], sites: &[LatLon], round: u
     for user in inspectors {
         day.sync(user)?;
     }
+    let start = day.now;
     let mut minute = 0;
     for (k, (plan, &id)) in CASES.iter().zip(case_ids).enumerate() {
         let verifier = if plan.fate == Fate::VerifierIsHandler && round == 2 {
@@ -1055,8 +1084,9 @@ fn verify_round(day: &mut Day<'_>, case_ids: &[Uuid], sites: &[LatLon], round: u
         if !matches!(state.status, CaseStatus::Handled | CaseStatus::SelfFixed) {
             continue;
         }
-        let t = day.now + minute * MINUTE;
-        minute += 3;
+        let t = start + minute * MINUTE;
+        minute += 2;
+        day.set_time(t);
         let site = shift(sites[k], 4.0, -3.0);
         let photo = scene(&format!("{}/verify-{round}", plan.label))?;
         let phone = day.phone(verifier)?;
@@ -1187,8 +1217,8 @@ fn river_patrol(
         .segment(segment)
         .ok_or_else(|| Error::invalid("demo", format!("no segment {segment}")))?;
     let start = match style {
-        PatrolStyle::Proper => at(9, 10),
-        PatrolStyle::Cheating => at(9, 30),
+        PatrolStyle::Proper => at(9, 46),
+        PatrolStyle::Cheating => at(9, 50),
     };
     day.set_time(start);
     let id = day.phone(chief)?.create_doc(

@@ -17,6 +17,7 @@ uniffi::custom_type!(Uuid, String, {
 
 pub mod doc;
 pub mod error;
+pub mod media;
 pub mod roles;
 pub mod sla;
 pub mod time;

@@ -29,9 +29,10 @@ pub use sniff::PhotoFormat;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct PhotoLimits {
-    /// Largest accepted input file, in bytes.
+    /// Largest accepted input file, in bytes (default 40 MiB).
     pub max_bytes: u64,
-    /// Largest accepted declared width × height of the source image.
+    /// Largest accepted declared width × height of the source image (default 50 million).
+    /// Checked against the header before the decoder allocates anything.
     pub max_pixels: u64,
 }
 

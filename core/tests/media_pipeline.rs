@@ -198,7 +198,7 @@ fn every_orientation_comes_out_upright() {
 
 #[test]
 fn output_is_resized_stripped_and_content_addressed() {
-    let big = scene(4000, 3000, 5);
+    let big = scene(3400, 2550, 5);
     let exif = tiff(
         vec![short(0x0112, 1)],
         vec![ascii(0x9003, "2024:01:02 03:04:05")],
@@ -207,7 +207,7 @@ fn output_is_resized_stripped_and_content_addressed() {
     let bytes = with_exif(&jpeg(&big, 85), &exif);
     let photo = process(&bytes).expect("processed");
     assert_eq!((photo.width, photo.height), (1600, 1200));
-    assert_eq!((photo.source_width, photo.source_height), (4000, 3000));
+    assert_eq!((photo.source_width, photo.source_height), (3400, 2550));
     assert_eq!((photo.thumbnail_width, photo.thumbnail_height), (320, 240));
     assert_eq!(photo.original_sha256, hex::encode(Sha256::digest(&bytes)));
     assert_eq!(photo.content_hash, hex::encode(Sha256::digest(&photo.jpeg)));
@@ -405,4 +405,39 @@ fn perceptual_hash_survives_reencoding_resizing_and_cropping() {
             hamming(reference, other)
         );
     }
+}
+
+#[test]
+fn progressive_and_greyscale_jpegs_are_decoded_at_reduced_scale() {
+    // A 300 px long edge from 640×480 decodes at DCT scale 1/2 (320×240), then resizes.
+    let options = ProcessOptions {
+        long_edge: 300,
+        ..ProcessOptions::default()
+    };
+    let run = |bytes: &[u8]| process_photo(bytes, &PhotoLimits::default(), &options);
+    let colour = scene(640, 480, 16);
+    let mut progressive = Vec::new();
+    let mut encoder = jpeg_encoder::Encoder::new(&mut progressive, 85);
+    encoder.set_progressive(true);
+    encoder
+        .encode(&colour.pixels, 640, 480, jpeg_encoder::ColorType::Rgb)
+        .expect("encode progressive");
+    let photo = run(&progressive).expect("progressive processed");
+    assert_eq!((photo.width, photo.height), (300, 225));
+    let baseline = run(&jpeg(&colour, 85)).expect("baseline processed");
+    assert!(hamming(photo.phash, baseline.phash) <= 4);
+
+    let luma: Vec<u8> = colour.pixels.chunks_exact(3).map(|p| p[1]).collect();
+    let mut grey = Vec::new();
+    jpeg_encoder::Encoder::new(&mut grey, 85)
+        .encode(&luma, 640, 480, jpeg_encoder::ColorType::Luma)
+        .expect("encode greyscale");
+    let photo = run(&grey).expect("greyscale processed");
+    assert_eq!((photo.width, photo.height), (300, 225));
+    let out = decode(&photo.jpeg);
+    let [r, g, b] = out.pixel(150, 110);
+    assert!(
+        r.abs_diff(g) <= 3 && g.abs_diff(b) <= 3,
+        "grey stays grey: {r} {g} {b}"
+    );
 }

@@ -20,6 +20,7 @@ pub mod catalogue;
 pub mod doc;
 pub mod error;
 pub mod geo;
+pub mod media;
 pub mod notice;
 pub mod patrol;
 pub mod plan;

@@ -14,6 +14,7 @@
 //! | GET    | `/v1/me`             | any person                  |
 //! | POST   | `/v1/devices`        | any person                  |
 //! | POST   | `/v1/users`          | admins                      |
+//! | POST   | `/v1/sync`           | any person, registered device (see [`sync`]) |
 //! | PUT/HEAD | `/v1/blobs/{sha256}` | people who capture photos (see [`blobs`]) |
 //! | GET    | `/v1/blobs/{sha256}` | uploader, jurisdiction, admins |
 //! | GET    | `/v1/reference`      | any person (the demo city's reference data) |
@@ -28,6 +29,7 @@ pub mod seed;
 pub mod serve;
 pub mod state;
 pub mod storage;
+pub mod sync;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::StatusCode;
@@ -50,6 +52,12 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/devices", post(auth::register_device))
         .route("/v1/users", post(auth::create_user_handler))
         .route("/v1/reference", get(demo::routes::reference))
+        .route(
+            "/v1/sync",
+            post(sync::sync).layer(DefaultBodyLimit::max(
+                fieldloop_core::sync::wire::MAX_BODY_BYTES,
+            )),
+        )
         .route(
             "/v1/blobs/{hash}",
             put(blobs::put_blob)

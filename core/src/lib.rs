@@ -19,14 +19,17 @@ pub mod case;
 pub mod catalogue;
 pub mod doc;
 pub mod error;
+pub mod evaluation;
 pub mod geo;
 pub mod notice;
 pub mod patrol;
 pub mod plan;
 pub mod roles;
 pub mod rules;
+pub mod schedule;
 pub mod sla;
 pub mod sync;
 pub mod time;
+pub mod verify;
 
 pub use error::{Error, PhotoProblem, Result};

@@ -14,12 +14,14 @@
 mod case_support;
 
 use case_support::*;
+use fieldloop_core::case::events::SelfFixed;
 use fieldloop_core::case::events::{ExtensionGranted, ExtensionRequested};
 use fieldloop_core::case::CaseEvent;
-use fieldloop_core::case::events::SelfFixed;
 use fieldloop_core::catalogue::Catalogue;
 use fieldloop_core::doc::{EvidenceStage, Snapshot};
-use fieldloop_core::evaluation::{evaluate, Evaluation, EvaluationInput, Period, DEFAULT_VERIFICATION_LIMIT};
+use fieldloop_core::evaluation::{
+    evaluate, Evaluation, EvaluationInput, Period, DEFAULT_VERIFICATION_LIMIT,
+};
 use fieldloop_core::geo::{Fix, GridCell, GridIndex, LatLon};
 use fieldloop_core::patrol::{
     fold_events, PatrolEvent, PatrolKind, PatrolState, PatrolVerdict, Started, TrackPoints,
@@ -245,7 +247,15 @@ fn unit_counts_and_rates_match_the_hand_computation() {
     let u = &eval.units[0];
     assert_eq!(u.unit, UNIT);
     assert_eq!(
-        (u.due, u.suspended, u.closed, u.closed_on_time, u.rework, u.overdue, u.extended),
+        (
+            u.due,
+            u.suspended,
+            u.closed,
+            u.closed_on_time,
+            u.rework,
+            u.overdue,
+            u.extended
+        ),
         (6, 1, 4, 3, 1, 2, 1)
     );
     assert!(close_to(u.close_rate, 0.8));
@@ -266,7 +276,12 @@ fn nothing_to_divide_by_gives_no_rate_and_the_last_shared_rank() {
     assert_eq!((all_suspended.due, all_suspended.suspended), (1, 1));
     for row in &eval.units[1..] {
         assert_eq!(
-            (row.close_rate, row.on_time_rate, row.rework_rate, row.overdue_rate),
+            (
+                row.close_rate,
+                row.on_time_rate,
+                row.rework_rate,
+                row.overdue_rate
+            ),
             (None, None, None, None)
         );
         assert_eq!(row.rank, 2);
@@ -308,10 +323,17 @@ fn rows_serialise_to_json_and_csv() {
         "1,chaoyang-sanitation-1,6,4,3,1,1,2,1,0.8000,0.6000,0.2000,0.4000"
     );
     assert_eq!(lines[2], "2,chaoyang-roads-2,0,0,0,0,0,0,0,,,,");
-    assert_eq!(lines.len(), 5, "three rows, a header and the final line break");
+    assert_eq!(
+        lines.len(),
+        5,
+        "three rows, a header and the final line break"
+    );
 
     let inspectors = eval.inspectors_csv();
-    assert!(inspectors.contains("\r\ninspector-li,10,8,1,6,5,1,0.111,0.5000\r\n"), "{inspectors}");
+    assert!(
+        inspectors.contains("\r\ninspector-li,10,8,1,6,5,1,0.111,0.5000\r\n"),
+        "{inspectors}"
+    );
 }
 
 #[test]
@@ -344,8 +366,19 @@ fn periods_parse_strictly() {
     // Local midnight, 16:00 UTC the day before.
     assert_eq!(p.starts, 1_793_462_400_000);
     assert_eq!(p.ends - p.starts, 30 * DAY);
-    assert_eq!(Period::parse("2026-12").unwrap().ends - Period::parse("2026-12").unwrap().starts, 31 * DAY);
-    for bad in ["2026-13", "2026-00", "2026-1", "26-11", "2026/11", "２０２６-11", ""] {
+    assert_eq!(
+        Period::parse("2026-12").unwrap().ends - Period::parse("2026-12").unwrap().starts,
+        31 * DAY
+    );
+    for bad in [
+        "2026-13",
+        "2026-00",
+        "2026-1",
+        "26-11",
+        "2026/11",
+        "２０２６-11",
+        "",
+    ] {
         assert!(Period::parse(bad).is_err(), "{bad}");
     }
 }

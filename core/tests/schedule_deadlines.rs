@@ -71,7 +71,8 @@ impl Clock {
 fn write_at(walk: &mut Walk, at: Millis, events: Vec<CaseEvent>) {
     walk.now = at - MINUTE;
     for event in events {
-        walk.step(&server(), event).expect("the server's event applies");
+        walk.step(&server(), event)
+            .expect("the server's event applies");
     }
 }
 
@@ -148,7 +149,8 @@ fn a_suspended_case_keeps_its_clock_still() {
     // Resumed at 15:00: 1 min + 3 h (15:00–18:00) = 3 h 01 min at close, still green;
     // yellow (3 h 12 min) on Tuesday from 09:11.
     walk.now = monday(15, 0) - MINUTE;
-    walk.step(&dispatcher(), CaseEvent::Resumed(empty())).unwrap();
+    walk.step(&dispatcher(), CaseEvent::Resumed(empty()))
+        .unwrap();
     assert!(clock.due_at(&walk, monday(18, 0)).is_empty());
     assert!(clock.due_at(&walk, monday(9, 5) + DAY).is_empty());
     assert_eq!(

@@ -96,8 +96,11 @@ fn a_registered_case_is_dispatched_by_the_matrix_once() {
     assert_eq!(auto_dispatch(&state, GRID, &m), None, "not twice");
 
     // Returned as the wrong unit: a dispatcher decides, not the matrix again.
-    walk.step(&handler_of("chaoyang-sanitation-1"), CaseEvent::ReturnedToDispatch(reason("错派")))
-        .unwrap();
+    walk.step(
+        &handler_of("chaoyang-sanitation-1"),
+        CaseEvent::ReturnedToDispatch(reason("错派")),
+    )
+    .unwrap();
     let state = walk.case.state().unwrap();
     assert_eq!(state.status, CaseStatus::Registered);
     assert_eq!(auto_dispatch(&state, GRID, &m), None);

@@ -7,8 +7,7 @@ use chrono::NaiveDate;
 use fieldloop_core::doc::{DocKind, DocScope, Event, Header, Snapshot, SCHEMA_VERSION};
 use fieldloop_core::patrol::{fold_events, PatrolEvent, PatrolKind, PatrolVerdict, Started};
 use fieldloop_core::plan::{
-    fold_plan, plan_for, ChiefLevel, FrequencyTable, PlanPeriod, PlanState, Segment,
-    WarningLevel,
+    fold_plan, plan_for, ChiefLevel, FrequencyTable, PlanPeriod, PlanState, Segment, WarningLevel,
 };
 use fieldloop_core::roles::Role;
 use fieldloop_core::schedule::{
@@ -88,7 +87,10 @@ fn every_chief_with_segments_gets_the_plan_for_the_period() {
     assert!(plans[0].total_required() > 0);
 
     let err = plans_due(&november(), &chiefs(), &segments[..1], &table).unwrap_err();
-    assert!(matches!(err, Error::NotFound(ref m) if m.contains("S2")), "{err}");
+    assert!(
+        matches!(err, Error::NotFound(ref m) if m.contains("S2")),
+        "{err}"
+    );
 }
 
 #[test]
@@ -114,7 +116,11 @@ fn a_plan_is_issued_once_and_updated_when_a_warning_rises() {
         .remove(0);
     let update = plan_event(Some(&state), raised.clone()).expect("updated");
     match &update {
-        PlanChange::Update(u) => assert!(u.reason.contains("S1 warning None → Orange"), "{}", u.reason),
+        PlanChange::Update(u) => assert!(
+            u.reason.contains("S1 warning None → Orange"),
+            "{}",
+            u.reason
+        ),
         other => panic!("{other:?}"),
     }
     log.push(update.to_event(Uuid::now_v7(), day(5), "server").unwrap());
@@ -122,8 +128,15 @@ fn a_plan_is_issued_once_and_updated_when_a_warning_rises() {
     assert_eq!((state.updates, state.plan), (1, Some(raised)));
 }
 
-fn river_patrol(by: &str, segment: &str, started: Millis, valid: bool) -> fieldloop_core::patrol::PatrolState {
-    let ev = |e: PatrolEvent, at: Millis, by: &str, role: Role| e.to_event(Uuid::now_v7(), at, by, role).unwrap();
+fn river_patrol(
+    by: &str,
+    segment: &str,
+    started: Millis,
+    valid: bool,
+) -> fieldloop_core::patrol::PatrolState {
+    let ev = |e: PatrolEvent, at: Millis, by: &str, role: Role| {
+        e.to_event(Uuid::now_v7(), at, by, role).unwrap()
+    };
     fold_events(&[
         ev(
             PatrolEvent::Started(Started {
@@ -135,7 +148,12 @@ fn river_patrol(by: &str, segment: &str, started: Millis, valid: bool) -> fieldl
             by,
             Role::RiverChief,
         ),
-        ev(PatrolEvent::Ended, started + 40 * MINUTE, by, Role::RiverChief),
+        ev(
+            PatrolEvent::Ended,
+            started + 40 * MINUTE,
+            by,
+            Role::RiverChief,
+        ),
         ev(
             PatrolEvent::Verdict(PatrolVerdict {
                 valid,
@@ -182,9 +200,25 @@ fn a_valid_patrol_completes_its_window_once() {
 
     let other = Uuid::now_v7();
     let none = |p| task_done_for(&state, other, &p);
-    assert_eq!(none(river_patrol(CHIEF, "S1", started, false)), None, "invalid");
-    assert_eq!(none(river_patrol("chief-x", "S1", started, true)), None, "other chief");
-    assert_eq!(none(river_patrol(CHIEF, "S9", started, true)), None, "not in the plan");
+    assert_eq!(
+        none(river_patrol(CHIEF, "S1", started, false)),
+        None,
+        "invalid"
+    );
+    assert_eq!(
+        none(river_patrol("chief-x", "S1", started, true)),
+        None,
+        "other chief"
+    );
+    assert_eq!(
+        none(river_patrol(CHIEF, "S9", started, true)),
+        None,
+        "not in the plan"
+    );
     let december = local_midnight(NaiveDate::from_ymd_opt(2026, 12, 20).unwrap());
-    assert_eq!(none(river_patrol(CHIEF, "S1", december, true)), None, "outside every window");
+    assert_eq!(
+        none(river_patrol(CHIEF, "S1", december, true)),
+        None,
+        "outside every window"
+    );
 }

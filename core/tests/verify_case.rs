@@ -165,7 +165,8 @@ fn a_clean_case_passes_every_check_and_closes() {
     let events = case_verdict_events(verdict);
     assert!(matches!(events[1], CaseEvent::Closed(_)));
     for event in events {
-        walk.step(&server(), event).expect("the server writes the verdict");
+        walk.step(&server(), event)
+            .expect("the server writes the verdict");
     }
     assert_eq!(walk.case.state().unwrap().status, CaseStatus::Closed);
 }
@@ -364,11 +365,18 @@ fn a_damaged_upload_fails_uploads() {
     let walk = verified();
     let mut judge = Judge::new(&walk);
     judge.uploads.get_mut(&hash("after")).unwrap().decodable = false;
-    judge.uploads.get_mut(&hash("verification")).unwrap().hash_matches = false;
+    judge
+        .uploads
+        .get_mut(&hash("verification"))
+        .unwrap()
+        .hash_matches = false;
     let verdict = judge.verdict(&walk);
     assert_eq!(failed(&verdict), [checks::UPLOADS]);
     let why = reason(&verdict, checks::UPLOADS);
-    assert!(why.contains("not a readable image") && why.contains("does not match"), "{why}");
+    assert!(
+        why.contains("not a readable image") && why.contains("does not match"),
+        "{why}"
+    );
 }
 
 #[test]

@@ -2,9 +2,8 @@
 //! line break or leading/trailing space; quotes inside are doubled. Lines end in CRLF.
 
 pub(super) fn field(out: &mut String, value: &str) {
-    let needs_quotes = value.contains([',', '"', '\r', '\n'])
-        || value.starts_with(' ')
-        || value.ends_with(' ');
+    let needs_quotes =
+        value.contains([',', '"', '\r', '\n']) || value.starts_with(' ') || value.ends_with(' ');
     if needs_quotes {
         out.push('"');
         out.push_str(&value.replace('"', "\"\""));
@@ -38,7 +37,14 @@ mod tests {
         let mut out = String::new();
         row(
             &mut out,
-            &["plain", "a,b", "say \"hi\"", "two\nlines", " pad", "环卫一所"],
+            &[
+                "plain",
+                "a,b",
+                "say \"hi\"",
+                "two\nlines",
+                " pad",
+                "环卫一所",
+            ],
         );
         assert_eq!(
             out,

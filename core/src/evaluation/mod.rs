@@ -53,10 +53,10 @@ use serde::{Deserialize, Serialize};
 use crate::case::{fold, kinds, CaseState, CaseStatus};
 use crate::catalogue::Catalogue;
 use crate::doc::Snapshot;
-use crate::roles::Role;
 use crate::error::{Error, Result};
 use crate::geo::GridIndex;
 use crate::patrol::{grid_summary, PatrolKind, PatrolState, PatrolStatus};
+use crate::roles::Role;
 use crate::schedule::case_clock;
 use crate::sla::{local_midnight, Calendar, LimitUnit, TimeLimit};
 use crate::time::Millis;
@@ -82,7 +82,10 @@ impl Period {
         let year: i32 = y.parse().map_err(|_| bad())?;
         let month: u32 = m.parse().map_err(|_| bad())?;
         if !(1990..2200).contains(&year) {
-            return Err(Error::invalid("period", format!("{text}: outside 1990–2199")));
+            return Err(Error::invalid(
+                "period",
+                format!("{text}: outside 1990–2199"),
+            ));
         }
         let first = NaiveDate::from_ymd_opt(year, month, 1).ok_or_else(bad)?;
         let next = if month == 12 {
@@ -414,8 +417,19 @@ impl Evaluation {
         csv::row(
             &mut out,
             &[
-                "排名", "单位", "应结案", "结案", "按期结案", "缓办", "返工", "超期", "延期",
-                "结案率", "按期结案率", "返工率", "超期率",
+                "排名",
+                "单位",
+                "应结案",
+                "结案",
+                "按期结案",
+                "缓办",
+                "返工",
+                "超期",
+                "延期",
+                "结案率",
+                "按期结案率",
+                "返工率",
+                "超期率",
             ],
         );
         for r in &self.units {
@@ -447,8 +461,15 @@ impl Evaluation {
         csv::row(
             &mut out,
             &[
-                "巡查员", "上报", "有效上报", "自查自纠", "核查", "按时核查", "巡查次数",
-                "巡查里程(km)", "巡查覆盖率",
+                "巡查员",
+                "上报",
+                "有效上报",
+                "自查自纠",
+                "核查",
+                "按时核查",
+                "巡查次数",
+                "巡查里程(km)",
+                "巡查覆盖率",
             ],
         );
         for r in &self.inspectors {

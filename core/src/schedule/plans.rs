@@ -9,8 +9,8 @@ use crate::doc::Event;
 use crate::error::{Error, Result};
 use crate::patrol::{PatrolKind, PatrolState, PatrolStatus};
 use crate::plan::{
-    plan_for, FrequencyTable, Plan, PlanIssued, PlanPeriod, PlanState, PlanTaskDone,
-    PlanUpdated, Segment, PLAN_ISSUED, PLAN_TASK_DONE, PLAN_UPDATED,
+    plan_for, FrequencyTable, Plan, PlanIssued, PlanPeriod, PlanState, PlanTaskDone, PlanUpdated,
+    Segment, PLAN_ISSUED, PLAN_TASK_DONE, PLAN_UPDATED,
 };
 use crate::roles::Role;
 use crate::time::Millis;
@@ -120,7 +120,11 @@ fn change_reason(old: &Plan, new: &Plan) -> String {
 /// The task a patrol completes in a chief's plan: the patrol is a river patrol by the
 /// plan's chief, ended, judged valid by the server, on a segment of the plan, started
 /// inside one of that segment's windows, and not counted yet. None otherwise.
-pub fn task_done_for(plan: &PlanState, patrol_id: Uuid, patrol: &PatrolState) -> Option<PlanTaskDone> {
+pub fn task_done_for(
+    plan: &PlanState,
+    patrol_id: Uuid,
+    patrol: &PatrolState,
+) -> Option<PlanTaskDone> {
     let current = plan.plan.as_ref()?;
     let valid = patrol.verdict.as_ref().is_some_and(|v| v.valid);
     if !valid

@@ -239,7 +239,10 @@ pub fn verify_case(input: &CaseVerification<'_>) -> Result<Outcome> {
                 ));
             }
             if !u.decodable {
-                problems.push(format!("photo {}: the file is not a readable image", short(h)));
+                problems.push(format!(
+                    "photo {}: the file is not a readable image",
+                    short(h)
+                ));
             }
         }
     }
@@ -425,7 +428,9 @@ pub fn verify_case(input: &CaseVerification<'_>) -> Result<Outcome> {
             }
         }
         if let Some(copy) = input.reuse.phashes.iter().find(|o| {
-            o.case_id != state.id && o.hash != **h && hamming(p, o.phash) <= policy.max_phash_distance
+            o.case_id != state.id
+                && o.hash != **h
+                && hamming(p, o.phash) <= policy.max_phash_distance
         }) {
             problems.push(format!(
                 "{label} photo {} looks like photo {} of case {} (differs in {} of 64 bits)",
@@ -483,19 +488,25 @@ fn people_check(input: &CaseVerification<'_>, state: &CaseState) -> Check {
     let mut roles_note = "roles as logged; jurisdictions are checked by the server";
     if let Some(people) = input.people {
         roles_note = "roles and jurisdictions allow it";
-        let mut need = |who: &str, what: &str, role: Role, check: ScopeCheck| match people.get(who) {
+        let mut need = |who: &str, what: &str, role: Role, check: ScopeCheck| match people.get(who)
+        {
             None => problems.push(format!("{what} {who} is not a known user")),
             Some(p) if p.role != role => {
                 problems.push(format!("{what} {who} is a {:?}, not a {role:?}", p.role))
             }
-            Some(p) if !p.jurisdiction.covers(check, &scope) => {
-                problems.push(format!("{what} {who} acts outside their jurisdiction ({check:?})"))
-            }
+            Some(p) if !p.jurisdiction.covers(check, &scope) => problems.push(format!(
+                "{what} {who} acts outside their jurisdiction ({check:?})"
+            )),
             Some(_) => {}
         };
         need(verifier, "verifier", Role::Inspector, ScopeCheck::GridCell);
         if state.self_fixed {
-            need(handler, "自查自纠 inspector", Role::Inspector, ScopeCheck::GridCell);
+            need(
+                handler,
+                "自查自纠 inspector",
+                Role::Inspector,
+                ScopeCheck::GridCell,
+            );
         } else {
             need(handler, "handler", Role::Handler, ScopeCheck::Unit);
         }

@@ -115,8 +115,12 @@ impl Default for VerifyPolicy {
 #[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum Outcome {
     /// Referenced photos have not arrived yet (content hashes, sorted); the verdict waits.
-    Waiting { missing: Vec<String> },
-    Judged { verdict: Verdict },
+    Waiting {
+        missing: Vec<String>,
+    },
+    Judged {
+        verdict: Verdict,
+    },
 }
 
 impl Outcome {

@@ -43,7 +43,11 @@ impl NoticeOutcome {
             role: Role::Server,
             data,
         };
-        let mut out = vec![entry(ids[0], NOTICE_VERDICT, serde_json::to_value(verdict)?)];
+        let mut out = vec![entry(
+            ids[0],
+            NOTICE_VERDICT,
+            serde_json::to_value(verdict)?,
+        )];
         if *close {
             out.push(entry(ids[1], NOTICE_CLOSED, serde_json::Value::Null));
         }

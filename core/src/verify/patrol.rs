@@ -2,7 +2,9 @@
 
 use crate::error::{Error, Result};
 use crate::geo::{assess_track, LatLon, PlausibilityLimits, TrackVerdict};
-use crate::patrol::{river_report, PatrolKind, PatrolRequirement, PatrolState, PatrolStatus, PatrolVerdict};
+use crate::patrol::{
+    river_report, PatrolKind, PatrolRequirement, PatrolState, PatrolStatus, PatrolVerdict,
+};
 
 /// What a patrol is judged against.
 #[derive(Debug, Clone, Copy)]

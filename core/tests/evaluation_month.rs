@@ -382,3 +382,28 @@ fn periods_parse_strictly() {
         assert!(Period::parse(bad).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn a_case_with_an_unknown_category_is_skipped_and_said_so() {
+    let catalogue = Catalogue::builtin().unwrap();
+    let calendar = Calendar::bundled().unwrap();
+    let mut odd = snapshot(&Walk::dispatched());
+    odd.header.category = Some("29999".into());
+    let eval = evaluate(&EvaluationInput {
+        period: "2026-11",
+        cases: &[odd],
+        patrols: &[],
+        grid: &grid(),
+        catalogue: &catalogue,
+        calendar: &calendar,
+        units: &[],
+        verification_limit: DEFAULT_VERIFICATION_LIMIT,
+        now: T0 + 12 * DAY,
+    })
+    .unwrap();
+    assert!(eval.units.is_empty());
+    assert_eq!(eval.skipped.len(), 1);
+    assert!(eval.skipped[0].contains("29999"), "{:?}", eval.skipped);
+    // The report still counts for the inspector.
+    assert_eq!(eval.inspectors[0].reports, 1);
+}

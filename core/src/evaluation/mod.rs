@@ -260,11 +260,16 @@ pub fn evaluate(input: &EvaluationInput<'_>) -> Result<Evaluation> {
             match event.kind.as_str() {
                 kinds::HANDLED | kinds::SELF_FIXED => handled_at = Some(event.at),
                 kinds::VERIFICATION_SUBMITTED if (period.starts..cutoff).contains(&event.at) => {
-                    let on_time = match handled_at {
-                        Some(h) => {
-                            let due = input.calendar.deadline(h, &input.verification_limit)?;
+                    let on_time = match handled_at
+                        .map(|h| input.calendar.deadline(h, &input.verification_limit))
+                    {
+                        Some(Ok(due)) => {
                             provisional |= due.provisional;
                             event.at <= due.due
+                        }
+                        Some(Err(e)) => {
+                            skipped.push(format!("case {} verification: {e}", state.id));
+                            false
                         }
                         None => false,
                     };
@@ -279,52 +284,28 @@ pub fn evaluate(input: &EvaluationInput<'_>) -> Result<Evaluation> {
         }
 
         // Units.
-        let Some(unit) = state.unit.clone() else {
-            continue;
-        };
-        if !state.is_open() && state.status != CaseStatus::Closed {
-            continue;
-        }
-        let clock = match case_clock(&state, input.catalogue, input.calendar, cutoff) {
-            Ok(Some(clock)) => clock,
+        let figures = match unit_figures(&state, input, &period, cutoff) {
+            Ok(Some(f)) => f,
             Ok(None) => continue,
             Err(e) => {
                 skipped.push(format!("case {}: {e}", state.id));
                 continue;
             }
         };
-        let mut nominal_clock = clock.clone();
-        nominal_clock.suspensions.clear();
-        let nominal = input.calendar.due(&nominal_clock)?;
-        if !(period.starts..period.ends).contains(&nominal.due) {
-            continue;
-        }
-        let real = input.calendar.due(&clock)?;
-        provisional |= nominal.provisional || real.provisional;
-        let closed = state.status == CaseStatus::Closed;
-        let suspended = state.is_suspended() && !closed;
-        let finished = match state.status {
-            CaseStatus::Handled
-            | CaseStatus::VerificationSubmitted
-            | CaseStatus::Judged
-            | CaseStatus::Closed => state.handled_at,
-            _ => None,
-        };
-        let row = units.entry(unit.clone()).or_insert_with(|| UnitRow {
-            unit,
-            ..UnitRow::default()
-        });
+        provisional |= figures.provisional;
+        let row = units
+            .entry(figures.unit.clone())
+            .or_insert_with(|| UnitRow {
+                unit: figures.unit.clone(),
+                ..UnitRow::default()
+            });
         row.due += 1;
-        row.suspended += suspended as u32;
-        row.closed += closed as u32;
-        row.closed_on_time += (closed && finished.is_some_and(|f| f <= real.due)) as u32;
-        row.rework += (state.rework_count > 0) as u32;
-        row.extended += (!state.extensions.is_empty()) as u32;
-        let late = match finished {
-            Some(f) => f > real.due,
-            None => real.due < cutoff,
-        };
-        row.overdue += (!suspended && late) as u32;
+        row.suspended += figures.suspended as u32;
+        row.closed += figures.closed as u32;
+        row.closed_on_time += figures.closed_on_time as u32;
+        row.rework += figures.rework as u32;
+        row.extended += figures.extended as u32;
+        row.overdue += figures.overdue as u32;
     }
 
     // Inspectors: grid patrols.
@@ -378,6 +359,67 @@ pub fn evaluate(input: &EvaluationInput<'_>) -> Result<Evaluation> {
         inspectors: inspectors.into_values().collect(),
         skipped,
     })
+}
+
+/// One cohort case's contribution to its unit's row.
+struct CaseFigures {
+    unit: String,
+    suspended: bool,
+    closed: bool,
+    closed_on_time: bool,
+    rework: bool,
+    extended: bool,
+    overdue: bool,
+    provisional: bool,
+}
+
+/// The figures of a case for its unit, none when it is not in the period's cohort.
+fn unit_figures(
+    state: &CaseState,
+    input: &EvaluationInput<'_>,
+    period: &Period,
+    cutoff: Millis,
+) -> Result<Option<CaseFigures>> {
+    let Some(unit) = state.unit.clone() else {
+        return Ok(None);
+    };
+    if !state.is_open() && state.status != CaseStatus::Closed {
+        return Ok(None);
+    }
+    let Some(clock) = case_clock(state, input.catalogue, input.calendar, cutoff)? else {
+        return Ok(None);
+    };
+    let mut nominal_clock = clock.clone();
+    nominal_clock.suspensions.clear();
+    let nominal = input.calendar.due(&nominal_clock)?;
+    if !(period.starts..period.ends).contains(&nominal.due) {
+        return Ok(None);
+    }
+    let real = input.calendar.due(&clock)?;
+    let closed = state.status == CaseStatus::Closed;
+    let suspended = state.is_suspended() && !closed;
+    // The unit's work is finished once handled; rework reopens it.
+    let finished = match state.status {
+        CaseStatus::Handled
+        | CaseStatus::VerificationSubmitted
+        | CaseStatus::Judged
+        | CaseStatus::Closed => state.handled_at,
+        _ => None,
+    };
+    let late = match finished {
+        Some(f) => f > real.due,
+        None => real.due < cutoff,
+    };
+    Ok(Some(CaseFigures {
+        unit,
+        suspended,
+        closed,
+        closed_on_time: closed && finished.is_some_and(|f| f <= real.due),
+        rework: state.rework_count > 0,
+        extended: !state.extensions.is_empty(),
+        overdue: !suspended && late,
+        provisional: nominal.provisional || real.provisional,
+    }))
 }
 
 /// Sorts best first by 按期结案率 then 结案率 (none last) and numbers the ranks,

@@ -28,6 +28,7 @@ pub mod roles;
 pub mod rules;
 pub mod schedule;
 pub mod sla;
+pub mod store;
 pub mod sync;
 pub mod time;
 pub mod verify;

@@ -214,7 +214,13 @@ fn the_same_batch_sent_twice_counts_once() {
     // end it is ignored; resent during the patrol it must not double the track.
     let mut again = river_log();
     again.add(river_started(), T0, CHIEF, Role::RiverChief);
-    let batch = walk_bank(T0 + SECOND, 300.0);
+    let mut batch = walk_bank(T0 + SECOND, 300.0);
+    // Two fixes sharing a timestamp (fused providers do that) must not defeat the dedup.
+    let twin = Fix {
+        lon: batch[3].lon + 1e-5,
+        ..batch[3]
+    };
+    batch.push(twin);
     again.add(
         PatrolEvent::TrackPoints(TrackPoints {
             fixes: batch.clone(),

@@ -1,1 +1,100 @@
-//! fieldloop sync server.
+//! fieldloop sync server: the referee that verifies evidence and closes cases.
+//!
+//! [`app`] builds the whole HTTP surface on an [`AppState`]; tests drive it in-process
+//! with `tower::ServiceExt::oneshot`, and [`serve::start`] puts it on a socket.
+//!
+//! Endpoints (all but `/health` and `/v1/login` need `Authorization: Bearer <token>`;
+//! every 4xx has the body `{"error": code, "reason": text}`):
+//!
+//! | method | path                 | who                         |
+//! |--------|----------------------|-----------------------------|
+//! | GET    | `/health`            | anyone                      |
+//! | POST   | `/v1/login`          | anyone with a password      |
+//! | POST   | `/v1/logout`         | any person                  |
+//! | GET    | `/v1/me`             | any person                  |
+//! | POST   | `/v1/devices`        | any person                  |
+//! | POST   | `/v1/users`          | admins                      |
+//! | PUT/HEAD | `/v1/blobs/{sha256}` | people who capture photos (see [`blobs`]) |
+//! | GET    | `/v1/blobs/{sha256}` | uploader, jurisdiction, admins |
+
+pub mod auth;
+pub mod blobs;
+pub mod clock;
+pub mod error;
+pub mod extract;
+pub mod seed;
+pub mod serve;
+pub mod state;
+pub mod storage;
+
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde_json::json;
+
+pub use error::{Result, ServerError};
+pub use state::{AppState, Config};
+
+/// The whole HTTP surface.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/v1/login", post(auth::login))
+        .route("/v1/logout", post(auth::logout))
+        .route("/v1/me", get(auth::me))
+        .route("/v1/devices", post(auth::register_device))
+        .route("/v1/users", post(auth::create_user_handler))
+        .route(
+            "/v1/blobs/{hash}",
+            put(blobs::put_blob)
+                .head(blobs::head_blob)
+                .get(blobs::get_blob)
+                // Photos are streamed to disk and limited by the handler, not buffered.
+                .layer(DefaultBodyLimit::disable()),
+        )
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(log_request))
+        .with_state(state)
+}
+
+async fn health(State(state): State<AppState>) -> Result<Json<serde_json::Value>> {
+    let seq = state.docs.head_seq().await?;
+    Ok(Json(json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "seq": seq,
+    })))
+}
+
+async fn not_found() -> ServerError {
+    ServerError::NotFound("no such endpoint".into())
+}
+
+async fn method_not_allowed() -> impl IntoResponse {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        Json(json!({
+            "error": "method_not_allowed",
+            "reason": "this endpoint does not take that method",
+        })),
+    )
+}
+
+async fn log_request(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    tracing::info!(
+        %method,
+        %path,
+        status = response.status().as_u16(),
+        ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    response
+}

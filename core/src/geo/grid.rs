@@ -9,6 +9,8 @@
 //! it. The boundary test uses exact orientation predicates, so the same point always
 //! resolves to the same cell, on every device and the server alike.
 
+use std::ops::ControlFlow;
+
 use ::geo::{
     coordinate_position::{CoordPos, CoordinatePosition},
     LineString, Polygon,
@@ -113,15 +115,18 @@ impl GridIndex {
         p.validate()?;
         let coord = p.coord();
         let mut best: Option<usize> = None;
-        for entry in self.tree.locate_all_at_point(&[p.lon, p.lat]) {
-            let index = entry.data;
-            if best.is_some_and(|b| b < index) {
-                continue;
-            }
-            if self.polygons[index].coordinate_position(&coord) != CoordPos::Outside {
-                best = Some(index);
-            }
-        }
+        // Internal iteration: measurably cheaper than the iterator form on this hot path.
+        let _ = self
+            .tree
+            .locate_all_at_point_int(&[p.lon, p.lat], |entry| -> ControlFlow<()> {
+                let index = entry.data;
+                if best.is_none_or(|b| index < b)
+                    && self.polygons[index].coordinate_position(&coord) != CoordPos::Outside
+                {
+                    best = Some(index);
+                }
+                ControlFlow::Continue(())
+            });
         Ok(best.map(|i| self.codes[i].as_str()))
     }
 

@@ -1,0 +1,73 @@
+//! What every handler shares: the stores (as trait objects), the clock and the settings.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use fieldloop_core::time::{Millis, DAY};
+
+use crate::clock::Clock;
+use crate::error::Result;
+use crate::storage::fs_blobs::FsBlobStore;
+use crate::storage::sqlite::SqliteStore;
+use crate::storage::{AuditLog, AuthStore, BlobHash, BlobIndex, BlobStore, DocStore, UserStore};
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// How long a login token lives.
+    pub token_ttl: Millis,
+    /// Largest photo accepted, in bytes.
+    pub max_blob_bytes: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            token_ttl: 30 * DAY,
+            max_blob_bytes: 40 * 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub users: Arc<dyn UserStore>,
+    pub auth: Arc<dyn AuthStore>,
+    pub docs: Arc<dyn DocStore>,
+    pub blob_index: Arc<dyn BlobIndex>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub audit: Arc<dyn AuditLog>,
+    pub clock: Arc<dyn Clock>,
+    pub config: Arc<Config>,
+    /// Blobs being uploaded right now: one writer per hash at a time.
+    pub(crate) uploads: Arc<Mutex<HashSet<BlobHash>>>,
+}
+
+impl AppState {
+    /// The embedded default: `<data>/fieldloop.sqlite3` and `<data>/blobs/`. Blocking.
+    pub fn embedded(data_dir: &Path, clock: Arc<dyn Clock>, config: Config) -> Result<AppState> {
+        std::fs::create_dir_all(data_dir)?;
+        let db = SqliteStore::open(&data_dir.join("fieldloop.sqlite3"))?;
+        let blobs = FsBlobStore::open(&data_dir.join("blobs"))?;
+        Ok(AppState::from_parts(db, blobs, clock, config))
+    }
+
+    /// Any backend: one value implementing the record stores plus a blob store.
+    pub fn from_parts<R, B>(records: R, blobs: B, clock: Arc<dyn Clock>, config: Config) -> AppState
+    where
+        R: UserStore + AuthStore + DocStore + BlobIndex + AuditLog + Clone + 'static,
+        B: BlobStore + 'static,
+    {
+        AppState {
+            users: Arc::new(records.clone()),
+            auth: Arc::new(records.clone()),
+            docs: Arc::new(records.clone()),
+            blob_index: Arc::new(records.clone()),
+            audit: Arc::new(records),
+            blobs: Arc::new(blobs),
+            clock,
+            config: Arc::new(config),
+            uploads: Arc::default(),
+        }
+    }
+}

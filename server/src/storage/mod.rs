@@ -1,0 +1,318 @@
+//! Storage behind traits, so a PostgreSQL + S3-compatible backend can replace the embedded
+//! one without touching the handlers.
+//!
+//! The traits return boxed futures (they must be usable as `Arc<dyn …>`); an
+//! implementation on a blocking database runs its calls off the async runtime.
+//! The embedded default is [`sqlite::SqliteStore`] (documents, sequence, projections,
+//! users, devices, tokens, audit, blob index) plus [`fs_blobs::FsBlobStore`] (photo bytes).
+
+use std::future::Future;
+use std::pin::Pin;
+
+use axum::body::Bytes;
+use fieldloop_core::doc::{DocKind, DocScope};
+use fieldloop_core::roles::{Jurisdiction, Principal, Role};
+use fieldloop_core::time::Millis;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::{Result, ServerError};
+
+pub mod fs_blobs;
+pub mod schema;
+pub mod sqlite;
+
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
+
+/// Position in the global change sequence. Every accepted change gets the next one.
+pub type Seq = i64;
+
+// ---------------------------------------------------------------------------------------
+// Users, devices, tokens, audit
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserRecord {
+    pub id: String,
+    pub username: String,
+    /// PHC string (argon2id).
+    pub password_hash: String,
+    pub role: Role,
+    pub jurisdiction: Jurisdiction,
+    pub created_at: Millis,
+    pub disabled: bool,
+}
+
+impl UserRecord {
+    pub fn principal(&self) -> Principal {
+        Principal {
+            user_id: self.id.clone(),
+            role: self.role,
+            jurisdiction: self.jurisdiction.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceRecord {
+    pub id: String,
+    pub user_id: String,
+    pub name: String,
+    pub registered_at: Millis,
+}
+
+/// How a device registration went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registration {
+    Created,
+    /// Already bound to the same user; the name was updated.
+    Existing,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    /// SHA-256 of the bearer token; the token itself is never stored.
+    pub hash: [u8; 32],
+    pub user_id: String,
+    pub device_id: Option<String>,
+    pub created_at: Millis,
+    pub expires_at: Millis,
+    pub revoked_at: Option<Millis>,
+}
+
+pub trait UserStore: Send + Sync {
+    /// Fails with a conflict when the username is taken.
+    fn create_user(&self, user: UserRecord) -> StoreFuture<'_, ()>;
+    fn user_by_name(&self, username: &str) -> StoreFuture<'_, Option<UserRecord>>;
+    fn user_by_id(&self, id: &str) -> StoreFuture<'_, Option<UserRecord>>;
+    /// Binds a device to its user. A device already bound to another user is a conflict.
+    fn register_device(&self, device: DeviceRecord) -> StoreFuture<'_, Registration>;
+    fn device(&self, id: &str) -> StoreFuture<'_, Option<DeviceRecord>>;
+}
+
+pub trait AuthStore: Send + Sync {
+    fn insert_token(&self, token: TokenRecord) -> StoreFuture<'_, ()>;
+    /// The token and its user, whatever their state; the caller judges expiry/revocation.
+    fn token_owner(&self, hash: [u8; 32]) -> StoreFuture<'_, Option<(TokenRecord, UserRecord)>>;
+    /// Returns whether a live token was revoked.
+    fn revoke_token(&self, hash: [u8; 32], at: Millis) -> StoreFuture<'_, bool>;
+    /// Ties a token to the device it speaks for, so changes it sends name the device.
+    fn bind_token_device(&self, hash: [u8; 32], device_id: &str) -> StoreFuture<'_, ()>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditEntry {
+    pub at: Millis,
+    pub user_id: Option<String>,
+    pub device_id: Option<String>,
+    /// "login", "login.failed", "logout", "device.registered", "blob.stored", …
+    pub action: String,
+    pub target: Option<String>,
+    pub detail: Option<String>,
+}
+
+pub trait AuditLog: Send + Sync {
+    fn record(&self, entry: AuditEntry) -> StoreFuture<'_, ()>;
+    /// Newest first.
+    fn recent(&self, limit: usize) -> StoreFuture<'_, Vec<AuditEntry>>;
+}
+
+// ---------------------------------------------------------------------------------------
+// Documents
+
+/// Who sent a change and when it arrived, kept beside it so device clocks can be checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    pub user_id: String,
+    pub device_id: Option<String>,
+    pub arrived_at: Millis,
+}
+
+/// The query columns of one document, recomputed by the caller from the fold and written
+/// in the same transaction as the change that produced them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProjectionFields {
+    pub status: Option<String>,
+    pub unit: Option<String>,
+    pub grid_cell: Option<String>,
+    pub project: Option<String>,
+    pub segment: Option<String>,
+    pub deadline: Option<Millis>,
+    /// Deadline band: "green", "yellow", "red", "escalated".
+    pub band: Option<String>,
+    /// Anything else a list view needs, kind-specific.
+    pub json: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Projection {
+    pub doc_id: Uuid,
+    pub kind: DocKind,
+    #[serde(flatten)]
+    pub fields: ProjectionFields,
+    /// Sequence number of the document's latest change.
+    pub seq: Seq,
+}
+
+impl Projection {
+    pub fn scope(&self) -> DocScope {
+        DocScope {
+            grid_cell: self.fields.grid_cell.clone(),
+            unit: self.fields.unit.clone(),
+            project: self.fields.project.clone(),
+            segment: self.fields.segment.clone(),
+        }
+    }
+}
+
+/// One accepted change on its way into the store.
+#[derive(Debug, Clone)]
+pub struct NewChange {
+    pub doc_id: Uuid,
+    pub kind: DocKind,
+    /// Automerge change bytes (`save_after`/`save_incremental` output).
+    pub bytes: Vec<u8>,
+    pub origin: Origin,
+    pub projection: ProjectionFields,
+    /// Photo hashes the document references, for scoped blob reads.
+    pub blob_refs: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoredChange {
+    pub seq: Seq,
+    pub bytes: Vec<u8>,
+    pub origin: Origin,
+}
+
+/// A document as stored: its last compaction plus the changes since.
+#[derive(Debug, Clone)]
+pub struct StoredDoc {
+    pub id: Uuid,
+    pub kind: DocKind,
+    /// `Doc::save` output; empty before the first compaction.
+    pub compacted: Vec<u8>,
+    /// Changes up to this sequence number are inside `compacted`.
+    pub compacted_through: Seq,
+    pub changes: Vec<StoredChange>,
+    pub last_seq: Seq,
+}
+
+impl StoredDoc {
+    /// Rebuilds the automerge document with `actor` as the writer.
+    pub fn load(
+        &self,
+        actor: &automerge::ActorId,
+    ) -> fieldloop_core::Result<fieldloop_core::doc::Doc> {
+        let mut doc = if self.compacted.is_empty() {
+            fieldloop_core::doc::Doc::empty(actor)
+        } else {
+            fieldloop_core::doc::Doc::load(&self.compacted, actor)?
+        };
+        for change in &self.changes {
+            doc.load_changes(&change.bytes)?;
+        }
+        Ok(doc)
+    }
+}
+
+pub trait DocStore: Send + Sync {
+    /// Stores one accepted change (creating the document on its first), gives it the
+    /// next sequence number and rewrites the projection and blob references, atomically.
+    fn append_change(&self, change: NewChange) -> StoreFuture<'_, Seq>;
+    /// Several changes in one transaction (one sync request): all stored or none.
+    fn append_changes(&self, changes: Vec<NewChange>) -> StoreFuture<'_, Vec<Seq>>;
+    /// Loaded on demand; nothing is cached in memory.
+    fn load_doc(&self, id: Uuid) -> StoreFuture<'_, Option<StoredDoc>>;
+    /// Replaces the changes up to `through` with a full save. Their arrival records stay.
+    fn compact(&self, id: Uuid, saved: Vec<u8>, through: Seq) -> StoreFuture<'_, ()>;
+    fn projection(&self, id: Uuid) -> StoreFuture<'_, Option<Projection>>;
+    /// Documents whose latest change is past `cursor` and that lie in `scope` (any of its
+    /// grid prefixes, units, projects or segments; everything when `everywhere`), oldest
+    /// change first, at most `limit`.
+    fn changed_since(
+        &self,
+        cursor: Seq,
+        scope: Jurisdiction,
+        limit: usize,
+    ) -> StoreFuture<'_, Vec<Projection>>;
+    /// Who sent each change of a document and when it arrived, in sequence order.
+    fn origins(&self, id: Uuid) -> StoreFuture<'_, Vec<(Seq, Origin)>>;
+    /// The latest sequence number handed out (0 when empty).
+    fn head_seq(&self) -> StoreFuture<'_, Seq>;
+}
+
+// ---------------------------------------------------------------------------------------
+// Photos
+
+/// A SHA-256 in lowercase hex: the address of a blob. Parsing is the only way to make
+/// one, so paths built from it cannot escape the blob directory.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BlobHash(String);
+
+impl BlobHash {
+    pub fn parse(text: &str) -> Result<BlobHash> {
+        let ok = text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit());
+        if !ok {
+            return Err(ServerError::bad_request(
+                "bad_hash",
+                "a blob address is a SHA-256 in 64 hex digits",
+            ));
+        }
+        Ok(BlobHash(text.to_ascii_lowercase()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for BlobHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What the byte store holds for a hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlobState {
+    Absent,
+    /// An unfinished upload with this many bytes.
+    Partial(u64),
+    /// Verified and stored, this many bytes.
+    Complete(u64),
+}
+
+/// Photo bytes by content address, with unfinished uploads kept aside until verified.
+pub trait BlobStore: Send + Sync {
+    fn state(&self, hash: &BlobHash) -> StoreFuture<'_, BlobState>;
+    /// Appends to the unfinished upload; `offset` must equal its current length.
+    /// Returns the new length.
+    fn append_part(&self, hash: &BlobHash, offset: u64, data: Bytes) -> StoreFuture<'_, u64>;
+    fn read_part(&self, hash: &BlobHash) -> StoreFuture<'_, Vec<u8>>;
+    fn discard_part(&self, hash: &BlobHash) -> StoreFuture<'_, ()>;
+    /// Makes the unfinished upload the blob at its address, durably.
+    fn promote_part(&self, hash: &BlobHash) -> StoreFuture<'_, ()>;
+    fn read(&self, hash: &BlobHash) -> StoreFuture<'_, Option<Vec<u8>>>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobMeta {
+    pub hash: String,
+    pub size: u64,
+    /// "jpeg" or "png".
+    pub format: String,
+    pub width: u32,
+    pub height: u32,
+    pub uploaded_by: String,
+    pub uploaded_at: Millis,
+}
+
+/// What the server knows about stored blobs and which documents reference them.
+pub trait BlobIndex: Send + Sync {
+    /// Keeps the first record for a hash.
+    fn record_blob(&self, meta: BlobMeta) -> StoreFuture<'_, ()>;
+    fn blob_meta(&self, hash: &BlobHash) -> StoreFuture<'_, Option<BlobMeta>>;
+    fn add_blob_ref(&self, hash: &BlobHash, doc_id: Uuid) -> StoreFuture<'_, ()>;
+    /// Projections of the documents that reference the blob.
+    fn referencing_docs(&self, hash: &BlobHash) -> StoreFuture<'_, Vec<Projection>>;
+}

@@ -1,0 +1,245 @@
+//! The embedded database's schema: a fresh database is created at the current version in
+//! one step, an older one is upgraded migration by migration, and a test checks that both
+//! roads end at the same schema.
+//!
+//! To change the schema: bump [`VERSION`], append the step to [`MIGRATIONS`], and edit
+//! [`CURRENT`] so a fresh database matches (columns added by `ALTER TABLE` go last).
+
+use rusqlite::{Connection, Transaction};
+
+use crate::error::{Result, ServerError};
+
+pub const VERSION: i64 = 2;
+
+/// The schema of version 1, kept so tests can build an old database to migrate.
+pub const V1: &str = r#"
+CREATE TABLE documents (
+    id TEXT PRIMARY KEY NOT NULL,
+    kind TEXT NOT NULL,
+    compacted BLOB,
+    compacted_through INTEGER NOT NULL DEFAULT 0,
+    last_seq INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+) STRICT;
+CREATE TABLE changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    doc_id TEXT NOT NULL REFERENCES documents(id),
+    bytes BLOB,
+    user_id TEXT NOT NULL,
+    device_id TEXT,
+    arrived_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX changes_by_doc ON changes(doc_id, seq);
+CREATE TABLE projections (
+    doc_id TEXT PRIMARY KEY NOT NULL REFERENCES documents(id),
+    kind TEXT NOT NULL,
+    status TEXT,
+    unit TEXT,
+    grid_cell TEXT,
+    project TEXT,
+    segment TEXT,
+    deadline INTEGER,
+    band TEXT,
+    json TEXT NOT NULL DEFAULT '{}',
+    seq INTEGER NOT NULL
+) STRICT;
+CREATE INDEX projections_by_seq ON projections(seq);
+CREATE INDEX projections_by_unit ON projections(unit, seq);
+CREATE INDEX projections_by_cell ON projections(grid_cell);
+CREATE INDEX projections_by_status ON projections(kind, status);
+CREATE INDEX projections_by_deadline ON projections(deadline) WHERE deadline IS NOT NULL;
+CREATE TABLE users (
+    id TEXT PRIMARY KEY NOT NULL,
+    username TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    role TEXT NOT NULL,
+    jurisdiction TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    disabled INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE TABLE devices (
+    id TEXT PRIMARY KEY NOT NULL,
+    user_id TEXT NOT NULL REFERENCES users(id),
+    name TEXT NOT NULL,
+    registered_at INTEGER NOT NULL
+) STRICT;
+CREATE TABLE tokens (
+    hash BLOB PRIMARY KEY NOT NULL,
+    user_id TEXT NOT NULL REFERENCES users(id),
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    revoked_at INTEGER
+) STRICT;
+CREATE INDEX tokens_by_user ON tokens(user_id);
+CREATE TABLE audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at INTEGER NOT NULL,
+    user_id TEXT,
+    device_id TEXT,
+    action TEXT NOT NULL,
+    target TEXT,
+    detail TEXT
+) STRICT;
+"#;
+
+/// `(version reached, step)`, applied in order to databases older than that version.
+pub const MIGRATIONS: &[(i64, &str)] = &[(
+    2,
+    // Photos: what was stored, and which documents reference it (for scoped reads);
+    // tokens learn the device they speak for; projections get project/segment indexes.
+    r#"
+CREATE TABLE blobs (
+    hash TEXT PRIMARY KEY NOT NULL,
+    size INTEGER NOT NULL,
+    format TEXT NOT NULL,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    uploaded_by TEXT NOT NULL,
+    uploaded_at INTEGER NOT NULL
+) STRICT;
+CREATE TABLE blob_refs (
+    hash TEXT NOT NULL,
+    doc_id TEXT NOT NULL,
+    PRIMARY KEY (hash, doc_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX blob_refs_by_doc ON blob_refs(doc_id);
+ALTER TABLE tokens ADD COLUMN device_id TEXT;
+CREATE INDEX projections_by_project ON projections(project);
+CREATE INDEX projections_by_segment ON projections(segment);
+"#,
+)];
+
+/// The current schema, for a fresh database.
+pub const CURRENT: &str = r#"
+CREATE TABLE documents (
+    id TEXT PRIMARY KEY NOT NULL,
+    kind TEXT NOT NULL,
+    compacted BLOB,
+    compacted_through INTEGER NOT NULL DEFAULT 0,
+    last_seq INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+) STRICT;
+CREATE TABLE changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    doc_id TEXT NOT NULL REFERENCES documents(id),
+    bytes BLOB,
+    user_id TEXT NOT NULL,
+    device_id TEXT,
+    arrived_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX changes_by_doc ON changes(doc_id, seq);
+CREATE TABLE projections (
+    doc_id TEXT PRIMARY KEY NOT NULL REFERENCES documents(id),
+    kind TEXT NOT NULL,
+    status TEXT,
+    unit TEXT,
+    grid_cell TEXT,
+    project TEXT,
+    segment TEXT,
+    deadline INTEGER,
+    band TEXT,
+    json TEXT NOT NULL DEFAULT '{}',
+    seq INTEGER NOT NULL
+) STRICT;
+CREATE INDEX projections_by_seq ON projections(seq);
+CREATE INDEX projections_by_unit ON projections(unit, seq);
+CREATE INDEX projections_by_cell ON projections(grid_cell);
+CREATE INDEX projections_by_status ON projections(kind, status);
+CREATE INDEX projections_by_deadline ON projections(deadline) WHERE deadline IS NOT NULL;
+CREATE INDEX projections_by_project ON projections(project);
+CREATE INDEX projections_by_segment ON projections(segment);
+CREATE TABLE users (
+    id TEXT PRIMARY KEY NOT NULL,
+    username TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    role TEXT NOT NULL,
+    jurisdiction TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    disabled INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE TABLE devices (
+    id TEXT PRIMARY KEY NOT NULL,
+    user_id TEXT NOT NULL REFERENCES users(id),
+    name TEXT NOT NULL,
+    registered_at INTEGER NOT NULL
+) STRICT;
+CREATE TABLE tokens (
+    hash BLOB PRIMARY KEY NOT NULL,
+    user_id TEXT NOT NULL REFERENCES users(id),
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    revoked_at INTEGER,
+    device_id TEXT
+) STRICT;
+CREATE INDEX tokens_by_user ON tokens(user_id);
+CREATE TABLE audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at INTEGER NOT NULL,
+    user_id TEXT,
+    device_id TEXT,
+    action TEXT NOT NULL,
+    target TEXT,
+    detail TEXT
+) STRICT;
+CREATE TABLE blobs (
+    hash TEXT PRIMARY KEY NOT NULL,
+    size INTEGER NOT NULL,
+    format TEXT NOT NULL,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    uploaded_by TEXT NOT NULL,
+    uploaded_at INTEGER NOT NULL
+) STRICT;
+CREATE TABLE blob_refs (
+    hash TEXT NOT NULL,
+    doc_id TEXT NOT NULL,
+    PRIMARY KEY (hash, doc_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX blob_refs_by_doc ON blob_refs(doc_id);
+"#;
+
+fn user_version(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row("PRAGMA user_version", [], |row| row.get(0))?)
+}
+
+fn is_empty(conn: &Connection) -> Result<bool> {
+    let tables: i64 = conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'",
+        [],
+        |row| row.get(0),
+    )?;
+    Ok(tables == 0)
+}
+
+/// Brings the database to [`VERSION`]: creates it when empty, migrates it when older,
+/// refuses it when newer (a newer server wrote it). All in one transaction.
+pub fn migrate(conn: &mut Connection) -> Result<()> {
+    let tx = conn.transaction()?;
+    let found = user_version(&tx)?;
+    if found == 0 && is_empty(&tx)? {
+        tx.execute_batch(CURRENT)?;
+    } else if found > VERSION {
+        return Err(ServerError::Internal(format!(
+            "database schema version {found} is newer than this server's {VERSION}"
+        )));
+    } else if found == 0 {
+        return Err(ServerError::Internal(
+            "database has tables but no schema version: not a fieldloop database".into(),
+        ));
+    } else {
+        upgrade(&tx, found)?;
+    }
+    tx.pragma_update(None, "user_version", VERSION)?;
+    tx.commit()?;
+    Ok(())
+}
+
+fn upgrade(tx: &Transaction<'_>, from: i64) -> Result<()> {
+    for (reaches, step) in MIGRATIONS {
+        if *reaches > from {
+            tracing::info!(from, to = reaches, "migrating database");
+            tx.execute_batch(step)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,812 @@
+//! The embedded store: one SQLite file in WAL mode.
+//!
+//! Writes go through one mutex-guarded connection (SQLite has a single writer anyway);
+//! reads use a small pool of separate connections, which WAL lets run beside the writer.
+//! Every call runs on tokio's blocking pool so the async runtime never waits on disk.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use fieldloop_core::doc::DocKind;
+use fieldloop_core::roles::{Jurisdiction, Role};
+use fieldloop_core::time::Millis;
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
+use uuid::Uuid;
+
+use super::{
+    schema, AuditEntry, AuditLog, AuthStore, BlobHash, BlobIndex, BlobMeta, DeviceRecord, DocStore,
+    NewChange, Origin, Projection, ProjectionFields, Registration, Seq, StoreFuture, StoredChange,
+    StoredDoc, TokenRecord, UserRecord, UserStore,
+};
+use crate::error::{Result, ServerError};
+
+/// Idle read connections kept open; more are opened on demand under load.
+const MAX_IDLE_READERS: usize = 4;
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock leaves no half-written state behind: SQLite rolls
+    // back the open transaction when its guard drops. So a poisoned lock is still usable.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl SqliteStore {
+    /// Opens (creating or migrating) the database at `path`. Blocking: call at startup.
+    pub fn open(path: &Path) -> Result<SqliteStore> {
+        let mut writer = Connection::open(path)?;
+        writer.busy_timeout(std::time::Duration::from_secs(5))?;
+        writer.pragma_update(None, "journal_mode", "WAL")?;
+        // The server acknowledges changes to devices, which then forget them: an
+        // acknowledged change must survive a power cut, so FULL rather than NORMAL.
+        writer.pragma_update(None, "synchronous", "FULL")?;
+        writer.pragma_update(None, "foreign_keys", "ON")?;
+        schema::migrate(&mut writer)?;
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                path: path.to_owned(),
+                writer: Mutex::new(writer),
+                readers: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    fn open_reader(path: &Path) -> Result<Connection> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "query_only", "ON")?;
+        Ok(conn)
+    }
+
+    fn read<T, F>(&self, f: F) -> StoreFuture<'static, T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                let pooled = lock(&inner.readers).pop();
+                let conn = match pooled {
+                    Some(conn) => conn,
+                    None => Self::open_reader(&inner.path)?,
+                };
+                let result = f(&conn);
+                let mut idle = lock(&inner.readers);
+                if idle.len() < MAX_IDLE_READERS {
+                    idle.push(conn);
+                }
+                result
+            })
+            .await?
+        })
+    }
+
+    fn write<T, F>(&self, f: F) -> StoreFuture<'static, T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        Box::pin(
+            async move { tokio::task::spawn_blocking(move || f(&mut lock(&inner.writer))).await? },
+        )
+    }
+
+    /// Runs `f` on the write connection, blocking; for startup, tests and tools.
+    pub fn with_writer<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        f(&mut lock(&self.inner.writer))
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Text forms of enums, the same as their JSON forms.
+
+fn enum_text<T: serde::Serialize>(value: &T) -> Result<String> {
+    match serde_json::to_value(value).map_err(fieldloop_core::Error::from)? {
+        serde_json::Value::String(s) => Ok(s),
+        other => Err(ServerError::Internal(format!("not a unit enum: {other}"))),
+    }
+}
+
+fn enum_parse<T: serde::de::DeserializeOwned>(text: String) -> Result<T> {
+    serde_json::from_value(serde_json::Value::String(text))
+        .map_err(|e| ServerError::Internal(format!("damaged row: {e}")))
+}
+
+fn parse_uuid(text: &str) -> Result<Uuid> {
+    Uuid::parse_str(text).map_err(|e| ServerError::Internal(format!("damaged document id: {e}")))
+}
+
+fn is_constraint(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if f.code == rusqlite::ErrorCode::ConstraintViolation)
+}
+
+// ---------------------------------------------------------------------------------------
+// Users, devices, tokens
+
+const USER_COLUMNS: &str = "id, username, password_hash, role, jurisdiction, created_at, disabled";
+
+struct RawUser {
+    id: String,
+    username: String,
+    password_hash: String,
+    role: String,
+    jurisdiction: String,
+    created_at: Millis,
+    disabled: bool,
+}
+
+impl RawUser {
+    fn from_row(row: &Row<'_>, at: usize) -> rusqlite::Result<RawUser> {
+        Ok(RawUser {
+            id: row.get(at)?,
+            username: row.get(at + 1)?,
+            password_hash: row.get(at + 2)?,
+            role: row.get(at + 3)?,
+            jurisdiction: row.get(at + 4)?,
+            created_at: row.get(at + 5)?,
+            disabled: row.get(at + 6)?,
+        })
+    }
+
+    fn into_user(self) -> Result<UserRecord> {
+        Ok(UserRecord {
+            role: enum_parse::<Role>(self.role)?,
+            jurisdiction: serde_json::from_str::<Jurisdiction>(&self.jurisdiction)
+                .map_err(|e| ServerError::Internal(format!("damaged jurisdiction: {e}")))?,
+            id: self.id,
+            username: self.username,
+            password_hash: self.password_hash,
+            created_at: self.created_at,
+            disabled: self.disabled,
+        })
+    }
+}
+
+fn user_where(conn: &Connection, column: &str, value: &str) -> Result<Option<UserRecord>> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE {column} = ?1");
+    let raw = conn
+        .query_row(&sql, [value], |row| RawUser::from_row(row, 0))
+        .optional()?;
+    raw.map(RawUser::into_user).transpose()
+}
+
+impl UserStore for SqliteStore {
+    fn create_user(&self, user: UserRecord) -> StoreFuture<'_, ()> {
+        self.write(move |conn| {
+            let role = enum_text(&user.role)?;
+            let jurisdiction =
+                serde_json::to_string(&user.jurisdiction).map_err(fieldloop_core::Error::from)?;
+            let inserted = conn.execute(
+                &format!("INSERT INTO users ({USER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+                params![
+                    user.id,
+                    user.username,
+                    user.password_hash,
+                    role,
+                    jurisdiction,
+                    user.created_at,
+                    user.disabled
+                ],
+            );
+            match inserted {
+                Ok(_) => Ok(()),
+                Err(e) if is_constraint(&e) => Err(ServerError::conflict(
+                    "user_exists",
+                    format!("user {} or id {} already exists", user.username, user.id),
+                )),
+                Err(e) => Err(e.into()),
+            }
+        })
+    }
+
+    fn user_by_name(&self, username: &str) -> StoreFuture<'_, Option<UserRecord>> {
+        let username = username.to_owned();
+        self.read(move |conn| user_where(conn, "username", &username))
+    }
+
+    fn user_by_id(&self, id: &str) -> StoreFuture<'_, Option<UserRecord>> {
+        let id = id.to_owned();
+        self.read(move |conn| user_where(conn, "id", &id))
+    }
+
+    fn register_device(&self, device: DeviceRecord) -> StoreFuture<'_, Registration> {
+        self.write(move |conn| {
+            let tx = conn.transaction()?;
+            let owner: Option<String> = tx
+                .query_row(
+                    "SELECT user_id FROM devices WHERE id = ?1",
+                    [&device.id],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            let outcome = match owner {
+                None => {
+                    tx.execute(
+                        "INSERT INTO devices (id, user_id, name, registered_at) \
+                         VALUES (?1, ?2, ?3, ?4)",
+                        params![device.id, device.user_id, device.name, device.registered_at],
+                    )?;
+                    Registration::Created
+                }
+                Some(owner) if owner == device.user_id => {
+                    tx.execute(
+                        "UPDATE devices SET name = ?2 WHERE id = ?1",
+                        params![device.id, device.name],
+                    )?;
+                    Registration::Existing
+                }
+                Some(_) => {
+                    return Err(ServerError::conflict(
+                        "device_taken",
+                        format!("device {} is registered to another user", device.id),
+                    ))
+                }
+            };
+            tx.commit()?;
+            Ok(outcome)
+        })
+    }
+
+    fn device(&self, id: &str) -> StoreFuture<'_, Option<DeviceRecord>> {
+        let id = id.to_owned();
+        self.read(move |conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT id, user_id, name, registered_at FROM devices WHERE id = ?1",
+                    [id],
+                    |row| {
+                        Ok(DeviceRecord {
+                            id: row.get(0)?,
+                            user_id: row.get(1)?,
+                            name: row.get(2)?,
+                            registered_at: row.get(3)?,
+                        })
+                    },
+                )
+                .optional()?)
+        })
+    }
+}
+
+impl AuthStore for SqliteStore {
+    fn insert_token(&self, token: TokenRecord) -> StoreFuture<'_, ()> {
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT INTO tokens (hash, user_id, device_id, created_at, expires_at, revoked_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    token.hash.as_slice(),
+                    token.user_id,
+                    token.device_id,
+                    token.created_at,
+                    token.expires_at,
+                    token.revoked_at
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn token_owner(&self, hash: [u8; 32]) -> StoreFuture<'_, Option<(TokenRecord, UserRecord)>> {
+        self.read(move |conn| {
+            let sql = format!(
+                "SELECT t.user_id, t.device_id, t.created_at, t.expires_at, t.revoked_at, {} \
+                 FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = ?1",
+                USER_COLUMNS
+                    .split(", ")
+                    .map(|c| format!("u.{c}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let found = conn
+                .query_row(&sql, [hash.as_slice()], |row| {
+                    let token = TokenRecord {
+                        hash,
+                        user_id: row.get(0)?,
+                        device_id: row.get(1)?,
+                        created_at: row.get(2)?,
+                        expires_at: row.get(3)?,
+                        revoked_at: row.get(4)?,
+                    };
+                    Ok((token, RawUser::from_row(row, 5)?))
+                })
+                .optional()?;
+            match found {
+                None => Ok(None),
+                Some((token, raw)) => Ok(Some((token, raw.into_user()?))),
+            }
+        })
+    }
+
+    fn revoke_token(&self, hash: [u8; 32], at: Millis) -> StoreFuture<'_, bool> {
+        self.write(move |conn| {
+            let changed = conn.execute(
+                "UPDATE tokens SET revoked_at = ?2 WHERE hash = ?1 AND revoked_at IS NULL",
+                params![hash.as_slice(), at],
+            )?;
+            Ok(changed == 1)
+        })
+    }
+
+    fn bind_token_device(&self, hash: [u8; 32], device_id: &str) -> StoreFuture<'_, ()> {
+        let device_id = device_id.to_owned();
+        self.write(move |conn| {
+            conn.execute(
+                "UPDATE tokens SET device_id = ?2 WHERE hash = ?1",
+                params![hash.as_slice(), device_id],
+            )?;
+            Ok(())
+        })
+    }
+}
+
+impl AuditLog for SqliteStore {
+    fn record(&self, entry: AuditEntry) -> StoreFuture<'_, ()> {
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT INTO audit (at, user_id, device_id, action, target, detail) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    entry.at,
+                    entry.user_id,
+                    entry.device_id,
+                    entry.action,
+                    entry.target,
+                    entry.detail
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn recent(&self, limit: usize) -> StoreFuture<'_, Vec<AuditEntry>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(move |conn| {
+            let mut stmt = conn.prepare(
+                "SELECT at, user_id, device_id, action, target, detail FROM audit \
+                 ORDER BY id DESC LIMIT ?1",
+            )?;
+            let rows = stmt.query_map([limit], |row| {
+                Ok(AuditEntry {
+                    at: row.get(0)?,
+                    user_id: row.get(1)?,
+                    device_id: row.get(2)?,
+                    action: row.get(3)?,
+                    target: row.get(4)?,
+                    detail: row.get(5)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Documents
+
+const PROJECTION_COLUMNS: &str =
+    "doc_id, kind, status, unit, grid_cell, project, segment, deadline, band, json, seq";
+
+fn projection_from_row(row: &Row<'_>) -> rusqlite::Result<(String, String, ProjectionRaw)> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        ProjectionRaw {
+            status: row.get(2)?,
+            unit: row.get(3)?,
+            grid_cell: row.get(4)?,
+            project: row.get(5)?,
+            segment: row.get(6)?,
+            deadline: row.get(7)?,
+            band: row.get(8)?,
+            json: row.get(9)?,
+            seq: row.get(10)?,
+        },
+    ))
+}
+
+struct ProjectionRaw {
+    status: Option<String>,
+    unit: Option<String>,
+    grid_cell: Option<String>,
+    project: Option<String>,
+    segment: Option<String>,
+    deadline: Option<Millis>,
+    band: Option<String>,
+    json: String,
+    seq: Seq,
+}
+
+fn projection_parse((id, kind, raw): (String, String, ProjectionRaw)) -> Result<Projection> {
+    Ok(Projection {
+        doc_id: parse_uuid(&id)?,
+        kind: enum_parse(kind)?,
+        fields: ProjectionFields {
+            status: raw.status,
+            unit: raw.unit,
+            grid_cell: raw.grid_cell,
+            project: raw.project,
+            segment: raw.segment,
+            deadline: raw.deadline,
+            band: raw.band,
+            json: serde_json::from_str(&raw.json)
+                .map_err(|e| ServerError::Internal(format!("damaged projection: {e}")))?,
+        },
+        seq: raw.seq,
+    })
+}
+
+fn query_projections(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<Projection>> {
+    let mut stmt = conn.prepare(sql)?;
+    let rows = stmt.query_map(params, projection_from_row)?;
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(projection_parse(row?)?);
+    }
+    Ok(out)
+}
+
+/// Stores one change with its projection and blob references inside `tx`.
+fn insert_change(tx: &rusqlite::Transaction<'_>, change: NewChange) -> Result<Seq> {
+    let refs = change
+        .blob_refs
+        .iter()
+        .map(|h| BlobHash::parse(h))
+        .collect::<Result<Vec<_>>>()?;
+    let id = change.doc_id.to_string();
+    let kind = enum_text(&change.kind)?;
+    let json =
+        serde_json::to_string(&change.projection.json).map_err(fieldloop_core::Error::from)?;
+    let stored_kind: Option<String> = tx
+        .query_row("SELECT kind FROM documents WHERE id = ?1", [&id], |row| {
+            row.get(0)
+        })
+        .optional()?;
+    match stored_kind {
+        None => {
+            tx.execute(
+                "INSERT INTO documents (id, kind, last_seq, created_at) VALUES (?1, ?2, 0, ?3)",
+                params![id, kind, change.origin.arrived_at],
+            )?;
+        }
+        Some(stored) if stored != kind => {
+            return Err(ServerError::bad_request(
+                "kind_mismatch",
+                format!("document {id} is a {stored}, not a {kind}"),
+            ));
+        }
+        Some(_) => {}
+    }
+    tx.execute(
+        "INSERT INTO changes (doc_id, bytes, user_id, device_id, arrived_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            id,
+            change.bytes,
+            change.origin.user_id,
+            change.origin.device_id,
+            change.origin.arrived_at
+        ],
+    )?;
+    let seq = tx.last_insert_rowid();
+    tx.execute(
+        "UPDATE documents SET last_seq = ?2 WHERE id = ?1",
+        params![id, seq],
+    )?;
+    let p = &change.projection;
+    tx.execute(
+        &format!(
+            "INSERT OR REPLACE INTO projections ({PROJECTION_COLUMNS}) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+        ),
+        params![
+            id,
+            kind,
+            p.status,
+            p.unit,
+            p.grid_cell,
+            p.project,
+            p.segment,
+            p.deadline,
+            p.band,
+            json,
+            seq
+        ],
+    )?;
+    for hash in refs {
+        tx.execute(
+            "INSERT OR IGNORE INTO blob_refs (hash, doc_id) VALUES (?1, ?2)",
+            params![hash.as_str(), id],
+        )?;
+    }
+    Ok(seq)
+}
+
+impl DocStore for SqliteStore {
+    fn append_change(&self, change: NewChange) -> StoreFuture<'_, Seq> {
+        self.write(move |conn| {
+            let tx = conn.transaction()?;
+            let seq = insert_change(&tx, change)?;
+            tx.commit()?;
+            Ok(seq)
+        })
+    }
+
+    fn append_changes(&self, changes: Vec<NewChange>) -> StoreFuture<'_, Vec<Seq>> {
+        self.write(move |conn| {
+            let tx = conn.transaction()?;
+            let seqs = changes
+                .into_iter()
+                .map(|change| insert_change(&tx, change))
+                .collect::<Result<Vec<_>>>()?;
+            tx.commit()?;
+            Ok(seqs)
+        })
+    }
+
+    fn load_doc(&self, id: Uuid) -> StoreFuture<'_, Option<StoredDoc>> {
+        self.read(move |conn| {
+            let text = id.to_string();
+            let head = conn
+                .query_row(
+                    "SELECT kind, compacted, compacted_through, last_seq FROM documents \
+                     WHERE id = ?1",
+                    [&text],
+                    |row| {
+                        Ok((
+                            row.get::<_, String>(0)?,
+                            row.get::<_, Option<Vec<u8>>>(1)?,
+                            row.get::<_, Seq>(2)?,
+                            row.get::<_, Seq>(3)?,
+                        ))
+                    },
+                )
+                .optional()?;
+            let Some((kind, compacted, compacted_through, last_seq)) = head else {
+                return Ok(None);
+            };
+            let mut stmt = conn.prepare(
+                "SELECT seq, bytes, user_id, device_id, arrived_at FROM changes \
+                 WHERE doc_id = ?1 AND seq > ?2 ORDER BY seq",
+            )?;
+            let changes = stmt
+                .query_map(params![text, compacted_through], |row| {
+                    Ok(StoredChange {
+                        seq: row.get(0)?,
+                        bytes: row.get::<_, Option<Vec<u8>>>(1)?.unwrap_or_default(),
+                        origin: Origin {
+                            user_id: row.get(2)?,
+                            device_id: row.get(3)?,
+                            arrived_at: row.get(4)?,
+                        },
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(Some(StoredDoc {
+                id,
+                kind: enum_parse::<DocKind>(kind)?,
+                compacted: compacted.unwrap_or_default(),
+                compacted_through,
+                changes,
+                last_seq,
+            }))
+        })
+    }
+
+    fn compact(&self, id: Uuid, saved: Vec<u8>, through: Seq) -> StoreFuture<'_, ()> {
+        self.write(move |conn| {
+            let text = id.to_string();
+            let tx = conn.transaction()?;
+            let last: Option<Seq> = tx
+                .query_row(
+                    "SELECT last_seq FROM documents WHERE id = ?1",
+                    [&text],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            match last {
+                None => return Err(ServerError::NotFound(format!("document {id}"))),
+                Some(last) if through > last => {
+                    return Err(ServerError::Internal(format!(
+                        "compaction of {id} through {through} past its last change {last}"
+                    )))
+                }
+                Some(_) => {}
+            }
+            // A compaction older than the one stored would lose changes: keep the newer.
+            let updated = tx.execute(
+                "UPDATE documents SET compacted = ?2, compacted_through = ?3 \
+                 WHERE id = ?1 AND compacted_through <= ?3",
+                params![text, saved, through],
+            )?;
+            if updated == 1 {
+                tx.execute(
+                    "UPDATE changes SET bytes = NULL WHERE doc_id = ?1 AND seq <= ?2",
+                    params![text, through],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn projection(&self, id: Uuid) -> StoreFuture<'_, Option<Projection>> {
+        self.read(move |conn| {
+            let sql = format!("SELECT {PROJECTION_COLUMNS} FROM projections WHERE doc_id = ?1");
+            Ok(query_projections(conn, &sql, [id.to_string()])?.pop())
+        })
+    }
+
+    fn changed_since(
+        &self,
+        cursor: Seq,
+        scope: Jurisdiction,
+        limit: usize,
+    ) -> StoreFuture<'_, Vec<Projection>> {
+        self.read(move |conn| {
+            let mut args: Vec<SqlValue> = vec![SqlValue::Integer(cursor)];
+            let mut any = Vec::new();
+            if !scope.everywhere {
+                for prefix in &scope.grid_prefixes {
+                    args.push(SqlValue::Text(prefix.clone()));
+                    let n = args.len();
+                    any.push(format!("substr(grid_cell, 1, length(?{n})) = ?{n}"));
+                }
+                for (column, values) in [
+                    ("unit", &scope.units),
+                    ("project", &scope.projects),
+                    ("segment", &scope.segments),
+                ] {
+                    for value in values {
+                        args.push(SqlValue::Text(value.clone()));
+                        any.push(format!("{column} = ?{}", args.len()));
+                    }
+                }
+                if any.is_empty() {
+                    return Ok(Vec::new());
+                }
+            }
+            let filter = if any.is_empty() {
+                String::new()
+            } else {
+                format!("AND ({})", any.join(" OR "))
+            };
+            args.push(SqlValue::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
+            let sql = format!(
+                "SELECT {PROJECTION_COLUMNS} FROM projections WHERE seq > ?1 {filter} \
+                 ORDER BY seq LIMIT ?{}",
+                args.len()
+            );
+            query_projections(conn, &sql, params_from_iter(args))
+        })
+    }
+
+    fn origins(&self, id: Uuid) -> StoreFuture<'_, Vec<(Seq, Origin)>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare(
+                "SELECT seq, user_id, device_id, arrived_at FROM changes WHERE doc_id = ?1 \
+                 ORDER BY seq",
+            )?;
+            let rows = stmt.query_map([id.to_string()], |row| {
+                Ok((
+                    row.get(0)?,
+                    Origin {
+                        user_id: row.get(1)?,
+                        device_id: row.get(2)?,
+                        arrived_at: row.get(3)?,
+                    },
+                ))
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    fn head_seq(&self) -> StoreFuture<'_, Seq> {
+        self.read(|conn| {
+            Ok(
+                conn.query_row("SELECT coalesce(max(seq), 0) FROM changes", [], |row| {
+                    row.get(0)
+                })?,
+            )
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Blob index
+
+impl BlobIndex for SqliteStore {
+    fn record_blob(&self, meta: BlobMeta) -> StoreFuture<'_, ()> {
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT OR IGNORE INTO blobs \
+                 (hash, size, format, width, height, uploaded_by, uploaded_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    meta.hash,
+                    i64::try_from(meta.size).unwrap_or(i64::MAX),
+                    meta.format,
+                    meta.width,
+                    meta.height,
+                    meta.uploaded_by,
+                    meta.uploaded_at
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn blob_meta(&self, hash: &BlobHash) -> StoreFuture<'_, Option<BlobMeta>> {
+        let hash = hash.clone();
+        self.read(move |conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT hash, size, format, width, height, uploaded_by, uploaded_at \
+                     FROM blobs WHERE hash = ?1",
+                    [hash.as_str()],
+                    |row| {
+                        Ok(BlobMeta {
+                            hash: row.get(0)?,
+                            size: row.get::<_, i64>(1)?.max(0) as u64,
+                            format: row.get(2)?,
+                            width: row.get(3)?,
+                            height: row.get(4)?,
+                            uploaded_by: row.get(5)?,
+                            uploaded_at: row.get(6)?,
+                        })
+                    },
+                )
+                .optional()?)
+        })
+    }
+
+    fn add_blob_ref(&self, hash: &BlobHash, doc_id: Uuid) -> StoreFuture<'_, ()> {
+        let hash = hash.clone();
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT OR IGNORE INTO blob_refs (hash, doc_id) VALUES (?1, ?2)",
+                params![hash.as_str(), doc_id.to_string()],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn referencing_docs(&self, hash: &BlobHash) -> StoreFuture<'_, Vec<Projection>> {
+        let hash = hash.clone();
+        self.read(move |conn| {
+            let columns = PROJECTION_COLUMNS
+                .split(", ")
+                .map(|c| format!("p.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "SELECT {columns} FROM blob_refs r JOIN projections p ON p.doc_id = r.doc_id \
+                 WHERE r.hash = ?1"
+            );
+            query_projections(conn, &sql, [hash.as_str()])
+        })
+    }
+}

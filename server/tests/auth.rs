@@ -1,0 +1,305 @@
+//! Health, login, logout, tokens, devices and role checks, in-process.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{header, Method, Request, StatusCode};
+use common::{jurisdiction_cells, TestServer};
+use fieldloop_core::roles::{Jurisdiction, Role};
+use fieldloop_server::auth::token_hash;
+
+#[tokio::test]
+async fn health_answers_ok_without_a_token() {
+    let server = TestServer::new();
+    let reply = server
+        .call(Method::GET, "/health", None, Body::empty())
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let body = reply.json();
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["seq"], 0);
+}
+
+#[tokio::test]
+async fn login_gives_a_token_that_resolves_to_the_principal() {
+    let server = TestServer::new();
+    server
+        .add_user(
+            "li.wei",
+            Role::Inspector,
+            jurisdiction_cells("330106001001"),
+        )
+        .await;
+    let reply = server.login("li.wei", "li.wei-password").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let login = reply.json();
+    assert_eq!(login["role"], "inspector");
+    assert_eq!(login["token_type"], "Bearer");
+    assert_eq!(login["jurisdiction"]["grid_prefixes"][0], "330106001001");
+    let token = login["token"].as_str().expect("token");
+    assert!(token.len() >= 64, "token has 256 random bits: {token}");
+
+    let me = server
+        .call(Method::GET, "/v1/me", Some(token), Body::empty())
+        .await;
+    assert_eq!(me.status, StatusCode::OK);
+    assert_eq!(me.json()["role"], "inspector");
+    assert_eq!(me.json()["user_id"], login["user_id"]);
+
+    // Only the token's SHA-256 is stored, never the token itself.
+    let (stored, _) = server
+        .state
+        .auth
+        .token_owner(token_hash(token))
+        .await
+        .expect("lookup")
+        .expect("token stored by hash");
+    assert_eq!(stored.hash, token_hash(token));
+    let db = std::fs::read(server.dir.path().join("fieldloop.sqlite3")).expect("db file");
+    let wal = std::fs::read(server.dir.path().join("fieldloop.sqlite3-wal")).unwrap_or_default();
+    for file in [&db, &wal] {
+        assert!(
+            !file.windows(token.len()).any(|w| w == token.as_bytes()),
+            "the clear token must not be in the database"
+        );
+    }
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_user_get_the_same_401() {
+    let server = TestServer::new();
+    server
+        .add_user("li.wei", Role::Inspector, Jurisdiction::default())
+        .await;
+    let wrong = server.login("li.wei", "not-the-password").await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(wrong.error_code(), "bad_credentials");
+    let unknown = server.login("nobody", "whatever-password").await;
+    assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(unknown.error_code(), "bad_credentials");
+    assert_eq!(wrong.json()["reason"], unknown.json()["reason"]);
+
+    let audit = server.state.audit.recent(10).await.expect("audit");
+    assert_eq!(
+        audit.iter().filter(|e| e.action == "login.failed").count(),
+        2,
+        "failed logins are audited: {audit:?}"
+    );
+}
+
+#[tokio::test]
+async fn malformed_login_body_is_a_json_400() {
+    let server = TestServer::new();
+    let reply = server
+        .send(
+            Request::post("/v1/login")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from("{\"username\": 12"))
+                .expect("request"),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply.error_code(), "bad_json");
+}
+
+#[tokio::test]
+async fn protected_endpoints_answer_401_with_a_reason_without_a_token() {
+    let server = TestServer::new();
+    let reply = server
+        .call(Method::GET, "/v1/me", None, Body::empty())
+        .await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(reply.error_code(), "missing_token");
+    assert!(!reply.json()["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .is_empty());
+    assert_eq!(reply.header("www-authenticate").as_deref(), Some("Bearer"));
+
+    let forged = server
+        .call(Method::GET, "/v1/me", Some("flt_0000"), Body::empty())
+        .await;
+    assert_eq!(forged.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(forged.error_code(), "unknown_token");
+
+    let basic = server
+        .send(
+            Request::get("/v1/me")
+                .header(header::AUTHORIZATION, "Basic YWxhZGRpbjpvcGVu")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await;
+    assert_eq!(basic.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(basic.error_code(), "bad_token");
+
+    let blob = server
+        .call(
+            Method::GET,
+            &format!("/v1/blobs/{}", "a".repeat(64)),
+            None,
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(blob.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn logout_revokes_the_token_but_not_others() {
+    let server = TestServer::new();
+    server
+        .add_user("li.wei", Role::Inspector, Jurisdiction::default())
+        .await;
+    let first = server.token("li.wei").await;
+    let second = server.token("li.wei").await;
+    assert_ne!(first, second);
+
+    let out = server
+        .call(Method::POST, "/v1/logout", Some(&first), Body::empty())
+        .await;
+    assert_eq!(out.status, StatusCode::NO_CONTENT);
+
+    let after = server
+        .call(Method::GET, "/v1/me", Some(&first), Body::empty())
+        .await;
+    assert_eq!(after.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(after.error_code(), "revoked_token");
+    let other = server
+        .call(Method::GET, "/v1/me", Some(&second), Body::empty())
+        .await;
+    assert_eq!(
+        other.status,
+        StatusCode::OK,
+        "the other session stays valid"
+    );
+}
+
+#[tokio::test]
+async fn tokens_expire_by_the_server_clock() {
+    let server = TestServer::new();
+    server
+        .add_user("li.wei", Role::Inspector, Jurisdiction::default())
+        .await;
+    let token = server.token("li.wei").await;
+    server
+        .clock
+        .advance(server.state.config.token_ttl + fieldloop_core::time::SECOND);
+    let reply = server
+        .call(Method::GET, "/v1/me", Some(&token), Body::empty())
+        .await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(reply.error_code(), "expired_token");
+}
+
+fn device_body(id: &str, name: &str) -> Body {
+    Body::from(serde_json::json!({ "device_id": id, "name": name }).to_string())
+}
+
+async fn post_device(server: &TestServer, token: &str, id: &str, name: &str) -> common::Reply {
+    server
+        .send(
+            Request::post("/v1/devices")
+                .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(device_body(id, name))
+                .expect("request"),
+        )
+        .await
+}
+
+#[tokio::test]
+async fn a_device_is_bound_to_its_user_and_to_the_token() {
+    let server = TestServer::new();
+    server
+        .add_user("li.wei", Role::Inspector, Jurisdiction::default())
+        .await;
+    server
+        .add_user("wang.fang", Role::Handler, Jurisdiction::default())
+        .await;
+    let li = server.token("li.wei").await;
+    let wang = server.token("wang.fang").await;
+
+    let created = post_device(&server, &li, "phone-7f3a", "Li's phone").await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let again = post_device(&server, &li, "phone-7f3a", "Li's new name").await;
+    assert_eq!(
+        again.status,
+        StatusCode::OK,
+        "repeating registration is harmless"
+    );
+    assert_eq!(again.json()["name"], "Li's new name");
+
+    let me = server
+        .call(Method::GET, "/v1/me", Some(&li), Body::empty())
+        .await;
+    assert_eq!(me.json()["device_id"], "phone-7f3a");
+
+    let stolen = post_device(&server, &wang, "phone-7f3a", "mine now").await;
+    assert_eq!(stolen.status, StatusCode::CONFLICT);
+    assert_eq!(stolen.error_code(), "device_taken");
+
+    let bad = post_device(&server, &li, "../../etc", "x").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert_eq!(bad.error_code(), "bad_device_id");
+}
+
+#[tokio::test]
+async fn only_admins_create_users() {
+    let server = TestServer::new();
+    server
+        .add_user(
+            "root",
+            Role::Admin,
+            Jurisdiction {
+                everywhere: true,
+                ..Default::default()
+            },
+        )
+        .await;
+    server
+        .add_user("li.wei", Role::Inspector, Jurisdiction::default())
+        .await;
+    let admin = server.token("root").await;
+    let inspector = server.token("li.wei").await;
+    let new_user = serde_json::json!({
+        "username": "zhao.lei", "password": "river-chief-pw", "role": "river_chief",
+        "jurisdiction": { "segments": ["xixi-01"] }
+    })
+    .to_string();
+    let create = |token: String| {
+        Request::post("/v1/users")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(new_user.clone()))
+            .expect("request")
+    };
+    let refused = server.send(create(inspector)).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(refused.error_code(), "forbidden");
+
+    let made = server.send(create(admin.clone())).await;
+    assert_eq!(made.status, StatusCode::CREATED);
+    assert_eq!(made.json()["role"], "river_chief");
+    let login = server.login("zhao.lei", "river-chief-pw").await;
+    assert_eq!(login.status, StatusCode::OK);
+    assert_eq!(login.json()["jurisdiction"]["segments"][0], "xixi-01");
+
+    let duplicate = server.send(create(admin)).await;
+    assert_eq!(duplicate.status, StatusCode::CONFLICT);
+    assert_eq!(duplicate.error_code(), "user_exists");
+}
+
+#[tokio::test]
+async fn unknown_paths_and_methods_answer_json() {
+    let server = TestServer::new();
+    let missing = server
+        .call(Method::GET, "/v1/nothing", None, Body::empty())
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert_eq!(missing.error_code(), "not_found");
+    let wrong = server
+        .call(Method::DELETE, "/health", None, Body::empty())
+        .await;
+    assert_eq!(wrong.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(wrong.error_code(), "method_not_allowed");
+}

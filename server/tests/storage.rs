@@ -1,0 +1,460 @@
+//! The embedded store: migrations, documents with their arrival records, projections.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use fieldloop_core::doc::{actor_for, Doc, DocKind, DocScope, Event, Header, SCHEMA_VERSION};
+use fieldloop_core::roles::{Jurisdiction, Role};
+use fieldloop_server::storage::sqlite::SqliteStore;
+use fieldloop_server::storage::{schema, DocStore, NewChange, Origin, ProjectionFields};
+use rusqlite::Connection;
+use uuid::Uuid;
+
+/// Everything SQLite says about a schema, as comparable text.
+fn describe(conn: &Connection) -> BTreeMap<String, Vec<String>> {
+    let mut out = BTreeMap::new();
+    let mut objects = conn
+        .prepare(
+            "SELECT type, name, tbl_name FROM sqlite_master \
+             WHERE name NOT LIKE 'sqlite_%' ORDER BY name",
+        )
+        .expect("objects");
+    let rows: Vec<(String, String, String)> = objects
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .expect("query")
+        .map(|r| r.expect("row"))
+        .collect();
+    let pragma_rows = |sql: String| -> Vec<String> {
+        let mut stmt = conn.prepare(&sql).expect("pragma");
+        let n = stmt.column_count();
+        stmt.query_map([], |row| {
+            Ok((0..n)
+                .map(|i| format!("{:?}", row.get_ref(i).map(|v| v.to_owned())))
+                .collect::<Vec<_>>()
+                .join("|"))
+        })
+        .expect("pragma rows")
+        .map(|r| r.expect("row"))
+        .collect()
+    };
+    for (kind, name, table) in rows {
+        let mut facts = vec![format!("{kind} on {table}")];
+        if kind == "table" {
+            facts.extend(pragma_rows(format!("PRAGMA table_xinfo('{name}')")));
+            facts.extend(pragma_rows(format!("PRAGMA index_list('{name}')")));
+            facts.extend(pragma_rows(format!("PRAGMA foreign_key_list('{name}')")));
+            let strict: String = conn
+                .query_row(
+                    "SELECT sql FROM sqlite_master WHERE name = ?1",
+                    [&name],
+                    |r| r.get(0),
+                )
+                .expect("sql");
+            facts.push(format!(
+                "strict={} without_rowid={}",
+                strict.contains("STRICT"),
+                strict.contains("WITHOUT ROWID")
+            ));
+        } else if kind == "index" {
+            facts.extend(pragma_rows(format!("PRAGMA index_xinfo('{name}')")));
+            let sql: Option<String> = conn
+                .query_row(
+                    "SELECT sql FROM sqlite_master WHERE name = ?1",
+                    [&name],
+                    |r| r.get(0),
+                )
+                .expect("sql");
+            // Partial-index conditions only show in the SQL text.
+            facts.push(format!(
+                "where={:?}",
+                sql.and_then(|s| s.split_once(" WHERE ").map(|(_, w)| w.to_owned()))
+            ));
+        }
+        out.insert(name, facts);
+    }
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .expect("version");
+    out.insert("user_version".into(), vec![version.to_string()]);
+    out
+}
+
+#[test]
+fn a_migrated_database_equals_a_fresh_one() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let old = dir.path().join("old.sqlite3");
+    {
+        let conn = Connection::open(&old).expect("open");
+        conn.execute_batch(schema::V1).expect("v1 schema");
+        conn.pragma_update(None, "user_version", 1)
+            .expect("version");
+        conn.execute(
+            "INSERT INTO users VALUES ('u1', 'li.wei', 'x', 'inspector', '{}', 0, 0)",
+            [],
+        )
+        .expect("v1 row");
+    }
+    let migrated = SqliteStore::open(&old).expect("migrate");
+    let fresh = SqliteStore::open(&dir.path().join("fresh.sqlite3")).expect("fresh");
+    let migrated_schema = migrated.with_writer(|c| Ok(describe(c))).expect("describe");
+    let fresh_schema = fresh.with_writer(|c| Ok(describe(c))).expect("describe");
+    assert_eq!(
+        migrated_schema.get("user_version"),
+        Some(&vec![schema::VERSION.to_string()])
+    );
+    for (name, facts) in &fresh_schema {
+        assert_eq!(
+            migrated_schema.get(name),
+            Some(facts),
+            "object {name} differs"
+        );
+    }
+    assert_eq!(migrated_schema, fresh_schema);
+    // Data survives the migration.
+    let kept: String = migrated
+        .with_writer(|c| {
+            Ok(
+                c.query_row("SELECT username FROM users WHERE id = 'u1'", [], |r| {
+                    r.get(0)
+                })?,
+            )
+        })
+        .expect("row kept");
+    assert_eq!(kept, "li.wei");
+
+    // Opening again is a no-op; a database from a newer server is refused.
+    drop(migrated);
+    SqliteStore::open(&old).expect("reopen");
+    let newer = dir.path().join("newer.sqlite3");
+    {
+        let conn = Connection::open(&newer).expect("open");
+        conn.execute_batch("CREATE TABLE t (x INTEGER)")
+            .expect("table");
+        conn.pragma_update(None, "user_version", schema::VERSION + 1)
+            .expect("version");
+    }
+    assert!(SqliteStore::open(&newer).is_err());
+}
+
+#[test]
+fn the_store_runs_in_wal_mode() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(&dir.path().join("db.sqlite3")).expect("open");
+    let mode: String = store
+        .with_writer(|c| Ok(c.query_row("PRAGMA journal_mode", [], |r| r.get(0))?))
+        .expect("pragma");
+    assert_eq!(mode, "wal");
+}
+
+fn case_header(id: Uuid, cell: &str) -> Header {
+    Header {
+        id,
+        kind: DocKind::Case,
+        schema: SCHEMA_VERSION,
+        created_by: "li.wei".into(),
+        created_role: Role::Inspector,
+        created_at: common::T0,
+        position: None,
+        category: Some("0101".into()),
+        scope: DocScope {
+            grid_cell: Some(cell.into()),
+            ..Default::default()
+        },
+    }
+}
+
+fn event(kind: &str, at: i64) -> Event {
+    Event {
+        id: Uuid::now_v7(),
+        kind: kind.into(),
+        at,
+        by: "li.wei".into(),
+        role: Role::Inspector,
+        data: serde_json::Value::Null,
+    }
+}
+
+fn change(
+    doc_id: Uuid,
+    bytes: Vec<u8>,
+    device: &str,
+    at: i64,
+    cell: &str,
+    status: &str,
+) -> NewChange {
+    NewChange {
+        doc_id,
+        kind: DocKind::Case,
+        bytes,
+        origin: Origin {
+            user_id: "li.wei".into(),
+            device_id: Some(device.into()),
+            arrived_at: at,
+        },
+        projection: ProjectionFields {
+            status: Some(status.into()),
+            grid_cell: Some(cell.into()),
+            json: serde_json::json!({ "category": "0101" }),
+            ..Default::default()
+        },
+        blob_refs: vec![],
+    }
+}
+
+#[tokio::test]
+async fn changes_get_a_global_sequence_and_documents_load_from_changes_and_compaction() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(&dir.path().join("db.sqlite3")).expect("open");
+    let device = actor_for(&Uuid::now_v7());
+    let server_actor = actor_for(&Uuid::now_v7());
+
+    let a = Uuid::now_v7();
+    let b = Uuid::now_v7();
+    let mut doc_a = Doc::create(&case_header(a, "330106001001002"), &device).expect("doc");
+    let first = doc_a.save_incremental();
+    let mut doc_b = Doc::create(&case_header(b, "330106002003004"), &device).expect("doc");
+    let seq1 = store
+        .append_change(change(
+            a,
+            first,
+            "phone-1",
+            common::T0,
+            "330106001001002",
+            "reported",
+        ))
+        .await
+        .expect("a1");
+    let seq2 = store
+        .append_change(change(
+            b,
+            doc_b.save_incremental(),
+            "phone-2",
+            common::T0 + 1,
+            "330106002003004",
+            "reported",
+        ))
+        .await
+        .expect("b1");
+    doc_a
+        .append_event(&event("case.registered", common::T0 + 5))
+        .expect("event");
+    let seq3 = store
+        .append_change(change(
+            a,
+            doc_a.save_incremental(),
+            "phone-1",
+            common::T0 + 9,
+            "330106001001002",
+            "registered",
+        ))
+        .await
+        .expect("a2");
+    assert!(
+        seq1 < seq2 && seq2 < seq3,
+        "one global sequence: {seq1} {seq2} {seq3}"
+    );
+    assert_eq!(store.head_seq().await.expect("head"), seq3);
+
+    // Loaded on demand from its incremental changes.
+    let stored = store.load_doc(a).await.expect("load").expect("exists");
+    assert_eq!(stored.changes.len(), 2);
+    assert_eq!(stored.last_seq, seq3);
+    let loaded = stored.load(&server_actor).expect("rebuild");
+    assert_eq!(loaded.events().expect("events").len(), 1);
+    assert_eq!(loaded.header().expect("header").id, a);
+
+    // Who sent each change and when it arrived is kept beside it.
+    let origins = store.origins(a).await.expect("origins");
+    assert_eq!(origins.len(), 2);
+    assert_eq!(origins[1].0, seq3);
+    assert_eq!(origins[1].1.device_id.as_deref(), Some("phone-1"));
+    assert_eq!(origins[1].1.arrived_at, common::T0 + 9);
+
+    // Compaction replaces the changes with one save; arrival records stay.
+    let mut rebuilt = stored.load(&server_actor).expect("rebuild");
+    store
+        .compact(a, rebuilt.save(), seq3)
+        .await
+        .expect("compact");
+    let compacted = store.load_doc(a).await.expect("load").expect("exists");
+    assert!(compacted.changes.is_empty());
+    assert_eq!(compacted.compacted_through, seq3);
+    let reloaded = compacted.load(&server_actor).expect("rebuild");
+    assert_eq!(
+        reloaded.events().expect("events"),
+        loaded.events().expect("events")
+    );
+    assert_eq!(store.origins(a).await.expect("origins").len(), 2);
+
+    // A later change lands on top of the compaction.
+    doc_a
+        .append_event(&event("case.dispatched", common::T0 + 20))
+        .expect("event");
+    store
+        .append_change(change(
+            a,
+            doc_a.save_incremental(),
+            "phone-1",
+            common::T0 + 30,
+            "330106001001002",
+            "dispatched",
+        ))
+        .await
+        .expect("a3");
+    let later = store.load_doc(a).await.expect("load").expect("exists");
+    assert_eq!(later.changes.len(), 1);
+    assert_eq!(
+        later
+            .load(&server_actor)
+            .expect("rebuild")
+            .events()
+            .expect("events")
+            .len(),
+        2
+    );
+
+    // The projection moved with the change, in the same transaction.
+    let projection = store
+        .projection(a)
+        .await
+        .expect("projection")
+        .expect("exists");
+    assert_eq!(projection.fields.status.as_deref(), Some("dispatched"));
+    assert_eq!(projection.fields.json["category"], "0101");
+
+    // A stored document keeps its kind.
+    let mut wrong = change(a, vec![], "phone-1", common::T0, "330106001001002", "x");
+    wrong.kind = DocKind::Notice;
+    assert!(store.append_change(wrong).await.is_err());
+    assert!(store
+        .load_doc(Uuid::now_v7())
+        .await
+        .expect("load")
+        .is_none());
+}
+
+#[tokio::test]
+async fn changed_since_filters_by_cursor_and_jurisdiction() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(&dir.path().join("db.sqlite3")).expect("open");
+    let device = actor_for(&Uuid::now_v7());
+    let cells = ["330106001001002", "330106001002001", "330106002001001"];
+    let mut seqs = Vec::new();
+    for (i, cell) in cells.iter().enumerate() {
+        let id = Uuid::now_v7();
+        let mut doc = Doc::create(&case_header(id, cell), &device).expect("doc");
+        let mut c = change(
+            id,
+            doc.save(),
+            "phone-1",
+            common::T0 + i as i64,
+            cell,
+            "reported",
+        );
+        if i == 2 {
+            c.projection.unit = Some("sanitation-xihu".into());
+        }
+        seqs.push((id, store.append_change(c).await.expect("append")));
+    }
+    let street = Jurisdiction {
+        grid_prefixes: vec!["330106001".into()],
+        ..Default::default()
+    };
+    let found = store
+        .changed_since(0, street.clone(), 100)
+        .await
+        .expect("query");
+    assert_eq!(
+        found.iter().map(|p| p.doc_id).collect::<Vec<_>>(),
+        vec![seqs[0].0, seqs[1].0]
+    );
+    let after_first = store
+        .changed_since(seqs[0].1, street, 100)
+        .await
+        .expect("query");
+    assert_eq!(after_first.len(), 1);
+    let unit = Jurisdiction {
+        units: vec!["sanitation-xihu".into()],
+        ..Default::default()
+    };
+    assert_eq!(
+        store.changed_since(0, unit, 100).await.expect("query")[0].doc_id,
+        seqs[2].0
+    );
+    let everything = Jurisdiction {
+        everywhere: true,
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .changed_since(0, everything.clone(), 2)
+            .await
+            .expect("query")
+            .len(),
+        2,
+        "paged"
+    );
+    assert_eq!(
+        store
+            .changed_since(0, everything, 100)
+            .await
+            .expect("query")
+            .len(),
+        3
+    );
+    assert!(store
+        .changed_since(0, Jurisdiction::default(), 100)
+        .await
+        .expect("query")
+        .is_empty());
+}
+
+#[tokio::test]
+async fn a_batch_of_changes_is_stored_all_or_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(&dir.path().join("db.sqlite3")).expect("open");
+    let device = actor_for(&Uuid::now_v7());
+    let cell = "330106001001002";
+    let mut batch = Vec::new();
+    for i in 0..3 {
+        let id = Uuid::now_v7();
+        let mut doc = Doc::create(&case_header(id, cell), &device).expect("doc");
+        batch.push(change(
+            id,
+            doc.save(),
+            "phone-1",
+            common::T0 + i,
+            cell,
+            "reported",
+        ));
+    }
+    let seqs = store.append_changes(batch.clone()).await.expect("batch");
+    assert_eq!(seqs.len(), 3);
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]));
+
+    // The last change of this batch names a blob address that is not a hash: the
+    // whole batch is refused and nothing of it is stored.
+    let fresh: Vec<NewChange> = (0..2)
+        .map(|i| {
+            let id = Uuid::now_v7();
+            let mut doc = Doc::create(&case_header(id, cell), &device).expect("doc");
+            let mut c = change(
+                id,
+                doc.save(),
+                "phone-1",
+                common::T0 + 10 + i,
+                cell,
+                "reported",
+            );
+            if i == 1 {
+                c.blob_refs = vec!["../../etc/passwd".into()];
+            }
+            c
+        })
+        .collect();
+    let first_id = fresh[0].doc_id;
+    assert!(store.append_changes(fresh).await.is_err());
+    assert!(store.load_doc(first_id).await.expect("load").is_none());
+    assert_eq!(store.head_seq().await.expect("head"), seqs[2]);
+}

@@ -1,15 +1,14 @@
-//! A simulated phone's line to the server: plain HTTP on the real listener, the way the
-//! app talks to it. Login and device registration are JSON calls; sync and photo upload
-//! go through the core's sync client, the same one the phone uses.
+//! A simulated phone's line to the server: plain HTTP on the real listener, through the
+//! core's sync client and photo uploader, the same code the phone runs.
 
 use std::time::Duration;
 
 use fieldloop_core::roles::Principal;
 use fieldloop_core::store::Store;
+use fieldloop_core::sync::client::SyncClient;
+use fieldloop_core::sync::upload::{upload_pending, RetryPolicy};
 use fieldloop_core::time::Millis;
 use fieldloop_core::{Error, Result};
-use serde::Deserialize;
-use serde_json::json;
 
 /// What one sync (photo upload plus document exchange) did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -23,15 +22,8 @@ pub struct SyncCounts {
     pub bytes_received: u64,
 }
 
-#[derive(Debug, Deserialize)]
-struct LoginReply {
-    token: String,
-    user_id: String,
-    role: fieldloop_core::roles::Role,
-    jurisdiction: fieldloop_core::roles::Jurisdiction,
-}
-
 pub struct Link {
+    client: SyncClient,
     base: String,
     token: String,
     http: reqwest::blocking::Client,
@@ -49,49 +41,21 @@ impl Link {
         password: &str,
         store: &Store,
     ) -> Result<(Link, Principal)> {
+        let (client, info) = SyncClient::login(base, username, password)?;
+        client.register_device(store.device_id(), &format!("demo phone of {username}"))?;
         let http = reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(60))
             .build()
             .map_err(|e| http_error("http client", e))?;
-        let reply = http
-            .post(format!("{base}/v1/login"))
-            .json(&json!({"username": username, "password": password}))
-            .send()
-            .map_err(|e| http_error("login", e))?;
-        if !reply.status().is_success() {
-            return Err(Error::Sync(format!(
-                "login as {username}: HTTP {}",
-                reply.status()
-            )));
-        }
-        let login: LoginReply = reply.json().map_err(|e| http_error("login reply", e))?;
-        let link = Link {
-            base: base.to_owned(),
-            token: login.token,
-            http,
-        };
-        let device = link
-            .http
-            .post(format!("{}/v1/devices", link.base))
-            .bearer_auth(&link.token)
-            .json(&json!({
-                "device_id": store.device_id().to_string(),
-                "name": format!("demo phone of {username}"),
-            }))
-            .send()
-            .map_err(|e| http_error("device registration", e))?;
-        if !device.status().is_success() {
-            return Err(Error::Sync(format!(
-                "device registration for {username}: HTTP {}",
-                device.status()
-            )));
-        }
-        let principal = Principal {
-            user_id: login.user_id,
-            role: login.role,
-            jurisdiction: login.jurisdiction,
-        };
-        Ok((link, principal))
+        Ok((
+            Link {
+                client,
+                base: base.trim_end_matches('/').to_owned(),
+                token: info.token.clone(),
+                http,
+            },
+            info.principal(),
+        ))
     }
 
     /// A JSON GET with the phone's token; `None` when the server has no such endpoint.
@@ -111,11 +75,22 @@ impl Link {
         reply.json().map(Some).map_err(|e| http_error(path, e))
     }
 
-    /// Uploads the photos the store has not yet sent, then exchanges documents.
+    /// Uploads the photos the store has not yet sent (so a verdict never waits for
+    /// them), then exchanges documents.
     pub fn sync(&mut self, store: &mut Store, now: Millis) -> Result<SyncCounts> {
-        let _ = (store, now, &self.token);
-        Err(Error::Sync(
-            "the core sync client (branch `sync`) is not merged into this build yet".into(),
-        ))
+        let uploads = upload_pending(&self.client, store, &RetryPolicy::default())?;
+        if let Some((hash, why)) = uploads.failed.first() {
+            return Err(Error::Sync(format!("photo {hash} did not upload: {why}")));
+        }
+        let report = self.client.sync(store, now)?;
+        Ok(SyncCounts {
+            round_trips: report.round_trips,
+            pushed: report.docs_pushed,
+            received: report.docs_received,
+            rejected: report.docs_rejected,
+            photos_uploaded: uploads.uploaded,
+            bytes_sent: report.bytes_sent + uploads.bytes_sent,
+            bytes_received: report.bytes_received,
+        })
     }
 }

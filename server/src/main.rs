@@ -85,6 +85,7 @@ async fn run_demo(args: DemoArgs) -> fieldloop_server::Result<()> {
             stop.store(true, Ordering::SeqCst);
             tracing::info!("shutting down during the simulated day");
             demo.server.shutdown(Duration::from_secs(10)).await?;
+            tracing::info!("stopped");
             return Ok(());
         }
     };
@@ -110,6 +111,7 @@ async fn run_demo(args: DemoArgs) -> fieldloop_server::Result<()> {
     ticker.abort();
     tracing::info!("shutting down; letting open requests finish");
     demo.server.shutdown(Duration::from_secs(10)).await?;
+    tracing::info!("stopped");
     summary.map(|_| ())
 }
 

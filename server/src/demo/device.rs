@@ -65,6 +65,14 @@ pub fn listing_for(doc: &Doc, now: Millis) -> Result<Listing> {
     })
 }
 
+/// Evidence carries the perceptual hash the phone computed, for the server's reuse check.
+fn with_phash(evidence: &Evidence, photo: &Photo) -> Evidence {
+    Evidence {
+        phash: evidence.phash.or(Some(photo.phash)),
+        ..evidence.clone()
+    }
+}
+
 /// The serde name of a status ("verification_submitted").
 fn status_name<T: serde::Serialize>(status: &T) -> String {
     serde_json::to_value(status)
@@ -163,7 +171,7 @@ impl Phone {
     ) -> Result<()> {
         let mut case = self.case(id)?;
         for (photo, evidence) in photos {
-            case.add_evidence(&self.principal, &photo.sha256, evidence)?;
+            case.add_evidence(&self.principal, &photo.sha256, &with_phash(evidence, photo))?;
         }
         case.append(&self.principal, &event, Uuid::now_v7(), at)?;
         let mut doc = case.into_doc();
@@ -217,7 +225,7 @@ impl Phone {
             return Err(Error::Forbidden(reason));
         }
         for (photo, evidence) in photos {
-            doc.add_evidence(&photo.sha256, evidence)?;
+            doc.add_evidence(&photo.sha256, &with_phash(evidence, photo))?;
         }
         doc.append_event(&Event {
             id: Uuid::now_v7(),

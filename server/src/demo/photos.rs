@@ -1,13 +1,15 @@
 //! Real JPEG photos for the simulated phones: each scene draws its own picture (sky,
 //! ground, a coloured object, stripes, sensor noise) from a seed, so different scenes
-//! differ in content and in perceptual hash, and the same seed gives the same bytes.
+//! differ in content and in perceptual hash, and the same seed gives the same bytes. The
+//! "camera" JPEG then goes through `media::process_photo`, as on the phone: the processed
+//! file is what is stored, uploaded and addressed, with its perceptual hash.
 
 use std::io::Cursor;
 
 use image::codecs::jpeg::JpegEncoder;
 use image::{Rgb, RgbImage};
 
-use fieldloop_core::store::sha256_hex;
+use fieldloop_core::media::{process_photo, PhotoLimits, ProcessOptions};
 use fieldloop_core::{Error, Result};
 
 const WIDTH: u32 = 640;
@@ -17,9 +19,12 @@ const QUALITY: u8 = 82;
 /// One photo as the demo stores and uploads it.
 #[derive(Debug, Clone)]
 pub struct Photo {
+    /// The processed JPEG.
     pub bytes: Vec<u8>,
     /// SHA-256 of `bytes`, lowercase hex: the photo's address.
     pub sha256: String,
+    /// 64-bit perceptual hash, for reuse detection.
+    pub phash: u64,
 }
 
 /// A small deterministic generator (SplitMix64), so scenes need no RNG dependency.
@@ -102,12 +107,16 @@ pub fn scene(scene: &str) -> Result<Photo> {
             *channel = (*channel as i16 + delta).clamp(0, 255) as u8;
         }
     }
-    let mut bytes = Vec::new();
-    JpegEncoder::new_with_quality(Cursor::new(&mut bytes), QUALITY)
+    let mut camera = Vec::new();
+    JpegEncoder::new_with_quality(Cursor::new(&mut camera), QUALITY)
         .encode_image(&img)
         .map_err(|e| Error::invalid("demo photo", format!("{scene}: {e}")))?;
-    let sha256 = sha256_hex(&bytes);
-    Ok(Photo { bytes, sha256 })
+    let processed = process_photo(&camera, &PhotoLimits::default(), &ProcessOptions::default())?;
+    Ok(Photo {
+        bytes: processed.jpeg,
+        sha256: processed.content_hash,
+        phash: processed.phash,
+    })
 }
 
 #[cfg(test)]
@@ -121,6 +130,9 @@ mod tests {
         assert_eq!(&a.bytes[..2], &[0xFF, 0xD8]);
         assert_ne!(a.sha256, b.sha256);
         assert_eq!(a.sha256, scene("case-1/before").unwrap().sha256);
+        assert_eq!(a.sha256, fieldloop_core::store::sha256_hex(&a.bytes));
+        let distance = (a.phash ^ b.phash).count_ones();
+        assert!(distance > 10, "different scenes, phash distance {distance}");
         let decoded = image::load_from_memory(&a.bytes).unwrap();
         assert_eq!((decoded.width(), decoded.height()), (WIDTH, HEIGHT));
     }

@@ -23,7 +23,7 @@
 //! - 18:00 the office closes; the admin's phone syncs everything and the summary is
 //!   folded from those documents.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -36,13 +36,18 @@ use fieldloop_core::case::events::{
 use fieldloop_core::case::{kinds, CaseEvent, CaseState, CaseStatus, NewCase, Verdict};
 use fieldloop_core::catalogue::{Catalogue, Urgency};
 use fieldloop_core::doc::{DocKind, DocScope, EvidenceStage, Position};
+use fieldloop_core::evaluation::{
+    self, Evaluation, EvaluationInput, UnitRow, DEFAULT_VERIFICATION_LIMIT,
+};
 use fieldloop_core::geo::track::Fix;
 use fieldloop_core::geo::LatLon;
 use fieldloop_core::notice::{
     self, draft_notice, fold_inspection, fold_notice, Answer, ClauseLibrary, InspectionAnswered,
     ItemConfirmed, ItemRejected, ItemReplied, NoticeStatus,
 };
-use fieldloop_core::patrol::{self, PatrolKind, PatrolRequirement, Started, TrackPoints};
+use fieldloop_core::patrol::{
+    self, PatrolKind, PatrolRequirement, PatrolState, Started, TrackPoints,
+};
 use fieldloop_core::sla::{Calendar, Deadline};
 use fieldloop_core::time::{Millis, HOUR, MINUTE};
 use fieldloop_core::{Error, Result};
@@ -286,17 +291,6 @@ pub struct PatrolOutcome {
     pub minutes: i64,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct UnitScore {
-    pub unit: String,
-    pub due: u32,
-    pub closed: u32,
-    pub on_time: u32,
-    pub reworked: u32,
-    pub overdue: u32,
-    pub closure_rate: f64,
-}
-
 /// What the day produced, folded from the documents the admin's phone synced.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
@@ -313,7 +307,7 @@ pub struct Summary {
     pub patrols_valid: usize,
     pub patrols_invalid: usize,
     /// Units best first; `evaluation_source` says where the figures come from.
-    pub units: Vec<UnitScore>,
+    pub units: Vec<UnitRow>,
     pub evaluation_source: String,
     pub sync: SyncCounts,
     pub steps: usize,
@@ -504,7 +498,8 @@ pub fn run_day(opts: DayOptions<'_>, progress: &mut dyn FnMut(&str)) -> Result<S
         let photo = scene(&format!("{}/before", plan.label))?;
         let now = day.now;
         let phone = day.phone(plan.reporter)?;
-        let evidence = phone.evidence(EvidenceStage::Before, now, site.lat, site.lon);
+        let mut evidence = phone.evidence(EvidenceStage::Before, now, site.lat, site.lon);
+        evidence.phash = Some(photo.phash);
         let id = Uuid::now_v7();
         phone.report_case(
             NewCase {
@@ -1403,7 +1398,8 @@ fn summarise(
     }
     let patrols_valid = patrol_outcomes.iter().filter(|p| p.valid).count();
 
-    let (units_ranked, evaluation_source) = evaluate(day, &cases)?;
+    let (units_ranked, evaluation_source) =
+        evaluate_units(day, city, catalogue, calendar, case_ids, &[])?;
     Ok(Summary {
         cases_reported: cases.len(),
         cases_closed,
@@ -1454,105 +1450,45 @@ fn overdue_by_calendar(
 }
 
 /// Units ranked by the server's evaluation when it answers `GET /v1/evaluation`, else by
-/// the same formulas over the admin's folded cases (结案率 = 结案 ÷ 应结案; no 缓办 today).
-fn evaluate(day: &mut Day<'_>, cases: &[CaseOutcome]) -> Result<(Vec<UnitScore>, String)> {
-    if let Some(json) = day
-        .phone("admin")?
-        .link()
-        .get_json("/v1/evaluation?period=2026-11")?
-    {
-        if let Some(scores) = server_scores(&json) {
-            return Ok((scores, "server: GET /v1/evaluation?period=2026-11".into()));
+/// `core::evaluation` over the cases the admin's phone synced.
+fn evaluate_units(
+    day: &mut Day<'_>,
+    city: &City,
+    catalogue: &Catalogue,
+    calendar: &Calendar,
+    case_ids: &[Uuid],
+    patrols: &[PatrolState],
+) -> Result<(Vec<UnitRow>, String)> {
+    let admin = day.phone("admin")?;
+    if let Some(json) = admin.link().get_json("/v1/evaluation?period=2026-11")? {
+        if let Ok(evaluation) = serde_json::from_value::<Evaluation>(json) {
+            return Ok((
+                evaluation.units,
+                "server: GET /v1/evaluation?period=2026-11".into(),
+            ));
         }
     }
-    let mut by_unit: BTreeMap<String, UnitScore> = BTreeMap::new();
-    for case in cases {
-        let Some(unit) = &case.unit else { continue };
-        let score = by_unit.entry(unit.clone()).or_insert_with(|| UnitScore {
-            unit: unit.clone(),
-            due: 0,
-            closed: 0,
-            on_time: 0,
-            reworked: 0,
-            overdue: 0,
-            closure_rate: 0.0,
-        });
-        score.due += 1;
-        if case.status == "closed" {
-            score.closed += 1;
-            if !case.overdue {
-                score.on_time += 1;
-            }
-        }
-        score.reworked += u32::from(case.reworks > 0);
-        score.overdue += u32::from(case.overdue);
+    let mut cases = Vec::new();
+    for id in case_ids {
+        cases.push(admin.case(*id)?.snapshot()?);
     }
-    let mut scores: Vec<UnitScore> = by_unit
-        .into_values()
-        .map(|mut s| {
-            s.closure_rate = if s.due == 0 {
-                0.0
-            } else {
-                f64::from(s.closed) / f64::from(s.due)
-            };
-            s
-        })
-        .collect();
-    rank(&mut scores);
-    Ok((scores, "folded from the admin's synced cases".into()))
-}
-
-fn rank(scores: &mut [UnitScore]) {
-    scores.sort_by(|a, b| {
-        b.closure_rate
-            .total_cmp(&a.closure_rate)
-            .then(a.reworked.cmp(&b.reworked))
-            .then(a.overdue.cmp(&b.overdue))
-            .then(a.unit.cmp(&b.unit))
-    });
-}
-
-/// Reads the server's evaluation JSON, tolerant of its exact shape: a list of unit rows
-/// (under "units", or the top level) with a unit id and counts.
-fn server_scores(json: &serde_json::Value) -> Option<Vec<UnitScore>> {
-    let rows = json
-        .get("units")
-        .and_then(|u| u.as_array())
-        .or_else(|| json.as_array())?;
-    let num = |row: &serde_json::Value, keys: &[&str]| -> u32 {
-        keys.iter()
-            .find_map(|k| row.get(*k).and_then(|v| v.as_u64()))
-            .unwrap_or(0) as u32
-    };
-    let mut scores = Vec::new();
-    for row in rows {
-        let unit = row
-            .get("unit")
-            .or_else(|| row.get("id"))
-            .and_then(|v| v.as_str())?
-            .to_owned();
-        let due = num(row, &["due", "should_close", "应结案"]);
-        let closed = num(row, &["closed", "结案"]);
-        let rate = row
-            .get("closure_rate")
-            .and_then(|v| v.as_f64())
-            .unwrap_or(if due == 0 {
-                0.0
-            } else {
-                f64::from(closed) / f64::from(due)
-            });
-        scores.push(UnitScore {
-            unit,
-            due,
-            closed,
-            on_time: num(row, &["on_time", "closed_on_time", "按期结案"]),
-            reworked: num(row, &["reworked", "rework", "返工"]),
-            overdue: num(row, &["overdue", "超期"]),
-            closure_rate: rate,
-        });
-    }
-    rank(&mut scores);
-    Some(scores)
+    let units: Vec<String> = city.units.iter().map(|u| u.id.to_owned()).collect();
+    let grid = city.grid_index()?;
+    let evaluation = evaluation::evaluate(&EvaluationInput {
+        period: "2026-11",
+        cases: &cases,
+        patrols,
+        grid: &grid,
+        catalogue,
+        calendar,
+        units: &units,
+        verification_limit: DEFAULT_VERIFICATION_LIMIT,
+        now: day.now,
+    })?;
+    Ok((
+        evaluation.units,
+        "core::evaluation over the admin's synced cases (the server has no /v1/evaluation)".into(),
+    ))
 }
 
 impl Summary {
@@ -1619,16 +1555,19 @@ impl Summary {
             ));
         }
         line(format!("units ranked ({}):", self.evaluation_source));
-        for (i, u) in self.units.iter().enumerate() {
+        let percent =
+            |r: Option<f64>| r.map_or("   -".to_owned(), |r| format!("{:5.1}%", r * 100.0));
+        for u in &self.units {
             line(format!(
-                "  {}. {:<18} 结案率 {:>5.1}%  应结案 {} 结案 {} 按期 {} 返工 {} 超期 {}",
-                i + 1,
+                "  {}. {:<18} 按期结案率 {}  结案率 {}  应结案 {} 结案 {} 按期 {} 返工 {} 超期 {}",
+                u.rank,
                 u.unit,
-                u.closure_rate * 100.0,
+                percent(u.on_time_rate),
+                percent(u.close_rate),
                 u.due,
                 u.closed,
-                u.on_time,
-                u.reworked,
+                u.closed_on_time,
+                u.rework,
                 u.overdue
             ));
         }

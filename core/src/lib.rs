@@ -21,6 +21,7 @@ pub mod doc;
 pub mod error;
 pub mod evaluation;
 pub mod geo;
+pub mod media;
 pub mod notice;
 pub mod patrol;
 pub mod plan;

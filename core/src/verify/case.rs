@@ -42,7 +42,9 @@ use crate::schedule::case_clock;
 use crate::sla::Calendar;
 use crate::time::{Millis, MINUTE};
 
-/// Everything a case verdict is computed from.
+/// Everything a case verdict is computed from. On the phone, before leaving the site:
+/// every photo stored on the device counts as received, `arrivals` is empty and `people`
+/// none; the server fills all three.
 pub struct CaseVerification<'a> {
     pub snapshot: &'a Snapshot,
     pub catalogue: &'a Catalogue,

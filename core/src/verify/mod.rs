@@ -132,10 +132,8 @@ impl Outcome {
     }
 }
 
-/// Bits in which two 64-bit perceptual hashes differ.
-pub fn hamming(a: u64, b: u64) -> u32 {
-    (a ^ b).count_ones()
-}
+/// Bits in which two 64-bit perceptual hashes differ (the photo pipeline's measure).
+pub use crate::media::hamming;
 
 /// The first 8 hex digits of a content hash, enough for a person to tell photos apart.
 pub(crate) fn short(hash: &str) -> &str {

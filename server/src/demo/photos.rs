@@ -119,6 +119,21 @@ pub fn scene(scene: &str) -> Result<Photo> {
     })
 }
 
+/// The same picture saved again at another JPEG quality: different bytes and address,
+/// (nearly) the same perceptual hash. What a reused gallery photo looks like.
+pub fn reencoded(photo: &Photo, quality: u8) -> Result<Photo> {
+    let options = ProcessOptions {
+        jpeg_quality: quality,
+        ..ProcessOptions::default()
+    };
+    let processed = process_photo(&photo.bytes, &PhotoLimits::default(), &options)?;
+    Ok(Photo {
+        bytes: processed.jpeg,
+        sha256: processed.content_hash,
+        phash: processed.phash,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,6 +148,12 @@ mod tests {
         assert_eq!(a.sha256, fieldloop_core::store::sha256_hex(&a.bytes));
         let distance = (a.phash ^ b.phash).count_ones();
         assert!(distance > 10, "different scenes, phash distance {distance}");
+        let copy = reencoded(&a, 70).unwrap();
+        assert_ne!(copy.sha256, a.sha256);
+        assert!(
+            (copy.phash ^ a.phash).count_ones() <= 4,
+            "a re-encode keeps the pHash"
+        );
         let decoded = image::load_from_memory(&a.bytes).unwrap();
         assert_eq!((decoded.width(), decoded.height()), (WIDTH, HEIGHT));
     }

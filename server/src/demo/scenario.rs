@@ -57,7 +57,7 @@ use uuid::Uuid;
 use super::city::{City, PROJECT};
 use super::device::Phone;
 use super::link::SyncCounts;
-use super::photos::{scene, Photo};
+use super::photos::{reencoded, scene, Photo};
 use crate::clock::ManualClock;
 use crate::seed::{demo_users, DEMO_PASSWORD};
 
@@ -92,8 +92,15 @@ pub enum Fate {
     PhotoTooFar,
     /// The handler's after-photo was already evidence on another case; fixed on rework.
     ReusedPhoto,
-    /// 自查自纠 verified by the inspector who fixed it; verified by a colleague on rework.
-    VerifierIsHandler,
+    /// The handler's after-photo is the before-photo re-encoded (perceptually the same
+    /// picture, different bytes); fixed on rework.
+    CopyOfBefore,
+    /// The handler's after-photo was taken before the case was dispatched (an old photo
+    /// from the gallery); fixed on rework.
+    PhotoBeforeDispatch,
+    /// 自查自纠, verified by the inspector who fixed it: allowed, the server's place, time
+    /// and reuse checks are the referee. (On rework a colleague would verify.)
+    SelfFixed,
     /// Dispatched and accepted, never handled: runs past its deadline.
     Overdue,
 }
@@ -182,7 +189,7 @@ const CASES: &[CasePlan] = &[
         "10402",
         "行道树倾斜",
         (-15.0, -65.0),
-        Fate::Fixed,
+        Fate::PhotoBeforeDispatch,
     ),
     plan(
         "C07",
@@ -191,7 +198,7 @@ const CASES: &[CasePlan] = &[
         "20404",
         "雨水口堵塞",
         (80.0, 5.0),
-        Fate::Fixed,
+        Fate::CopyOfBefore,
     ),
     plan(
         "C08",
@@ -227,7 +234,7 @@ const CASES: &[CasePlan] = &[
         "20108",
         "废弃沙发",
         (60.0, 60.0),
-        Fate::VerifierIsHandler,
+        Fate::SelfFixed,
     ),
     plan(
         "C12",
@@ -534,7 +541,7 @@ pub fn run_day(opts: DayOptions<'_>, progress: &mut dyn FnMut(&str)) -> Result<S
             plan.cell,
             &photo.sha256[..8]
         ));
-        if plan.fate == Fate::VerifierIsHandler {
+        if plan.fate == Fate::SelfFixed {
             let after = scene(&format!("{}/self-fix", plan.label))?;
             day.set_time(now + 3 * MINUTE);
             let t = day.now;
@@ -711,7 +718,7 @@ pub fn run_day(opts: DayOptions<'_>, progress: &mut dyn FnMut(&str)) -> Result<S
     day.set_time(at(11, 0));
     day.sync("dispatch-xihu")?;
     for (plan, &id) in CASES.iter().zip(&case_ids) {
-        if plan.fate == Fate::VerifierIsHandler {
+        if plan.fate == Fate::SelfFixed {
             continue;
         }
         let now = day.now;
@@ -728,7 +735,7 @@ pub fn run_day(opts: DayOptions<'_>, progress: &mut dyn FnMut(&str)) -> Result<S
     let mut units: Vec<Option<String>> = vec![None; CASES.len()];
     let mut by_server = 0;
     for (k, (plan, &id)) in CASES.iter().zip(&case_ids).enumerate() {
-        if plan.fate == Fate::VerifierIsHandler {
+        if plan.fate == Fate::SelfFixed {
             continue;
         }
         let state = day.phone("dispatch-xihu")?.case_state(id)?;
@@ -799,8 +806,9 @@ pub fn run_day(opts: DayOptions<'_>, progress: &mut dyn FnMut(&str)) -> Result<S
 
     // 11:30–13:50 — handling with after-photos. Short-limit cases first.
     let order = [
-        "C09", "C01", "C05", "C12", "C04", "C03", "C06", "C07", "C10", "C02",
+        "C09", "C01", "C05", "C12", "C03", "C04", "C06", "C07", "C10", "C02",
     ];
+    let mut lunch_check_done = false;
     let mut after_photos: HashMap<&str, Photo> = HashMap::new();
     let slots = (0..5)
         .map(|i| at(11, 30) + i * 6 * MINUTE)
@@ -814,9 +822,38 @@ pub fn run_day(opts: DayOptions<'_>, progress: &mut dyn FnMut(&str)) -> Result<S
         let Some(handler) = units[k].as_deref().and_then(handler_for) else {
             continue;
         };
+        if t >= at(13, 30) && !lunch_check_done {
+            // 12:10 — insp-wang checks C12 on the way to lunch; it is judged at once.
+            lunch_check_done = true;
+            day.set_time(at(12, 10));
+            let c12 = CASES
+                .iter()
+                .position(|p| p.label == "C12")
+                .ok_or_else(|| Error::invalid("demo", "no case C12"))?;
+            day.sync("insp-wang")?;
+            verify_on_site(&mut day, c12, case_ids[c12], sites[c12], "insp-wang", 1)?;
+            day.sync("insp-wang")?;
+            day.set_time(at(12, 15));
+            let settled = wait_for_verdicts(&mut day, &case_ids)?;
+            report_verdicts(&mut day, &case_ids, settled)?;
+        }
         day.set_time(t);
         let site = sites[k];
+        let mut taken_at = t;
         let (photo, position, what) = match plan.fate {
+            Fate::CopyOfBefore => (
+                reencoded(&before[k], 70)?,
+                site,
+                "after-photo is the before-photo re-encoded",
+            ),
+            Fate::PhotoBeforeDispatch => {
+                taken_at = at(8, 10);
+                (
+                    scene(&format!("{label}/old"))?,
+                    site,
+                    "after-photo taken at 08:10, before the dispatch",
+                )
+            }
             Fate::PhotoTooFar => (
                 scene(&format!("{label}/after"))?,
                 shift(site, 600.0, 0.0),
@@ -837,7 +874,7 @@ pub fn run_day(opts: DayOptions<'_>, progress: &mut dyn FnMut(&str)) -> Result<S
         };
         let now = day.now;
         let phone = day.phone(handler)?;
-        let evidence = phone.evidence(EvidenceStage::After, now, position.lat, position.lon);
+        let evidence = phone.evidence(EvidenceStage::After, taken_at, position.lat, position.lon);
         phone.case_step(
             case_ids[k],
             CaseEvent::Handled(Handled {
@@ -919,7 +956,7 @@ pub fn run_day(opts: DayOptions<'_>, progress: &mut dyn FnMut(&str)) -> Result<S
         .iter()
         .zip(&units)
         .map(|(plan, unit)| {
-            if plan.fate == Fate::VerifierIsHandler {
+            if plan.fate == Fate::SelfFixed {
                 Some(plan.reporter)
             } else {
                 unit.as_deref().and_then(handler_for)
@@ -947,7 +984,7 @@ pub fn run_day(opts: DayOptions<'_>, progress: &mut dyn FnMut(&str)) -> Result<S
         let photo = scene(&format!("{}/after-rework", plan.label))?;
         let phone = day.phone(worker)?;
         let evidence = phone.evidence(EvidenceStage::After, now, site.lat, site.lon);
-        let event = if plan.fate == Fate::VerifierIsHandler {
+        let event = if plan.fate == Fate::SelfFixed {
             CaseEvent::SelfFixed(SelfFixed {
                 note: Some("返工: 重新清理".into()),
                 before: vec![before[k].sha256.clone()],
@@ -1069,46 +1106,60 @@ fn verify_round(day: &mut Day<'_>, case_ids: &[Uuid], sites: &[LatLon], round: u
     }
     let start = day.now;
     let mut minute = 0;
-    for (k, (plan, &id)) in CASES.iter().zip(case_ids).enumerate() {
-        let verifier = if plan.fate == Fate::VerifierIsHandler && round == 2 {
+    for (k, plan) in CASES.iter().enumerate() {
+        let verifier = if plan.fate == Fate::SelfFixed && round == 2 {
             "insp-wang"
         } else {
             plan.reporter
         };
-        let state = day.phone(verifier)?.case_state(id)?;
+        let state = day.phone(verifier)?.case_state(case_ids[k])?;
         if !matches!(state.status, CaseStatus::Handled | CaseStatus::SelfFixed) {
             continue;
         }
-        let t = start + minute * MINUTE;
+        day.set_time(start + minute * MINUTE);
         minute += 2;
-        day.set_time(t);
-        let site = shift(sites[k], 4.0, -3.0);
-        let photo = scene(&format!("{}/verify-{round}", plan.label))?;
-        let phone = day.phone(verifier)?;
-        let evidence = phone.evidence(EvidenceStage::Verification, t, site.lat, site.lon);
-        phone.case_step(
-            id,
-            CaseEvent::VerificationSubmitted(VerificationSubmitted {
-                fixed: true,
-                note: Some("现场核查已整改".into()),
-                photos: vec![photo.sha256.clone()],
-            }),
-            &[(&photo, evidence)],
-            t,
-        )?;
-        let who = if verifier == plan.reporter && plan.fate == Fate::VerifierIsHandler {
-            " (their own 自查自纠)"
-        } else {
-            ""
-        };
-        day.say(format!(
-            "{verifier} verifies {} on site (核查){who}",
-            plan.label
-        ));
+        verify_on_site(day, k, case_ids[k], sites[k], verifier, round)?;
     }
     for user in inspectors {
         day.sync(user)?;
     }
+    Ok(())
+}
+
+/// 核查: `verifier` stands at the case with a fresh photo and says it is fixed.
+fn verify_on_site(
+    day: &mut Day<'_>,
+    k: usize,
+    id: Uuid,
+    site: LatLon,
+    verifier: &'static str,
+    round: u32,
+) -> Result<()> {
+    let plan = &CASES[k];
+    let t = day.now;
+    let site = shift(site, 4.0, -3.0);
+    let photo = scene(&format!("{}/verify-{round}", plan.label))?;
+    let phone = day.phone(verifier)?;
+    let evidence = phone.evidence(EvidenceStage::Verification, t, site.lat, site.lon);
+    phone.case_step(
+        id,
+        CaseEvent::VerificationSubmitted(VerificationSubmitted {
+            fixed: true,
+            note: Some("现场核查已整改".into()),
+            photos: vec![photo.sha256.clone()],
+        }),
+        &[(&photo, evidence)],
+        t,
+    )?;
+    let who = if verifier == plan.reporter && plan.fate == Fate::SelfFixed {
+        " (their own 自查自纠)"
+    } else {
+        ""
+    };
+    day.say(format!(
+        "{verifier} verifies {} on site (核查){who}",
+        plan.label
+    ));
     Ok(())
 }
 

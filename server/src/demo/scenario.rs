@@ -4,22 +4,23 @@
 //! The server's clock is the day's clock: before every step the scenario sets it to the
 //! step's time, so arrival times, deadlines and verdict times agree with the phones.
 //!
-//! What happens (times are local):
+//! What happens (times are local; see server/README.md "Demo city" for the table):
 //! - 08:30 everyone logs in, registers the phone, syncs.
-//! - 08:40–10:20 inspectors capture 12 cases offline with photos; one fixes a small
-//!   problem on the spot (自查自纠). A supervisor inspects the canal-2026 site and issues a
-//!   notice for the failed checklist items. Two river chiefs patrol: one properly, one
-//!   a four-minute walk with a jump and mock locations.
-//! - 10:30 back online: photos upload, documents sync.
+//! - 08:35–09:30 inspectors capture 12 cases offline with photos; one fixes a small
+//!   problem on the spot (自查自纠). 09:32–10:00 a supervisor inspects the canal-2026
+//!   site and issues a notice for the failed items. Two river chiefs patrol: one properly
+//!   (45 min along the river), one a four-minute walk with a jump and mock locations.
+//! - 10:40 back online: photos upload, documents sync; 10:50 the contractor signs.
 //! - 11:00 the dispatcher registers the cases and dispatches them by the responsibility
-//!   matrix (unless the server's matrix already did).
-//! - 11:20–13:50 handlers accept and handle with after-photos: one photo is taken 600 m
-//!   away, one is a photo already used on another case; one case is never handled.
-//! - 14:00–16:20 the contractor signs and replies per item; the supervisor confirms one
-//!   item, rejects the other, then confirms the second reply.
+//!   matrix (unless the server's matrix already did); 11:20 handlers accept.
+//! - 11:30–13:54 handlers handle with after-photos. Planted failures: C02's photo is
+//!   600 m away, C04's is C12's photo (C12 was verified at 12:10), C07's is the
+//!   before-photo re-encoded, C06's was taken before the dispatch. C08 is never handled.
+//! - 14:00–16:20 the contractor replies per item; the supervisor confirms one, rejects
+//!   the other, then confirms the second reply.
 //! - 15:00 inspectors verify on site with photos (the 自查自纠 inspector verifies their own
-//!   fix: the referee is the player). The server's verdicts close or return the cases.
-//! - 16:00–16:40 rework: fixed again, verified again by someone else.
+//!   fix, which the rules allow). The server's verdicts close or return the cases.
+//! - 16:00–16:50 rework on site, verified again.
 //! - 18:00 the office closes; the admin's phone syncs everything and the summary is
 //!   folded from those documents.
 
@@ -318,6 +319,8 @@ pub struct Summary {
     pub evaluation_source: String,
     pub sync: SyncCounts,
     pub steps: usize,
+    /// Verdict events the server wrote on the day's cases.
+    pub server_verdicts: usize,
 }
 
 /// Options of a run.
@@ -1188,8 +1191,12 @@ fn failed_checks(verdict: &Verdict) -> Vec<String> {
 
 fn report_verdicts(day: &mut Day<'_>, case_ids: &[Uuid], settled: bool) -> Result<()> {
     let mut lines = Vec::new();
+    let mut waiting = Vec::new();
     for (plan, &id) in CASES.iter().zip(case_ids) {
         let state = day.phone("admin")?.case_state(id)?;
+        if state.status == CaseStatus::VerificationSubmitted {
+            waiting.push(plan.label);
+        }
         let Some(verdict) = &state.last_verdict else {
             continue;
         };
@@ -1209,7 +1216,11 @@ fn report_verdicts(day: &mut Day<'_>, case_ids: &[Uuid], settled: bool) -> Resul
         }
     }
     if !settled {
-        day.say("server verdicts: some verifications are still waiting for a verdict");
+        day.say(format!(
+            "no verdict from the server yet for {} (after {} s: is a referee wired into sync?)",
+            waiting.join(", "),
+            day.opts.settle.as_secs()
+        ));
     }
     for line in lines {
         day.say(format!("server verdict: {line}"));
@@ -1406,6 +1417,15 @@ fn summarise(
             failed_checks: failed,
         });
     }
+    let mut server_verdicts = 0;
+    for id in case_ids {
+        let snapshot = day.phone("admin")?.case(*id)?.snapshot()?;
+        server_verdicts += snapshot
+            .events
+            .iter()
+            .filter(|e| e.kind == kinds::VERDICT)
+            .count();
+    }
     let closed = |c: &&CaseOutcome| c.status == "closed";
     let cases_closed = cases.iter().filter(closed).count();
     let cases_reworked = cases.iter().filter(|c| c.reworks > 0).count();
@@ -1468,6 +1488,7 @@ fn summarise(
         evaluation_source,
         sync: day.sync_total.clone(),
         steps: day.steps,
+        server_verdicts,
     })
 }
 
@@ -1578,6 +1599,11 @@ impl Summary {
                     format!("; failed: {}", c.failed_checks.join(" | "))
                 }
             ));
+        }
+        if self.server_verdicts == 0 {
+            line(
+                "  (the server wrote no verdict today: verified cases wait for the referee)".into(),
+            );
         }
         line(format!(
             "notices: {} issued, {} closed (status {})",

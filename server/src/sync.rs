@@ -299,6 +299,17 @@ async fn judge_push(
                     None,
                 ));
             }
+            if !may_see(state, principal, origin, id).await? {
+                return Ok(reject(
+                    id,
+                    RejectionKind::Forbidden,
+                    format!(
+                        "document {id} is outside {}'s jurisdiction",
+                        principal.user_id
+                    ),
+                    None,
+                ));
+            }
             Some(stored.load(&actor)?)
         }
         None if !push.shared_heads.is_empty() => {
@@ -444,6 +455,28 @@ pub fn projection_of(snapshot: &Snapshot) -> ProjectionFields {
             "category": header.category,
         }),
     }
+}
+
+/// Whether the sender may be shown the server's copy of an existing document: it is in
+/// their scope now, or the server has sent it to this device before (a case returned
+/// from the handler's unit stays readable to the handler's pending work). Without this, a
+/// push naming any id with made-up heads would fetch any document.
+async fn may_see(
+    state: &AppState,
+    principal: &Principal,
+    origin: &Origin,
+    id: Uuid,
+) -> Result<bool> {
+    if let Some(projection) = state.docs.projection(id).await? {
+        if in_scope(principal, &projection) {
+            return Ok(true);
+        }
+    }
+    let Some(device) = origin.device_id.clone() else {
+        return Ok(false);
+    };
+    let known = state.docs.device_heads(device, vec![id]).await?;
+    Ok(known.iter().any(|(_, heads)| !heads.is_empty()))
 }
 
 fn in_scope(principal: &Principal, projection: &Projection) -> bool {

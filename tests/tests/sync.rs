@@ -477,3 +477,32 @@ fn bad_requests_are_refused_with_a_reason() {
     assert_eq!(answer.rejections[0].kind, wire::RejectionKind::Malformed);
     assert_eq!(server.head_seq(), 0);
 }
+
+#[test]
+fn a_push_cannot_fetch_a_document_outside_the_senders_scope() {
+    let server = TestServer::with_street_people();
+    let mut inspector = Device::login(&server, "inspector");
+    let other = Device::login(&server, "other-inspector");
+    let id = report_case(&mut inspector, GRID, minutes(0));
+    inspector.sync(minutes(1));
+
+    // Made-up shared heads would earn a NeedFull with the whole copy; not out of scope.
+    let mut request = other.client.build_request(&other.store).unwrap();
+    request.pushes.push(wire::DocPush {
+        id,
+        kind: fieldloop_core::doc::DocKind::Case,
+        shared_heads: vec![[7; 32]],
+        changes: vec![],
+    });
+    let (answer, _, _) = other.client.exchange(&request).unwrap();
+    assert_eq!(answer.rejections.len(), 1);
+    let rejection = &answer.rejections[0];
+    assert_eq!(rejection.kind, wire::RejectionKind::Forbidden);
+    assert!(rejection.server_copy.is_none());
+    assert!(
+        rejection.reason.contains("jurisdiction"),
+        "{}",
+        rejection.reason
+    );
+    assert!(answer.updates.is_empty());
+}

@@ -183,7 +183,7 @@ enum PushOutcome {
     Reject(Rejection),
     /// New changes to store; acknowledged once stored.
     Accept {
-        change: NewChange,
+        change: Box<NewChange>,
         ack: Ack,
     },
 }
@@ -237,7 +237,7 @@ async fn apply_pushes(
             PushOutcome::Ack(ack) => response.acks.push(ack),
             PushOutcome::Reject(rejection) => response.rejections.push(rejection),
             PushOutcome::Accept { change, ack } => {
-                accepted.push(change);
+                accepted.push(*change);
                 acks_after_store.push(ack);
             }
         }
@@ -401,7 +401,10 @@ async fn judge_push(
             .cloned()
             .collect(),
     };
-    Ok(PushOutcome::Accept { change, ack })
+    Ok(PushOutcome::Accept {
+        change: Box::new(change),
+        ack,
+    })
 }
 
 /// The device's heads after its push: its shared heads plus its changes, which may be

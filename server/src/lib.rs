@@ -14,6 +14,7 @@
 //! | GET    | `/v1/me`             | any person                  |
 //! | POST   | `/v1/devices`        | any person                  |
 //! | POST   | `/v1/users`          | admins                      |
+//! | POST   | `/v1/sync`           | any person, registered device (see [`sync`]) |
 //! | PUT/HEAD | `/v1/blobs/{sha256}` | people who capture photos (see [`blobs`]) |
 //! | GET    | `/v1/blobs/{sha256}` | uploader, jurisdiction, admins |
 
@@ -26,6 +27,7 @@ pub mod seed;
 pub mod serve;
 pub mod state;
 pub mod storage;
+pub mod sync;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::StatusCode;
@@ -47,6 +49,12 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/me", get(auth::me))
         .route("/v1/devices", post(auth::register_device))
         .route("/v1/users", post(auth::create_user_handler))
+        .route(
+            "/v1/sync",
+            post(sync::sync).layer(DefaultBodyLimit::max(
+                fieldloop_core::sync::wire::MAX_BODY_BYTES,
+            )),
+        )
         .route(
             "/v1/blobs/{hash}",
             put(blobs::put_blob)

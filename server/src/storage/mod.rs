@@ -239,6 +239,40 @@ pub trait DocStore: Send + Sync {
     fn origins(&self, id: Uuid) -> StoreFuture<'_, Vec<(Seq, Origin)>>;
     /// The latest sequence number handed out (0 when empty).
     fn head_seq(&self) -> StoreFuture<'_, Seq>;
+
+    // Sync bookkeeping (see `crate::sync`).
+
+    /// [`DocStore::changed_since`] for a sync page: documents in `scope` plus those
+    /// `creator` created (the projection's `json.created_by`), oldest change first.
+    fn changed_for_sync(
+        &self,
+        cursor: Seq,
+        scope: Jurisdiction,
+        creator: String,
+        limit: usize,
+    ) -> StoreFuture<'_, Vec<Projection>>;
+    /// The device showed (by its cursor) that it applied every response up to `cursor`:
+    /// heads sent pending in those responses become confirmed.
+    fn confirm_device_heads(&self, device_id: String, cursor: Seq) -> StoreFuture<'_, ()>;
+    /// The confirmed heads the server knows `device_id` has for each of `docs` (absent
+    /// when it knows none).
+    fn device_heads(
+        &self,
+        device_id: String,
+        docs: Vec<Uuid>,
+    ) -> StoreFuture<'_, Vec<(Uuid, Vec<[u8; 32]>)>>;
+    /// Records heads the device has (`pending_until: None`: confirmed now) or was sent in
+    /// a response with that cursor (pending until a request shows it was applied).
+    fn set_device_heads(&self, device_id: String, entries: Vec<DeviceHeads>)
+        -> StoreFuture<'_, ()>;
+}
+
+/// What the server knows (or hopes) a device has of one document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceHeads {
+    pub doc_id: Uuid,
+    pub heads: Vec<[u8; 32]>,
+    pub pending_until: Option<Seq>,
 }
 
 // ---------------------------------------------------------------------------------------

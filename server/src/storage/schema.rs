@@ -9,7 +9,7 @@ use rusqlite::{Connection, Transaction};
 
 use crate::error::{Result, ServerError};
 
-pub const VERSION: i64 = 2;
+pub const VERSION: i64 = 3;
 
 /// The schema of version 1, kept so tests can build an old database to migrate.
 pub const V1: &str = r#"
@@ -83,11 +83,12 @@ CREATE TABLE audit (
 "#;
 
 /// `(version reached, step)`, applied in order to databases older than that version.
-pub const MIGRATIONS: &[(i64, &str)] = &[(
-    2,
-    // Photos: what was stored, and which documents reference it (for scoped reads);
-    // tokens learn the device they speak for; projections get project/segment indexes.
-    r#"
+pub const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        2,
+        // Photos: what was stored, and which documents reference it (for scoped reads);
+        // tokens learn the device they speak for; projections get project/segment indexes.
+        r#"
 CREATE TABLE blobs (
     hash TEXT PRIMARY KEY NOT NULL,
     size INTEGER NOT NULL,
@@ -107,7 +108,23 @@ ALTER TABLE tokens ADD COLUMN device_id TEXT;
 CREATE INDEX projections_by_project ON projections(project);
 CREATE INDEX projections_by_segment ON projections(segment);
 "#,
-)];
+    ),
+    (
+        3,
+        // Sync: per (device, document) the heads the server knows the device has, and
+        // the heads sent in a response not yet confirmed by a later cursor.
+        r#"
+CREATE TABLE device_heads (
+    device_id TEXT NOT NULL,
+    doc_id TEXT NOT NULL,
+    confirmed BLOB NOT NULL,
+    pending BLOB,
+    pending_cursor INTEGER,
+    PRIMARY KEY (device_id, doc_id)
+) STRICT, WITHOUT ROWID;
+"#,
+    ),
+];
 
 /// The current schema, for a fresh database.
 pub const CURRENT: &str = r#"
@@ -196,6 +213,14 @@ CREATE TABLE blob_refs (
     PRIMARY KEY (hash, doc_id)
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX blob_refs_by_doc ON blob_refs(doc_id);
+CREATE TABLE device_heads (
+    device_id TEXT NOT NULL,
+    doc_id TEXT NOT NULL,
+    confirmed BLOB NOT NULL,
+    pending BLOB,
+    pending_cursor INTEGER,
+    PRIMARY KEY (device_id, doc_id)
+) STRICT, WITHOUT ROWID;
 "#;
 
 fn user_version(conn: &Connection) -> Result<i64> {

@@ -15,9 +15,9 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 use uuid::Uuid;
 
 use super::{
-    schema, AuditEntry, AuditLog, AuthStore, BlobHash, BlobIndex, BlobMeta, DeviceRecord, DocStore,
-    NewChange, Origin, Projection, ProjectionFields, Registration, Seq, StoreFuture, StoredChange,
-    StoredDoc, TokenRecord, UserRecord, UserStore,
+    schema, AuditEntry, AuditLog, AuthStore, BlobHash, BlobIndex, BlobMeta, DeviceHeads,
+    DeviceRecord, DocStore, NewChange, Origin, Projection, ProjectionFields, Registration, Seq,
+    StoreFuture, StoredChange, StoredDoc, TokenRecord, UserRecord, UserStore,
 };
 use crate::error::{Result, ServerError};
 
@@ -733,6 +733,133 @@ impl DocStore for SqliteStore {
             )
         })
     }
+    fn changed_for_sync(
+        &self,
+        cursor: Seq,
+        scope: Jurisdiction,
+        creator: String,
+        limit: usize,
+    ) -> StoreFuture<'_, Vec<Projection>> {
+        self.read(move |conn| {
+            let mut args: Vec<SqlValue> = vec![SqlValue::Integer(cursor)];
+            let filter = if scope.everywhere {
+                String::new()
+            } else {
+                args.push(SqlValue::Text(creator));
+                let mut any = vec![format!(
+                    "json_extract(json, '$.created_by') = ?{}",
+                    args.len()
+                )];
+                for prefix in &scope.grid_prefixes {
+                    args.push(SqlValue::Text(prefix.clone()));
+                    let n = args.len();
+                    any.push(format!("substr(grid_cell, 1, length(?{n})) = ?{n}"));
+                }
+                for (column, values) in [
+                    ("unit", &scope.units),
+                    ("project", &scope.projects),
+                    ("segment", &scope.segments),
+                ] {
+                    for value in values {
+                        args.push(SqlValue::Text(value.clone()));
+                        any.push(format!("{column} = ?{}", args.len()));
+                    }
+                }
+                format!("AND ({})", any.join(" OR "))
+            };
+            args.push(SqlValue::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
+            let sql = format!(
+                "SELECT {PROJECTION_COLUMNS} FROM projections WHERE seq > ?1 {filter} \
+                 ORDER BY seq LIMIT ?{}",
+                args.len()
+            );
+            query_projections(conn, &sql, params_from_iter(args))
+        })
+    }
+
+    fn confirm_device_heads(&self, device_id: String, cursor: Seq) -> StoreFuture<'_, ()> {
+        self.write(move |conn| {
+            conn.execute(
+                "UPDATE device_heads SET confirmed = pending, pending = NULL, \
+                 pending_cursor = NULL \
+                 WHERE device_id = ?1 AND pending IS NOT NULL AND pending_cursor <= ?2",
+                params![device_id, cursor],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn device_heads(
+        &self,
+        device_id: String,
+        docs: Vec<Uuid>,
+    ) -> StoreFuture<'_, Vec<(Uuid, Vec<[u8; 32]>)>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT confirmed FROM device_heads WHERE device_id = ?1 AND doc_id = ?2",
+            )?;
+            let mut out = Vec::new();
+            for id in docs {
+                let confirmed: Option<Vec<u8>> = stmt
+                    .query_row(params![device_id, id.to_string()], |row| row.get(0))
+                    .optional()?;
+                if let Some(bytes) = confirmed {
+                    out.push((id, heads_from_blob(&bytes)?));
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn set_device_heads(
+        &self,
+        device_id: String,
+        entries: Vec<DeviceHeads>,
+    ) -> StoreFuture<'_, ()> {
+        self.write(move |conn| {
+            let tx = conn.transaction()?;
+            for entry in entries {
+                let heads = entry.heads.concat();
+                let id = entry.doc_id.to_string();
+                match entry.pending_until {
+                    None => tx.execute(
+                        "INSERT INTO device_heads (device_id, doc_id, confirmed) \
+                         VALUES (?1, ?2, ?3) ON CONFLICT (device_id, doc_id) DO UPDATE \
+                         SET confirmed = excluded.confirmed, pending = NULL, \
+                         pending_cursor = NULL",
+                        params![device_id, id, heads],
+                    )?,
+                    // Until confirmed, the server keeps sending from what it knows for sure.
+                    Some(cursor) => tx.execute(
+                        "INSERT INTO device_heads (device_id, doc_id, confirmed, pending, \
+                         pending_cursor) VALUES (?1, ?2, x'', ?3, ?4) \
+                         ON CONFLICT (device_id, doc_id) DO UPDATE \
+                         SET pending = excluded.pending, pending_cursor = excluded.pending_cursor",
+                        params![device_id, id, heads, cursor],
+                    )?,
+                };
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+}
+
+fn heads_from_blob(bytes: &[u8]) -> Result<Vec<[u8; 32]>> {
+    if bytes.len() % 32 != 0 {
+        return Err(ServerError::Internal(format!(
+            "damaged device heads: {} bytes",
+            bytes.len()
+        )));
+    }
+    Ok(bytes
+        .chunks_exact(32)
+        .map(|chunk| {
+            let mut head = [0; 32];
+            head.copy_from_slice(chunk);
+            head
+        })
+        .collect())
 }
 
 // ---------------------------------------------------------------------------------------

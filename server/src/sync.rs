@@ -1,0 +1,634 @@
+//! `POST /v1/sync`: one round trip carries a device's changes up and its scope's changes
+//! down. Body and answer are [`wire::encode`]d ([`wire::CONTENT_TYPE`]); a body that does
+//! not decode, or speaks another protocol version, is a 400 with the reason.
+//!
+//! The caller must have registered the device (`POST /v1/devices`) with the token it syncs
+//! with, and the request's `device_id` must be that device: the server keeps per-device
+//! state and records (user, device) beside every change it accepts.
+//!
+//! Per push, on the document loaded from storage (never cached):
+//! - unknown document with non-empty `shared_heads` → `NeedFull` without a copy (the
+//!   device pushes it whole next time);
+//! - the changes applied to a copy leave missing dependencies (or the shared heads are
+//!   unknown) → `NeedFull` with the server's whole copy;
+//! - `validate_doc_update` refuses → `Forbidden` with the reason and the server's copy
+//!   (none for a new document); nothing of the push is applied;
+//! - otherwise the new changes (only those the server lacked) are stored with the next
+//!   sequence number, the sender and the arrival time, the projection and `blob_refs`
+//!   rewritten, all pushes of one request in one transaction; then [`after_changes_accepted`]
+//!   runs. A push the server already has is simply acknowledged.
+//!
+//! The acknowledgement's heads are the heads the device has after its push (its shared
+//! heads plus its changes), which it records as shared. They equal the server's heads
+//! unless the server holds more (another device's change): that arrives as an update in
+//! the same response. Acknowledging the server's heads instead would make the device
+//! believe it shares changes it never received.
+//!
+//! Updates: documents in the caller's scope (jurisdiction, or created by the caller) whose
+//! latest change is past the cursor, by sequence, until `page_bytes` (capped at
+//! [`MAX_PAGE_BYTES`]) is reached; `more` says the page was cut and `cursor` is then the
+//! last included document's sequence number, else the store's head. Per (device,
+//! document) the server keeps the heads it knows the device has: confirmed ones, plus the
+//! heads sent in a response, kept pending until a later request carries a cursor at least
+//! that response's (so a lost response is harmless: the next one is computed from what is
+//! confirmed). Known heads → only the changes after them; none, or asked in `want_full` →
+//! the whole document. A document whose heads the device already has is skipped.
+//!
+//! Repeating a request changes nothing: pushes the server has are only acknowledged,
+//! pending heads are not confirmed by the same cursor, so the same answer comes back.
+//!
+//! Pushes are applied under one process-wide lock so two devices changing one document at
+//! once cannot write projections computed from each other's stale copy. A scaled-out
+//! deployment needs a per-document lock in the database instead.
+
+use std::collections::{HashMap, HashSet};
+
+use automerge::ChangeHash;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use fieldloop_core::case;
+use fieldloop_core::doc::{actor_for, Doc, DocKind, DocScope, Snapshot};
+use fieldloop_core::roles::{all_rules, Principal};
+use fieldloop_core::rules::validate_doc_update;
+use fieldloop_core::sync::wire::{
+    self, heads_from_wire, heads_to_wire, Ack, DocPush, DocUpdate, Head, Rejection, RejectionKind,
+    SyncRequest, SyncResponse,
+};
+use uuid::Uuid;
+
+use crate::auth::{Auth, PERSON_ROLES};
+use crate::error::{Result, ServerError};
+use crate::state::AppState;
+use crate::storage::{BlobHash, DeviceHeads, NewChange, Origin, Projection, ProjectionFields, Seq};
+
+/// The most update bytes one response carries, whatever the device asks.
+pub const MAX_PAGE_BYTES: u32 = 4 * 1024 * 1024;
+/// Documents looked at per page at most (each costs a load).
+const MAX_PAGE_DOCS: usize = 2000;
+/// Pushes per request at most.
+const MAX_PUSHES: usize = 5000;
+
+/// The server's own automerge actor: it only reads and merges here, but a loaded document
+/// needs one.
+fn server_actor() -> automerge::ActorId {
+    actor_for(&Uuid::nil())
+}
+
+static PUSH_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A document whose changes were just accepted: what reactions (closure verification,
+/// dispatch by the responsibility matrix, …) need to decide whether to act.
+#[derive(Debug, Clone)]
+pub struct AcceptedDoc {
+    pub doc_id: Uuid,
+    pub kind: DocKind,
+    pub seq: Seq,
+    pub origin: Origin,
+}
+
+/// The hook where reactions to accepted device changes run, after they are stored and
+/// before the response's updates are computed, so anything a reaction writes (a verdict)
+/// reaches the device in the same round trip. It runs under the push lock. Nothing is
+/// wired yet: verification and the scheduler plug in here.
+pub async fn after_changes_accepted(state: &AppState, accepted: &[AcceptedDoc]) -> Result<()> {
+    let _ = (state, accepted);
+    Ok(())
+}
+
+/// `POST /v1/sync`.
+pub async fn sync(auth: Auth, State(state): State<AppState>, body: Bytes) -> Result<Response> {
+    let request: SyncRequest = wire::decode(&body)
+        .map_err(|e| ServerError::bad_request("bad_sync_body", e.to_string()))?;
+    let response = handle(&state, &auth, request).await?;
+    let bytes = wire::encode(&response)?;
+    Ok((
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(wire::CONTENT_TYPE),
+        )],
+        bytes,
+    )
+        .into_response())
+}
+
+/// The sync exchange itself, without HTTP framing: for the endpoint, tests and benches.
+pub async fn handle(state: &AppState, auth: &Auth, request: SyncRequest) -> Result<SyncResponse> {
+    if request.version != wire::PROTOCOL_VERSION {
+        return Err(ServerError::bad_request(
+            "version_mismatch",
+            format!(
+                "sync protocol {} is not this server's {}; update the app",
+                request.version,
+                wire::PROTOCOL_VERSION
+            ),
+        ));
+    }
+    auth.require_role(PERSON_ROLES, "sync")?;
+    let device = request.device_id.to_string();
+    match &auth.device_id {
+        Some(bound) if *bound == device => {}
+        Some(bound) => {
+            return Err(ServerError::bad_request(
+                "device_mismatch",
+                format!("this token speaks for device {bound}, not {device}"),
+            ))
+        }
+        None => {
+            return Err(ServerError::bad_request(
+                "device_not_registered",
+                "register the device (POST /v1/devices) before syncing",
+            ))
+        }
+    }
+    if request.pushes.len() > MAX_PUSHES {
+        return Err(ServerError::bad_request(
+            "too_many_pushes",
+            format!(
+                "{} pushes; at most {MAX_PUSHES} per request",
+                request.pushes.len()
+            ),
+        ));
+    }
+    let cursor = Seq::try_from(request.cursor).unwrap_or(Seq::MAX);
+    state
+        .docs
+        .confirm_device_heads(device.clone(), cursor)
+        .await?;
+
+    let mut response = SyncResponse {
+        version: wire::PROTOCOL_VERSION,
+        ..SyncResponse::default()
+    };
+    apply_pushes(state, auth, &device, request.pushes, &mut response).await?;
+    let skip: HashSet<Uuid> = response.rejections.iter().map(|r| r.id).collect();
+    collect_updates(
+        state,
+        &auth.principal,
+        &device,
+        cursor,
+        &request.want_full,
+        request.page_bytes.min(MAX_PAGE_BYTES),
+        &skip,
+        &mut response,
+    )
+    .await?;
+    Ok(response)
+}
+
+enum PushOutcome {
+    Ack(Ack),
+    Reject(Rejection),
+    /// New changes to store; acknowledged once stored.
+    Accept {
+        change: NewChange,
+        ack: Ack,
+    },
+}
+
+fn reject(
+    id: Uuid,
+    kind: RejectionKind,
+    reason: impl Into<String>,
+    copy: Option<&mut Doc>,
+) -> PushOutcome {
+    PushOutcome::Reject(Rejection {
+        id,
+        kind,
+        reason: reason.into(),
+        server_copy: copy.map(|doc| doc.save()),
+    })
+}
+
+async fn apply_pushes(
+    state: &AppState,
+    auth: &Auth,
+    device: &str,
+    pushes: Vec<DocPush>,
+    response: &mut SyncResponse,
+) -> Result<()> {
+    if pushes.is_empty() {
+        return Ok(());
+    }
+    let _guard = PUSH_LOCK.lock().await;
+    let arrived_at = state.clock.now();
+    let origin = Origin {
+        user_id: auth.principal.user_id.clone(),
+        device_id: Some(device.to_owned()),
+        arrived_at,
+    };
+    let mut seen = HashSet::new();
+    let mut accepted = Vec::new();
+    let mut acks_after_store = Vec::new();
+    for push in pushes {
+        let outcome = if !seen.insert(push.id) {
+            reject(
+                push.id,
+                RejectionKind::Malformed,
+                "the document is pushed twice in one request",
+                None,
+            )
+        } else {
+            judge_push(state, &auth.principal, &origin, push).await?
+        };
+        match outcome {
+            PushOutcome::Ack(ack) => response.acks.push(ack),
+            PushOutcome::Reject(rejection) => response.rejections.push(rejection),
+            PushOutcome::Accept { change, ack } => {
+                accepted.push(change);
+                acks_after_store.push(ack);
+            }
+        }
+    }
+    let mut known = Vec::new();
+    if !accepted.is_empty() {
+        let reactions: Vec<(Uuid, DocKind)> = accepted.iter().map(|c| (c.doc_id, c.kind)).collect();
+        let seqs = state.docs.append_changes(accepted).await?;
+        let accepted_docs: Vec<AcceptedDoc> = reactions
+            .into_iter()
+            .zip(seqs)
+            .map(|((doc_id, kind), seq)| AcceptedDoc {
+                doc_id,
+                kind,
+                seq,
+                origin: origin.clone(),
+            })
+            .collect();
+        response.acks.extend(acks_after_store);
+        after_changes_accepted(state, &accepted_docs).await?;
+    }
+    for ack in &response.acks {
+        known.push(DeviceHeads {
+            doc_id: ack.id,
+            heads: ack.heads.clone(),
+            pending_until: None,
+        });
+    }
+    // Acks come in push order for stored ones last; keep the answer deterministic.
+    response.acks.sort_by_key(|a| a.id);
+    response.rejections.sort_by_key(|r| r.id);
+    state
+        .docs
+        .set_device_heads(device.to_owned(), known)
+        .await?;
+    Ok(())
+}
+
+/// Decides one push without writing anything.
+async fn judge_push(
+    state: &AppState,
+    principal: &Principal,
+    origin: &Origin,
+    push: DocPush,
+) -> Result<PushOutcome> {
+    let id = push.id;
+    let actor = server_actor();
+    let stored = state.docs.load_doc(id).await?;
+    let mut before = match &stored {
+        Some(stored) => {
+            if stored.kind != push.kind {
+                return Ok(reject(
+                    id,
+                    RejectionKind::Malformed,
+                    format!(
+                        "document {id} is a {:?}, not a {:?}",
+                        stored.kind, push.kind
+                    ),
+                    None,
+                ));
+            }
+            if !may_see(state, principal, origin, id).await? {
+                return Ok(reject(
+                    id,
+                    RejectionKind::Forbidden,
+                    format!(
+                        "document {id} is outside {}'s jurisdiction",
+                        principal.user_id
+                    ),
+                    None,
+                ));
+            }
+            Some(stored.load(&actor)?)
+        }
+        None if !push.shared_heads.is_empty() => {
+            return Ok(reject(
+                id,
+                RejectionKind::NeedFull,
+                "the server does not have this document: send it whole",
+                None,
+            ))
+        }
+        None => None,
+    };
+    let mut after = match &mut before {
+        Some(doc) => doc.clone(),
+        None => Doc::empty(&actor),
+    };
+    if let Err(e) = after.load_changes(&push.changes) {
+        return Ok(reject(
+            id,
+            RejectionKind::Malformed,
+            format!("the changes do not load: {e}"),
+            before.as_mut(),
+        ));
+    }
+    let shared = heads_from_wire(&push.shared_heads);
+    let missing = after.missing_deps(&shared);
+    if !missing.is_empty() {
+        return Ok(reject(
+            id,
+            RejectionKind::NeedFull,
+            format!(
+                "{} change(s) the push builds on are unknown to the server: merge its copy and push again",
+                missing.len()
+            ),
+            before.as_mut(),
+        ));
+    }
+    match after.header() {
+        Ok(h) if h.id == id && h.kind == push.kind => {}
+        Ok(h) => {
+            return Ok(reject(
+                id,
+                RejectionKind::Malformed,
+                format!(
+                    "the header names {} ({:?}), the push {id} ({:?})",
+                    h.id, h.kind, push.kind
+                ),
+                before.as_mut(),
+            ))
+        }
+        Err(e) => {
+            return Ok(reject(
+                id,
+                RejectionKind::Malformed,
+                format!("no readable header: {e}"),
+                before.as_mut(),
+            ))
+        }
+    }
+    let device_heads = device_heads_after_push(&mut after, &shared, &push.changes)?;
+    let ack = Ack {
+        id,
+        heads: heads_to_wire(&device_heads),
+    };
+    let before_heads = before.as_mut().map(|d| d.heads()).unwrap_or_default();
+    if before.is_some() && after.heads() == before_heads {
+        return Ok(PushOutcome::Ack(ack));
+    }
+    if let Err(rejection) = validate_doc_update(principal, before.as_ref(), &after, &all_rules()) {
+        return Ok(reject(
+            id,
+            RejectionKind::Forbidden,
+            rejection.reason,
+            before.as_mut(),
+        ));
+    }
+    let snapshot = after.snapshot()?;
+    let change = NewChange {
+        doc_id: id,
+        kind: push.kind,
+        // Only what the server lacked: a push may repeat changes it already has.
+        bytes: after.save_after(&before_heads),
+        origin: origin.clone(),
+        projection: projection_of(&snapshot),
+        blob_refs: snapshot
+            .evidence
+            .keys()
+            .filter(|hash| BlobHash::parse(hash).is_ok())
+            .cloned()
+            .collect(),
+    };
+    Ok(PushOutcome::Accept { change, ack })
+}
+
+/// The device's heads after its push: its shared heads plus its changes, which may be
+/// fewer than the server's when the server holds others' changes.
+fn device_heads_after_push(
+    after: &mut Doc,
+    shared: &[ChangeHash],
+    changes: &[u8],
+) -> Result<Vec<ChangeHash>> {
+    let mut device = if shared.is_empty() {
+        automerge::AutoCommit::new()
+    } else {
+        after
+            .automerge()
+            .fork_at(shared)
+            .map_err(fieldloop_core::Error::from)?
+    };
+    device
+        .load_incremental(changes)
+        .map_err(fieldloop_core::Error::from)?;
+    Ok(device.get_heads())
+}
+
+/// The query columns of a document, from its fold.
+pub fn projection_of(snapshot: &Snapshot) -> ProjectionFields {
+    let header = &snapshot.header;
+    let (status, scope): (Option<String>, DocScope) = match header.kind {
+        DocKind::Case => {
+            let state = case::fold(snapshot);
+            let status = serde_json::to_value(state.status)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned));
+            (status, state.scope(header))
+        }
+        // Other kinds' folds plug in here; until then the latest event names the state.
+        _ => (
+            snapshot.events.last().map(|e| e.kind.clone()),
+            header.scope.clone(),
+        ),
+    };
+    ProjectionFields {
+        status,
+        unit: scope.unit,
+        grid_cell: scope.grid_cell,
+        project: scope.project,
+        segment: scope.segment,
+        deadline: None,
+        band: None,
+        json: serde_json::json!({
+            "created_by": header.created_by,
+            "category": header.category,
+        }),
+    }
+}
+
+/// Whether the sender may be shown the server's copy of an existing document: it is in
+/// their scope now, or the server has sent it to this device before (a case returned
+/// from the handler's unit stays readable to the handler's pending work). Without this, a
+/// push naming any id with made-up heads would fetch any document.
+async fn may_see(
+    state: &AppState,
+    principal: &Principal,
+    origin: &Origin,
+    id: Uuid,
+) -> Result<bool> {
+    if let Some(projection) = state.docs.projection(id).await? {
+        if in_scope(principal, &projection) {
+            return Ok(true);
+        }
+    }
+    let Some(device) = origin.device_id.clone() else {
+        return Ok(false);
+    };
+    let known = state.docs.device_heads(device, vec![id]).await?;
+    Ok(known.iter().any(|(_, heads)| !heads.is_empty()))
+}
+
+fn in_scope(principal: &Principal, projection: &Projection) -> bool {
+    let j = &principal.jurisdiction;
+    if j.everywhere {
+        return true;
+    }
+    let f = &projection.fields;
+    let created = f.json.get("created_by").and_then(|v| v.as_str()) == Some(&principal.user_id);
+    let has = |list: &[String], value: &Option<String>| {
+        value.as_ref().is_some_and(|v| list.iter().any(|x| x == v))
+    };
+    created
+        || f.grid_cell
+            .as_ref()
+            .is_some_and(|cell| j.grid_prefixes.iter().any(|p| cell.starts_with(p.as_str())))
+        || has(&j.units, &f.unit)
+        || has(&j.projects, &f.project)
+        || has(&j.segments, &f.segment)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn collect_updates(
+    state: &AppState,
+    principal: &Principal,
+    device: &str,
+    cursor: Seq,
+    want_full: &[Uuid],
+    page_bytes: u32,
+    skip: &HashSet<Uuid>,
+    response: &mut SyncResponse,
+) -> Result<()> {
+    let actor = server_actor();
+    let page_bytes = page_bytes as usize;
+    let head = state.docs.head_seq().await?;
+    let mut total = 0usize;
+    let mut sent = Vec::new();
+    let mut done: HashSet<Uuid> = skip.clone();
+
+    // Documents asked for whole come first, whatever their sequence number, if in scope.
+    for &id in want_full.iter().take(MAX_PAGE_DOCS) {
+        if !done.insert(id) {
+            continue;
+        }
+        let Some(projection) = state.docs.projection(id).await? else {
+            continue;
+        };
+        if !in_scope(principal, &projection) {
+            continue;
+        }
+        let Some(stored) = state.docs.load_doc(id).await? else {
+            continue;
+        };
+        let mut doc = stored.load(&actor)?;
+        let bytes = doc.save();
+        total += bytes.len();
+        let heads = heads_to_wire(&doc.heads());
+        sent.push((id, heads.clone()));
+        response.updates.push(DocUpdate {
+            id,
+            kind: stored.kind,
+            full: true,
+            bytes,
+            heads,
+        });
+    }
+
+    let changed = state
+        .docs
+        .changed_for_sync(
+            cursor,
+            principal.jurisdiction.clone(),
+            principal.user_id.clone(),
+            MAX_PAGE_DOCS,
+        )
+        .await?;
+    let known: HashMap<Uuid, Vec<Head>> = state
+        .docs
+        .device_heads(
+            device.to_owned(),
+            changed.iter().map(|p| p.doc_id).collect(),
+        )
+        .await?
+        .into_iter()
+        .collect();
+    let mut last_included = cursor;
+    let mut cut = false;
+    for projection in &changed {
+        let id = projection.doc_id;
+        if done.contains(&id) {
+            last_included = projection.seq;
+            continue;
+        }
+        let Some(stored) = state.docs.load_doc(id).await? else {
+            last_included = projection.seq;
+            continue;
+        };
+        let mut doc = stored.load(&actor)?;
+        let server_heads = doc.heads();
+        let known_heads = heads_from_wire(known.get(&id).map(Vec::as_slice).unwrap_or(&[]));
+        let device_has_all =
+            !known_heads.is_empty() && server_heads.iter().all(|h| known_heads.contains(h));
+        if device_has_all {
+            last_included = projection.seq;
+            continue;
+        }
+        let usable = !known_heads.is_empty()
+            && known_heads
+                .iter()
+                .all(|h| doc.automerge().get_change_by_hash(h).is_some());
+        let (full, bytes) = if usable {
+            (false, doc.save_after(&known_heads))
+        } else {
+            (true, doc.save())
+        };
+        if total + bytes.len() > page_bytes && !response.updates.is_empty() {
+            cut = true;
+            break;
+        }
+        total += bytes.len();
+        let heads = heads_to_wire(&server_heads);
+        sent.push((id, heads.clone()));
+        response.updates.push(DocUpdate {
+            id,
+            kind: stored.kind,
+            full,
+            bytes,
+            heads,
+        });
+        last_included = projection.seq;
+    }
+    let more = cut || changed.len() >= MAX_PAGE_DOCS;
+    response.more = more;
+    let next = if more {
+        last_included
+    } else {
+        head.max(last_included)
+    };
+    response.cursor = u64::try_from(next.max(cursor)).unwrap_or(0);
+
+    let pending_until = Seq::try_from(response.cursor).unwrap_or(Seq::MAX);
+    let entries = sent
+        .into_iter()
+        .map(|(doc_id, heads)| DeviceHeads {
+            doc_id,
+            heads,
+            pending_until: Some(pending_until),
+        })
+        .collect();
+    state
+        .docs
+        .set_device_heads(device.to_owned(), entries)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,508 @@
+//! `POST /v1/sync` end to end: a real server on loopback, devices with their own store
+//! files, the core's sync client.
+
+use std::collections::BTreeSet;
+
+use fieldloop_core::case::events::Reason;
+use fieldloop_core::case::CaseEvent;
+use fieldloop_core::doc::{heads_to_hex, EvidenceStage};
+use fieldloop_core::sync::client::SyncReport;
+use fieldloop_core::sync::wire::{self, SyncRequest, SyncResponse, PROTOCOL_VERSION};
+use fieldloop_tests::*;
+use uuid::Uuid;
+
+fn server_event_ids(server: &TestServer, id: Uuid) -> Vec<Uuid> {
+    server
+        .doc(id)
+        .expect("on the server")
+        .events()
+        .expect("events")
+        .iter()
+        .map(|e| e.id)
+        .collect()
+}
+
+fn server_heads(server: &TestServer, id: Uuid) -> Vec<String> {
+    heads_to_hex(&server.doc(id).expect("on the server").heads())
+}
+
+fn device_heads(device: &Device, id: Uuid) -> Vec<String> {
+    heads_to_hex(&device.store.load_doc(id).expect("on the device").heads())
+}
+
+#[test]
+fn a_case_travels_from_capture_to_verification_over_sync() {
+    let server = TestServer::with_street_people();
+    let mut inspector = Device::login(&server, "inspector");
+    let mut dispatcher = Device::login(&server, "dispatcher");
+    let mut handler = Device::login(&server, "handler");
+
+    let id = report_case(&mut inspector, GRID, minutes(0));
+    server.clock.set(minutes(1));
+    let report = inspector.sync(minutes(1));
+    assert_eq!(
+        report.round_trips, 1,
+        "the common case is one round trip: {report:?}"
+    );
+    assert_eq!((report.docs_pushed, report.docs_acked), (1, 1));
+    assert!(report.complete);
+    assert!(inspector.store.outbox().unwrap().is_empty());
+    assert_eq!(server.status(id).as_deref(), Some("reported"));
+    let origins = server.origins(id);
+    assert_eq!(origins.len(), 1);
+    assert_eq!(origins[0].1.user_id, inspector.principal.user_id);
+    assert_eq!(
+        origins[0].1.device_id.as_deref(),
+        Some(inspector.store.device_id().to_string().as_str())
+    );
+    assert_eq!(origins[0].1.arrived_at, minutes(1));
+
+    // The handler's unit has nothing yet: the case is not in its scope.
+    let report = handler.sync(minutes(2));
+    assert_eq!(report.docs_received, 0);
+    assert!(!handler.store.contains_doc(id).unwrap());
+
+    let report = dispatcher.sync(minutes(2));
+    assert_eq!((report.round_trips, report.docs_received), (1, 1));
+    assert_eq!(dispatcher.status(id), "reported");
+    dispatcher.act(id, register(), minutes(3));
+    dispatcher.act(id, dispatch(UNIT), minutes(4));
+    let report = dispatcher.sync(minutes(5));
+    assert_eq!((report.round_trips, report.docs_acked), (1, 1));
+    assert_eq!(server.status(id).as_deref(), Some("dispatched"));
+
+    // Dispatched to the unit, the case enters the handler's scope and arrives whole.
+    let report = handler.sync(minutes(6));
+    assert_eq!(report.docs_received, 1);
+    assert_eq!(handler.status(id), "dispatched");
+    handler.act(id, accept(), minutes(7));
+    let after = handler.photo(id, EvidenceStage::After, "after photo", minutes(30));
+    handler.act(id, handled(&after), minutes(31));
+    handler.sync(minutes(32));
+    assert_eq!(server.status(id).as_deref(), Some("handled"));
+
+    // The inspector had the case already: it gets only what changed, then verifies.
+    let report = inspector.sync(minutes(40));
+    assert_eq!(report.docs_received, 1);
+    assert_eq!(inspector.status(id), "handled");
+    let check = inspector.photo(id, EvidenceStage::Verification, "check photo", minutes(41));
+    inspector.act(id, verification(&check), minutes(42));
+    let report = inspector.sync(minutes(43));
+    assert_eq!(
+        (report.round_trips, report.docs_acked, report.docs_rejected),
+        (1, 1, 0)
+    );
+    assert_eq!(server.status(id).as_deref(), Some("verification_submitted"));
+
+    for device in [&mut dispatcher, &mut handler] {
+        device.sync(minutes(50));
+    }
+    let on_server = server_event_ids(&server, id);
+    assert_eq!(
+        on_server.len(),
+        6,
+        "reported, registered, dispatched, accepted, handled, verification"
+    );
+    for device in [&inspector, &dispatcher, &handler] {
+        assert_eq!(device.event_ids(id), on_server);
+        assert_eq!(device.status(id), "verification_submitted");
+        assert!(device.store.outbox().unwrap().is_empty());
+        assert!(device.store.quarantined().unwrap().is_empty());
+    }
+    // Every accepted change is on record with its sender.
+    let senders: BTreeSet<String> = server
+        .origins(id)
+        .into_iter()
+        .map(|(_, o)| o.user_id)
+        .collect();
+    let people: BTreeSet<String> = [&inspector, &dispatcher, &handler]
+        .iter()
+        .map(|d| d.principal.user_id.clone())
+        .collect();
+    assert_eq!(senders, people);
+}
+
+#[test]
+fn concurrent_offline_edits_on_two_devices_end_in_the_same_state() {
+    let server = TestServer::with_street_people();
+    let mut inspector = Device::login(&server, "inspector");
+    let mut dispatcher = Device::login(&server, "dispatcher");
+    let id = report_case(&mut inspector, GRID, minutes(0));
+    inspector.sync(minutes(1));
+    dispatcher.sync(minutes(1));
+
+    // Both offline: the dispatcher registers, the inspector adds a photo and corrects
+    // the address.
+    dispatcher.act(id, register(), minutes(10));
+    let extra = inspector.photo(
+        id,
+        EvidenceStage::Before,
+        "second before photo",
+        minutes(11),
+    );
+    let mut doc = inspector.store.load_doc(id).unwrap();
+    doc.set_field("address", "朝阳区三里屯路 21 号").unwrap();
+    inspector.save(&mut doc);
+
+    let first = dispatcher.sync(minutes(20));
+    assert_eq!(first.docs_acked, 1);
+    let second = inspector.sync(minutes(21));
+    assert_eq!(
+        (second.round_trips, second.docs_acked, second.docs_received),
+        (1, 1, 1),
+        "the push is acked and the dispatcher's change comes back in the same round trip"
+    );
+    dispatcher.sync(minutes(22));
+
+    let heads = server_heads(&server, id);
+    assert_eq!(heads.len(), 2, "two concurrent branches");
+    for device in [&inspector, &dispatcher] {
+        assert_eq!(device_heads(device, id), heads);
+        assert_eq!(device.event_ids(id), server_event_ids(&server, id));
+        let doc = device.store.load_doc(id).unwrap();
+        assert!(doc.evidence().unwrap().contains_key(&extra));
+        assert_eq!(
+            doc.field("address").unwrap().as_deref(),
+            Some("朝阳区三里屯路 21 号")
+        );
+        assert_eq!(device.status(id), "registered");
+        assert!(device.store.outbox().unwrap().is_empty());
+    }
+    assert_eq!(server.status(id).as_deref(), Some("registered"));
+}
+
+#[test]
+fn a_forbidden_change_is_quarantined_and_the_allowed_ones_go_through() {
+    let server = TestServer::with_street_people();
+    let mut inspector = Device::login(&server, "inspector");
+    let mut dispatcher = Device::login(&server, "dispatcher");
+    let mut handler = Device::login(&server, "handler");
+    let id = report_case(&mut inspector, GRID, minutes(0));
+    inspector.sync(minutes(1));
+    dispatcher.sync(minutes(2));
+    dispatcher.act(id, register(), minutes(3));
+    dispatcher.act(id, dispatch(UNIT), minutes(4));
+    dispatcher.sync(minutes(5));
+    handler.sync(minutes(6));
+
+    // The handler accepts (allowed), then a buggy app closes the case itself: only the
+    // server may write case.closed.
+    handler.act(id, accept(), minutes(7));
+    let mut doc = handler.store.load_doc(id).unwrap();
+    let closed = CaseEvent::Closed(Default::default())
+        .to_event(
+            Uuid::now_v7(),
+            minutes(8),
+            &handler.principal.user_id,
+            handler.principal.role,
+        )
+        .unwrap();
+    doc.append_event(&closed).unwrap();
+    handler.save(&mut doc);
+    let seq_before = server.head_seq();
+
+    let report = handler.sync(minutes(9));
+    assert_eq!(report.docs_rejected, 1, "{report:?}");
+    assert_eq!(report.quarantined, 1);
+    assert_eq!(
+        report.round_trips, 2,
+        "refused, then the allowed event pushed again"
+    );
+    assert!(report.complete);
+    assert_eq!(
+        server.head_seq(),
+        seq_before + 1,
+        "only the replayed acceptance was stored"
+    );
+
+    let quarantined = handler.store.quarantined().unwrap();
+    assert_eq!(quarantined.len(), 1);
+    assert_eq!(quarantined[0].doc_id, id);
+    assert!(
+        quarantined[0].reason.contains("server only"),
+        "the server's reason is kept: {}",
+        quarantined[0].reason
+    );
+    let kept: fieldloop_core::doc::Event = serde_json::from_slice(&quarantined[0].change).unwrap();
+    assert_eq!(kept.id, closed.id);
+
+    let on_server = server.doc(id).unwrap().events().unwrap();
+    assert!(on_server.iter().all(|e| e.id != closed.id));
+    assert!(on_server.iter().any(|e| e.kind == "case.accepted"));
+    assert_eq!(server.status(id).as_deref(), Some("accepted"));
+    assert_eq!(handler.status(id), "accepted");
+    assert_eq!(handler.event_ids(id), server_event_ids(&server, id));
+    assert!(handler.store.outbox().unwrap().is_empty());
+}
+
+#[test]
+fn a_change_refused_twice_is_quarantined_whole_without_looping() {
+    let server = TestServer::with_street_people();
+    let mut inspector = Device::login(&server, "inspector");
+    let mut dispatcher = Device::login(&server, "dispatcher");
+    let id = report_case(&mut inspector, GRID, minutes(0));
+    inspector.sync(minutes(1));
+    dispatcher.sync(minutes(2));
+
+    // The device's record of who is logged in is wrong (another user id): replay passes
+    // the device's own check, and the server refuses the event again.
+    let mut wide = dispatcher.principal.clone();
+    wide.user_id = "someone-else".into();
+    dispatcher.store.set_principal(Some(&wide)).unwrap();
+    let mut doc = dispatcher.store.load_doc(id).unwrap();
+    let voided = CaseEvent::Voided(Reason {
+        reason: "duplicate hotline call".into(),
+    })
+    .to_event(Uuid::now_v7(), minutes(3), "someone-else", wide.role)
+    .unwrap();
+    doc.append_event(&voided).unwrap();
+    dispatcher.save(&mut doc);
+
+    let report = dispatcher.sync(minutes(4));
+    assert_eq!(report.docs_rejected, 2, "{report:?}");
+    assert_eq!(report.quarantined, 1);
+    assert!(report.complete);
+    assert!(dispatcher.store.outbox().unwrap().is_empty());
+    assert_eq!(dispatcher.event_ids(id), server_event_ids(&server, id));
+    assert_eq!(server.status(id).as_deref(), Some("reported"));
+}
+
+#[test]
+fn a_repeated_request_after_a_lost_response_changes_nothing() {
+    let server = TestServer::with_street_people();
+    let mut inspector = Device::login(&server, "inspector");
+    let mut dispatcher = Device::login(&server, "dispatcher");
+    let id = report_case(&mut inspector, GRID, minutes(0));
+
+    let post = |token: &str, body: Vec<u8>| -> Vec<u8> {
+        let response = reqwest::blocking::Client::new()
+            .post(format!("{}/v1/sync", server.base))
+            .bearer_auth(token)
+            .header("content-type", wire::CONTENT_TYPE)
+            .body(body)
+            .send()
+            .expect("sent");
+        assert_eq!(response.status(), 200);
+        response.bytes().expect("body").to_vec()
+    };
+
+    let body = wire::encode(&inspector.client.build_request(&inspector.store).unwrap()).unwrap();
+    let first = post(&inspector.token, body.clone());
+    let seq = server.head_seq();
+    assert_eq!(seq, 1);
+    // The response never reached the phone; it sends the very same bytes again.
+    let second = post(&inspector.token, body);
+    assert_eq!(server.head_seq(), seq, "nothing stored twice");
+    assert_eq!(server.origins(id).len(), 1);
+    assert_eq!(first, second, "the same answer");
+    let answer: SyncResponse = wire::decode(&first).unwrap();
+    assert_eq!(answer.acks.len(), 1);
+
+    // A response carrying updates, lost: the repeat still carries them.
+    let body = wire::encode(&dispatcher.client.build_request(&dispatcher.store).unwrap()).unwrap();
+    let first = post(&dispatcher.token, body.clone());
+    let second = post(&dispatcher.token, body);
+    assert_eq!(first, second);
+    let answer: SyncResponse = wire::decode(&first).unwrap();
+    assert_eq!(answer.updates.len(), 1);
+    assert!(answer.updates[0].full);
+
+    // The phones then sync normally and end where they would have.
+    let report = inspector.sync(minutes(1));
+    assert_eq!((report.docs_acked, report.docs_received), (1, 0));
+    assert_eq!(server.head_seq(), seq);
+    let report = dispatcher.sync(minutes(1));
+    assert_eq!(report.docs_received, 1);
+    assert_eq!(dispatcher.event_ids(id), server_event_ids(&server, id));
+}
+
+#[test]
+fn stale_shared_heads_fall_back_to_a_full_exchange() {
+    let server = TestServer::with_street_people();
+    let mut inspector = Device::login(&server, "inspector");
+    let id = report_case(&mut inspector, GRID, minutes(0));
+    inspector.sync(minutes(1));
+
+    // The device believes the server has an edit it never received (a restored backup).
+    let mut doc = inspector.store.load_doc(id).unwrap();
+    doc.set_field("description", "垃圾已堆了三天").unwrap();
+    inspector.save(&mut doc);
+    let believed = device_heads(&inspector, id);
+    inspector.store.record_shared(id, &believed).unwrap();
+    let mut doc = inspector.store.load_doc(id).unwrap();
+    doc.set_field("address", "三里屯路口").unwrap();
+    inspector.save(&mut doc);
+
+    let report = inspector.sync(minutes(2));
+    assert_eq!(report.docs_rejected, 1, "NeedFull: {report:?}");
+    assert_eq!(report.round_trips, 2);
+    assert_eq!(report.quarantined, 0);
+    assert!(report.complete);
+    let copy = server.doc(id).unwrap();
+    assert_eq!(
+        copy.field("description").unwrap().as_deref(),
+        Some("垃圾已堆了三天")
+    );
+    assert_eq!(
+        copy.field("address").unwrap().as_deref(),
+        Some("三里屯路口")
+    );
+    assert_eq!(device_heads(&inspector, id), server_heads(&server, id));
+
+    // A document the device thinks shared but the server never saw is pushed whole.
+    let lost = report_case(&mut inspector, GRID, minutes(3));
+    let heads = device_heads(&inspector, lost);
+    inspector.store.record_shared(lost, &heads).unwrap();
+    let mut doc = inspector.store.load_doc(lost).unwrap();
+    doc.set_field("address", "工体北路").unwrap();
+    inspector.save(&mut doc);
+    let report = inspector.sync(minutes(4));
+    assert_eq!(
+        (report.docs_rejected, report.round_trips),
+        (1, 2),
+        "{report:?}"
+    );
+    assert_eq!(device_heads(&inspector, lost), server_heads(&server, lost));
+    assert_eq!(server.status(lost).as_deref(), Some("reported"));
+}
+
+#[test]
+fn updates_come_in_pages_of_the_asked_size() {
+    let server = TestServer::with_street_people();
+    let mut inspector = Device::login(&server, "inspector");
+    let ids: Vec<Uuid> = (0..30)
+        .map(|i| report_case(&mut inspector, GRID, minutes(i)))
+        .collect();
+    let report = inspector.sync(minutes(40));
+    assert_eq!((report.round_trips, report.docs_acked), (1, 30));
+
+    let mut dispatcher = Device::login(&server, "dispatcher");
+    dispatcher.client.page_bytes = 4_000;
+    let mut pages = 0;
+    let mut received = 0;
+    loop {
+        let request = dispatcher.client.build_request(&dispatcher.store).unwrap();
+        let (response, _, _) = dispatcher.client.exchange(&request).unwrap();
+        pages += 1;
+        let bytes: usize = response.updates.iter().map(|u| u.bytes.len()).sum();
+        assert!(
+            bytes <= 4_000 || response.updates.len() == 1,
+            "page {pages}: {bytes} bytes in {} updates",
+            response.updates.len()
+        );
+        assert!(response.cursor > request.cursor);
+        received += response.updates.len();
+        let more = response.more;
+        let mut report = SyncReport::default();
+        dispatcher
+            .client
+            .apply(
+                &mut dispatcher.store,
+                response,
+                minutes(41),
+                &mut Default::default(),
+                &mut report,
+            )
+            .unwrap();
+        if !more {
+            break;
+        }
+        assert!(pages < 30, "paging must end");
+    }
+    assert!(pages >= 3, "30 documents in pages of 4 kB: {pages} pages");
+    assert_eq!(received, 30);
+    for id in &ids {
+        assert_eq!(dispatcher.status(*id), "reported");
+    }
+    // Caught up: the next sync carries nothing.
+    let report = dispatcher.sync(minutes(42));
+    assert_eq!((report.round_trips, report.docs_received), (1, 0));
+
+    // The client's own loop pages by itself.
+    let mut second = Device::login(&server, "dispatcher");
+    second.client.page_bytes = 4_000;
+    let report = second.sync(minutes(43));
+    assert!(report.round_trips >= 3 && report.complete, "{report:?}");
+    assert_eq!(report.docs_received, 30);
+}
+
+#[test]
+fn bad_requests_are_refused_with_a_reason() {
+    let server = TestServer::with_street_people();
+    let inspector = Device::login(&server, "inspector");
+    let http = reqwest::blocking::Client::new();
+    let url = format!("{}/v1/sync", server.base);
+    let send = |token: Option<&str>, body: Vec<u8>| {
+        let mut request = http.post(&url).body(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().unwrap();
+        let status = response.status().as_u16();
+        let json: serde_json::Value = response.json().unwrap();
+        (
+            status,
+            json["error"].as_str().unwrap_or_default().to_owned(),
+            json,
+        )
+    };
+
+    let (status, code, json) = send(Some(&inspector.token), b"not a sync body".to_vec());
+    assert_eq!((status, code.as_str()), (400, "bad_sync_body"));
+    assert!(json["reason"].as_str().unwrap().contains("zstd"));
+
+    let mut request: SyncRequest = inspector.client.build_request(&inspector.store).unwrap();
+    request.version = PROTOCOL_VERSION + 1;
+    let (status, code, _) = send(Some(&inspector.token), wire::encode(&request).unwrap());
+    assert_eq!((status, code.as_str()), (400, "version_mismatch"));
+
+    request.version = PROTOCOL_VERSION;
+    let (status, _, _) = send(None, wire::encode(&request).unwrap());
+    assert_eq!(status, 401);
+
+    request.device_id = Uuid::now_v7();
+    let (status, code, _) = send(Some(&inspector.token), wire::encode(&request).unwrap());
+    assert_eq!((status, code.as_str()), (400, "device_mismatch"));
+
+    // Changes that are not automerge are refused for that document only.
+    let mut request = inspector.client.build_request(&inspector.store).unwrap();
+    request.pushes.push(wire::DocPush {
+        id: Uuid::now_v7(),
+        kind: fieldloop_core::doc::DocKind::Case,
+        shared_heads: vec![],
+        changes: vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3],
+    });
+    let (answer, _, _) = inspector.client.exchange(&request).unwrap();
+    assert_eq!(answer.rejections.len(), 1);
+    assert_eq!(answer.rejections[0].kind, wire::RejectionKind::Malformed);
+    assert_eq!(server.head_seq(), 0);
+}
+
+#[test]
+fn a_push_cannot_fetch_a_document_outside_the_senders_scope() {
+    let server = TestServer::with_street_people();
+    let mut inspector = Device::login(&server, "inspector");
+    let other = Device::login(&server, "other-inspector");
+    let id = report_case(&mut inspector, GRID, minutes(0));
+    inspector.sync(minutes(1));
+
+    // Made-up shared heads would earn a NeedFull with the whole copy; not out of scope.
+    let mut request = other.client.build_request(&other.store).unwrap();
+    request.pushes.push(wire::DocPush {
+        id,
+        kind: fieldloop_core::doc::DocKind::Case,
+        shared_heads: vec![[7; 32]],
+        changes: vec![],
+    });
+    let (answer, _, _) = other.client.exchange(&request).unwrap();
+    assert_eq!(answer.rejections.len(), 1);
+    let rejection = &answer.rejections[0];
+    assert_eq!(rejection.kind, wire::RejectionKind::Forbidden);
+    assert!(rejection.server_copy.is_none());
+    assert!(
+        rejection.reason.contains("jurisdiction"),
+        "{}",
+        rejection.reason
+    );
+    assert!(answer.updates.is_empty());
+}

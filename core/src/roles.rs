@@ -107,29 +107,45 @@ pub enum Decision {
 
 /// Looks `event` up in `rules` and checks role and jurisdiction.
 pub fn decide_in(rules: &[Rule], principal: &Principal, event: &str, scope: &DocScope) -> Decision {
-    let Some(rule) = rules.iter().find(|r| r.event == event) else {
+    // An event may have several rows (a patrol event: inspectors by grid cell, river chiefs
+    // by segment); it is allowed when any row for the principal's role covers the scope.
+    let rows: Vec<&Rule> = rules.iter().filter(|r| r.event == event).collect();
+    if rows.is_empty() {
         return Decision::Denied(format!("unknown event type {event}"));
-    };
+    }
     if principal.role == Role::Server {
         return Decision::Allowed;
     }
-    if server_only(rule) {
+    if rows.iter().all(|r| server_only(r)) {
         return Decision::Denied(format!("{event} is written by the server only"));
     }
-    if !rule.roles.contains(&principal.role) {
+    let for_role: Vec<&&Rule> = rows
+        .iter()
+        .filter(|r| r.roles.contains(&principal.role))
+        .collect();
+    let Some(first) = for_role.first() else {
         return Decision::Denied(format!("a {:?} may not write {event}", principal.role));
+    };
+    if for_role
+        .iter()
+        .any(|r| principal.jurisdiction.covers(r.scope, scope))
+    {
+        return Decision::Allowed;
     }
-    if !principal.jurisdiction.covers(rule.scope, scope) {
-        return Decision::Denied(format!(
-            "{event}: outside {}'s jurisdiction ({:?})",
-            principal.user_id, rule.scope
-        ));
-    }
-    Decision::Allowed
+    Decision::Denied(format!(
+        "{event}: outside {}'s jurisdiction ({:?})",
+        principal.user_id, first.scope
+    ))
 }
 
 /// Every permission row of every document kind, for the server's validator and the
 /// device's pre-check. Event types are prefixed by kind, so the tables never overlap.
 pub fn all_rules() -> Vec<Rule> {
-    [crate::case::PERMISSIONS, crate::notice::PERMISSIONS, crate::plan::PERMISSIONS].concat()
+    [
+        crate::case::PERMISSIONS,
+        crate::notice::PERMISSIONS,
+        crate::patrol::PERMISSIONS,
+        crate::plan::PERMISSIONS,
+    ]
+    .concat()
 }

@@ -198,3 +198,47 @@ fn other_roles_and_unknown_events_are_refused() {
         Decision::Allowed => panic!("unknown event allowed"),
     }
 }
+
+#[test]
+fn every_kind_shares_one_table_and_a_row_per_role_is_found() {
+    use fieldloop_core::doc::DocScope;
+    use fieldloop_core::roles::{all_rules, decide_in, Decision, Jurisdiction, Principal, Role};
+
+    let rules = all_rules();
+    for prefix in ["case.", "notice.", "inspection.", "patrol.", "plan."] {
+        assert!(
+            rules.iter().any(|r| r.event.starts_with(prefix)),
+            "no {prefix} rows"
+        );
+    }
+    // patrol.started has a row for inspectors (grid) and one for river chiefs (segment):
+    // the chief must be judged by his own row, not the first one listed.
+    let chief = Principal {
+        user_id: "chief-1".into(),
+        role: Role::RiverChief,
+        jurisdiction: Jurisdiction {
+            segments: vec!["xixi-01".into()],
+            ..Jurisdiction::default()
+        },
+    };
+    let on_segment = DocScope {
+        segment: Some("xixi-01".into()),
+        ..DocScope::default()
+    };
+    let elsewhere = DocScope {
+        segment: Some("xixi-02".into()),
+        ..DocScope::default()
+    };
+    assert_eq!(
+        decide_in(&rules, &chief, "patrol.started", &on_segment),
+        Decision::Allowed
+    );
+    assert!(matches!(
+        decide_in(&rules, &chief, "patrol.started", &elsewhere),
+        Decision::Denied(_)
+    ));
+    assert!(matches!(
+        decide_in(&rules, &chief, "patrol.verdict", &on_segment),
+        Decision::Denied(_)
+    ));
+}

@@ -22,7 +22,9 @@ pub mod auth;
 pub mod blobs;
 pub mod clock;
 pub mod error;
+pub mod evaluation;
 pub mod extract;
+pub mod referee;
 pub mod seed;
 pub mod serve;
 pub mod state;
@@ -49,6 +51,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/me", get(auth::me))
         .route("/v1/devices", post(auth::register_device))
         .route("/v1/users", post(auth::create_user_handler))
+        .route("/v1/evaluation", get(evaluation::evaluation))
         .route(
             "/v1/sync",
             post(sync::sync).layer(DefaultBodyLimit::max(

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use fieldloop_server::clock::SystemClock;
-use fieldloop_server::{app, seed, serve, AppState, Config};
+use fieldloop_server::{app, referee, seed, serve, AppState, Config};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -42,6 +42,9 @@ struct ServeArgs {
     tls_key: Option<PathBuf>,
 }
 
+/// How often deadline warnings, overdue and escalation events are looked for.
+const SCHEDULER_EVERY: Duration = Duration::from_secs(60);
+
 async fn run(args: ServeArgs, demo: bool) -> fieldloop_server::Result<()> {
     let data = args.data.clone();
     let state = tokio::task::spawn_blocking(move || {
@@ -66,6 +69,10 @@ async fn run(args: ServeArgs, demo: bool) -> fieldloop_server::Result<()> {
              give --tls-cert and --tls-key"
         );
     }
+    let (stop_scheduler, scheduler_stopped) = tokio::sync::oneshot::channel::<()>();
+    let scheduler = referee::spawn_scheduler(state.clone(), SCHEDULER_EVERY, async {
+        let _ = scheduler_stopped.await;
+    });
     let server = serve::start(app(state), args.listen, tls).await?;
     tracing::info!(
         addr = %server.addr,
@@ -76,6 +83,8 @@ async fn run(args: ServeArgs, demo: bool) -> fieldloop_server::Result<()> {
     serve::shutdown_signal().await;
     tracing::info!("shutting down; letting open requests finish");
     server.shutdown(Duration::from_secs(10)).await?;
+    let _ = stop_scheduler.send(());
+    let _ = scheduler.await;
     tracing::info!("stopped");
     Ok(())
 }

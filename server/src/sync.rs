@@ -76,7 +76,8 @@ fn server_actor() -> automerge::ActorId {
     actor_for(&Uuid::nil())
 }
 
-static PUSH_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+/// Serialises every write to documents: device pushes and the referee's own events.
+pub(crate) static PUSH_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A document whose changes were just accepted: what reactions (closure verification,
 /// dispatch by the responsibility matrix, …) need to decide whether to act.
@@ -90,10 +91,10 @@ pub struct AcceptedDoc {
 
 /// The hook where reactions to accepted device changes run, after they are stored and
 /// before the response's updates are computed, so anything a reaction writes (a verdict)
-/// reaches the device in the same round trip. It runs under the push lock. Nothing is
-/// wired yet: verification and the scheduler plug in here.
+/// reaches the device in the same round trip. It runs under the push lock.
 pub async fn after_changes_accepted(state: &AppState, accepted: &[AcceptedDoc]) -> Result<()> {
-    let _ = (state, accepted);
+    let ids: Vec<Uuid> = accepted.iter().map(|a| a.doc_id).collect();
+    crate::referee::react(state, &ids).await?;
     Ok(())
 }
 

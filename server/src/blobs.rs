@@ -455,6 +455,11 @@ async fn finish(state: &AppState, auth: &Auth, hash: &BlobHash) -> Result<Respon
             )),
         })
         .await?;
+    // A verdict waits for its photos: judge what was waiting for this one now. The upload
+    // itself has succeeded whatever the referee finds, so its failure is only logged.
+    if let Err(e) = crate::referee::photo_arrived(state, hash).await {
+        tracing::error!(%hash, error = %e, "referee after upload failed");
+    }
     let mut response = (StatusCode::CREATED, Json(StoredBlob::from(meta))).into_response();
     response
         .headers_mut()

@@ -24,7 +24,9 @@ pub mod blobs;
 pub mod clock;
 pub mod demo;
 pub mod error;
+pub mod evaluation;
 pub mod extract;
+pub mod referee;
 pub mod seed;
 pub mod serve;
 pub mod state;
@@ -52,6 +54,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/devices", post(auth::register_device))
         .route("/v1/users", post(auth::create_user_handler))
         .route("/v1/reference", get(demo::routes::reference))
+        .route("/v1/evaluation", get(evaluation::evaluation))
         .route(
             "/v1/sync",
             post(sync::sync).layer(DefaultBodyLimit::max(

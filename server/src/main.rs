@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use fieldloop_server::clock::SystemClock;
-use fieldloop_server::{app, serve, AppState, Config};
+use fieldloop_server::{app, referee, serve, AppState, Config};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -43,6 +43,9 @@ struct ServeArgs {
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
 }
+
+/// How often deadline warnings, overdue and escalation events are looked for.
+const SCHEDULER_EVERY: Duration = Duration::from_secs(60);
 
 #[derive(Args)]
 struct DemoArgs {
@@ -132,6 +135,10 @@ async fn run(args: ServeArgs) -> fieldloop_server::Result<()> {
              give --tls-cert and --tls-key"
         );
     }
+    let (stop_scheduler, scheduler_stopped) = tokio::sync::oneshot::channel::<()>();
+    let scheduler = referee::spawn_scheduler(state.clone(), SCHEDULER_EVERY, async {
+        let _ = scheduler_stopped.await;
+    });
     let server = serve::start(app(state), args.listen, tls).await?;
     tracing::info!(
         addr = %server.addr,
@@ -142,6 +149,8 @@ async fn run(args: ServeArgs) -> fieldloop_server::Result<()> {
     serve::shutdown_signal().await;
     tracing::info!("shutting down; letting open requests finish");
     server.shutdown(Duration::from_secs(10)).await?;
+    let _ = stop_scheduler.send(());
+    let _ = scheduler.await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -8,6 +8,7 @@ use fieldloop_core::time::{Millis, DAY};
 
 use crate::clock::Clock;
 use crate::error::Result;
+use crate::referee::{PhotoFacts, Reference};
 use crate::storage::fs_blobs::FsBlobStore;
 use crate::storage::sqlite::SqliteStore;
 use crate::storage::{AuditLog, AuthStore, BlobHash, BlobIndex, BlobStore, DocStore, UserStore};
@@ -41,6 +42,9 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Blobs being uploaded right now: one writer per hash at a time.
     pub(crate) uploads: Arc<Mutex<HashSet<BlobHash>>>,
+    /// What the referee judges against: catalogue, calendar, matrix, grid, rivers.
+    pub reference: Arc<Reference>,
+    pub(crate) photo_facts: Arc<PhotoFacts>,
 }
 
 impl AppState {
@@ -68,6 +72,15 @@ impl AppState {
             clock,
             config: Arc::new(config),
             uploads: Arc::default(),
+            // The bundled reference data is compiled in and covered by tests.
+            reference: Arc::new(Reference::builtin().expect("bundled reference data parses")),
+            photo_facts: Arc::default(),
         }
+    }
+
+    /// Replaces the reference data (a deployment's grid cells, rivers, matrix).
+    pub fn with_reference(mut self, reference: Reference) -> AppState {
+        self.reference = Arc::new(reference);
+        self
     }
 }

@@ -76,7 +76,8 @@ fn server_actor() -> automerge::ActorId {
     actor_for(&Uuid::nil())
 }
 
-static PUSH_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+/// Serialises every write to documents: device pushes and the referee's own events.
+pub(crate) static PUSH_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A document whose changes were just accepted: what reactions (closure verification,
 /// dispatch by the responsibility matrix, …) need to decide whether to act.
@@ -90,10 +91,10 @@ pub struct AcceptedDoc {
 
 /// The hook where reactions to accepted device changes run, after they are stored and
 /// before the response's updates are computed, so anything a reaction writes (a verdict)
-/// reaches the device in the same round trip. It runs under the push lock. Nothing is
-/// wired yet: verification and the scheduler plug in here.
+/// reaches the device in the same round trip. It runs under the push lock.
 pub async fn after_changes_accepted(state: &AppState, accepted: &[AcceptedDoc]) -> Result<()> {
-    let _ = (state, accepted);
+    let ids: Vec<Uuid> = accepted.iter().map(|a| a.doc_id).collect();
+    crate::referee::react(state, &ids).await?;
     Ok(())
 }
 
@@ -183,7 +184,7 @@ enum PushOutcome {
     Reject(Rejection),
     /// New changes to store; acknowledged once stored.
     Accept {
-        change: NewChange,
+        change: Box<NewChange>,
         ack: Ack,
     },
 }
@@ -237,7 +238,7 @@ async fn apply_pushes(
             PushOutcome::Ack(ack) => response.acks.push(ack),
             PushOutcome::Reject(rejection) => response.rejections.push(rejection),
             PushOutcome::Accept { change, ack } => {
-                accepted.push(change);
+                accepted.push(*change);
                 acks_after_store.push(ack);
             }
         }
@@ -295,6 +296,17 @@ async fn judge_push(
                     format!(
                         "document {id} is a {:?}, not a {:?}",
                         stored.kind, push.kind
+                    ),
+                    None,
+                ));
+            }
+            if !may_see(state, principal, origin, id).await? {
+                return Ok(reject(
+                    id,
+                    RejectionKind::Forbidden,
+                    format!(
+                        "document {id} is outside {}'s jurisdiction",
+                        principal.user_id
                     ),
                     None,
                 ));
@@ -390,7 +402,10 @@ async fn judge_push(
             .cloned()
             .collect(),
     };
-    Ok(PushOutcome::Accept { change, ack })
+    Ok(PushOutcome::Accept {
+        change: Box::new(change),
+        ack,
+    })
 }
 
 /// The device's heads after its push: its shared heads plus its changes, which may be
@@ -444,6 +459,28 @@ pub fn projection_of(snapshot: &Snapshot) -> ProjectionFields {
             "category": header.category,
         }),
     }
+}
+
+/// Whether the sender may be shown the server's copy of an existing document: it is in
+/// their scope now, or the server has sent it to this device before (a case returned
+/// from the handler's unit stays readable to the handler's pending work). Without this, a
+/// push naming any id with made-up heads would fetch any document.
+async fn may_see(
+    state: &AppState,
+    principal: &Principal,
+    origin: &Origin,
+    id: Uuid,
+) -> Result<bool> {
+    if let Some(projection) = state.docs.projection(id).await? {
+        if in_scope(principal, &projection) {
+            return Ok(true);
+        }
+    }
+    let Some(device) = origin.device_id.clone() else {
+        return Ok(false);
+    };
+    let known = state.docs.device_heads(device, vec![id]).await?;
+    Ok(known.iter().any(|(_, heads)| !heads.is_empty()))
 }
 
 fn in_scope(principal: &Principal, projection: &Projection) -> bool {

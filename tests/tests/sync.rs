@@ -477,3 +477,99 @@ fn bad_requests_are_refused_with_a_reason() {
     assert_eq!(answer.rejections[0].kind, wire::RejectionKind::Malformed);
     assert_eq!(server.head_seq(), 0);
 }
+
+#[test]
+fn a_push_cannot_fetch_a_document_outside_the_senders_scope() {
+    let server = TestServer::with_street_people();
+    let mut inspector = Device::login(&server, "inspector");
+    let other = Device::login(&server, "other-inspector");
+    let id = report_case(&mut inspector, GRID, minutes(0));
+    inspector.sync(minutes(1));
+
+    // Made-up shared heads would earn a NeedFull with the whole copy; not out of scope.
+    let mut request = other.client.build_request(&other.store).unwrap();
+    request.pushes.push(wire::DocPush {
+        id,
+        kind: fieldloop_core::doc::DocKind::Case,
+        shared_heads: vec![[7; 32]],
+        changes: vec![],
+    });
+    let (answer, _, _) = other.client.exchange(&request).unwrap();
+    assert_eq!(answer.rejections.len(), 1);
+    let rejection = &answer.rejections[0];
+    assert_eq!(rejection.kind, wire::RejectionKind::Forbidden);
+    assert!(rejection.server_copy.is_none());
+    assert!(
+        rejection.reason.contains("jurisdiction"),
+        "{}",
+        rejection.reason
+    );
+    assert!(answer.updates.is_empty());
+}
+
+#[test]
+fn an_update_the_device_cannot_apply_is_asked_whole_next_round() {
+    let server = TestServer::with_street_people();
+    let mut inspector = Device::login(&server, "inspector");
+    let mut dispatcher = Device::login(&server, "dispatcher");
+    let id = report_case(&mut inspector, GRID, minutes(0));
+    inspector.sync(minutes(1));
+
+    // The server is led to believe the dispatcher's phone has the case: a response is
+    // "confirmed" by a later cursor, but the phone never applied it (restored backup).
+    let mut request = dispatcher.client.build_request(&dispatcher.store).unwrap();
+    let (first, _, _) = dispatcher.client.exchange(&request).unwrap();
+    assert_eq!(first.updates.len(), 1);
+    assert!(
+        first.updates[0].full,
+        "a document entering the scope arrives whole"
+    );
+    request.cursor = first.cursor;
+    let (confirmed, _, _) = dispatcher.client.exchange(&request).unwrap();
+    assert!(
+        confirmed.updates.is_empty(),
+        "the server thinks the phone is up to date"
+    );
+
+    let mut doc = inspector.store.load_doc(id).unwrap();
+    doc.set_field("address", "三里屯路口").unwrap();
+    inspector.save(&mut doc);
+    inspector.sync(minutes(2));
+
+    let report = dispatcher.sync(minutes(3));
+    assert_eq!(
+        report.round_trips, 2,
+        "partial update, then the whole document: {report:?}"
+    );
+    assert_eq!(report.docs_received, 1);
+    assert!(report.complete);
+    assert_eq!(device_heads(&dispatcher, id), server_heads(&server, id));
+    assert_eq!(dispatcher.status(id), "reported");
+}
+
+#[test]
+fn two_devices_pushing_the_same_case_at_once_leave_a_consistent_projection() {
+    let server = TestServer::with_street_people();
+    let mut inspector = Device::login(&server, "inspector");
+    let mut dispatcher = Device::login(&server, "dispatcher");
+    for round in 0..5 {
+        let id = report_case(&mut inspector, GRID, minutes(round * 10));
+        inspector.sync(minutes(round * 10 + 1));
+        dispatcher.sync(minutes(round * 10 + 1));
+        dispatcher.act(id, register(), minutes(round * 10 + 2));
+        let mut doc = inspector.store.load_doc(id).unwrap();
+        doc.set_field("address", &format!("门牌 {round}")).unwrap();
+        inspector.save(&mut doc);
+        std::thread::scope(|s| {
+            s.spawn(|| inspector.sync(minutes(round * 10 + 3)));
+            s.spawn(|| dispatcher.sync(minutes(round * 10 + 3)));
+        });
+        // Whoever came second, the projection is computed from both changes.
+        assert_eq!(server.status(id).as_deref(), Some("registered"));
+        let copy = server.doc(id).unwrap();
+        assert_eq!(
+            copy.field("address").unwrap(),
+            Some(format!("门牌 {round}"))
+        );
+    }
+}

@@ -126,12 +126,9 @@ pub struct ProcessedPhoto {
     pub exif: PhotoExif,
 }
 
-/// Processes a photo as captured. See the module documentation for the steps.
-pub fn process_photo(
-    bytes: &[u8],
-    limits: &PhotoLimits,
-    options: &ProcessOptions,
-) -> Result<ProcessedPhoto> {
+/// Sniffs the format and reads the header, refusing what the limits exclude before any
+/// pixel memory is allocated.
+fn admit(bytes: &[u8], limits: &PhotoLimits) -> Result<(PhotoFormat, decode::Header)> {
     if bytes.len() as u64 > limits.max_bytes {
         return Err(photo_error(
             PhotoProblem::TooLarge,
@@ -140,12 +137,6 @@ pub fn process_photo(
                 bytes.len(),
                 limits.max_bytes
             ),
-        ));
-    }
-    if options.long_edge == 0 || options.thumbnail_long_edge == 0 {
-        return Err(Error::invalid(
-            "photo options",
-            "long edges must be positive",
         ));
     }
     let format = sniff::sniff(bytes)?;
@@ -160,6 +151,64 @@ pub fn process_photo(
             ),
         ));
     }
+    Ok((format, header))
+}
+
+/// What the server learns from a stored photo: it decodes whole, and its perceptual hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InspectedPhoto {
+    pub format: PhotoFormat,
+    pub width: u32,
+    pub height: u32,
+    pub phash: u64,
+}
+
+/// Decodes a photo (normally one this pipeline produced) and computes its perceptual hash
+/// the way [`process_photo`] does, from an upright thumbnail of `thumbnail_long_edge`.
+/// The server calls it on arrival of an upload to judge reuse with its own numbers
+/// rather than the device's.
+pub fn inspect_photo(
+    bytes: &[u8],
+    limits: &PhotoLimits,
+    thumbnail_long_edge: u32,
+) -> Result<InspectedPhoto> {
+    if thumbnail_long_edge == 0 {
+        return Err(Error::invalid(
+            "photo options",
+            "long edges must be positive",
+        ));
+    }
+    let (format, header) = admit(bytes, limits)?;
+    let exif = exif::read(header.exif.as_deref());
+    let decoded = decode::decode(format, bytes, &header, thumbnail_long_edge, limits)?;
+    let upright = apply_orientation(decoded, exif.orientation);
+    let (tw, th) = fit_long_edge(upright.width, upright.height, thumbnail_long_edge);
+    let thumbnail = if (tw, th) == (upright.width, upright.height) {
+        upright
+    } else {
+        resize_rgb(&upright, tw, th)?
+    };
+    Ok(InspectedPhoto {
+        format,
+        width: header.width,
+        height: header.height,
+        phash: phash::phash(&thumbnail),
+    })
+}
+
+/// Processes a photo as captured. See the module documentation for the steps.
+pub fn process_photo(
+    bytes: &[u8],
+    limits: &PhotoLimits,
+    options: &ProcessOptions,
+) -> Result<ProcessedPhoto> {
+    if options.long_edge == 0 || options.thumbnail_long_edge == 0 {
+        return Err(Error::invalid(
+            "photo options",
+            "long edges must be positive",
+        ));
+    }
+    let (format, header) = admit(bytes, limits)?;
     let exif = exif::read(header.exif.as_deref());
 
     let original_sha256 = hex::encode(Sha256::digest(bytes));

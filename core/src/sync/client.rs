@@ -16,6 +16,11 @@
 //! - updates → merged into (or create) the local document, with its listing recomputed;
 //!   a partial update that leaves missing dependencies is asked whole (`want_full`) next
 //!   round. The cursor is stored last, so a crash mid-way only repeats work.
+//!
+//! The list of documents to ask whole lives in the client, not the store: if the app
+//! stops before the next round, such a document catches up at its next change (or a
+//! `want_full` the app adds back). Listings carry status, title and openness from the
+//! fold; deadline and band are left to the SLA module's caller.
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;

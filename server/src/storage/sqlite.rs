@@ -846,7 +846,7 @@ impl DocStore for SqliteStore {
 }
 
 fn heads_from_blob(bytes: &[u8]) -> Result<Vec<[u8; 32]>> {
-    if bytes.len() % 32 != 0 {
+    if !bytes.len().is_multiple_of(32) {
         return Err(ServerError::Internal(format!(
             "damaged device heads: {} bytes",
             bytes.len()

@@ -1,0 +1,518 @@
+//! The referee (裁判员): everything the server writes on its own authority.
+//!
+//! - After a device's change is accepted ([`react`], called from the sync hook): a case
+//!   just registered is dispatched by the responsibility matrix; a case whose verification
+//!   was submitted is judged (verdict + closed, or verdict + rework); a notice whose items
+//!   are all confirmed is judged; an ended patrol gets its verdict.
+//! - When a photo finishes uploading ([`photo_arrived`]): the documents that were waiting
+//!   for it are judged again — a verdict waits for its evidence.
+//! - On a timer ([`tick`], run by [`spawn_scheduler`]): deadline warnings (预警), overdue
+//!   (超期) and escalation (督办) events, written when due and never twice.
+//!
+//! The rules themselves live in `fieldloop_core::{verify, schedule}` and are the very ones
+//! the phone runs; this module gathers their inputs from storage and writes their events as
+//! the server's own changes. Every write happens under the sync push lock, so a server
+//! change and a device change to the same document never race.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use fieldloop_core::case::{self, CaseEvent, CaseStatus};
+use fieldloop_core::catalogue::Catalogue;
+use fieldloop_core::doc::{actor_for, Doc, DocKind, Event, Snapshot};
+use fieldloop_core::geo::{GridIndex, LatLon, PlausibilityLimits};
+use fieldloop_core::media::{inspect_photo, PhotoLimits};
+use fieldloop_core::patrol::{self, PatrolEvent, PatrolKind, PatrolRequirement, PatrolStatus};
+use fieldloop_core::roles::{Jurisdiction, Principal, Role};
+use fieldloop_core::schedule::{
+    auto_dispatch, due_deadline_events, DeadlinePolicy, ResponsibilityMatrix,
+};
+use fieldloop_core::sla::Calendar;
+use fieldloop_core::time::Millis;
+use fieldloop_core::verify::{
+    case_verdict_events, verify_case, verify_notice, verify_patrol, Arrivals, CaseVerification,
+    OtherEvidence, Outcome, PatrolTarget, ReuseIndex, UploadedPhoto, VerifyPolicy,
+};
+use uuid::Uuid;
+
+use crate::error::Result;
+use crate::state::AppState;
+use crate::storage::{BlobHash, BlobState, NewChange, Origin, Projection, StoredDoc};
+use crate::sync::{projection_of, PUSH_LOCK};
+
+/// The user id the server writes its events under.
+pub const SERVER_USER: &str = "server";
+
+/// Documents looked at per scan (deadline tick, reuse candidates, evaluation).
+const SCAN_LIMIT: usize = 100_000;
+
+/// The server's automerge actor for its own changes: stable, so its changes to one
+/// document form one sequence.
+fn writer_actor() -> automerge::ActorId {
+    actor_for(&Uuid::from_u128(0x6669_656c_646c_6f6f_7073_6572_7665_7231))
+}
+
+/// Reference data the referee judges against: server-authored, versioned, read-only on the
+/// devices.
+pub struct Reference {
+    pub catalogue: Catalogue,
+    pub calendar: Calendar,
+    pub matrix: ResponsibilityMatrix,
+    /// The grid cells, when the deployment has loaded them (inspector coverage needs them).
+    pub grid: Option<GridIndex>,
+    /// River segments' polylines, by segment id.
+    pub segments: BTreeMap<String, Vec<LatLon>>,
+    /// Units that get an evaluation row even without a case.
+    pub units: Vec<String>,
+    pub patrol_requirement: PatrolRequirement,
+    pub plausibility: PlausibilityLimits,
+    pub verify_policy: VerifyPolicy,
+    pub deadline_policy: DeadlinePolicy,
+}
+
+impl Reference {
+    /// The bundled catalogue, calendar and responsibility matrix; no grid or rivers.
+    pub fn builtin() -> fieldloop_core::Result<Reference> {
+        Ok(Reference {
+            catalogue: Catalogue::builtin()?,
+            calendar: Calendar::bundled()?,
+            matrix: ResponsibilityMatrix::builtin()?,
+            grid: None,
+            segments: BTreeMap::new(),
+            units: Vec::new(),
+            patrol_requirement: PatrolRequirement::default(),
+            plausibility: PlausibilityLimits::default(),
+            verify_policy: VerifyPolicy::default(),
+            deadline_policy: DeadlinePolicy::default(),
+        })
+    }
+}
+
+/// Perceptual hashes of stored photos, by content address. Content-addressed, so an entry
+/// never goes stale; `None` records a photo that does not decode.
+#[derive(Default)]
+pub struct PhotoFacts(Mutex<HashMap<String, Option<u64>>>);
+
+impl PhotoFacts {
+    fn get(&self, hash: &str) -> Option<Option<u64>> {
+        self.0.lock().ok()?.get(hash).copied()
+    }
+
+    fn put(&self, hash: &str, phash: Option<u64>) {
+        if let Ok(mut map) = self.0.lock() {
+            map.insert(hash.to_owned(), phash);
+        }
+    }
+}
+
+/// What one pass wrote, for logs and tests.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    pub documents: usize,
+    pub events: usize,
+}
+
+impl std::ops::AddAssign for Written {
+    fn add_assign(&mut self, other: Written) {
+        self.documents += other.documents;
+        self.events += other.events;
+    }
+}
+
+/// Reactions to accepted device changes. The caller holds the push lock.
+pub async fn react(state: &AppState, docs: &[Uuid]) -> Result<Written> {
+    let mut written = Written::default();
+    for id in docs {
+        written += react_one(state, *id).await?;
+    }
+    Ok(written)
+}
+
+/// A photo finished uploading: judge again what was waiting for it.
+pub async fn photo_arrived(state: &AppState, hash: &BlobHash) -> Result<Written> {
+    let waiting: Vec<Uuid> = state
+        .blob_index
+        .referencing_docs(hash)
+        .await?
+        .into_iter()
+        .map(|p| p.doc_id)
+        .collect();
+    if waiting.is_empty() {
+        return Ok(Written::default());
+    }
+    let _guard = PUSH_LOCK.lock().await;
+    react(state, &waiting).await
+}
+
+async fn react_one(state: &AppState, id: Uuid) -> Result<Written> {
+    let Some(stored) = state.docs.load_doc(id).await? else {
+        return Ok(Written::default());
+    };
+    let mut doc = stored.load(&writer_actor())?;
+    let snapshot = doc.snapshot()?;
+    let now = state.clock.now();
+    let reference = &state.reference;
+    let events: Vec<Event> =
+        match snapshot.header.kind {
+            DocKind::Case => {
+                let case_state = case::fold(&snapshot);
+                let mut typed = Vec::new();
+                if let Some(cell) = snapshot.header.scope.grid_cell.as_deref() {
+                    typed.extend(auto_dispatch(&case_state, cell, &reference.matrix));
+                }
+                if case_state.status == CaseStatus::VerificationSubmitted {
+                    if let Some(verdict) = judge_case(state, &stored, &snapshot, now).await? {
+                        typed.extend(case_verdict_events(verdict));
+                    }
+                }
+                typed
+                    .iter()
+                    .map(|e| e.to_event(Uuid::now_v7(), now, SERVER_USER, Role::Server))
+                    .collect::<fieldloop_core::Result<_>>()?
+            }
+            DocKind::Notice => {
+                let uploads = uploads_for(state, &snapshot).await?;
+                verify_notice(&snapshot, &uploads)?.events(
+                    [Uuid::now_v7(), Uuid::now_v7()],
+                    now,
+                    SERVER_USER,
+                )?
+            }
+            DocKind::Patrol => {
+                let patrol_state = patrol::fold(&snapshot);
+                if patrol_state.status != PatrolStatus::Ended || patrol_state.verdict.is_some() {
+                    Vec::new()
+                } else {
+                    let segment = snapshot
+                        .header
+                        .scope
+                        .segment
+                        .as_deref()
+                        .and_then(|s| reference.segments.get(s));
+                    let target = match (patrol_state.kind, segment) {
+                        (Some(PatrolKind::River), Some(line)) => Some(PatrolTarget::River {
+                            segment: line,
+                            requirement: &reference.patrol_requirement,
+                        }),
+                        (Some(PatrolKind::Grid), _) => Some(PatrolTarget::Grid {
+                            limits: &reference.plausibility,
+                        }),
+                        // A river patrol on a segment the server does not know waits for the
+                        // reference data rather than failing on the server's ignorance.
+                        _ => None,
+                    };
+                    match target {
+                        Some(target) => {
+                            vec![PatrolEvent::Verdict(verify_patrol(&patrol_state, target)?)
+                                .to_event(Uuid::now_v7(), now, SERVER_USER, Role::Server)?]
+                        }
+                        None => Vec::new(),
+                    }
+                }
+            }
+            DocKind::SiteInspection | DocKind::PatrolPlan => Vec::new(),
+        };
+    write_events(state, &mut doc, &stored, events, now).await
+}
+
+/// Appends the server's events to a document and stores them as one change.
+async fn write_events(
+    state: &AppState,
+    doc: &mut Doc,
+    stored: &StoredDoc,
+    events: Vec<Event>,
+    now: Millis,
+) -> Result<Written> {
+    if events.is_empty() {
+        return Ok(Written::default());
+    }
+    let before = doc.heads();
+    for event in &events {
+        doc.append_event(event)?;
+    }
+    let snapshot = doc.snapshot()?;
+    let change = NewChange {
+        doc_id: stored.id,
+        kind: stored.kind,
+        bytes: doc.save_after(&before),
+        origin: Origin {
+            user_id: SERVER_USER.to_owned(),
+            device_id: None,
+            arrived_at: now,
+        },
+        projection: projection_of(&snapshot),
+        blob_refs: snapshot.evidence.keys().cloned().collect(),
+    };
+    state.docs.append_change(change).await?;
+    tracing::info!(doc = %stored.id, events = ?events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(), "referee wrote");
+    Ok(Written {
+        documents: 1,
+        events: events.len(),
+    })
+}
+
+/// Runs the closure checks on a case; `None` while photos are still on their way.
+async fn judge_case(
+    state: &AppState,
+    stored: &StoredDoc,
+    snapshot: &Snapshot,
+    now: Millis,
+) -> Result<Option<case::Verdict>> {
+    let reference = &state.reference;
+    let uploads = uploads_for(state, snapshot).await?;
+    let arrivals = arrivals_of(state, stored).await?;
+    let reuse = reuse_index(state, snapshot).await?;
+    let people = people_of(state, snapshot).await?;
+    let input = CaseVerification {
+        snapshot,
+        catalogue: &reference.catalogue,
+        calendar: &reference.calendar,
+        uploads: &uploads,
+        arrivals: &arrivals,
+        reuse: &reuse,
+        people: Some(&people),
+        policy: &reference.verify_policy,
+        now,
+    };
+    match verify_case(&input)? {
+        Outcome::Judged { verdict } => Ok(Some(verdict)),
+        Outcome::Waiting { missing } => {
+            tracing::info!(doc = %stored.id, ?missing, "verdict waits for photos");
+            Ok(None)
+        }
+    }
+}
+
+/// What the server holds of each photo a document references: absent ones are missing.
+async fn uploads_for(
+    state: &AppState,
+    snapshot: &Snapshot,
+) -> Result<BTreeMap<String, UploadedPhoto>> {
+    let mut uploads = BTreeMap::new();
+    for hash in snapshot.evidence.keys() {
+        if let Some(phash) = photo_phash(state, hash).await? {
+            uploads.insert(
+                hash.clone(),
+                UploadedPhoto {
+                    // The blob store verified the SHA-256 against the address on arrival.
+                    hash_matches: true,
+                    decodable: phash.is_some(),
+                    phash,
+                },
+            );
+        }
+    }
+    Ok(uploads)
+}
+
+/// `None`: not (completely) uploaded. `Some(None)`: stored but not decodable.
+async fn photo_phash(state: &AppState, hash: &str) -> Result<Option<Option<u64>>> {
+    if let Some(known) = state.photo_facts.get(hash) {
+        return Ok(Some(known));
+    }
+    let Ok(address) = BlobHash::parse(hash) else {
+        return Ok(None);
+    };
+    if !matches!(state.blobs.state(&address).await?, BlobState::Complete(_)) {
+        return Ok(None);
+    }
+    let Some(bytes) = state.blobs.read(&address).await? else {
+        return Ok(None);
+    };
+    let phash = tokio::task::spawn_blocking(move || {
+        inspect_photo(&bytes, &PhotoLimits::default(), 320)
+            .ok()
+            .map(|p| p.phash)
+    })
+    .await
+    .map_err(|e| crate::error::ServerError::Internal(format!("photo inspection: {e}")))?;
+    state.photo_facts.put(hash, phash);
+    Ok(Some(phash))
+}
+
+/// When each event and evidence entry reached the server: replay the stored changes in
+/// order and note what each one added. What a compaction folded together counts as
+/// arriving with the last change it holds (the later time, which only loosens the check
+/// against a backdated clock for old history).
+async fn arrivals_of(state: &AppState, stored: &StoredDoc) -> Result<Arrivals> {
+    let origins: BTreeMap<_, _> = state.docs.origins(stored.id).await?.into_iter().collect();
+    let actor = writer_actor();
+    let mut arrivals = Arrivals::default();
+    let mut doc = if stored.compacted.is_empty() {
+        Doc::empty(&actor)
+    } else {
+        let doc = Doc::load(&stored.compacted, &actor)?;
+        if let Some(origin) = origins.get(&stored.compacted_through) {
+            note_new(&doc, origin.arrived_at, &mut arrivals)?;
+        }
+        doc
+    };
+    for change in &stored.changes {
+        doc.load_changes(&change.bytes)?;
+        note_new(&doc, change.origin.arrived_at, &mut arrivals)?;
+    }
+    Ok(arrivals)
+}
+
+fn note_new(doc: &Doc, at: Millis, arrivals: &mut Arrivals) -> Result<()> {
+    // A document without its header yet (changes still missing) has nothing to note.
+    let Ok(snapshot) = doc.snapshot() else {
+        return Ok(());
+    };
+    for event in snapshot.events {
+        arrivals.events.entry(event.id).or_insert(at);
+    }
+    for hash in snapshot.evidence.into_keys() {
+        arrivals.evidence.entry(hash).or_insert(at);
+    }
+    Ok(())
+}
+
+/// Other cases' evidence: which cases use the same photo, and the perceptual hashes of
+/// the photos of cases in the same street (where a reused photo would come from).
+async fn reuse_index(state: &AppState, snapshot: &Snapshot) -> Result<ReuseIndex> {
+    let own = snapshot.header.id;
+    let mut index = ReuseIndex::default();
+    for hash in snapshot.evidence.keys() {
+        let Ok(address) = BlobHash::parse(hash) else {
+            continue;
+        };
+        let others: Vec<Uuid> = state
+            .blob_index
+            .referencing_docs(&address)
+            .await?
+            .into_iter()
+            .filter(|p| p.doc_id != own && p.kind == DocKind::Case)
+            .map(|p| p.doc_id)
+            .collect();
+        if !others.is_empty() {
+            index.cases_by_hash.insert(hash.clone(), others);
+        }
+    }
+    let street: Option<String> = snapshot
+        .header
+        .scope
+        .grid_cell
+        .as_ref()
+        .map(|cell| cell.chars().take(9).collect());
+    let Some(street) = street else {
+        return Ok(index);
+    };
+    let scope = Jurisdiction {
+        grid_prefixes: vec![street],
+        ..Jurisdiction::default()
+    };
+    let neighbours = state.docs.changed_since(0, scope, SCAN_LIMIT).await?;
+    for neighbour in neighbours {
+        if neighbour.doc_id == own || neighbour.kind != DocKind::Case {
+            continue;
+        }
+        let Some(stored) = state.docs.load_doc(neighbour.doc_id).await? else {
+            continue;
+        };
+        let Ok(evidence) = stored.load(&writer_actor()).and_then(|d| d.evidence()) else {
+            continue;
+        };
+        for hash in evidence.into_keys() {
+            if let Some(Some(phash)) = photo_phash(state, &hash).await? {
+                index.phashes.push(OtherEvidence {
+                    case_id: neighbour.doc_id,
+                    hash,
+                    phash,
+                });
+            }
+        }
+    }
+    Ok(index)
+}
+
+/// The people who wrote the case's events, as the server knows them now.
+async fn people_of(state: &AppState, snapshot: &Snapshot) -> Result<BTreeMap<String, Principal>> {
+    let mut people = BTreeMap::new();
+    for event in &snapshot.events {
+        if event.role == Role::Server || people.contains_key(&event.by) {
+            continue;
+        }
+        if let Some(user) = state.users.user_by_id(&event.by).await? {
+            people.insert(event.by.clone(), user.principal());
+        }
+    }
+    Ok(people)
+}
+
+/// Writes the deadline events due at `now` for every open case.
+pub async fn tick(state: &AppState, now: Millis) -> Result<Written> {
+    let _guard = PUSH_LOCK.lock().await;
+    let everywhere = Jurisdiction {
+        everywhere: true,
+        ..Jurisdiction::default()
+    };
+    let reference = &state.reference;
+    let mut written = Written::default();
+    for projection in state.docs.changed_since(0, everywhere, SCAN_LIMIT).await? {
+        if projection.kind != DocKind::Case || !is_open_case(&projection) {
+            continue;
+        }
+        let Some(stored) = state.docs.load_doc(projection.doc_id).await? else {
+            continue;
+        };
+        let mut doc = stored.load(&writer_actor())?;
+        let snapshot = doc.snapshot()?;
+        let case_state = case::fold(&snapshot);
+        let due = match due_deadline_events(
+            &case_state,
+            &snapshot.events,
+            &reference.catalogue,
+            &reference.calendar,
+            &reference.deadline_policy,
+            now,
+        ) {
+            Ok(due) => due,
+            Err(e) => {
+                // One case the rules cannot time (unknown category) must not stop the rest.
+                tracing::warn!(doc = %stored.id, error = %e, "no deadline for case");
+                continue;
+            }
+        };
+        let events = due
+            .iter()
+            .map(|e: &CaseEvent| e.to_event(Uuid::now_v7(), now, SERVER_USER, Role::Server))
+            .collect::<fieldloop_core::Result<Vec<_>>>()?;
+        written += write_events(state, &mut doc, &stored, events, now).await?;
+    }
+    Ok(written)
+}
+
+fn is_open_case(projection: &Projection) -> bool {
+    !matches!(
+        projection.fields.status.as_deref(),
+        Some("closed" | "rejected" | "voided" | "merged")
+    )
+}
+
+/// Runs [`tick`] every `every` on the state's clock until `stop` resolves.
+pub fn spawn_scheduler(
+    state: AppState,
+    every: Duration,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        tokio::pin!(stop);
+        let mut interval = tokio::time::interval(every);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = &mut stop => break,
+                _ = interval.tick() => {
+                    let now = state.clock.now();
+                    match tick(&state, now).await {
+                        Ok(w) if w.events > 0 => tracing::info!(documents = w.documents, events = w.events, "deadline events written"),
+                        Ok(_) => {}
+                        Err(e) => tracing::error!(error = %e, "scheduler tick failed"),
+                    }
+                }
+            }
+        }
+    })
+}

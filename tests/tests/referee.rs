@@ -1,0 +1,337 @@
+//! The referee over real sync: the server dispatches by the responsibility matrix, waits
+//! for the photos a verification references, judges the case (closed, or rework with the
+//! failing check), writes deadline events on its clock, and serves the evaluation.
+
+use fieldloop_core::case::events::{Handled, Reported, VerificationSubmitted};
+use fieldloop_core::case::{CaseDoc, CaseEvent, NewCase};
+use fieldloop_core::doc::{EvidenceStage, Position};
+use fieldloop_core::media::{process_photo, PhotoLimits, ProcessOptions};
+use fieldloop_core::store::NewPhoto;
+use fieldloop_core::sync::client::listing_for;
+use fieldloop_core::sync::upload::{upload_pending, RetryPolicy};
+use fieldloop_core::time::{Millis, DAY};
+use fieldloop_tests::*;
+use uuid::Uuid;
+
+/// A processed JPEG of a generated scene: distinct seeds are distinct pictures.
+struct Photo {
+    hash: String,
+    jpeg: Vec<u8>,
+}
+
+fn scene_jpeg(seed: u32, quality: u8) -> Vec<u8> {
+    let s = seed as f32;
+    let img = image::RgbImage::from_fn(960, 720, |x, y| {
+        let (u, v) = (x as f32 / 960.0, y as f32 / 720.0);
+        let a = ((u * (3.0 + s) + s).sin() * (v * (2.0 + 0.7 * s) - s).cos() + 1.0) * 0.5;
+        let b = (((u - 0.3 * s.sin()).powi(2) + (v - 0.5).powi(2)).sqrt() * (6.0 + s)).cos();
+        image::Rgb([
+            (a * 255.0) as u8,
+            ((b + 1.0) * 127.0) as u8,
+            (v * 255.0) as u8,
+        ])
+    });
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality)
+        .encode_image(&img)
+        .expect("encode");
+    out
+}
+
+fn photo(seed: u32, quality: u8) -> Photo {
+    let processed = process_photo(
+        &scene_jpeg(seed, quality),
+        &PhotoLimits::default(),
+        &ProcessOptions::default(),
+    )
+    .expect("processed");
+    Photo {
+        hash: processed.content_hash,
+        jpeg: processed.jpeg,
+    }
+}
+
+fn at(
+    position: Position,
+    device: &Device,
+    stage: EvidenceStage,
+    when: Millis,
+) -> fieldloop_core::doc::Evidence {
+    let mut e = evidence(stage, &device.principal, when);
+    e.position = Some(position);
+    e
+}
+
+/// Appends `event` with `photo` captured beside it, durably, like the app does.
+fn act_with_photo(
+    device: &mut Device,
+    id: Uuid,
+    event: CaseEvent,
+    photo: &Photo,
+    stage: EvidenceStage,
+    when: Millis,
+    position: Position,
+) {
+    let mut case: CaseDoc = device.case(id);
+    case.add_evidence(
+        &device.principal,
+        &photo.hash,
+        &at(position, device, stage, when),
+    )
+    .expect("evidence");
+    case.append(&device.principal, &event, Uuid::now_v7(), when)
+        .expect("event allowed");
+    let listing = listing_for(case.doc()).expect("listing");
+    device
+        .store
+        .capture(
+            case.doc_mut(),
+            &listing,
+            &[NewPhoto {
+                sha256: &photo.hash,
+                bytes: &photo.jpeg,
+            }],
+        )
+        .expect("capture");
+}
+
+fn upload(device: &mut Device) {
+    upload_pending(&device.client, &mut device.store, &RetryPolicy::default()).expect("upload");
+}
+
+struct Street {
+    server: TestServer,
+    inspector: Device,
+    dispatcher: Device,
+    handler: Device,
+}
+
+fn street() -> Street {
+    let server = TestServer::with_street_people();
+    let inspector = Device::login(&server, "inspector");
+    let dispatcher = Device::login(&server, "dispatcher");
+    let handler = Device::login(&server, "handler");
+    Street {
+        server,
+        inspector,
+        dispatcher,
+        handler,
+    }
+}
+
+/// Reported with `before`, registered, and dispatched by the server's matrix.
+fn dispatched_case(s: &mut Street, before: &Photo) -> Uuid {
+    let id = Uuid::now_v7();
+    s.server.clock.set(minutes(0));
+    let new = NewCase {
+        id,
+        event_id: Uuid::now_v7(),
+        at: minutes(0),
+        category: "20102".into(),
+        position: POSITION,
+        grid_cell: GRID.into(),
+        description: Some("垃圾堆在路边".into()),
+        address: None,
+        report: Reported::default(),
+        before_photos: vec![(
+            before.hash.clone(),
+            at(POSITION, &s.inspector, EvidenceStage::Before, minutes(0)),
+        )],
+    };
+    let mut case =
+        CaseDoc::create(&s.inspector.principal, s.inspector.store.actor(), new).expect("report");
+    let listing = listing_for(case.doc()).expect("listing");
+    s.inspector
+        .store
+        .capture(
+            case.doc_mut(),
+            &listing,
+            &[NewPhoto {
+                sha256: &before.hash,
+                bytes: &before.jpeg,
+            }],
+        )
+        .expect("capture");
+    s.inspector.sync(minutes(0));
+    upload(&mut s.inspector);
+
+    s.server.clock.set(minutes(5));
+    s.dispatcher.sync(minutes(5));
+    s.dispatcher.act(id, register(), minutes(5));
+    s.dispatcher.sync(minutes(5));
+    assert_eq!(
+        s.server.status(id).as_deref(),
+        Some("dispatched"),
+        "the server dispatches a registered case by the responsibility matrix"
+    );
+    id
+}
+
+/// A dispatched case, accepted and handled with `after` taken at `after_at`.
+fn handled_case(s: &mut Street, before: &Photo, after: &Photo, after_at: Position) -> Uuid {
+    let id = dispatched_case(s, before);
+
+    s.server.clock.set(minutes(30));
+    s.handler.sync(minutes(30));
+    s.handler.act(id, accept(), minutes(30));
+    let handled = CaseEvent::Handled(Handled {
+        note: Some("清理完毕".into()),
+        photos: vec![after.hash.clone()],
+    });
+    act_with_photo(
+        &mut s.handler,
+        id,
+        handled,
+        after,
+        EvidenceStage::After,
+        minutes(31),
+        after_at,
+    );
+    s.handler.sync(minutes(31));
+    upload(&mut s.handler);
+    id
+}
+
+fn verify(s: &mut Street, id: Uuid, photo: &Photo, when: Millis) {
+    s.server.clock.set(when);
+    s.inspector.sync(when);
+    let event = CaseEvent::VerificationSubmitted(VerificationSubmitted {
+        fixed: true,
+        note: None,
+        photos: vec![photo.hash.clone()],
+    });
+    act_with_photo(
+        &mut s.inspector,
+        id,
+        event,
+        photo,
+        EvidenceStage::Verification,
+        when,
+        POSITION,
+    );
+    s.inspector.sync(when);
+}
+
+fn verdict_checks(s: &Street, id: Uuid) -> Vec<(String, bool, String)> {
+    let doc = s.server.doc(id).expect("server doc");
+    let state = fieldloop_core::case::fold(&doc.snapshot().expect("snapshot"));
+    let verdict = state.last_verdict.expect("a verdict");
+    verdict
+        .checks
+        .into_iter()
+        .map(|c| (c.name, c.passed, c.reason))
+        .collect()
+}
+
+#[test]
+fn a_case_closes_once_its_verification_photo_arrives() {
+    let mut s = street();
+    let (before, after, check) = (photo(1, 90), photo(2, 90), photo(3, 90));
+    let id = handled_case(&mut s, &before, &after, POSITION);
+    verify(&mut s, id, &check, minutes(60));
+    assert_eq!(
+        s.server.status(id).as_deref(),
+        Some("verification_submitted"),
+        "the verdict waits for the verification photo"
+    );
+    upload(&mut s.inspector);
+    assert_eq!(s.server.status(id).as_deref(), Some("closed"));
+    assert!(verdict_checks(&s, id).iter().all(|(_, passed, _)| *passed));
+    s.inspector.sync(minutes(61));
+    assert_eq!(
+        s.inspector.status(id),
+        "closed",
+        "the verdict reaches the phone"
+    );
+}
+
+#[test]
+fn a_far_after_photo_and_a_reused_before_photo_send_the_case_back() {
+    let mut s = street();
+    let before = photo(4, 90);
+    // The "after" photo is the before-photo re-encoded: a different file, the same picture.
+    let reused = photo(4, 60);
+    assert_ne!(before.hash, reused.hash);
+    let far = Position {
+        lat: POSITION.lat + 0.01,
+        ..POSITION
+    }; // about 1.1 km north
+    let id = handled_case(&mut s, &before, &reused, far);
+    let check = photo(5, 90);
+    verify(&mut s, id, &check, minutes(60));
+    upload(&mut s.inspector);
+    assert_eq!(s.server.status(id).as_deref(), Some("rework"));
+    let checks = verdict_checks(&s, id);
+    let failed: Vec<&str> = checks
+        .iter()
+        .filter(|c| !c.1)
+        .map(|c| c.0.as_str())
+        .collect();
+    assert!(failed.contains(&"place"), "failed checks: {checks:?}");
+    assert!(failed.contains(&"reuse"), "failed checks: {checks:?}");
+    let place = checks.iter().find(|c| c.0 == "place").expect("place check");
+    assert!(place.2.contains(" m "), "a readable distance: {}", place.2);
+}
+
+#[test]
+fn the_scheduler_writes_overdue_once_and_the_evaluation_counts_it() {
+    let mut s = street();
+    let id = dispatched_case(&mut s, &photo(6, 90));
+    // Never handled: a week later the case is long overdue.
+    let later = minutes(0) + 7 * DAY;
+    s.server.clock.set(later);
+    let state = &s.server.state;
+    let rt = s.server.runtime();
+    let first = rt
+        .block_on(fieldloop_server::referee::tick(state, later))
+        .expect("tick");
+    assert!(first.events >= 1, "deadline events written: {first:?}");
+    let again = rt
+        .block_on(fieldloop_server::referee::tick(state, later))
+        .expect("tick");
+    assert_eq!(again.events, 0, "never twice");
+    let doc = s.server.doc(id).expect("doc");
+    let kinds: Vec<String> = doc
+        .events()
+        .expect("events")
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert!(kinds.iter().any(|k| k == "case.overdue"), "{kinds:?}");
+
+    let http = reqwest::blocking::Client::new();
+    let url = format!("{}/v1/evaluation?period=2026-11", s.server.base);
+    let as_dispatcher = http
+        .get(&url)
+        .bearer_auth(&s.dispatcher.token)
+        .send()
+        .expect("get");
+    assert_eq!(as_dispatcher.status(), 200);
+    let body: serde_json::Value = as_dispatcher.json().expect("json");
+    let unit = body["units"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["unit"] == UNIT))
+        .unwrap_or_else(|| panic!("a row for {UNIT}: {body}"));
+    assert!(unit["overdue"].as_u64().unwrap_or(0) >= 1, "{unit}");
+
+    let csv = http
+        .get(format!("{url}&format=csv"))
+        .bearer_auth(&s.dispatcher.token)
+        .send()
+        .expect("csv");
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    assert!(csv.text().expect("text").contains(UNIT));
+
+    let as_inspector = http
+        .get(&url)
+        .bearer_auth(&s.inspector.token)
+        .send()
+        .expect("get");
+    assert_eq!(as_inspector.status(), 403);
+    let bad = http
+        .get(format!("{}/v1/evaluation?period=2026-13", s.server.base))
+        .bearer_auth(&s.dispatcher.token)
+        .send()
+        .expect("get");
+    assert_eq!(bad.status(), 400);
+}

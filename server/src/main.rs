@@ -87,7 +87,7 @@ async fn run_demo(args: DemoArgs) -> fieldloop_server::Result<()> {
         () = serve::shutdown_signal() => {
             stop.store(true, Ordering::SeqCst);
             tracing::info!("shutting down during the simulated day");
-            demo.server.shutdown(Duration::from_secs(10)).await?;
+            demo.shutdown(Duration::from_secs(10)).await?;
             tracing::info!("stopped");
             return Ok(());
         }
@@ -113,7 +113,7 @@ async fn run_demo(args: DemoArgs) -> fieldloop_server::Result<()> {
     serve::shutdown_signal().await;
     ticker.abort();
     tracing::info!("shutting down; letting open requests finish");
-    demo.server.shutdown(Duration::from_secs(10)).await?;
+    demo.shutdown(Duration::from_secs(10)).await?;
     tracing::info!("stopped");
     summary.map(|_| ())
 }

@@ -16,8 +16,11 @@
 use fieldloop_core::geo::grid::{GridCell, GridIndex};
 use fieldloop_core::geo::LatLon;
 use fieldloop_core::plan::{ChiefLevel, Segment, WarningLevel};
+use fieldloop_core::schedule::{ResponsibilityMatrix, ResponsibilityRule};
 use fieldloop_core::Result;
 use serde::Serialize;
+
+use crate::referee::Reference;
 
 /// South-west corner of the demo grid, WGS-84 (west of West Lake, towards 西溪).
 pub const ORIGIN: LatLon = LatLon {
@@ -198,6 +201,39 @@ impl City {
                 })
                 .collect(),
         )
+    }
+
+    /// The responsibility matrix in the core's form, for the server's auto-dispatch.
+    pub fn responsibility_matrix(&self) -> Result<ResponsibilityMatrix> {
+        let matrix = ResponsibilityMatrix {
+            version: self.version.to_owned(),
+            rules: self
+                .matrix
+                .iter()
+                .map(|r| ResponsibilityRule {
+                    category: r.category.to_owned(),
+                    area: r.area.to_owned(),
+                    unit: r.unit.to_owned(),
+                })
+                .collect(),
+        };
+        matrix.validate()?;
+        Ok(matrix)
+    }
+
+    /// The server's reference data for this city: the bundled catalogue and calendar,
+    /// plus this city's matrix, cells, river polylines and units.
+    pub fn server_reference(&self) -> Result<Reference> {
+        let mut reference = Reference::builtin()?;
+        reference.matrix = self.responsibility_matrix()?;
+        reference.grid = Some(self.grid_index()?);
+        reference.segments = self
+            .segments
+            .iter()
+            .map(|s| (s.segment.id.clone(), s.line.clone()))
+            .collect();
+        reference.units = self.units.iter().map(|u| u.id.to_owned()).collect();
+        Ok(reference)
     }
 
     /// The unit the matrix gives for a category key in a grid cell: the most specific
@@ -410,6 +446,24 @@ mod tests {
             Some("enforcement-xihu")
         );
         assert_eq!(city.responsible_unit("20102", "110105001001001"), None);
+    }
+
+    #[test]
+    fn the_core_matrix_agrees_with_the_city_lookup() {
+        let city = City::builtin();
+        let matrix = city.responsibility_matrix().expect("valid matrix");
+        for cell in ["330106001001001", "330106002001004", "330106003003002"] {
+            for category in [
+                "20102", "20110", "10118", "10101", "10402", "20504", "20105",
+            ] {
+                let core = fieldloop_core::schedule::dispatch_unit(&matrix, category, cell);
+                assert_eq!(
+                    core,
+                    city.responsible_unit(category, cell),
+                    "{category} in {cell}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -30,7 +30,11 @@ use crate::clock::ManualClock;
 use crate::error::{Result, ServerError};
 use crate::serve::{self, RunningServer};
 use crate::state::{AppState, Config};
-use crate::{app, seed};
+use crate::{app, referee, seed};
+
+/// How often the demo server's scheduler looks for due deadline events. Short, because
+/// the day's clock jumps: the scheduler reads that clock, not the wall clock.
+pub const SCHEDULER_EVERY: Duration = Duration::from_millis(250);
 
 /// A demo server on the embedded store, listening, with the day's clock.
 pub struct DemoServer {
@@ -38,33 +42,52 @@ pub struct DemoServer {
     pub clock: Arc<ManualClock>,
     pub server: RunningServer,
     pub data: PathBuf,
+    scheduler: tokio::task::JoinHandle<()>,
+    stop_scheduler: tokio::sync::oneshot::Sender<()>,
 }
 
 impl DemoServer {
+    /// Stops the scheduler, then the listener (open requests get `grace`).
+    pub async fn shutdown(self, grace: Duration) -> Result<()> {
+        let _ = self.stop_scheduler.send(());
+        let _ = self.scheduler.await;
+        self.server.shutdown(grace).await
+    }
+
     /// `http://ADDR`, what the simulated phones talk to.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.server.addr)
     }
 }
 
-/// Opens `<data>` with the day's clock (08:30 on 2026-11-23, China time), seeds the
-/// demo users (idempotent) and listens on `listen` over plain HTTP.
+/// Opens `<data>` with the day's clock (08:30 on 2026-11-23, China time) and the demo
+/// city as the referee's reference data (matrix, cells, rivers, units), seeds the demo
+/// users (idempotent), starts the deadline scheduler and listens on `listen` over plain
+/// HTTP.
 pub async fn start(data: &Path, listen: SocketAddr) -> Result<DemoServer> {
     let clock = Arc::new(ManualClock::new(scenario::at(8, 30)));
     let dir = data.to_path_buf();
     let server_clock: Arc<dyn crate::clock::Clock> = clock.clone();
+    let reference = city::City::builtin().server_reference()?;
     let state = tokio::task::spawn_blocking(move || {
         AppState::embedded(&dir, server_clock, Config::default())
     })
-    .await??;
+    .await??
+    .with_reference(reference);
     let created = seed::seed_demo(&state).await?;
     tracing::info!(created, "demo users seeded");
+    let (stop_scheduler, stopped) = tokio::sync::oneshot::channel::<()>();
+    let scheduler = referee::spawn_scheduler(state.clone(), SCHEDULER_EVERY, async {
+        let _ = stopped.await;
+    });
     let server = serve::start(app(state.clone()), listen, None).await?;
     Ok(DemoServer {
         state,
         clock,
         server,
         data: data.to_path_buf(),
+        scheduler,
+        stop_scheduler,
     })
 }
 

@@ -80,9 +80,34 @@ pub fn scene(scene: &str) -> Result<Photo> {
     let radius = 20 + mix.below(60);
     let (cx, cy) = (mix.below(WIDTH), mix.below(horizon.max(1)));
 
+    // Light and shade over the whole picture: a few broad waves of brightness, different
+    // per scene. They give the picture the strong low-frequency structure a real street
+    // has, which is what a perceptual hash keys on.
+    let waves: Vec<(f64, f64, f64, f64)> = (0..4)
+        .map(|_| {
+            let fx = f64::from(mix.below(7)) * 0.5;
+            let fy = f64::from(mix.below(7)) * 0.5;
+            let phase = f64::from(mix.below(628)) / 100.0;
+            let amp = 15.0 + f64::from(mix.below(25));
+            (fx, fy, phase, amp)
+        })
+        .collect();
     let mut img = RgbImage::new(WIDTH, HEIGHT);
     for (x, y, px) in img.enumerate_pixels_mut() {
-        let mut c = if y < horizon { sky } else { ground };
+        let base = if y < horizon { sky } else { ground };
+        let (u, v) = (
+            f64::from(x) / f64::from(WIDTH),
+            f64::from(y) / f64::from(HEIGHT),
+        );
+        let shade: f64 = waves
+            .iter()
+            .map(|(fx, fy, phase, amp)| {
+                amp * (std::f64::consts::TAU * (fx * u + fy * v) + phase).cos()
+            })
+            .sum();
+        let mut c = Rgb(base
+            .0
+            .map(|ch| (f64::from(ch) + shade).clamp(0.0, 255.0) as u8));
         // Paving stripes on the ground, at a slope particular to the scene.
         if y >= horizon {
             let phase = (x as i64 + stripe_slope * y as i64).rem_euclid(stripe_period as i64);
@@ -154,6 +179,13 @@ mod tests {
             (copy.phash ^ a.phash).count_ones() <= 4,
             "a re-encode keeps the pHash"
         );
+        // The server hashes what arrives, at thumbnail scale; it must agree.
+        let on_arrival = |bytes: &[u8]| {
+            fieldloop_core::media::inspect_photo(bytes, &PhotoLimits::default(), 320)
+                .unwrap()
+                .phash
+        };
+        assert!((on_arrival(&copy.bytes) ^ on_arrival(&a.bytes)).count_ones() <= 4);
         let decoded = image::load_from_memory(&a.bytes).unwrap();
         assert_eq!((decoded.width(), decoded.height()), (WIDTH, HEIGHT));
     }

@@ -343,6 +343,10 @@ struct Day<'a> {
     now: Millis,
     progress: &'a mut dyn FnMut(&str),
     sync_total: SyncCounts,
+    /// Verdicts already shown, by (case, verdict time).
+    shown_verdicts: std::collections::HashSet<(Uuid, Millis)>,
+    /// Case labels by id, so reasons naming another case read "C12".
+    labels: Vec<(Uuid, &'static str)>,
     steps: usize,
 }
 
@@ -370,6 +374,13 @@ impl<'a> Day<'a> {
         self.phones
             .get_mut(user)
             .ok_or_else(|| Error::invalid("demo", format!("no phone for {user}")))
+    }
+
+    /// `text` with every case id of the day replaced by its label.
+    fn with_labels(&self, text: &str) -> String {
+        self.labels.iter().fold(text.to_owned(), |t, (id, label)| {
+            t.replace(&id.to_string(), label)
+        })
     }
 
     fn stopped(&self) -> Result<()> {
@@ -453,6 +464,8 @@ pub fn run_day(opts: DayOptions<'_>, progress: &mut dyn FnMut(&str)) -> Result<S
         now: at(8, 30),
         progress,
         sync_total: SyncCounts::default(),
+        shown_verdicts: std::collections::HashSet::new(),
+        labels: Vec::new(),
         steps: 0,
     };
     day.set_time(at(8, 30));
@@ -566,6 +579,7 @@ pub fn run_day(opts: DayOptions<'_>, progress: &mut dyn FnMut(&str)) -> Result<S
             ));
         }
         case_ids.push(id);
+        day.labels.push((id, plan.label));
         sites.push(site);
         before.push(photo);
     }
@@ -767,9 +781,11 @@ pub fn run_day(opts: DayOptions<'_>, progress: &mut dyn FnMut(&str)) -> Result<S
         .zip(&units)
         .filter_map(|(p, u)| u.as_ref().map(|u| format!("{}→{u}", p.label)))
         .collect();
+    let dispatched = listing.len();
     day.say(format!(
-        "dispatch-xihu dispatches by the responsibility matrix ({} already by the server): {}",
-        by_server,
+        "派遣 by the responsibility matrix: {by_server} by the server on registration, {} by \
+         dispatch-xihu: {}",
+        dispatched - by_server,
         listing.join(", ")
     ));
     day.sync("dispatch-xihu")?;
@@ -1050,6 +1066,21 @@ pub fn run_day(opts: DayOptions<'_>, progress: &mut dyn FnMut(&str)) -> Result<S
         Ok(true)
     })?;
     day.sync("admin")?;
+    for (plan, &id) in CASES.iter().zip(&case_ids) {
+        let state = day.phone("admin")?.case_state(id)?;
+        if let Some(overdue) = state.overdue_at {
+            let warned = state
+                .warned_at
+                .map(|w| format!("warned (预警) at {}, ", hhmm(w)))
+                .unwrap_or_default();
+            day.say(format!(
+                "server deadline check: {} {}overdue (超期) at {}",
+                plan.label,
+                warned,
+                hhmm(overdue)
+            ));
+        }
+    }
 
     let summary = summarise(
         &mut day,
@@ -1200,8 +1231,8 @@ fn report_verdicts(day: &mut Day<'_>, case_ids: &[Uuid], settled: bool) -> Resul
         let Some(verdict) = &state.last_verdict else {
             continue;
         };
-        let fresh = state.verdict_at.is_some_and(|v| v >= day.now - 2 * HOUR);
-        if !fresh {
+        let Some(at) = state.verdict_at else { continue };
+        if !day.shown_verdicts.insert((id, at)) {
             continue;
         }
         if verdict.passed() {
@@ -1210,7 +1241,7 @@ fn report_verdicts(day: &mut Day<'_>, case_ids: &[Uuid], settled: bool) -> Resul
             lines.push(format!(
                 "{} FAILED ({}) → {}",
                 plan.label,
-                failed_checks(verdict).join("; "),
+                day.with_labels(&failed_checks(verdict).join("; ")),
                 status_word(&state)
             ));
         }
@@ -1393,7 +1424,7 @@ fn summarise(
         let mut failed = Vec::new();
         for event in snapshot.events.iter().filter(|e| e.kind == kinds::VERDICT) {
             if let Ok(verdict) = event.data_as::<Verdict>() {
-                failed.extend(failed_checks(&verdict));
+                failed.extend(failed_checks(&verdict).iter().map(|f| day.with_labels(f)));
             }
         }
         let (overdue, overdue_from) = if state.overdue_at.is_some() {

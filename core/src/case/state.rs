@@ -60,7 +60,7 @@ impl CaseStatus {
 /// A suspension (挂账/缓办); `to` is none while it lasts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
-pub struct Interval {
+pub struct Suspension {
     pub from: Millis,
     pub to: Option<Millis>,
 }
@@ -114,7 +114,7 @@ pub struct CaseState {
     pub pending_extension: Option<TimeLimit>,
     pub extensions: Vec<TimeLimit>,
     pub total_extension: ExtensionTotal,
-    pub suspensions: Vec<Interval>,
+    pub suspensions: Vec<Suspension>,
     pub returns: u32,
     pub rework_count: u32,
     pub self_fixed: bool,
@@ -413,7 +413,7 @@ impl<'a> CaseFold<'a> {
                 if s.is_suspended() {
                     return Err("the case is already suspended".into());
                 }
-                s.suspensions.push(Interval { from: at, to: None });
+                s.suspensions.push(Suspension { from: at, to: None });
             }
             CaseEvent::Resumed(_) => match s.suspensions.last_mut() {
                 Some(open) if open.to.is_none() => open.to = Some(at),

@@ -65,14 +65,7 @@ pub struct Suspension {
     pub to: Option<Millis>,
 }
 
-/// An event kept in the log but without effect, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
-pub struct Ignored {
-    pub event: Uuid,
-    pub kind: String,
-    pub reason: String,
-}
+pub use crate::doc::Ignored;
 
 /// Granted extensions summed per unit; the working calendar turns them into time.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -99,7 +99,7 @@ impl PhotoFacts {
         self.0.lock().ok()?.get(hash).copied()
     }
 
-    fn put(&self, hash: &str, phash: Option<u64>) {
+    pub(crate) fn put(&self, hash: &str, phash: Option<u64>) {
         if let Ok(mut map) = self.0.lock() {
             map.insert(hash.to_owned(), phash);
         }

@@ -1,4 +1,4 @@
-//! Device store benchmarks (issue 2): prints figures; record them in bench/STORE.md.
+//! Device store benchmarks (issue 2): prints figures; recorded in bench/README.md.
 //!
 //! 1. Create a case with 3 evidence references and save it durably (target ≤ 5 ms).
 //! 2. Open a store holding 10,000 documents and list open tasks by deadline (≤ 50 ms).

@@ -145,6 +145,16 @@ pub struct Evidence {
     pub item: Option<String>,
 }
 
+/// An event a fold kept in the log but gave no effect, and why: the log is the audit
+/// trail, so an event illegal where it lands is never dropped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct Ignored {
+    pub event: Uuid,
+    pub kind: String,
+    pub reason: String,
+}
+
 /// Everything a fold needs, read out of the document at once.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {

@@ -10,7 +10,8 @@
 //!   `Upload-Offset: N`, the bytes the server holds. An upload cut mid-body keeps what
 //!   arrived. When all TOTAL bytes are there, the server checks SHA-256 = `{hash}`
 //!   (else `400 hash_mismatch`, upload discarded), size ≤ 40 MB (`413 too_large`), and a
-//!   readable JPEG or PNG header (`400 not_an_image` / `415 unsupported_format`),
+//!   JPEG or PNG that decodes whole within the photo limits (`400 not_an_image` /
+//!   `415 unsupported_format`),
 //!   then stores it at its address: `201` with `{"hash","size","format","width",
 //!   "height","complete":true}`. Without Content-Range the body is the whole file and
 //!   replaces any unfinished upload. A PUT of a blob already stored answers `200` with
@@ -30,6 +31,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes_buf::Buffer;
+use fieldloop_core::media::{inspect_photo, PhotoLimits};
 use fieldloop_core::roles::{Role, ScopeCheck};
 use fieldloop_core::PhotoProblem;
 use futures_util::StreamExt;
@@ -401,7 +403,11 @@ async fn finish(state: &AppState, auth: &Auth, hash: &BlobHash) -> Result<Respon
     let bytes = state.blobs.read_part(hash).await?;
     let size = bytes.len() as u64;
     let expected = hash.clone();
-    let checked = tokio::task::spawn_blocking(move || -> Result<(ImageFormat, u32, u32)> {
+    let limits = PhotoLimits {
+        max_bytes: state.config.max_blob_bytes,
+        ..PhotoLimits::default()
+    };
+    let checked = tokio::task::spawn_blocking(move || -> Result<(ImageFormat, u32, u32, u64)> {
         let actual = hex::encode(Sha256::digest(&bytes));
         if actual != expected.as_str() {
             return Err(ServerError::bad_request(
@@ -409,10 +415,14 @@ async fn finish(state: &AppState, auth: &Auth, hash: &BlobHash) -> Result<Respon
                 format!("the bytes hash to {actual}, not to the address {expected}"),
             ));
         }
-        Ok(inspect_image(&bytes)?)
+        let (format, width, height) = inspect_image(&bytes)?;
+        // A readable header is not enough for evidence: decode the whole picture within
+        // the photo limits, and keep its perceptual hash for the reuse check.
+        let seen = inspect_photo(&bytes, &limits, 320)?;
+        Ok((format, width, height, seen.phash))
     })
     .await?;
-    let (format, width, height) = match checked {
+    let (format, width, height, phash) = match checked {
         Ok(found) => found,
         Err(e) => {
             state.blobs.discard_part(hash).await?;
@@ -441,6 +451,7 @@ async fn finish(state: &AppState, auth: &Auth, hash: &BlobHash) -> Result<Respon
     };
     state.blob_index.record_blob(meta.clone()).await?;
     state.blobs.promote_part(hash).await?;
+    state.photo_facts.put(hash.as_str(), Some(phash));
     state
         .audit
         .record(AuditEntry {

@@ -99,7 +99,7 @@ impl PhotoFacts {
         self.0.lock().ok()?.get(hash).copied()
     }
 
-    fn put(&self, hash: &str, phash: Option<u64>) {
+    pub(crate) fn put(&self, hash: &str, phash: Option<u64>) {
         if let Ok(mut map) = self.0.lock() {
             map.insert(hash.to_owned(), phash);
         }
@@ -152,6 +152,7 @@ async fn react_one(state: &AppState, id: Uuid) -> Result<Written> {
     let mut doc = stored.load(&writer_actor())?;
     let snapshot = doc.snapshot()?;
     let now = state.clock.now();
+    let stamp = stamp_after(&snapshot, now);
     let reference = &state.reference;
     let events: Vec<Event> =
         match snapshot.header.kind {
@@ -168,14 +169,14 @@ async fn react_one(state: &AppState, id: Uuid) -> Result<Written> {
                 }
                 typed
                     .iter()
-                    .map(|e| e.to_event(Uuid::now_v7(), now, SERVER_USER, Role::Server))
+                    .map(|e| e.to_event(Uuid::now_v7(), stamp, SERVER_USER, Role::Server))
                     .collect::<fieldloop_core::Result<_>>()?
             }
             DocKind::Notice => {
                 let uploads = uploads_for(state, &snapshot).await?;
                 verify_notice(&snapshot, &uploads)?.events(
                     [Uuid::now_v7(), Uuid::now_v7()],
-                    now,
+                    stamp,
                     SERVER_USER,
                 )?
             }
@@ -205,7 +206,7 @@ async fn react_one(state: &AppState, id: Uuid) -> Result<Written> {
                     match target {
                         Some(target) => {
                             vec![PatrolEvent::Verdict(verify_patrol(&patrol_state, target)?)
-                                .to_event(Uuid::now_v7(), now, SERVER_USER, Role::Server)?]
+                                .to_event(Uuid::now_v7(), stamp, SERVER_USER, Role::Server)?]
                         }
                         None => Vec::new(),
                     }
@@ -214,6 +215,19 @@ async fn react_one(state: &AppState, id: Uuid) -> Result<Written> {
             DocKind::SiteInspection | DocKind::PatrolPlan => Vec::new(),
         };
     write_events(state, &mut doc, &stored, events, now).await
+}
+
+/// The time the server's events carry: now, but never before the last event of the log.
+/// The fold orders events by time, so a verdict stamped before the verification it judges
+/// (a phone clock running ahead of the server's) would land out of order and be ignored.
+/// How far a phone's clock may run ahead is the verification's clock check, not this.
+fn stamp_after(snapshot: &Snapshot, now: Millis) -> Millis {
+    snapshot
+        .events
+        .iter()
+        .map(|e| e.at)
+        .max()
+        .map_or(now, |last| last.max(now))
 }
 
 /// Appends the server's events to a document and stores them as one change.
@@ -475,9 +489,10 @@ pub async fn tick(state: &AppState, now: Millis) -> Result<Written> {
                 continue;
             }
         };
+        let stamp = stamp_after(&snapshot, now);
         let events = due
             .iter()
-            .map(|e: &CaseEvent| e.to_event(Uuid::now_v7(), now, SERVER_USER, Role::Server))
+            .map(|e: &CaseEvent| e.to_event(Uuid::now_v7(), stamp, SERVER_USER, Role::Server))
             .collect::<fieldloop_core::Result<Vec<_>>>()?;
         written += write_events(state, &mut doc, &stored, events, now).await?;
     }

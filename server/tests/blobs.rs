@@ -273,6 +273,20 @@ async fn bytes_that_are_not_an_image_are_rejected() {
     .await;
     assert_eq!(reply.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_eq!(reply.error_code(), "unsupported_format");
+
+    // A real JPEG cut short: the header reads, the picture does not. Evidence must decode.
+    let whole = make_jpeg(400, 300, 7);
+    let cut = whole[..whole.len() * 2 / 3].to_vec();
+    let reply = put(
+        &server,
+        &token,
+        &sha256_hex(&cut),
+        None,
+        Body::from(cut.clone()),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{:?}", reply.json());
+    assert_eq!(reply.error_code(), "not_an_image");
     assert!(no_parts(&server));
 }
 

@@ -12,7 +12,7 @@ pub mod state;
 
 pub use doc::{CaseDoc, NewCase};
 pub use events::{kinds, CaseEvent, Check, Verdict};
-pub use state::{fold, scopes_along, CaseFold, CaseState, CaseStatus, Ignored, Interval};
+pub use state::{fold, scopes_along, CaseFold, CaseState, CaseStatus, Ignored, Suspension};
 
 use crate::doc::EvidenceStage;
 use crate::roles::{Role, Rule, ScopeCheck};

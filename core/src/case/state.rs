@@ -60,19 +60,12 @@ impl CaseStatus {
 /// A suspension (挂账/缓办); `to` is none while it lasts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
-pub struct Interval {
+pub struct Suspension {
     pub from: Millis,
     pub to: Option<Millis>,
 }
 
-/// An event kept in the log but without effect, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
-pub struct Ignored {
-    pub event: Uuid,
-    pub kind: String,
-    pub reason: String,
-}
+pub use crate::doc::Ignored;
 
 /// Granted extensions summed per unit; the working calendar turns them into time.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,7 +107,7 @@ pub struct CaseState {
     pub pending_extension: Option<TimeLimit>,
     pub extensions: Vec<TimeLimit>,
     pub total_extension: ExtensionTotal,
-    pub suspensions: Vec<Interval>,
+    pub suspensions: Vec<Suspension>,
     pub returns: u32,
     pub rework_count: u32,
     pub self_fixed: bool,
@@ -413,7 +406,7 @@ impl<'a> CaseFold<'a> {
                 if s.is_suspended() {
                     return Err("the case is already suspended".into());
                 }
-                s.suspensions.push(Interval { from: at, to: None });
+                s.suspensions.push(Suspension { from: at, to: None });
             }
             CaseEvent::Resumed(_) => match s.suspensions.last_mut() {
                 Some(open) if open.to.is_none() => open.to = Some(at),

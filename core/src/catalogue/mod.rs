@@ -297,14 +297,14 @@ pub fn parse_component_id(id: &str) -> Result<ComponentId> {
 /// 3 community + 3 cell.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
-pub struct GridCell {
+pub struct GridCellCode {
     pub admin: String,
     pub street: String,
     pub community: String,
     pub cell: String,
 }
 
-pub fn parse_grid_cell(code: &str) -> Result<GridCell> {
+pub fn parse_grid_cell(code: &str) -> Result<GridCellCode> {
     if code.len() != 15 || !all_digits(code) {
         return Err(Error::invalid(
             "grid cell",
@@ -312,7 +312,7 @@ pub fn parse_grid_cell(code: &str) -> Result<GridCell> {
         ));
     }
     validate_admin_code(&code[..6], "grid cell")?;
-    Ok(GridCell {
+    Ok(GridCellCode {
         admin: code[..6].to_string(),
         street: code[6..9].to_string(),
         community: code[9..12].to_string(),

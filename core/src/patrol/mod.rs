@@ -232,13 +232,7 @@ pub enum PatrolStatus {
     Ended,
 }
 
-/// An event the fold did not apply, kept for the audit trail with the reason.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Ignored {
-    pub event: Uuid,
-    pub kind: String,
-    pub reason: String,
-}
+pub use crate::doc::Ignored;
 
 /// The state of a patrol, folded from its log.
 #[derive(Debug, Clone, PartialEq)]

@@ -455,6 +455,56 @@ fn projection_parse((id, kind, raw): (String, String, ProjectionRaw)) -> Result<
     })
 }
 
+/// The query for projections changed past `cursor` within `scope` (any of its grid
+/// prefixes, units, projects or segments; everything when `everywhere`), plus the
+/// documents `creator` made, oldest change first. `None` when nothing can match.
+fn scoped_changes(
+    cursor: Seq,
+    scope: &Jurisdiction,
+    creator: Option<String>,
+    limit: usize,
+) -> Option<(String, Vec<SqlValue>)> {
+    let mut args: Vec<SqlValue> = vec![SqlValue::Integer(cursor)];
+    let filter = if scope.everywhere {
+        String::new()
+    } else {
+        let mut any = Vec::new();
+        if let Some(creator) = creator {
+            args.push(SqlValue::Text(creator));
+            any.push(format!(
+                "json_extract(json, '$.created_by') = ?{}",
+                args.len()
+            ));
+        }
+        for prefix in &scope.grid_prefixes {
+            args.push(SqlValue::Text(prefix.clone()));
+            let n = args.len();
+            any.push(format!("substr(grid_cell, 1, length(?{n})) = ?{n}"));
+        }
+        for (column, values) in [
+            ("unit", &scope.units),
+            ("project", &scope.projects),
+            ("segment", &scope.segments),
+        ] {
+            for value in values {
+                args.push(SqlValue::Text(value.clone()));
+                any.push(format!("{column} = ?{}", args.len()));
+            }
+        }
+        if any.is_empty() {
+            return None;
+        }
+        format!("AND ({})", any.join(" OR "))
+    };
+    args.push(SqlValue::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
+    let sql = format!(
+        "SELECT {PROJECTION_COLUMNS} FROM projections WHERE seq > ?1 {filter} \
+         ORDER BY seq LIMIT ?{}",
+        args.len()
+    );
+    Some((sql, args))
+}
+
 fn query_projections(
     conn: &Connection,
     sql: &str,
@@ -666,42 +716,12 @@ impl DocStore for SqliteStore {
         scope: Jurisdiction,
         limit: usize,
     ) -> StoreFuture<'_, Vec<Projection>> {
-        self.read(move |conn| {
-            let mut args: Vec<SqlValue> = vec![SqlValue::Integer(cursor)];
-            let mut any = Vec::new();
-            if !scope.everywhere {
-                for prefix in &scope.grid_prefixes {
-                    args.push(SqlValue::Text(prefix.clone()));
-                    let n = args.len();
-                    any.push(format!("substr(grid_cell, 1, length(?{n})) = ?{n}"));
-                }
-                for (column, values) in [
-                    ("unit", &scope.units),
-                    ("project", &scope.projects),
-                    ("segment", &scope.segments),
-                ] {
-                    for value in values {
-                        args.push(SqlValue::Text(value.clone()));
-                        any.push(format!("{column} = ?{}", args.len()));
-                    }
-                }
-                if any.is_empty() {
-                    return Ok(Vec::new());
-                }
-            }
-            let filter = if any.is_empty() {
-                String::new()
-            } else {
-                format!("AND ({})", any.join(" OR "))
-            };
-            args.push(SqlValue::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
-            let sql = format!(
-                "SELECT {PROJECTION_COLUMNS} FROM projections WHERE seq > ?1 {filter} \
-                 ORDER BY seq LIMIT ?{}",
-                args.len()
-            );
-            query_projections(conn, &sql, params_from_iter(args))
-        })
+        self.read(
+            move |conn| match scoped_changes(cursor, &scope, None, limit) {
+                Some((sql, args)) => query_projections(conn, &sql, params_from_iter(args)),
+                None => Ok(Vec::new()),
+            },
+        )
     }
 
     fn origins(&self, id: Uuid) -> StoreFuture<'_, Vec<(Seq, Origin)>> {
@@ -740,41 +760,12 @@ impl DocStore for SqliteStore {
         creator: String,
         limit: usize,
     ) -> StoreFuture<'_, Vec<Projection>> {
-        self.read(move |conn| {
-            let mut args: Vec<SqlValue> = vec![SqlValue::Integer(cursor)];
-            let filter = if scope.everywhere {
-                String::new()
-            } else {
-                args.push(SqlValue::Text(creator));
-                let mut any = vec![format!(
-                    "json_extract(json, '$.created_by') = ?{}",
-                    args.len()
-                )];
-                for prefix in &scope.grid_prefixes {
-                    args.push(SqlValue::Text(prefix.clone()));
-                    let n = args.len();
-                    any.push(format!("substr(grid_cell, 1, length(?{n})) = ?{n}"));
-                }
-                for (column, values) in [
-                    ("unit", &scope.units),
-                    ("project", &scope.projects),
-                    ("segment", &scope.segments),
-                ] {
-                    for value in values {
-                        args.push(SqlValue::Text(value.clone()));
-                        any.push(format!("{column} = ?{}", args.len()));
-                    }
-                }
-                format!("AND ({})", any.join(" OR "))
-            };
-            args.push(SqlValue::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
-            let sql = format!(
-                "SELECT {PROJECTION_COLUMNS} FROM projections WHERE seq > ?1 {filter} \
-                 ORDER BY seq LIMIT ?{}",
-                args.len()
-            );
-            query_projections(conn, &sql, params_from_iter(args))
-        })
+        self.read(
+            move |conn| match scoped_changes(cursor, &scope, Some(creator), limit) {
+                Some((sql, args)) => query_projections(conn, &sql, params_from_iter(args)),
+                None => Ok(Vec::new()),
+            },
+        )
     }
 
     fn confirm_device_heads(&self, device_id: String, cursor: Seq) -> StoreFuture<'_, ()> {

@@ -90,7 +90,8 @@ async fn run_the_day(dir: &std::path::Path) -> (Summary, String) {
 }
 
 /// The whole day: phones with their own stores over HTTP, the server as referee, the
-/// summary folded from the admin's synced documents.
+/// summary folded from the admin's synced documents; then the same again on the same
+/// data directory.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_day_closes_reworks_runs_overdue_and_judges_patrols_over_http() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -235,4 +236,30 @@ async fn the_day_closes_reworks_runs_overdue_and_judges_patrols_over_http() {
         "{report}"
     );
     assert!(summary.evaluation_source.starts_with("server"), "{report}");
+
+    // `demo` again on the same data directory: the seed is kept, the phones keep their
+    // stores, and the second day's cases (new photos) go the same way as the first's.
+    let (again, report) = run_the_day(dir.path()).await;
+    assert!(report.contains("16 people log in"), "{report}");
+    assert_eq!(
+        (
+            again.cases_reported,
+            again.cases_closed,
+            again.reworked_then_closed,
+            again.cases_overdue
+        ),
+        (12, 11, 4, 1),
+        "{report}"
+    );
+    assert!(again
+        .cases
+        .iter()
+        .all(|c| !summary.cases.iter().any(|d| d.id == c.id)));
+    assert_eq!(again.notices_closed, 1, "{report}");
+    assert_eq!(
+        (again.patrols_valid, again.patrols_invalid),
+        (1, 1),
+        "{report}"
+    );
+    assert_eq!(again.sync.rejected, 0, "{report}");
 }

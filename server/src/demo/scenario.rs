@@ -343,6 +343,8 @@ struct Day<'a> {
     now: Millis,
     progress: &'a mut dyn FnMut(&str),
     sync_total: SyncCounts,
+    /// This run's id; salts the scenes.
+    run: Uuid,
     /// Verdicts already shown, by (case, verdict time).
     shown_verdicts: std::collections::HashSet<(Uuid, Millis)>,
     /// Case labels by id, so reasons naming another case read "C12".
@@ -374,6 +376,12 @@ impl<'a> Day<'a> {
         self.phones
             .get_mut(user)
             .ok_or_else(|| Error::invalid("demo", format!("no phone for {user}")))
+    }
+
+    /// The photo of scene `name` in this run: scenes are salted per run, so a second day
+    /// on the same data directory takes new pictures instead of reusing the first day's.
+    fn photo(&self, name: &str) -> Result<Photo> {
+        scene(&format!("{}/{name}", self.run))
     }
 
     /// `text` with every case id of the day replaced by its label.
@@ -464,6 +472,7 @@ pub fn run_day(opts: DayOptions<'_>, progress: &mut dyn FnMut(&str)) -> Result<S
         now: at(8, 30),
         progress,
         sync_total: SyncCounts::default(),
+        run: Uuid::now_v7(),
         shown_verdicts: std::collections::HashSet::new(),
         labels: Vec::new(),
         steps: 0,
@@ -518,7 +527,7 @@ pub fn run_day(opts: DayOptions<'_>, progress: &mut dyn FnMut(&str)) -> Result<S
             .ok_or_else(|| Error::invalid("demo", format!("no cell {}", plan.cell)))?;
         let site = shift(cell.centre, plan.offset.0, plan.offset.1);
         let category = catalogue.get_by_key(plan.category)?;
-        let photo = scene(&format!("{}/before", plan.label))?;
+        let photo = day.photo(&format!("{}/before", plan.label))?;
         let now = day.now;
         let phone = day.phone(plan.reporter)?;
         let mut evidence = phone.evidence(EvidenceStage::Before, now, site.lat, site.lon);
@@ -558,7 +567,7 @@ pub fn run_day(opts: DayOptions<'_>, progress: &mut dyn FnMut(&str)) -> Result<S
             &photo.sha256[..8]
         ));
         if plan.fate == Fate::SelfFixed {
-            let after = scene(&format!("{}/self-fix", plan.label))?;
+            let after = day.photo(&format!("{}/self-fix", plan.label))?;
             day.set_time(now + 3 * MINUTE);
             let t = day.now;
             let phone = day.phone(plan.reporter)?;
@@ -603,7 +612,7 @@ pub fn run_day(opts: DayOptions<'_>, progress: &mut dyn FnMut(&str)) -> Result<S
         day.set_time(t);
         let fail = failing.contains(&item.clause_id.as_str());
         let (data, photos) = if fail {
-            let photo = scene(&format!("canal/{}/finding", item.clause_id))?;
+            let photo = day.photo(&format!("canal/{}/finding", item.clause_id))?;
             let site = shift(city.project.site, k as f64 * 5.0, 0.0);
             let mut evidence =
                 day.phone("supervisor")?
@@ -868,13 +877,13 @@ pub fn run_day(opts: DayOptions<'_>, progress: &mut dyn FnMut(&str)) -> Result<S
             Fate::PhotoBeforeDispatch => {
                 taken_at = at(8, 10);
                 (
-                    scene(&format!("{label}/old"))?,
+                    day.photo(&format!("{label}/old"))?,
                     site,
                     "after-photo taken at 08:10, before the dispatch",
                 )
             }
             Fate::PhotoTooFar => (
-                scene(&format!("{label}/after"))?,
+                day.photo(&format!("{label}/after"))?,
                 shift(site, 600.0, 0.0),
                 "after-photo taken 600 m away",
             ),
@@ -886,7 +895,7 @@ pub fn run_day(opts: DayOptions<'_>, progress: &mut dyn FnMut(&str)) -> Result<S
                 (used, site, "after-photo already used on C12")
             }
             _ => (
-                scene(&format!("{label}/after"))?,
+                day.photo(&format!("{label}/after"))?,
                 site,
                 "after-photo on site",
             ),
@@ -1000,7 +1009,7 @@ pub fn run_day(opts: DayOptions<'_>, progress: &mut dyn FnMut(&str)) -> Result<S
         reworked += 1;
         let now = day.now;
         let site = sites[k];
-        let photo = scene(&format!("{}/after-rework", plan.label))?;
+        let photo = day.photo(&format!("{}/after-rework", plan.label))?;
         let phone = day.phone(worker)?;
         let evidence = phone.evidence(EvidenceStage::After, now, site.lat, site.lon);
         let event = if plan.fate == Fate::SelfFixed {
@@ -1104,7 +1113,7 @@ fn notice_reply(
     t: Millis,
 ) -> Result<()> {
     day.set_time(t);
-    let photo = scene(&format!("canal/{item}/reply-{round}"))?;
+    let photo = day.photo(&format!("canal/{item}/reply-{round}"))?;
     let site = shift(city.project.site, 3.0 * f64::from(round), 2.0);
     let phone = day.phone("contractor")?;
     let mut evidence = phone.evidence(EvidenceStage::After, t, site.lat, site.lon);
@@ -1172,7 +1181,7 @@ fn verify_on_site(
     let plan = &CASES[k];
     let t = day.now;
     let site = shift(site, 4.0, -3.0);
-    let photo = scene(&format!("{}/verify-{round}", plan.label))?;
+    let photo = day.photo(&format!("{}/verify-{round}", plan.label))?;
     let phone = day.phone(verifier)?;
     let evidence = phone.evidence(EvidenceStage::Verification, t, site.lat, site.lon);
     phone.case_step(

@@ -777,13 +777,13 @@ pub fn run_day(opts: DayOptions<'_>, progress: &mut dyn FnMut(&str)) -> Result<S
         day.phone("dispatch-xihu")?.case_step(
             id,
             CaseEvent::Dispatched(Dispatched {
-                unit: unit.to_owned(),
+                unit: unit.clone(),
                 note: Some("按责任矩阵派遣".into()),
             }),
             &[],
             now,
         )?;
-        units[k] = Some(unit.to_owned());
+        units[k] = Some(unit);
     }
     let listing: Vec<String> = CASES
         .iter()

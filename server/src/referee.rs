@@ -7,7 +7,9 @@
 //! - When a photo finishes uploading ([`photo_arrived`]): the documents that were waiting
 //!   for it are judged again — a verdict waits for its evidence.
 //! - On a timer ([`tick`], run by [`spawn_scheduler`]): deadline warnings (预警), overdue
-//!   (超期) and escalation (督办) events, written when due and never twice.
+//!   (超期) and escalation (督办) events, written when due and never twice; and each river
+//!   chief's patrol plan for the month ([`issue_plans`]), issued once and updated when a
+//!   segment's warning level changes. A valid river patrol marks its plan task done.
 //!
 //! The rules themselves live in `fieldloop_core::{verify, schedule}` and are the very ones
 //! the phone runs; this module gathers their inputs from storage and writes their events as
@@ -21,12 +23,19 @@ use std::time::Duration;
 use fieldloop_core::case::{self, CaseEvent, CaseStatus};
 use fieldloop_core::catalogue::Catalogue;
 use fieldloop_core::doc::{actor_for, Doc, DocKind, Event, Snapshot};
+use fieldloop_core::doc::{DocScope, Header, SCHEMA_VERSION};
 use fieldloop_core::geo::{GridIndex, LatLon, PlausibilityLimits};
 use fieldloop_core::media::{inspect_photo, PhotoLimits};
-use fieldloop_core::patrol::{self, PatrolEvent, PatrolKind, PatrolRequirement, PatrolStatus};
+use fieldloop_core::patrol::{
+    self, PatrolEvent, PatrolKind, PatrolRequirement, PatrolState, PatrolStatus,
+};
+use fieldloop_core::plan::{fold_plan, FrequencyTable, PlanPeriod, Segment};
 use fieldloop_core::roles::{Jurisdiction, Principal, Role};
 use fieldloop_core::schedule::{
     auto_dispatch, due_deadline_events, DeadlinePolicy, ResponsibilityMatrix,
+};
+use fieldloop_core::schedule::{
+    plan_event, plans_due, task_done_event, task_done_for, ChiefAssignment,
 };
 use fieldloop_core::sla::Calendar;
 use fieldloop_core::time::Millis;
@@ -69,6 +78,11 @@ pub struct Reference {
     pub plausibility: PlausibilityLimits,
     pub verify_policy: VerifyPolicy,
     pub deadline_policy: DeadlinePolicy,
+    /// River segments with their chief level and warning level, for the plans.
+    pub river_segments: Vec<Segment>,
+    /// Which segments each river chief patrols; `chief` is the username.
+    pub chiefs: Vec<ChiefAssignment>,
+    pub frequency: FrequencyTable,
 }
 
 impl Reference {
@@ -85,6 +99,9 @@ impl Reference {
             plausibility: PlausibilityLimits::default(),
             verify_policy: VerifyPolicy::default(),
             deadline_policy: DeadlinePolicy::default(),
+            river_segments: Vec::new(),
+            chiefs: Vec::new(),
+            frequency: FrequencyTable::bundled()?,
         })
     }
 }
@@ -111,6 +128,14 @@ impl PhotoFacts {
 pub struct Written {
     pub documents: usize,
     pub events: usize,
+}
+
+impl std::ops::Add for Written {
+    type Output = Written;
+    fn add(mut self, other: Written) -> Written {
+        self += other;
+        self
+    }
 }
 
 impl std::ops::AddAssign for Written {
@@ -214,7 +239,12 @@ async fn react_one(state: &AppState, id: Uuid) -> Result<Written> {
             }
             DocKind::SiteInspection | DocKind::PatrolPlan => Vec::new(),
         };
-    write_events(state, &mut doc, &stored, events, now).await
+    let written = write_events(state, &mut doc, &stored, events, now).await?;
+    if written.events > 0 && snapshot.header.kind == DocKind::Patrol {
+        let judged = patrol::fold(&doc.snapshot()?);
+        return Ok(written + mark_plan_task(state, id, &judged, now).await?);
+    }
+    Ok(written)
 }
 
 /// The time the server's events carry: now, but never before the last event of the log.
@@ -458,6 +488,12 @@ async fn people_of(state: &AppState, snapshot: &Snapshot) -> Result<BTreeMap<Str
 /// Writes the deadline events due at `now` for every open case.
 pub async fn tick(state: &AppState, now: Millis) -> Result<Written> {
     let _guard = PUSH_LOCK.lock().await;
+    let mut written = issue_plans(state, &month_of(now)?, now).await?;
+    written += deadline_events(state, now).await?;
+    Ok(written)
+}
+
+async fn deadline_events(state: &AppState, now: Millis) -> Result<Written> {
     let everywhere = Jurisdiction {
         everywhere: true,
         ..Jurisdiction::default()
@@ -530,4 +566,131 @@ pub fn spawn_scheduler(
             }
         }
     })
+}
+
+/// The calendar month (China time) an instant falls in: the plans' period.
+pub fn month_of(at: Millis) -> fieldloop_core::Result<PlanPeriod> {
+    use chrono::Datelike;
+    let china = chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");
+    let local = chrono::DateTime::from_timestamp_millis(at)
+        .ok_or_else(|| fieldloop_core::Error::invalid("time", format!("{at} ms is out of range")))?
+        .with_timezone(&china);
+    PlanPeriod::month(local.year(), local.month())
+}
+
+/// A chief's plan document for a period has a fixed id, so issuing twice finds it.
+fn plan_doc_id(chief: &str, period: &PlanPeriod) -> Uuid {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("plan|{chief}|{}", period.first_day).as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_custom_bytes(bytes).into_uuid()
+}
+
+/// Issues (or updates) every river chief's plan for `period`. The caller holds the push
+/// lock. Chiefs unknown to the user store are skipped with a warning.
+pub async fn issue_plans(state: &AppState, period: &PlanPeriod, now: Millis) -> Result<Written> {
+    let reference = &state.reference;
+    if reference.chiefs.is_empty() {
+        return Ok(Written::default());
+    }
+    let mut chiefs = Vec::with_capacity(reference.chiefs.len());
+    for assignment in &reference.chiefs {
+        match state.users.user_by_name(&assignment.chief).await? {
+            Some(user) => chiefs.push(ChiefAssignment {
+                chief: user.id,
+                segments: assignment.segments.clone(),
+            }),
+            None => tracing::warn!(chief = %assignment.chief, "plan for an unknown chief skipped"),
+        }
+    }
+    let plans = plans_due(
+        period,
+        &chiefs,
+        &reference.river_segments,
+        &reference.frequency,
+    )?;
+    let mut written = Written::default();
+    for plan in plans {
+        let id = plan_doc_id(&plan.chief, period);
+        let first_segment = plan.tasks.first().map(|t| t.segment.id.clone());
+        let (mut doc, stored_kind) = match state.docs.load_doc(id).await? {
+            Some(stored) => (stored.load(&writer_actor())?, Some(stored)),
+            None => {
+                let header = Header {
+                    id,
+                    kind: DocKind::PatrolPlan,
+                    schema: SCHEMA_VERSION,
+                    created_by: SERVER_USER.to_owned(),
+                    created_role: Role::Server,
+                    created_at: now,
+                    position: None,
+                    category: Some(format!("{}..{}", period.first_day, period.last_day)),
+                    scope: DocScope {
+                        segment: first_segment,
+                        ..DocScope::default()
+                    },
+                };
+                (Doc::create(&header, &writer_actor())?, None)
+            }
+        };
+        let existing = match &stored_kind {
+            Some(_) => Some(fold_plan(&doc.snapshot()?)?),
+            None => None,
+        };
+        let Some(change) = plan_event(existing.as_ref(), plan) else {
+            continue;
+        };
+        let event = change.to_event(Uuid::now_v7(), now, SERVER_USER)?;
+        written += match stored_kind {
+            Some(stored) => write_events(state, &mut doc, &stored, vec![event], now).await?,
+            None => {
+                doc.append_event(&event)?;
+                let snapshot = doc.snapshot()?;
+                state
+                    .docs
+                    .append_change(NewChange {
+                        doc_id: id,
+                        kind: DocKind::PatrolPlan,
+                        bytes: doc.save(),
+                        origin: Origin {
+                            user_id: SERVER_USER.to_owned(),
+                            device_id: None,
+                            arrived_at: now,
+                        },
+                        projection: projection_of(&snapshot),
+                        blob_refs: Vec::new(),
+                    })
+                    .await?;
+                Written {
+                    documents: 1,
+                    events: 1,
+                }
+            }
+        };
+    }
+    Ok(written)
+}
+
+/// A valid river patrol completes its task in the chief's plan for the month it started.
+async fn mark_plan_task(
+    state: &AppState,
+    patrol_id: Uuid,
+    patrol: &PatrolState,
+    now: Millis,
+) -> Result<Written> {
+    let (Some(chief), Some(started)) = (patrol.patroller.as_deref(), patrol.started_at) else {
+        return Ok(Written::default());
+    };
+    let plan_id = plan_doc_id(chief, &month_of(started)?);
+    let Some(stored) = state.docs.load_doc(plan_id).await? else {
+        return Ok(Written::default());
+    };
+    let mut doc = stored.load(&writer_actor())?;
+    let plan = fold_plan(&doc.snapshot()?)?;
+    let Some(done) = task_done_for(&plan, patrol_id, patrol) else {
+        return Ok(Written::default());
+    };
+    let event = task_done_event(&done, Uuid::now_v7(), now, SERVER_USER)?;
+    write_events(state, &mut doc, &stored, vec![event], now).await
 }

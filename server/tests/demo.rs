@@ -164,6 +164,10 @@ async fn the_day_closes_reworks_runs_overdue_and_judges_patrols_over_http() {
         (1, 1),
         "{report}"
     );
+    // The server pushed each of the four river chiefs a plan for November, and the valid
+    // patrol completed its task there; the invalid one completed none.
+    assert_eq!(summary.plans_issued, 4, "{report}");
+    assert_eq!(summary.plan_tasks_done, 1, "{report}");
     let invalid = summary
         .patrols
         .iter()

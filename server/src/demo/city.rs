@@ -16,7 +16,9 @@
 use fieldloop_core::geo::grid::{GridCell, GridIndex};
 use fieldloop_core::geo::LatLon;
 use fieldloop_core::plan::{ChiefLevel, Segment, WarningLevel};
-use fieldloop_core::schedule::{dispatch_unit, ResponsibilityMatrix, ResponsibilityRule};
+use fieldloop_core::schedule::{
+    dispatch_unit, ChiefAssignment, ResponsibilityMatrix, ResponsibilityRule,
+};
 use fieldloop_core::Result;
 use serde::Serialize;
 
@@ -233,6 +235,23 @@ impl City {
             .map(|s| (s.segment.id.clone(), s.line.clone()))
             .collect();
         reference.units = self.units.iter().map(|u| u.id.to_owned()).collect();
+        reference.river_segments = self.segments.iter().map(|s| s.segment.clone()).collect();
+        let mut chiefs: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+        for segment in &self.segments {
+            for chief in &segment.chiefs {
+                chiefs
+                    .entry(chief)
+                    .or_default()
+                    .push(segment.segment.id.clone());
+            }
+        }
+        reference.chiefs = chiefs
+            .into_iter()
+            .map(|(chief, segments)| ChiefAssignment {
+                chief: chief.to_owned(),
+                segments,
+            })
+            .collect();
         Ok(reference)
     }
 

@@ -314,6 +314,10 @@ pub struct Summary {
     pub patrols: Vec<PatrolOutcome>,
     pub patrols_valid: usize,
     pub patrols_invalid: usize,
+    /// River chiefs' plans for the month the server pushed, and the plan tasks that valid
+    /// patrols completed.
+    pub plans_issued: usize,
+    pub plan_tasks_done: usize,
     /// Units best first; `evaluation_source` says where the figures come from.
     pub units: Vec<UnitRow>,
     pub evaluation_source: String,
@@ -1509,6 +1513,19 @@ fn summarise(
     }
     let patrols_valid = patrol_outcomes.iter().filter(|p| p.valid).count();
 
+    // Plans are server documents in every chief's scope; the admin's phone has them all.
+    let (mut plans_issued, mut plan_tasks_done) = (0, 0);
+    let admin = day.phone("admin")?;
+    let listed = admin.store.list_open_tasks(usize::MAX)?;
+    for listed in listed.iter().filter(|l| l.kind == DocKind::PatrolPlan) {
+        let doc = admin.store.load_doc(listed.id)?;
+        let plan = fieldloop_core::plan::fold_plan(&doc.snapshot()?)?;
+        if plan.plan.is_some() {
+            plans_issued += 1;
+        }
+        plan_tasks_done += plan.progress.iter().map(|w| w.patrols.len()).sum::<usize>();
+    }
+
     let (units_ranked, evaluation_source) =
         evaluate_units(day, city, catalogue, calendar, case_ids, &[])?;
     Ok(Summary {
@@ -1524,6 +1541,8 @@ fn summarise(
         patrols_invalid: patrol_outcomes.len() - patrols_valid,
         patrols_valid,
         patrols: patrol_outcomes,
+        plans_issued,
+        plan_tasks_done,
         units: units_ranked,
         evaluation_source,
         sync: day.sync_total.clone(),
@@ -1671,6 +1690,10 @@ impl Summary {
                 }
             ));
         }
+        line(format!(
+            "river patrol plans: {} pushed to the chiefs for the month, {} plan task(s) done by valid patrols",
+            self.plans_issued, self.plan_tasks_done
+        ));
         line(format!("units ranked ({}):", self.evaluation_source));
         let percent =
             |r: Option<f64>| r.map_or("   -".to_owned(), |r| format!("{:5.1}%", r * 100.0));

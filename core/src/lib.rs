@@ -29,6 +29,7 @@ pub mod roles;
 pub mod rules;
 pub mod schedule;
 pub mod sla;
+pub mod status;
 pub mod store;
 pub mod sync;
 pub mod time;

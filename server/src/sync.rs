@@ -49,9 +49,10 @@ use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use fieldloop_core::case;
-use fieldloop_core::doc::{actor_for, Doc, DocKind, DocScope, Snapshot};
+use fieldloop_core::doc::{actor_for, Doc, DocKind, Snapshot};
 use fieldloop_core::roles::{all_rules, Principal};
 use fieldloop_core::rules::validate_doc_update;
+use fieldloop_core::status;
 use fieldloop_core::sync::wire::{
     self, heads_from_wire, heads_to_wire, Ack, DocPush, DocUpdate, Head, Rejection, RejectionKind,
     SyncRequest, SyncResponse,
@@ -432,20 +433,14 @@ fn device_heads_after_push(
 /// The query columns of a document, from its fold.
 pub fn projection_of(snapshot: &Snapshot) -> ProjectionFields {
     let header = &snapshot.header;
-    let (status, scope): (Option<String>, DocScope) = match header.kind {
+    let (status, scope) = match header.kind {
         DocKind::Case => {
             let state = case::fold(snapshot);
-            let status = serde_json::to_value(state.status)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned));
-            (status, state.scope(header))
+            (status::case_status(&state), state.scope(header))
         }
-        // Other kinds' folds plug in here; until then the latest event names the state.
-        _ => (
-            snapshot.events.last().map(|e| e.kind.clone()),
-            header.scope.clone(),
-        ),
+        _ => (status::status_of(snapshot), header.scope.clone()),
     };
+    let status = status.ok().map(|s| s.status);
     ProjectionFields {
         status,
         unit: scope.unit,

@@ -29,11 +29,11 @@ use reqwest::blocking::{Client, Response};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::case;
-use crate::doc::{heads_from_hex, heads_to_hex, Doc, DocKind, Event, Evidence, Snapshot};
+use crate::doc::{heads_from_hex, heads_to_hex, Doc, Event, Evidence, Snapshot};
 use crate::error::{Error, Result};
 use crate::roles::{all_rules, Jurisdiction, Principal, Role};
 use crate::rules::validate_update;
+use crate::status::{status_of, DocStatus};
 use crate::store::{Listing, RejectedChange, Store};
 use crate::sync::wire::{
     self, heads_from_wire, heads_to_wire, DocPush, DocUpdate, Rejection, RejectionKind,
@@ -352,23 +352,7 @@ pub fn listing_for(doc: &Doc) -> Result<Listing> {
         (None, Some(d)) => d.clone(),
         (None, None) => format!("{:?}", snapshot.header.kind),
     };
-    let (status, open) = match snapshot.header.kind {
-        DocKind::Case => {
-            let state = case::fold(&snapshot);
-            let status = serde_json::to_value(state.status)?
-                .as_str()
-                .unwrap_or("unknown")
-                .to_owned();
-            (status, state.is_open())
-        }
-        _ => (
-            snapshot
-                .events
-                .last()
-                .map_or_else(|| "new".to_owned(), |e| e.kind.clone()),
-            true,
-        ),
-    };
+    let DocStatus { status, open } = status_of(&snapshot)?;
     Ok(Listing {
         status,
         title,

@@ -4,12 +4,12 @@
 
 use std::path::Path;
 
-use fieldloop_core::case::{self, CaseDoc, CaseEvent, CaseState, NewCase};
+use fieldloop_core::case::{CaseDoc, CaseEvent, CaseState, NewCase};
 use fieldloop_core::doc::{Doc, DocKind, DocScope, Event, Evidence, Header, SCHEMA_VERSION};
-use fieldloop_core::notice::{self, fold_notice};
 use fieldloop_core::patrol;
 use fieldloop_core::roles::{all_rules, decide_in, Decision, Principal};
-use fieldloop_core::store::{Listing, NewPhoto, Store};
+use fieldloop_core::store::{NewPhoto, Store};
+use fieldloop_core::sync::client::listing_for;
 use fieldloop_core::time::Millis;
 use fieldloop_core::{Error, Result};
 use uuid::Uuid;
@@ -24,61 +24,12 @@ pub struct Phone {
     link: Link,
 }
 
-/// The list row the app would show for a document, from its fold.
-pub fn listing_for(doc: &Doc, now: Millis) -> Result<Listing> {
-    let snapshot = doc.snapshot()?;
-    let header = &snapshot.header;
-    let title = snapshot
-        .fields
-        .get("description")
-        .cloned()
-        .or_else(|| header.category.clone())
-        .unwrap_or_else(|| format!("{:?}", header.kind));
-    let (status, open) = match header.kind {
-        DocKind::Case => {
-            let state = case::fold(&snapshot);
-            (status_name(&state.status), !state.status.is_final())
-        }
-        DocKind::Notice => {
-            let state = fold_notice(&snapshot)?;
-            (
-                status_name(&state.status),
-                state.status != notice::NoticeStatus::Closed,
-            )
-        }
-        DocKind::Patrol => {
-            let state = patrol::fold(&snapshot);
-            (
-                status_name(&state.status),
-                state.status != patrol::PatrolStatus::Ended,
-            )
-        }
-        DocKind::SiteInspection | DocKind::PatrolPlan => ("open".to_owned(), true),
-    };
-    Ok(Listing {
-        status,
-        title,
-        deadline: None,
-        band: None,
-        open,
-        updated_at: now,
-    })
-}
-
 /// Evidence carries the perceptual hash the phone computed, for the server's reuse check.
 fn with_phash(evidence: &Evidence, photo: &Photo) -> Evidence {
     Evidence {
         phash: evidence.phash.or(Some(photo.phash)),
         ..evidence.clone()
     }
-}
-
-/// The serde name of a status ("verification_submitted").
-fn status_name<T: serde::Serialize>(status: &T) -> String {
-    serde_json::to_value(status)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_else(|| "unknown".into())
 }
 
 impl Phone {
@@ -130,8 +81,8 @@ impl Phone {
         }
     }
 
-    fn save(&mut self, doc: &mut Doc, photos: &[&Photo], now: Millis) -> Result<()> {
-        let listing = listing_for(doc, now)?;
+    fn save(&mut self, doc: &mut Doc, photos: &[&Photo]) -> Result<()> {
+        let listing = listing_for(doc)?;
         let new: Vec<NewPhoto<'_>> = photos
             .iter()
             .map(|p| NewPhoto {
@@ -145,11 +96,10 @@ impl Phone {
 
     /// 信息收集: a new case with its before-photo, saved offline.
     pub fn report_case(&mut self, new: NewCase, photos: &[&Photo]) -> Result<Uuid> {
-        let at = new.at;
         let id = new.id;
         let case = CaseDoc::create(&self.principal, self.store.actor(), new)?;
         let mut doc = case.into_doc();
-        self.save(&mut doc, photos, at)?;
+        self.save(&mut doc, photos)?;
         Ok(id)
     }
 
@@ -176,7 +126,7 @@ impl Phone {
         case.append(&self.principal, &event, Uuid::now_v7(), at)?;
         let mut doc = case.into_doc();
         let files: Vec<&Photo> = photos.iter().map(|(p, _)| *p).collect();
-        self.save(&mut doc, &files, at)
+        self.save(&mut doc, &files)
     }
 
     /// A new document of another kind (site inspection, notice, patrol) with its header.
@@ -200,7 +150,7 @@ impl Phone {
             scope,
         };
         let mut doc = Doc::create(&header, self.store.actor())?;
-        self.save(&mut doc, &[], at)?;
+        self.save(&mut doc, &[])?;
         Ok(id)
     }
 
@@ -236,6 +186,6 @@ impl Phone {
             data,
         })?;
         let files: Vec<&Photo> = photos.iter().map(|(p, _)| *p).collect();
-        self.save(&mut doc, &files, at)
+        self.save(&mut doc, &files)
     }
 }

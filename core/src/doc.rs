@@ -101,6 +101,24 @@ pub struct Event {
 }
 
 impl Event {
+    /// An event the server writes in its own name.
+    pub fn by_server(
+        id: Uuid,
+        kind: &str,
+        at: Millis,
+        server: &str,
+        data: serde_json::Value,
+    ) -> Event {
+        Event {
+            id,
+            kind: kind.to_owned(),
+            at,
+            by: server.to_owned(),
+            role: Role::Server,
+            data,
+        }
+    }
+
     /// The order every fold uses: time, then author, then id, so all devices agree.
     pub fn fold_key(&self) -> (Millis, &str, Uuid) {
         (self.at, self.by.as_str(), self.id)

@@ -12,7 +12,6 @@ use crate::plan::{
     plan_for, FrequencyTable, Plan, PlanIssued, PlanPeriod, PlanState, PlanTaskDone, PlanUpdated,
     Segment, PLAN_ISSUED, PLAN_TASK_DONE, PLAN_UPDATED,
 };
-use crate::roles::Role;
 use crate::time::Millis;
 
 /// The segments a river chief (河长) is responsible for.
@@ -64,14 +63,7 @@ impl PlanChange {
             PlanChange::Issue(p) => (PLAN_ISSUED, serde_json::to_value(p)?),
             PlanChange::Update(p) => (PLAN_UPDATED, serde_json::to_value(p)?),
         };
-        Ok(Event {
-            id,
-            kind: kind.to_string(),
-            at,
-            by: server.to_string(),
-            role: Role::Server,
-            data,
-        })
+        Ok(Event::by_server(id, kind, at, server, data))
     }
 }
 
@@ -156,12 +148,11 @@ pub fn task_done_for(
 
 /// The `plan.task_done` log entry for a completed task.
 pub fn task_done_event(done: &PlanTaskDone, id: Uuid, at: Millis, server: &str) -> Result<Event> {
-    Ok(Event {
+    Ok(Event::by_server(
         id,
-        kind: PLAN_TASK_DONE.to_string(),
+        PLAN_TASK_DONE,
         at,
-        by: server.to_string(),
-        role: Role::Server,
-        data: serde_json::to_value(done)?,
-    })
+        server,
+        serde_json::to_value(done)?,
+    ))
 }

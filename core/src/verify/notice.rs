@@ -12,7 +12,6 @@ use crate::error::Result;
 use crate::notice::{
     fold_notice, ItemStatus, NoticeStatus, NoticeVerdict, NOTICE_CLOSED, NOTICE_VERDICT,
 };
-use crate::roles::Role;
 use crate::time::Millis;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,14 +34,7 @@ impl NoticeOutcome {
         let NoticeOutcome::Judged { verdict, close } = self else {
             return Ok(Vec::new());
         };
-        let entry = |id, kind: &str, data| Event {
-            id,
-            kind: kind.to_string(),
-            at,
-            by: server.to_string(),
-            role: Role::Server,
-            data,
-        };
+        let entry = |id, kind: &str, data| Event::by_server(id, kind, at, server, data);
         let mut out = vec![entry(
             ids[0],
             NOTICE_VERDICT,

@@ -12,7 +12,7 @@ use fieldloop_core::case::events::{
 use fieldloop_core::case::{CaseDoc, CaseEvent, NewCase};
 use fieldloop_core::doc::{actor_for, Doc, Evidence, EvidenceStage, Position};
 use fieldloop_core::roles::{Jurisdiction, Principal, Role};
-use fieldloop_core::store::{sha256_hex, Store};
+use fieldloop_core::store::{sha256_hex, NewPhoto, Store};
 use fieldloop_core::sync::client::{listing_for, SyncClient, SyncReport};
 use fieldloop_core::time::{Millis, MINUTE};
 use fieldloop_server::auth::{create_user, NewUser};
@@ -207,6 +207,19 @@ impl Device {
         case.append(&self.principal, &event, Uuid::now_v7(), at)
             .unwrap_or_else(|e| panic!("{:?} may append {event:?}: {e}", self.principal.role));
         self.save(case.doc_mut());
+    }
+
+    /// Saves a case with the photo files it references in one durable capture, as the
+    /// app does when the person takes a photo.
+    pub fn capture(&mut self, case: &mut CaseDoc, photos: &[(&str, &[u8])]) {
+        let listing = listing_for(case.doc()).expect("listing");
+        let files: Vec<NewPhoto<'_>> = photos
+            .iter()
+            .map(|(sha256, bytes)| NewPhoto { sha256, bytes })
+            .collect();
+        self.store
+            .capture(case.doc_mut(), &listing, &files)
+            .expect("capture");
     }
 
     pub fn save(&mut self, doc: &mut Doc) {

@@ -6,8 +6,6 @@ use fieldloop_core::case::events::{Handled, Reported, VerificationSubmitted};
 use fieldloop_core::case::{CaseDoc, CaseEvent, NewCase};
 use fieldloop_core::doc::{EvidenceStage, Position};
 use fieldloop_core::media::{process_photo, PhotoLimits, ProcessOptions};
-use fieldloop_core::store::NewPhoto;
-use fieldloop_core::sync::client::listing_for;
 use fieldloop_core::sync::upload::{upload_pending, RetryPolicy};
 use fieldloop_core::time::{Millis, DAY};
 use fieldloop_tests::*;
@@ -81,18 +79,7 @@ fn act_with_photo(
     .expect("evidence");
     case.append(&device.principal, &event, Uuid::now_v7(), when)
         .expect("event allowed");
-    let listing = listing_for(case.doc()).expect("listing");
-    device
-        .store
-        .capture(
-            case.doc_mut(),
-            &listing,
-            &[NewPhoto {
-                sha256: &photo.hash,
-                bytes: &photo.jpeg,
-            }],
-        )
-        .expect("capture");
+    device.capture(&mut case, &[(&photo.hash, &photo.jpeg)]);
 }
 
 fn upload(device: &mut Device) {
@@ -140,18 +127,8 @@ fn dispatched_case(s: &mut Street, before: &Photo) -> Uuid {
     };
     let mut case =
         CaseDoc::create(&s.inspector.principal, s.inspector.store.actor(), new).expect("report");
-    let listing = listing_for(case.doc()).expect("listing");
     s.inspector
-        .store
-        .capture(
-            case.doc_mut(),
-            &listing,
-            &[NewPhoto {
-                sha256: &before.hash,
-                bytes: &before.jpeg,
-            }],
-        )
-        .expect("capture");
+        .capture(&mut case, &[(&before.hash, &before.jpeg)]);
     s.inspector.sync(minutes(0));
     upload(&mut s.inspector);
 

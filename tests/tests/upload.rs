@@ -6,8 +6,8 @@ use std::time::Duration;
 use fieldloop_core::case::events::Reported;
 use fieldloop_core::case::{CaseDoc, NewCase};
 use fieldloop_core::doc::EvidenceStage;
-use fieldloop_core::store::{sha256_hex, NewPhoto};
-use fieldloop_core::sync::client::{listing_for, SyncClient};
+use fieldloop_core::store::sha256_hex;
+use fieldloop_core::sync::client::SyncClient;
 use fieldloop_core::sync::upload::{put_range, remote_blob, upload_pending, RetryPolicy};
 use fieldloop_server::storage::BlobHash;
 use fieldloop_tests::*;
@@ -41,18 +41,7 @@ fn capture_with_photo(device: &mut Device, bytes: &[u8]) -> (Uuid, String) {
         )],
     };
     let mut case = CaseDoc::create(&device.principal, device.store.actor(), new).unwrap();
-    let listing = listing_for(case.doc()).unwrap();
-    device
-        .store
-        .capture(
-            case.doc_mut(),
-            &listing,
-            &[NewPhoto {
-                sha256: &hash,
-                bytes,
-            }],
-        )
-        .unwrap();
+    device.capture(&mut case, &[(&hash, bytes)]);
     (id, hash)
 }
 

@@ -8,7 +8,7 @@
 //! binary). `FIELDLOOP_BENCH_DIR` picks the directory the stores go in (default: the
 //! system temp dir); the disk's sync speed decides figure 1.
 
-#[path = "../tests/store_support/mod.rs"]
+#[path = "../tests/all/store_support.rs"]
 mod store_support;
 
 use std::path::Path;

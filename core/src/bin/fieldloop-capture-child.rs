@@ -1,4 +1,4 @@
-//! Test helper for the store's kill test (core/tests/store_kill.rs): opens the store given
+//! Test helper for the store's kill test (core/tests/all/store_kill.rs): opens the store given
 //! as the only argument and captures case after case, each with a photo, printing
 //! `captured <doc id> <photo sha256>` only after `Store::capture` has returned. The test
 //! SIGKILLs it as soon as it has read a few lines, then checks every printed capture is

@@ -1,7 +1,7 @@
 //! The closure verdict on cases walked through the real document and fold: one passing
 //! verdict, and a failing one for every check.
 
-mod case_support;
+use crate::case_support;
 
 use std::collections::BTreeMap;
 

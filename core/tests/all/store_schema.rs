@@ -1,6 +1,6 @@
 //! Migrations, and the errors a damaged, foreign, newer or missing file gives.
 
-mod store_support;
+use crate::store_support;
 
 use std::path::Path;
 

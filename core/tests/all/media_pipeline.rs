@@ -1,7 +1,7 @@
 //! The photo pipeline on images made here: EXIF written by hand, every orientation,
 //! damaged and hostile input, limits, output shape.
 
-mod media_support;
+use crate::media_support;
 
 use fieldloop_core::media::{
     hamming, process_photo, PhotoLimits, ProcessOptions, ProcessedPhoto, RgbImage,

@@ -1,7 +1,7 @@
 //! The pipeline on real camera photos from ../shared/photos (skipped, with a printed
 //! notice, when that directory is absent).
 
-mod media_support;
+use crate::media_support;
 
 use std::path::Path;
 

@@ -1,6 +1,6 @@
 //! Photo upload: whole, resumed after a cut, verified, limited, idempotent, scoped reads.
 
-mod common;
+use crate::common;
 
 use axum::body::{Body, Bytes};
 use axum::http::{header, Method, Request, StatusCode};

@@ -1,7 +1,7 @@
 //! Two devices fork one case, write offline, and merge both ways: every event of both is
 //! kept and both fold to the same state, also when their events conflict.
 
-mod case_support;
+use crate::case_support;
 
 use case_support::*;
 use fieldloop_core::case::events::{ExtensionRequested, Handled};

@@ -1,7 +1,7 @@
 //! The case rows of the permission table: roles, jurisdiction by grid prefix and by unit,
 //! and the events only the server writes.
 
-mod case_support;
+use crate::case_support;
 
 use std::collections::HashSet;
 

@@ -2,8 +2,8 @@
 //! after-photo that is the before-photo re-encoded and resized fails, a photo of another
 //! scene passes. Skipped (and says so) when ../shared/photos is absent.
 
-mod case_support;
-mod media_support;
+use crate::case_support;
+use crate::media_support;
 
 use std::collections::BTreeMap;
 

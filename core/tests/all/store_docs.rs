@@ -1,7 +1,7 @@
 //! Documents in the device store: round trip, reopen, incremental chunks and compaction,
 //! stale copies, listing order, and readers that do not wait for the writer.
 
-mod store_support;
+use crate::store_support;
 
 use fieldloop_core::doc::{heads_to_hex, Doc, DocKind};
 use fieldloop_core::store::{Listing, Store};

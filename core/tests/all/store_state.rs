@@ -1,6 +1,6 @@
 //! Sync state, quarantine, login and photo files in the device store.
 
-mod store_support;
+use crate::store_support;
 
 use fieldloop_core::doc::heads_to_hex;
 use fieldloop_core::roles::{Jurisdiction, Principal, Role};

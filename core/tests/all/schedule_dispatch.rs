@@ -1,7 +1,7 @@
 //! The responsibility matrix: most specific area, then most specific category; no match;
 //! refused ambiguous or malformed data; the automatic dispatch of a registered case.
 
-mod case_support;
+use crate::case_support;
 
 use case_support::*;
 use fieldloop_core::case::{CaseEvent, CaseStatus};

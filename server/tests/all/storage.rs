@@ -1,6 +1,6 @@
 //! The embedded store: migrations, documents with their arrival records, projections.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

@@ -1,7 +1,7 @@
 //! The server on a real socket: plain HTTP on loopback, and TLS with a certificate made
 //! here and a client that trusts exactly it.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

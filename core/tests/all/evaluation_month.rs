@@ -11,7 +11,7 @@
 //! Also reported by inspector-li: H rejected, I registered only in December (after the
 //! cut-off), J 自查自纠. Verifications: A, B (late: Saturday), D ×2, F, J.
 
-mod case_support;
+use crate::case_support;
 
 use case_support::*;
 use fieldloop_core::case::events::SelfFixed;

@@ -6,7 +6,7 @@
 //! Office hours 09:00–12:00, 13:30–18:00. So: yellow (80 %, 3 h 12 min) from 13:44, due
 //! 14:32, escalated (150 %, 6 h) after 16:32.
 
-mod case_support;
+use crate::case_support;
 
 use case_support::*;
 use fieldloop_core::case::events::DeadlineNotice;

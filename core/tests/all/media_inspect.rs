@@ -1,7 +1,7 @@
 //! The server's look at an uploaded photo: the same perceptual hash the phone computed,
 //! and the same refusals.
 
-mod media_support;
+use crate::media_support;
 
 use fieldloop_core::media::{
     hamming, inspect_photo, process_photo, PhotoFormat, PhotoLimits, ProcessOptions,

@@ -1,7 +1,7 @@
 //! Every lifecycle path of a case through the checked device API, and what the fold does
 //! with events that are illegal where they land.
 
-mod case_support;
+use crate::case_support;
 
 use case_support::*;
 use fieldloop_core::case::events::{

@@ -1,6 +1,6 @@
 //! Health, login, logout, tokens, devices and role checks, in-process.
 
-mod common;
+use crate::common;
 
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};

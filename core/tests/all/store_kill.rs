@@ -2,8 +2,6 @@
 //! process captures case after case and prints each one once `Store::capture` returned;
 //! the test SIGKILLs it mid-stream and reopens the store.
 
-mod store_support;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 

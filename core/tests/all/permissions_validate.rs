@@ -2,7 +2,7 @@
 //! it writes): header changes, removed or altered events, forged authors, server-only
 //! events, events outside the author's jurisdiction, rewritten evidence, bad new documents.
 
-mod case_support;
+use crate::case_support;
 
 use automerge::{transaction::Transactable, ReadDoc, ROOT};
 use case_support::*;

@@ -1,0 +1,9 @@
+//! Every server integration test in one binary (one link of the dependency tree, not six).
+
+mod auth;
+mod binary;
+mod blobs;
+mod common;
+mod demo;
+mod listener;
+mod storage;

@@ -1,0 +1,5 @@
+//! The end-to-end tests in one binary: real server on loopback, devices with their own stores.
+
+mod referee;
+mod sync;
+mod upload;

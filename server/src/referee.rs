@@ -285,7 +285,7 @@ async fn write_events(
             device_id: None,
             arrived_at: now,
         },
-        projection: projection_of(&snapshot),
+        projection: projection_of(&snapshot, &state.reference),
         blob_refs: snapshot.evidence.keys().cloned().collect(),
     };
     state.docs.append_change(change).await?;
@@ -658,7 +658,7 @@ pub async fn issue_plans(state: &AppState, period: &PlanPeriod, now: Millis) -> 
                             device_id: None,
                             arrived_at: now,
                         },
-                        projection: projection_of(&snapshot),
+                        projection: projection_of(&snapshot, &state.reference),
                         blob_refs: Vec::new(),
                     })
                     .await?;

@@ -61,6 +61,7 @@ use uuid::Uuid;
 
 use crate::auth::{Auth, PERSON_ROLES};
 use crate::error::{Result, ServerError};
+use crate::referee::Reference;
 use crate::state::AppState;
 use crate::storage::{BlobHash, DeviceHeads, NewChange, Origin, Projection, ProjectionFields, Seq};
 
@@ -395,7 +396,7 @@ async fn judge_push(
         // Only what the server lacked: a push may repeat changes it already has.
         bytes: after.save_after(&before_heads),
         origin: origin.clone(),
-        projection: projection_of(&snapshot),
+        projection: projection_of(&snapshot, &state.reference),
         blob_refs: snapshot
             .evidence
             .keys()
@@ -431,14 +432,24 @@ fn device_heads_after_push(
 }
 
 /// The query columns of a document, from its fold.
-pub fn projection_of(snapshot: &Snapshot) -> ProjectionFields {
+pub fn projection_of(snapshot: &Snapshot, reference: &Reference) -> ProjectionFields {
     let header = &snapshot.header;
-    let (status, scope) = match header.kind {
+    let (status, scope, due) = match header.kind {
         DocKind::Case => {
             let state = case::fold(snapshot);
-            (status::case_status(&state), state.scope(header))
+            let due = status::case_due(
+                &state,
+                &snapshot.events,
+                &reference.catalogue,
+                &reference.calendar,
+            );
+            (status::case_status(&state), state.scope(header), due)
         }
-        _ => (status::status_of(snapshot), header.scope.clone()),
+        _ => (
+            status::status_of(snapshot),
+            header.scope.clone(),
+            status::due_of(snapshot, &reference.catalogue, &reference.calendar),
+        ),
     };
     let status = status.ok().map(|s| s.status);
     ProjectionFields {
@@ -447,8 +458,8 @@ pub fn projection_of(snapshot: &Snapshot) -> ProjectionFields {
         grid_cell: scope.grid_cell,
         project: scope.project,
         segment: scope.segment,
-        deadline: None,
-        band: None,
+        deadline: due.deadline,
+        band: due.band_name(),
         json: serde_json::json!({
             "created_by": header.created_by,
             "category": header.category,

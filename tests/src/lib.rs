@@ -18,7 +18,7 @@ use fieldloop_core::time::{Millis, MINUTE};
 use fieldloop_server::auth::{create_user, NewUser};
 use fieldloop_server::clock::ManualClock;
 use fieldloop_server::serve::{start, RunningServer};
-use fieldloop_server::storage::{Origin, Seq};
+use fieldloop_server::storage::{Origin, Projection, Seq};
 use fieldloop_server::{app, AppState, Config};
 use tokio::runtime::Runtime;
 use uuid::Uuid;
@@ -137,10 +137,13 @@ impl TestServer {
     }
 
     pub fn status(&self, id: Uuid) -> Option<String> {
+        self.projection(id).and_then(|p| p.fields.status)
+    }
+
+    pub fn projection(&self, id: Uuid) -> Option<Projection> {
         self.rt
             .block_on(self.state.docs.projection(id))
             .expect("projection")
-            .and_then(|p| p.fields.status)
     }
 
     pub fn origins(&self, id: Uuid) -> Vec<(Seq, Origin)> {

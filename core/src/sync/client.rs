@@ -33,7 +33,7 @@ use crate::doc::{heads_from_hex, heads_to_hex, Doc, Event, Evidence, Snapshot};
 use crate::error::{Error, Result};
 use crate::roles::{all_rules, Jurisdiction, Principal, Role};
 use crate::rules::validate_update;
-use crate::status::{status_of, DocStatus};
+use crate::status::{bundled_reference, due_of, status_of, DocStatus};
 use crate::store::{Listing, RejectedChange, Store};
 use crate::sync::wire::{
     self, heads_from_wire, heads_to_wire, DocPush, DocUpdate, Rejection, RejectionKind,
@@ -353,11 +353,14 @@ pub fn listing_for(doc: &Doc) -> Result<Listing> {
         (None, None) => format!("{:?}", snapshot.header.kind),
     };
     let DocStatus { status, open } = status_of(&snapshot)?;
+    let due = bundled_reference()
+        .map(|(catalogue, calendar)| due_of(&snapshot, catalogue, calendar))
+        .unwrap_or_default();
     Ok(Listing {
         status,
         title,
-        deadline: None,
-        band: None,
+        deadline: due.deadline,
+        band: due.band_name(),
         open,
         updated_at,
     })

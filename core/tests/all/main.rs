@@ -23,6 +23,7 @@ mod schedule_dispatch;
 mod schedule_plans;
 mod sla_calendar;
 mod sla_deadline;
+mod status_due;
 mod store_docs;
 mod store_kill;
 mod store_schema;

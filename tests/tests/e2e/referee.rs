@@ -254,6 +254,25 @@ fn a_far_after_photo_and_a_reused_before_photo_send_the_case_back() {
 fn the_scheduler_writes_overdue_once_and_the_evaluation_counts_it() {
     let mut s = street();
     let id = dispatched_case(&mut s, &photo(6, 90));
+    let dispatched = s.server.projection(id).expect("projection").fields;
+    let due = dispatched
+        .deadline
+        .expect("a dispatched case has a due time");
+    assert!(due > minutes(5), "due after the dispatch: {due}");
+    assert_eq!(dispatched.band.as_deref(), Some("green"));
+    s.handler.sync(minutes(10));
+    let listed = s
+        .handler
+        .store
+        .listing(id)
+        .expect("listing")
+        .expect("listed");
+    assert_eq!(
+        listed.listing.deadline,
+        Some(due),
+        "the phone counts down to the server's due time"
+    );
+    assert_eq!(listed.listing.band.as_deref(), Some("green"));
     // Never handled: a week later the case is long overdue.
     let later = minutes(0) + 7 * DAY;
     s.server.clock.set(later);
@@ -275,6 +294,17 @@ fn the_scheduler_writes_overdue_once_and_the_evaluation_counts_it() {
         .map(|e| e.kind)
         .collect();
     assert!(kinds.iter().any(|k| k == "case.overdue"), "{kinds:?}");
+    let overdue = s.server.projection(id).expect("projection").fields;
+    assert_eq!(overdue.band.as_deref(), Some("escalated"), "{kinds:?}");
+    assert_eq!(overdue.deadline, Some(due), "the due time itself stays");
+    s.handler.sync(later);
+    let listed = s
+        .handler
+        .store
+        .listing(id)
+        .expect("listing")
+        .expect("listed");
+    assert_eq!(listed.listing.band.as_deref(), Some("escalated"));
 
     let http = reqwest::blocking::Client::new();
     let url = format!("{}/v1/evaluation?period=2026-11", s.server.base);

@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
-use axum::extract::{FromRequestParts, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -236,6 +236,7 @@ struct UserView {
     username: String,
     role: Role,
     jurisdiction: Jurisdiction,
+    disabled: bool,
 }
 
 impl From<&UserRecord> for UserView {
@@ -245,8 +246,81 @@ impl From<&UserRecord> for UserView {
             username: user.username.clone(),
             role: user.role,
             jurisdiction: user.jurisdiction.clone(),
+            disabled: user.disabled,
         }
     }
+}
+
+/// Body of `PATCH /v1/users/{username}`: what changes; absent fields stay.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserUpdate {
+    pub role: Option<Role>,
+    pub jurisdiction: Option<Jurisdiction>,
+    pub disabled: Option<bool>,
+}
+
+/// `PATCH /v1/users/{username}` (admins only): staff move between posts and leave, so a
+/// role, a jurisdiction or the account itself changes. It takes effect on the person's
+/// next request; what they wrote before stays judged by the role they held then.
+pub async fn update_user_handler(
+    auth: Auth,
+    State(state): State<AppState>,
+    Path(username): Path<String>,
+    ApiJson(update): ApiJson<UserUpdate>,
+) -> Result<Response> {
+    auth.require_role(&[Role::Admin], "change users")?;
+    let mut user = state
+        .users
+        .user_by_name(&username)
+        .await?
+        .ok_or_else(|| ServerError::NotFound(format!("user {username}")))?;
+    if update.role.is_none() && update.jurisdiction.is_none() && update.disabled.is_none() {
+        return Err(ServerError::bad_request(
+            "nothing_to_change",
+            "give at least one of role, jurisdiction, disabled",
+        ));
+    }
+    if update.role == Some(Role::Server) {
+        return Err(ServerError::bad_request(
+            "bad_role",
+            "the server role is not given to people",
+        ));
+    }
+    let demotes_self =
+        update.role.is_some_and(|r| r != Role::Admin) || update.disabled == Some(true);
+    if user.id == auth.principal.user_id && demotes_self {
+        return Err(ServerError::conflict(
+            "own_account",
+            "an admin cannot demote or disable their own account; another admin can",
+        ));
+    }
+    let before = UserView::from(&user);
+    user.role = update.role.unwrap_or(user.role);
+    user.jurisdiction = update.jurisdiction.unwrap_or(user.jurisdiction);
+    user.disabled = update.disabled.unwrap_or(user.disabled);
+    if !state.users.update_user(user.clone()).await? {
+        return Err(ServerError::NotFound(format!("user {username}")));
+    }
+    let after = UserView::from(&user);
+    audit(
+        &state,
+        &auth,
+        "user.updated",
+        Some(user.id.clone()),
+        Some(format!(
+            "{}: {:?} {:?} disabled={} -> {:?} {:?} disabled={}",
+            user.username,
+            before.role,
+            before.jurisdiction,
+            before.disabled,
+            after.role,
+            after.jurisdiction,
+            after.disabled
+        )),
+    )
+    .await?;
+    Ok(Json(after).into_response())
 }
 
 /// `POST /v1/users` (admins only).

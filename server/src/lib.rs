@@ -14,6 +14,7 @@
 //! | GET    | `/v1/me`             | any person                  |
 //! | POST   | `/v1/devices`        | any person                  |
 //! | POST   | `/v1/users`          | admins                      |
+//! | PATCH  | `/v1/users/{username}` | admins (role, jurisdiction, disabled) |
 //! | POST   | `/v1/sync`           | any person, registered device (see [`sync`]) |
 //! | PUT/HEAD | `/v1/blobs/{sha256}` | people who capture photos (see [`blobs`]) |
 //! | GET    | `/v1/blobs/{sha256}` | uploader, jurisdiction, admins |
@@ -37,7 +38,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{get, patch, post, put};
 use axum::{Json, Router};
 use serde_json::json;
 
@@ -53,6 +54,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/me", get(auth::me))
         .route("/v1/devices", post(auth::register_device))
         .route("/v1/users", post(auth::create_user_handler))
+        .route("/v1/users/{username}", patch(auth::update_user_handler))
         .route("/v1/reference", get(demo::routes::reference))
         .route("/v1/evaluation", get(evaluation::evaluation))
         .route(

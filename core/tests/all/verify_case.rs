@@ -286,7 +286,7 @@ fn a_verifier_who_handled_the_case_fails_people() {
 }
 
 #[test]
-fn people_outside_their_jurisdiction_fail_on_the_server() {
+fn people_who_moved_post_since_acting_are_judged_as_they_acted() {
     let walk = verified();
     let mut judge = Judge::new(&walk);
     let mut people = BTreeMap::new();
@@ -296,12 +296,19 @@ fn people_outside_their_jurisdiction_fail_on_the_server() {
     judge.people = Some(people.clone());
     assert!(judge.verdict(&walk).passed());
 
-    // The handler has since moved to another unit.
+    // The handler has since moved to another unit: the repair was theirs to do then.
     people.insert(handler().user_id, other_handler_named(&handler().user_id));
+    judge.people = Some(people.clone());
+    let verdict = judge.verdict(&walk);
+    assert!(verdict.passed(), "{verdict:?}");
+    assert!(reason(&verdict, checks::PEOPLE).contains("moved post since"));
+
+    // Someone the server does not know at all fails.
+    people.remove(&handler().user_id);
     judge.people = Some(people);
     let verdict = judge.verdict(&walk);
     assert_eq!(failed(&verdict), [checks::PEOPLE]);
-    assert!(reason(&verdict, checks::PEOPLE).contains("jurisdiction"));
+    assert!(reason(&verdict, checks::PEOPLE).contains("not a known user"));
 }
 
 fn other_handler_named(id: &str) -> Principal {

@@ -84,6 +84,8 @@ pub trait UserStore: Send + Sync {
     fn create_user(&self, user: UserRecord) -> StoreFuture<'_, ()>;
     fn user_by_name(&self, username: &str) -> StoreFuture<'_, Option<UserRecord>>;
     fn user_by_id(&self, id: &str) -> StoreFuture<'_, Option<UserRecord>>;
+    /// Replaces a user's role, jurisdiction and disabled flag (by id); false if no such user.
+    fn update_user(&self, user: UserRecord) -> StoreFuture<'_, bool>;
     /// Binds a device to its user. A device already bound to another user is a conflict.
     fn register_device(&self, device: DeviceRecord) -> StoreFuture<'_, Registration>;
     fn device(&self, id: &str) -> StoreFuture<'_, Option<DeviceRecord>>;

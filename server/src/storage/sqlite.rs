@@ -228,6 +228,19 @@ impl UserStore for SqliteStore {
         self.read(move |conn| user_where(conn, "id", &id))
     }
 
+    fn update_user(&self, user: UserRecord) -> StoreFuture<'_, bool> {
+        self.write(move |conn| {
+            let role = enum_text(&user.role)?;
+            let jurisdiction =
+                serde_json::to_string(&user.jurisdiction).map_err(fieldloop_core::Error::from)?;
+            let changed = conn.execute(
+                "UPDATE users SET role = ?2, jurisdiction = ?3, disabled = ?4 WHERE id = ?1",
+                params![user.id, role, jurisdiction, user.disabled],
+            )?;
+            Ok(changed == 1)
+        })
+    }
+
     fn register_device(&self, device: DeviceRecord) -> StoreFuture<'_, Registration> {
         self.write(move |conn| {
             let tx = conn.transaction()?;

@@ -289,6 +289,150 @@ async fn only_admins_create_users() {
     assert_eq!(duplicate.error_code(), "user_exists");
 }
 
+fn patch_user(token: &str, username: &str, body: serde_json::Value) -> Request<Body> {
+    Request::patch(format!("/v1/users/{username}"))
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .expect("request")
+}
+
+#[tokio::test]
+async fn admins_move_and_disable_people_and_it_takes_effect_on_their_next_request() {
+    let server = TestServer::new();
+    let everywhere = Jurisdiction {
+        everywhere: true,
+        ..Default::default()
+    };
+    server.add_user("root", Role::Admin, everywhere).await;
+    server
+        .add_user("wang.fang", Role::Handler, Jurisdiction::default())
+        .await;
+    let admin = server.token("root").await;
+    let moved = server.token("wang.fang").await;
+
+    let reassign = serde_json::json!({
+        "role": "inspector",
+        "jurisdiction": { "grid_prefixes": ["330106001001"] }
+    });
+    let refused = server
+        .send(patch_user(&moved, "wang.fang", reassign.clone()))
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "only admins");
+
+    let done = server.send(patch_user(&admin, "wang.fang", reassign)).await;
+    assert_eq!(done.status, StatusCode::OK, "{:?}", done.json());
+    assert_eq!(done.json()["role"], "inspector");
+    let me = server
+        .call(Method::GET, "/v1/me", Some(&moved), Body::empty())
+        .await;
+    assert_eq!(
+        me.json()["role"],
+        "inspector",
+        "the same token, the new post"
+    );
+    assert_eq!(
+        me.json()["jurisdiction"]["grid_prefixes"][0],
+        "330106001001"
+    );
+    let audit = server.state.audit.recent(5).await.expect("audit");
+    assert!(
+        audit.iter().any(|a| a.action == "user.updated"
+            && a.detail.as_deref().is_some_and(|d| d.contains("Handler"))),
+        "{audit:?}"
+    );
+
+    let disabled = server
+        .send(patch_user(
+            &admin,
+            "wang.fang",
+            serde_json::json!({ "disabled": true }),
+        ))
+        .await;
+    assert_eq!(disabled.status, StatusCode::OK);
+    let locked = server
+        .call(Method::GET, "/v1/me", Some(&moved), Body::empty())
+        .await;
+    assert_eq!(locked.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(locked.error_code(), "account_disabled");
+}
+
+#[tokio::test]
+async fn a_bad_user_change_is_refused_with_a_reason_and_changes_nothing() {
+    let server = TestServer::new();
+    let everywhere = Jurisdiction {
+        everywhere: true,
+        ..Default::default()
+    };
+    server.add_user("root", Role::Admin, everywhere).await;
+    server
+        .add_user("wang.fang", Role::Handler, Jurisdiction::default())
+        .await;
+    let admin = server.token("root").await;
+    let cases = [
+        (
+            "nobody",
+            serde_json::json!({ "disabled": true }),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "wang.fang",
+            serde_json::json!({}),
+            StatusCode::BAD_REQUEST,
+            "nothing_to_change",
+        ),
+        (
+            "wang.fang",
+            serde_json::json!({ "role": "server" }),
+            StatusCode::BAD_REQUEST,
+            "bad_role",
+        ),
+        (
+            "wang.fang",
+            serde_json::json!({ "rol": "inspector" }),
+            StatusCode::BAD_REQUEST,
+            "bad_json",
+        ),
+        (
+            "root",
+            serde_json::json!({ "disabled": true }),
+            StatusCode::CONFLICT,
+            "own_account",
+        ),
+        (
+            "root",
+            serde_json::json!({ "role": "inspector" }),
+            StatusCode::CONFLICT,
+            "own_account",
+        ),
+    ];
+    for (who, body, status, code) in cases {
+        let reply = server.send(patch_user(&admin, who, body.clone())).await;
+        assert_eq!(reply.status, status, "{who} {body}: {:?}", reply.json());
+        assert_eq!(reply.error_code(), code, "{who} {body}");
+        assert!(!reply.json()["reason"].as_str().unwrap_or("").is_empty());
+    }
+    let unchanged = server
+        .state
+        .users
+        .user_by_name("wang.fang")
+        .await
+        .expect("lookup")
+        .expect("user");
+    assert_eq!(unchanged.role, Role::Handler);
+    assert!(!unchanged.disabled);
+    let root = server
+        .state
+        .users
+        .user_by_name("root")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(root.role, Role::Admin);
+    assert!(!root.disabled);
+}
+
 #[tokio::test]
 async fn unknown_paths_and_methods_answer_json() {
     let server = TestServer::new();

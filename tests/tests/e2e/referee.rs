@@ -6,6 +6,7 @@ use fieldloop_core::case::events::{Handled, Reported, VerificationSubmitted};
 use fieldloop_core::case::{CaseDoc, CaseEvent, NewCase};
 use fieldloop_core::doc::{EvidenceStage, Position};
 use fieldloop_core::media::{process_photo, PhotoLimits, ProcessOptions};
+use fieldloop_core::roles::{Jurisdiction, Role};
 use fieldloop_core::sync::upload::{upload_pending, RetryPolicy};
 use fieldloop_core::time::{Millis, DAY};
 use fieldloop_tests::*;
@@ -170,15 +171,19 @@ fn handled_case(s: &mut Street, before: &Photo, after: &Photo, after_at: Positio
 }
 
 fn verify(s: &mut Street, id: Uuid, photo: &Photo, when: Millis) {
-    s.server.clock.set(when);
-    s.inspector.sync(when);
+    verify_on(&s.server, &mut s.inspector, id, photo, when);
+}
+
+fn verify_on(server: &TestServer, device: &mut Device, id: Uuid, photo: &Photo, when: Millis) {
+    server.clock.set(when);
+    device.sync(when);
     let event = CaseEvent::VerificationSubmitted(VerificationSubmitted {
         fixed: true,
         note: None,
         photos: vec![photo.hash.clone()],
     });
     act_with_photo(
-        &mut s.inspector,
+        device,
         id,
         event,
         photo,
@@ -186,7 +191,7 @@ fn verify(s: &mut Street, id: Uuid, photo: &Photo, when: Millis) {
         when,
         POSITION,
     );
-    s.inspector.sync(when);
+    device.sync(when);
 }
 
 fn verdict_checks(s: &Street, id: Uuid) -> Vec<(String, bool, String)> {
@@ -248,6 +253,70 @@ fn a_far_after_photo_and_a_reused_before_photo_send_the_case_back() {
     assert!(failed.contains(&"reuse"), "failed checks: {checks:?}");
     let place = checks.iter().find(|c| c.0 == "place").expect("place check");
     assert!(place.2.contains(" m "), "a readable distance: {}", place.2);
+}
+
+#[test]
+fn a_handler_moved_to_inspector_cannot_verify_their_own_repair() {
+    let mut s = street();
+    let (before, after, check) = (photo(7, 90), photo(8, 90), photo(9, 90));
+    let id = handled_case(&mut s, &before, &after, POSITION);
+
+    // The handler is moved to the street's inspection team by an admin.
+    s.server.add_user(
+        "admin",
+        Role::Admin,
+        Jurisdiction {
+            everywhere: true,
+            ..Jurisdiction::default()
+        },
+    );
+    let http = reqwest::blocking::Client::new();
+    let login: serde_json::Value = http
+        .post(format!("{}/v1/login", s.server.base))
+        .json(&serde_json::json!({"username": "admin", "password": password_of("admin")}))
+        .send()
+        .and_then(|r| r.json())
+        .expect("admin login");
+    let moved = http
+        .patch(format!("{}/v1/users/handler", s.server.base))
+        .bearer_auth(login["token"].as_str().expect("token"))
+        .json(&serde_json::json!({
+            "role": "inspector",
+            "jurisdiction": { "grid_prefixes": [COMMUNITY] }
+        }))
+        .send()
+        .expect("patch");
+    assert_eq!(moved.status(), 200);
+
+    // On their new post they verify the case they repaired themselves.
+    let mut same_person = Device::login(&s.server, "handler");
+    assert_eq!(same_person.principal.role, Role::Inspector);
+    verify_on(&s.server, &mut same_person, id, &check, minutes(60));
+    upload(&mut same_person);
+    assert_eq!(s.server.status(id).as_deref(), Some("rework"));
+    let checks = verdict_checks(&s, id);
+    let people = checks
+        .iter()
+        .find(|c| c.0 == "people")
+        .expect("people check");
+    assert!(!people.1, "{checks:?}");
+    assert!(
+        !people.2.contains("moved post"),
+        "the move itself is not held against them: {}",
+        people.2
+    );
+    assert!(
+        people.2.contains("both handled and verified"),
+        "a readable reason: {}",
+        people.2
+    );
+    let passed: Vec<&str> = checks
+        .iter()
+        .filter(|c| c.1)
+        .map(|c| c.0.as_str())
+        .collect();
+    assert!(passed.contains(&"place"), "only people fails: {checks:?}");
+    assert!(passed.contains(&"reuse"), "only people fails: {checks:?}");
 }
 
 #[test]

@@ -297,8 +297,8 @@ fn patch_user(token: &str, username: &str, body: serde_json::Value) -> Request<B
         .expect("request")
 }
 
-#[tokio::test]
-async fn admins_move_and_disable_people_and_it_takes_effect_on_their_next_request() {
+/// A server with the admin `root` (whose token is returned) and the handler `wang.fang`.
+async fn admin_and_handler() -> (TestServer, String) {
     let server = TestServer::new();
     let everywhere = Jurisdiction {
         everywhere: true,
@@ -309,6 +309,12 @@ async fn admins_move_and_disable_people_and_it_takes_effect_on_their_next_reques
         .add_user("wang.fang", Role::Handler, Jurisdiction::default())
         .await;
     let admin = server.token("root").await;
+    (server, admin)
+}
+
+#[tokio::test]
+async fn admins_move_and_disable_people_and_it_takes_effect_on_their_next_request() {
+    let (server, admin) = admin_and_handler().await;
     let moved = server.token("wang.fang").await;
 
     let reassign = serde_json::json!({
@@ -359,16 +365,7 @@ async fn admins_move_and_disable_people_and_it_takes_effect_on_their_next_reques
 
 #[tokio::test]
 async fn a_bad_user_change_is_refused_with_a_reason_and_changes_nothing() {
-    let server = TestServer::new();
-    let everywhere = Jurisdiction {
-        everywhere: true,
-        ..Default::default()
-    };
-    server.add_user("root", Role::Admin, everywhere).await;
-    server
-        .add_user("wang.fang", Role::Handler, Jurisdiction::default())
-        .await;
-    let admin = server.token("root").await;
+    let (server, admin) = admin_and_handler().await;
     let cases = [
         (
             "nobody",

@@ -448,10 +448,10 @@ async fn finish(state: &AppState, auth: &Auth, hash: &BlobHash) -> Result<Respon
         height,
         uploaded_by: auth.principal.user_id.clone(),
         uploaded_at: state.clock.now(),
+        phash: Some(phash),
     };
     state.blob_index.record_blob(meta.clone()).await?;
     state.blobs.promote_part(hash).await?;
-    state.photo_facts.put(hash.as_str(), Some(phash));
     state
         .audit
         .record(AuditEntry {

@@ -16,8 +16,7 @@
 //! the server's own changes. Every write happens under the sync push lock, so a server
 //! change and a device change to the same document never race.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use fieldloop_core::case::{self, CaseEvent, CaseStatus};
@@ -103,23 +102,6 @@ impl Reference {
             chiefs: Vec::new(),
             frequency: FrequencyTable::bundled()?,
         })
-    }
-}
-
-/// Perceptual hashes of stored photos, by content address. Content-addressed, so an entry
-/// never goes stale; `None` records a photo that does not decode.
-#[derive(Default)]
-pub struct PhotoFacts(Mutex<HashMap<String, Option<u64>>>);
-
-impl PhotoFacts {
-    fn get(&self, hash: &str) -> Option<Option<u64>> {
-        self.0.lock().ok()?.get(hash).copied()
-    }
-
-    pub(crate) fn put(&self, hash: &str, phash: Option<u64>) {
-        if let Ok(mut map) = self.0.lock() {
-            map.insert(hash.to_owned(), phash);
-        }
     }
 }
 
@@ -352,16 +334,27 @@ async fn uploads_for(
 
 /// `None`: not (completely) uploaded. `Some(None)`: stored but not decodable.
 async fn photo_phash(state: &AppState, hash: &str) -> Result<Option<Option<u64>>> {
-    if let Some(known) = state.photo_facts.get(hash) {
-        return Ok(Some(known));
-    }
     let Ok(address) = BlobHash::parse(hash) else {
         return Ok(None);
     };
     if !matches!(state.blobs.state(&address).await?, BlobState::Complete(_)) {
         return Ok(None);
     }
-    let Some(bytes) = state.blobs.read(&address).await? else {
+    if let Some(phash) = state
+        .blob_index
+        .blob_meta(&address)
+        .await?
+        .and_then(|m| m.phash)
+    {
+        return Ok(Some(Some(phash)));
+    }
+    computed_phash(state, &address).await.map(Some)
+}
+
+/// Decodes a stored photo recorded without its perceptual hash (stored before the hash
+/// was kept) and keeps the hash for next time.
+async fn computed_phash(state: &AppState, address: &BlobHash) -> Result<Option<u64>> {
+    let Some(bytes) = state.blobs.read(address).await? else {
         return Ok(None);
     };
     let phash = tokio::task::spawn_blocking(move || {
@@ -371,8 +364,10 @@ async fn photo_phash(state: &AppState, hash: &str) -> Result<Option<Option<u64>>
     })
     .await
     .map_err(|e| crate::error::ServerError::Internal(format!("photo inspection: {e}")))?;
-    state.photo_facts.put(hash, phash);
-    Ok(Some(phash))
+    if let Some(phash) = phash {
+        state.blob_index.record_phash(address, phash).await?;
+    }
+    Ok(phash)
 }
 
 /// When each event and evidence entry reached the server: replay the stored changes in
@@ -443,29 +438,24 @@ async fn reuse_index(state: &AppState, snapshot: &Snapshot) -> Result<ReuseIndex
     let Some(street) = street else {
         return Ok(index);
     };
-    let scope = Jurisdiction {
-        grid_prefixes: vec![street],
-        ..Jurisdiction::default()
-    };
-    let neighbours = state.docs.changed_since(0, scope, SCAN_LIMIT).await?;
-    for neighbour in neighbours {
-        if neighbour.doc_id == own || neighbour.kind != DocKind::Case {
-            continue;
-        }
-        let Some(stored) = state.docs.load_doc(neighbour.doc_id).await? else {
-            continue;
+    let nearby = state
+        .blob_index
+        .case_evidence_near(&street, own, SCAN_LIMIT)
+        .await?;
+    for evidence in nearby {
+        let phash = match evidence.phash {
+            Some(phash) => Some(phash),
+            None => match BlobHash::parse(&evidence.hash) {
+                Ok(address) => computed_phash(state, &address).await?,
+                Err(_) => None,
+            },
         };
-        let Ok(evidence) = stored.load(&writer_actor()).and_then(|d| d.evidence()) else {
-            continue;
-        };
-        for hash in evidence.into_keys() {
-            if let Some(Some(phash)) = photo_phash(state, &hash).await? {
-                index.phashes.push(OtherEvidence {
-                    case_id: neighbour.doc_id,
-                    hash,
-                    phash,
-                });
-            }
+        if let Some(phash) = phash {
+            index.phashes.push(OtherEvidence {
+                case_id: evidence.case_id,
+                hash: evidence.hash,
+                phash,
+            });
         }
     }
     Ok(index)

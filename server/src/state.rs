@@ -8,7 +8,7 @@ use fieldloop_core::time::{Millis, DAY};
 
 use crate::clock::Clock;
 use crate::error::Result;
-use crate::referee::{PhotoFacts, Reference};
+use crate::referee::Reference;
 use crate::storage::fs_blobs::FsBlobStore;
 use crate::storage::sqlite::SqliteStore;
 use crate::storage::{AuditLog, AuthStore, BlobHash, BlobIndex, BlobStore, DocStore, UserStore};
@@ -44,7 +44,6 @@ pub struct AppState {
     pub(crate) uploads: Arc<Mutex<HashSet<BlobHash>>>,
     /// What the referee judges against: catalogue, calendar, matrix, grid, rivers.
     pub reference: Arc<Reference>,
-    pub(crate) photo_facts: Arc<PhotoFacts>,
 }
 
 impl AppState {
@@ -74,7 +73,6 @@ impl AppState {
             uploads: Arc::default(),
             // The bundled reference data is compiled in and covered by tests.
             reference: Arc::new(Reference::builtin().expect("bundled reference data parses")),
-            photo_facts: Arc::default(),
         }
     }
 

@@ -341,6 +341,16 @@ pub struct BlobMeta {
     pub height: u32,
     pub uploaded_by: String,
     pub uploaded_at: Millis,
+    /// Perceptual hash of the decoded photo; `None` for rows stored before it was kept.
+    pub phash: Option<u64>,
+}
+
+/// A photo some case uses as evidence, with its perceptual hash when known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseEvidence {
+    pub case_id: Uuid,
+    pub hash: String,
+    pub phash: Option<u64>,
 }
 
 /// What the server knows about stored blobs and which documents reference them.
@@ -351,4 +361,14 @@ pub trait BlobIndex: Send + Sync {
     fn add_blob_ref(&self, hash: &BlobHash, doc_id: Uuid) -> StoreFuture<'_, ()>;
     /// Projections of the documents that reference the blob.
     fn referencing_docs(&self, hash: &BlobHash) -> StoreFuture<'_, Vec<Projection>>;
+    /// Sets the perceptual hash of a stored photo that was recorded without one.
+    fn record_phash(&self, hash: &BlobHash, phash: u64) -> StoreFuture<'_, ()>;
+    /// The uploaded photos of the cases whose grid cell starts with `grid_prefix` (a run
+    /// of digits), other than `except`; at most `limit`.
+    fn case_evidence_near(
+        &self,
+        grid_prefix: &str,
+        except: Uuid,
+        limit: usize,
+    ) -> StoreFuture<'_, Vec<CaseEvidence>>;
 }

@@ -9,7 +9,7 @@ use rusqlite::{Connection, Transaction};
 
 use crate::error::{Result, ServerError};
 
-pub const VERSION: i64 = 3;
+pub const VERSION: i64 = 4;
 
 /// The schema of version 1, kept so tests can build an old database to migrate.
 pub const V1: &str = r#"
@@ -124,6 +124,15 @@ CREATE TABLE device_heads (
 ) STRICT, WITHOUT ROWID;
 "#,
     ),
+    (
+        4,
+        // Photos keep their perceptual hash (computed when the upload is verified), so
+        // the reuse check reads a street's hashes in one query instead of decoding them;
+        // rows from before stay NULL until the referee computes them.
+        r#"
+ALTER TABLE blobs ADD COLUMN phash INTEGER;
+"#,
+    ),
 ];
 
 /// The current schema, for a fresh database.
@@ -205,7 +214,8 @@ CREATE TABLE blobs (
     width INTEGER NOT NULL,
     height INTEGER NOT NULL,
     uploaded_by TEXT NOT NULL,
-    uploaded_at INTEGER NOT NULL
+    uploaded_at INTEGER NOT NULL,
+    phash INTEGER
 ) STRICT;
 CREATE TABLE blob_refs (
     hash TEXT NOT NULL,

@@ -15,9 +15,9 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 use uuid::Uuid;
 
 use super::{
-    schema, AuditEntry, AuditLog, AuthStore, BlobHash, BlobIndex, BlobMeta, DeviceHeads,
-    DeviceRecord, DocStore, NewChange, Origin, Projection, ProjectionFields, Registration, Seq,
-    StoreFuture, StoredChange, StoredDoc, TokenRecord, UserRecord, UserStore,
+    schema, AuditEntry, AuditLog, AuthStore, BlobHash, BlobIndex, BlobMeta, CaseEvidence,
+    DeviceHeads, DeviceRecord, DocStore, NewChange, Origin, Projection, ProjectionFields,
+    Registration, Seq, StoreFuture, StoredChange, StoredDoc, TokenRecord, UserRecord, UserStore,
 };
 use crate::error::{Result, ServerError};
 
@@ -874,8 +874,8 @@ impl BlobIndex for SqliteStore {
         self.write(move |conn| {
             conn.execute(
                 "INSERT OR IGNORE INTO blobs \
-                 (hash, size, format, width, height, uploaded_by, uploaded_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                 (hash, size, format, width, height, uploaded_by, uploaded_at, phash) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
                     meta.hash,
                     i64::try_from(meta.size).unwrap_or(i64::MAX),
@@ -883,7 +883,8 @@ impl BlobIndex for SqliteStore {
                     meta.width,
                     meta.height,
                     meta.uploaded_by,
-                    meta.uploaded_at
+                    meta.uploaded_at,
+                    meta.phash.map(phash_to_sql)
                 ],
             )?;
             Ok(())
@@ -895,8 +896,8 @@ impl BlobIndex for SqliteStore {
         self.read(move |conn| {
             Ok(conn
                 .query_row(
-                    "SELECT hash, size, format, width, height, uploaded_by, uploaded_at \
-                     FROM blobs WHERE hash = ?1",
+                    "SELECT hash, size, format, width, height, uploaded_by, uploaded_at, \
+                     phash FROM blobs WHERE hash = ?1",
                     [hash.as_str()],
                     |row| {
                         Ok(BlobMeta {
@@ -907,6 +908,7 @@ impl BlobIndex for SqliteStore {
                             height: row.get(4)?,
                             uploaded_by: row.get(5)?,
                             uploaded_at: row.get(6)?,
+                            phash: row.get::<_, Option<i64>>(7)?.map(phash_from_sql),
                         })
                     },
                 )
@@ -940,4 +942,75 @@ impl BlobIndex for SqliteStore {
             query_projections(conn, &sql, [hash.as_str()])
         })
     }
+
+    fn record_phash(&self, hash: &BlobHash, phash: u64) -> StoreFuture<'_, ()> {
+        let hash = hash.clone();
+        self.write(move |conn| {
+            conn.execute(
+                "UPDATE blobs SET phash = ?2 WHERE hash = ?1 AND phash IS NULL",
+                params![hash.as_str(), phash_to_sql(phash)],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn case_evidence_near(
+        &self,
+        grid_prefix: &str,
+        except: Uuid,
+        limit: usize,
+    ) -> StoreFuture<'_, Vec<CaseEvidence>> {
+        let grid_prefix = grid_prefix.to_owned();
+        self.read(move |conn| {
+            if grid_prefix.is_empty() || !grid_prefix.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(ServerError::bad_request(
+                    "bad_grid_prefix",
+                    format!("a grid prefix is digits, not {grid_prefix:?}"),
+                ));
+            }
+            // A range on the grid-cell index: ':' sorts right after '9'.
+            let mut stmt = conn.prepare_cached(
+                "SELECT r.doc_id, b.hash, b.phash FROM projections p \
+                 JOIN blob_refs r ON r.doc_id = p.doc_id \
+                 JOIN blobs b ON b.hash = r.hash \
+                 WHERE p.kind = 'case' AND p.grid_cell >= ?1 AND p.grid_cell < ?2 \
+                   AND p.doc_id != ?3 \
+                 ORDER BY r.doc_id, b.hash LIMIT ?4",
+            )?;
+            let rows = stmt.query_map(
+                params![
+                    grid_prefix,
+                    format!("{grid_prefix}:"),
+                    except.to_string(),
+                    i64::try_from(limit).unwrap_or(i64::MAX)
+                ],
+                |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, Option<i64>>(2)?,
+                    ))
+                },
+            )?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (doc_id, hash, phash) = row?;
+                out.push(CaseEvidence {
+                    case_id: parse_uuid(&doc_id)?,
+                    hash,
+                    phash: phash.map(phash_from_sql),
+                });
+            }
+            Ok(out)
+        })
+    }
+}
+
+/// SQLite integers are signed: a 64-bit hash is stored bit for bit.
+fn phash_to_sql(phash: u64) -> i64 {
+    phash as i64
+}
+
+fn phash_from_sql(stored: i64) -> u64 {
+    stored as u64
 }

@@ -7,7 +7,10 @@ use std::collections::BTreeMap;
 use fieldloop_core::doc::{actor_for, Doc, DocKind, DocScope, Event, Header, SCHEMA_VERSION};
 use fieldloop_core::roles::{Jurisdiction, Role};
 use fieldloop_server::storage::sqlite::SqliteStore;
-use fieldloop_server::storage::{schema, DocStore, NewChange, Origin, ProjectionFields};
+use fieldloop_server::storage::{
+    schema, BlobHash, BlobIndex, BlobMeta, CaseEvidence, DocStore, NewChange, Origin,
+    ProjectionFields,
+};
 use rusqlite::Connection;
 use uuid::Uuid;
 
@@ -202,6 +205,13 @@ fn change(
     }
 }
 
+/// A new case document in `cell`, as its first change from phone-1.
+fn new_case(device: &automerge::ActorId, cell: &str, at: i64, status: &str) -> (Uuid, NewChange) {
+    let id = Uuid::now_v7();
+    let mut doc = Doc::create(&case_header(id, cell), device).expect("doc");
+    (id, change(id, doc.save(), "phone-1", at, cell, status))
+}
+
 #[tokio::test]
 async fn changes_get_a_global_sequence_and_documents_load_from_changes_and_compaction() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -342,16 +352,7 @@ async fn changed_since_filters_by_cursor_and_jurisdiction() {
     let cells = ["330106001001002", "330106001002001", "330106002001001"];
     let mut seqs = Vec::new();
     for (i, cell) in cells.iter().enumerate() {
-        let id = Uuid::now_v7();
-        let mut doc = Doc::create(&case_header(id, cell), &device).expect("doc");
-        let mut c = change(
-            id,
-            doc.save(),
-            "phone-1",
-            common::T0 + i as i64,
-            cell,
-            "reported",
-        );
+        let (id, mut c) = new_case(&device, cell, common::T0 + i as i64, "reported");
         if i == 2 {
             c.projection.unit = Some("sanitation-xihu".into());
         }
@@ -457,4 +458,78 @@ async fn a_batch_of_changes_is_stored_all_or_nothing() {
     assert!(store.append_changes(fresh).await.is_err());
     assert!(store.load_doc(first_id).await.expect("load").is_none());
     assert_eq!(store.head_seq().await.expect("head"), seqs[2]);
+}
+
+fn blob(hash: &str, phash: Option<u64>) -> BlobMeta {
+    BlobMeta {
+        hash: hash.into(),
+        size: 1,
+        format: "jpeg".into(),
+        width: 1,
+        height: 1,
+        uploaded_by: "li.wei".into(),
+        uploaded_at: common::T0,
+        phash,
+    }
+}
+
+#[tokio::test]
+async fn a_streets_case_photos_and_their_perceptual_hashes_come_from_one_query() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(&dir.path().join("db.sqlite3")).expect("open");
+    let device = actor_for(&Uuid::now_v7());
+    let hash = |n: u8| format!("{n:02x}").repeat(32);
+    // (cell, photo, perceptual hash): two cases of street 330106001, one of another street.
+    let cases = [
+        ("330106001001002", hash(1), Some(u64::MAX)),
+        ("330106001002001", hash(2), None),
+        ("330106002001001", hash(3), Some(7)),
+    ];
+    let mut ids = Vec::new();
+    for (i, (cell, photo, phash)) in cases.iter().enumerate() {
+        let (id, mut c) = new_case(&device, cell, common::T0 + i as i64, "handled");
+        c.blob_refs = vec![photo.clone()];
+        store.append_change(c).await.expect("append");
+        store.record_blob(blob(photo, *phash)).await.expect("blob");
+        ids.push(id);
+    }
+    // A photo referenced but not uploaded yet is not there.
+    let (_, mut pending) = new_case(&device, "330106001001003", common::T0 + 9, "reported");
+    pending.blob_refs = vec![hash(4)];
+    store.append_change(pending).await.expect("append");
+
+    let near = store
+        .case_evidence_near("330106001", ids[1], 100)
+        .await
+        .expect("query");
+    assert_eq!(
+        near,
+        vec![CaseEvidence {
+            case_id: ids[0],
+            hash: hash(1),
+            phash: Some(u64::MAX),
+        }],
+        "the street's other case, its 64-bit hash kept bit for bit"
+    );
+    let all = store
+        .case_evidence_near("330106001", Uuid::nil(), 100)
+        .await
+        .expect("query");
+    assert_eq!(all.len(), 2);
+    assert_eq!(
+        all.iter().find(|e| e.case_id == ids[1]).unwrap().phash,
+        None
+    );
+
+    // A hash computed later fills the gap, and never overwrites a kept one.
+    let address = BlobHash::parse(&hash(2)).unwrap();
+    store.record_phash(&address, 42).await.expect("record");
+    store.record_phash(&address, 43).await.expect("record");
+    assert_eq!(
+        store.blob_meta(&address).await.unwrap().unwrap().phash,
+        Some(42)
+    );
+
+    let bad = store.case_evidence_near("3301%", Uuid::nil(), 100).await;
+    assert!(bad.is_err(), "a prefix is digits only");
 }

@@ -393,6 +393,21 @@ pub async fn login(
     if request.username.len() > MAX_USERNAME || request.password.len() > MAX_PASSWORD {
         return Err(bad_credentials());
     }
+    let now = state.clock.now();
+    if let Some(until) = state.login_throttle.locked_until(&request.username, now) {
+        let wait_secs = u64::try_from(until - now)
+            .unwrap_or(0)
+            .div_ceil(1000)
+            .max(1);
+        return Err(ServerError::TooMany {
+            code: "too_many_attempts",
+            reason: format!(
+                "too many failed logins for this account; try again in {} min",
+                wait_secs.div_ceil(60)
+            ),
+            retry_after_secs: wait_secs,
+        });
+    }
     let user = state.users.user_by_name(&request.username).await?;
     let stored = user
         .as_ref()
@@ -400,10 +415,10 @@ pub async fn login(
         .unwrap_or_else(|| decoy_hash().to_owned());
     let password = request.password;
     let matches = tokio::task::spawn_blocking(move || verify_password(&password, &stored)).await?;
-    let now = state.clock.now();
     let user = match user {
         Some(user) if matches => user,
         _ => {
+            state.login_throttle.failed(&request.username, now);
             state
                 .audit
                 .record(AuditEntry {
@@ -418,6 +433,7 @@ pub async fn login(
             return Err(bad_credentials());
         }
     };
+    state.login_throttle.succeeded(&request.username);
     if user.disabled {
         return Err(ServerError::unauthorized(
             "account_disabled",

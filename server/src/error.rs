@@ -43,6 +43,14 @@ pub enum ServerError {
         offset: u64,
     },
 
+    /// Too many attempts: try again after `retry_after_secs`.
+    #[error("too many requests ({code}): {reason}")]
+    TooMany {
+        code: &'static str,
+        reason: String,
+        retry_after_secs: u64,
+    },
+
     #[error(transparent)]
     Core(#[from] fieldloop_core::Error),
 
@@ -99,6 +107,9 @@ impl ServerError {
                 reason,
                 ..
             } => (*status, code, reason.clone()),
+            ServerError::TooMany { code, reason, .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, code, reason.clone())
+            }
             ServerError::Core(core) => match core {
                 Core::Invalid { .. } => (StatusCode::BAD_REQUEST, "invalid", core.to_string()),
                 Core::Forbidden(reason) => (StatusCode::FORBIDDEN, "forbidden", reason.clone()),
@@ -147,6 +158,15 @@ impl IntoResponse for ServerError {
             response
                 .headers_mut()
                 .insert(UPLOAD_OFFSET, HeaderValue::from(*offset));
+        }
+        if let ServerError::TooMany {
+            retry_after_secs, ..
+        } = &self
+        {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                HeaderValue::from(*retry_after_secs),
+            );
         }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(

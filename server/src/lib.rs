@@ -33,6 +33,7 @@ pub mod serve;
 pub mod state;
 pub mod storage;
 pub mod sync;
+pub mod throttle;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::StatusCode;

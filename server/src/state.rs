@@ -12,6 +12,7 @@ use crate::referee::Reference;
 use crate::storage::fs_blobs::FsBlobStore;
 use crate::storage::sqlite::SqliteStore;
 use crate::storage::{AuditLog, AuthStore, BlobHash, BlobIndex, BlobStore, DocStore, UserStore};
+use crate::throttle::LoginThrottle;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -40,6 +41,8 @@ pub struct AppState {
     pub audit: Arc<dyn AuditLog>,
     pub clock: Arc<dyn Clock>,
     pub config: Arc<Config>,
+    /// Failed logins per account name, to slow password guessing.
+    pub(crate) login_throttle: Arc<LoginThrottle>,
     /// Blobs being uploaded right now: one writer per hash at a time.
     pub(crate) uploads: Arc<Mutex<HashSet<BlobHash>>>,
     /// What the referee judges against: catalogue, calendar, matrix, grid, rivers.
@@ -71,6 +74,7 @@ impl AppState {
             clock,
             config: Arc::new(config),
             uploads: Arc::default(),
+            login_throttle: Arc::default(),
             // The bundled reference data is compiled in and covered by tests.
             reference: Arc::new(Reference::builtin().expect("bundled reference data parses")),
         }

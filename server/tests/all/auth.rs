@@ -191,6 +191,61 @@ async fn tokens_expire_by_the_server_clock() {
     assert_eq!(reply.error_code(), "expired_token");
 }
 
+#[tokio::test]
+async fn repeated_wrong_passwords_lock_the_account_name_for_a_while() {
+    use fieldloop_server::throttle::{LOCK_FOR, MAX_FAILURES};
+    let server = TestServer::new();
+    for name in ["li.wei", "wang.fang"] {
+        server
+            .add_user(name, Role::Inspector, Jurisdiction::default())
+            .await;
+    }
+    // Failures that a success interrupts do not add up.
+    for _ in 0..MAX_FAILURES - 1 {
+        assert_eq!(
+            server.login("li.wei", "guess-guess").await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        server.login("li.wei", "li.wei-password").await.status,
+        StatusCode::OK
+    );
+    for _ in 0..MAX_FAILURES {
+        let wrong = server.login("li.wei", "guess-guess").await;
+        assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    }
+    // Now even the right password waits, with a reason and Retry-After.
+    let locked = server.login("li.wei", "li.wei-password").await;
+    assert_eq!(locked.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(locked.error_code(), "too_many_attempts");
+    assert!(locked.json()["reason"].as_str().unwrap().contains("15 min"));
+    let retry: u64 = locked
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .unwrap();
+    assert_eq!(retry, (LOCK_FOR / 1000) as u64);
+    // Another account is not affected; an unknown name locks the same way.
+    assert_eq!(
+        server.login("wang.fang", "wang.fang-password").await.status,
+        StatusCode::OK
+    );
+    for _ in 0..MAX_FAILURES {
+        server.login("nobody", "guess-guess").await;
+    }
+    assert_eq!(
+        server.login("nobody", "guess-guess").await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+
+    server.clock.advance(LOCK_FOR);
+    assert_eq!(
+        server.login("li.wei", "li.wei-password").await.status,
+        StatusCode::OK
+    );
+}
+
 fn device_body(id: &str, name: &str) -> Body {
     Body::from(serde_json::json!({ "device_id": id, "name": name }).to_string())
 }

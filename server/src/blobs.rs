@@ -160,6 +160,25 @@ impl From<BlobMeta> for StoredBlob {
     }
 }
 
+/// Deletes unfinished uploads abandoned for [`crate::Config::abandoned_upload_after`],
+/// skipping any being written right now. Returns how many went.
+pub async fn sweep_abandoned_uploads(state: &AppState) -> Result<usize> {
+    let mut swept = 0;
+    for hash in state
+        .blobs
+        .stale_parts(state.config.abandoned_upload_after)
+        .await?
+    {
+        let Ok(_slot) = UploadSlot::take(state, &hash) else {
+            continue;
+        };
+        state.blobs.discard_part(&hash).await?;
+        tracing::info!(%hash, "abandoned upload deleted");
+        swept += 1;
+    }
+    Ok(swept)
+}
+
 /// Held while a hash is being written; a second writer of the same hash gets a 409.
 struct UploadSlot {
     state: AppState,

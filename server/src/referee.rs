@@ -532,7 +532,8 @@ fn is_open_case(projection: &Projection) -> bool {
     )
 }
 
-/// Runs [`tick`] every `every` on the state's clock until `stop` resolves.
+/// Runs [`tick`] every `every` on the state's clock, and sweeps abandoned uploads, until
+/// `stop` resolves.
 pub fn spawn_scheduler(
     state: AppState,
     every: Duration,
@@ -551,6 +552,9 @@ pub fn spawn_scheduler(
                         Ok(w) if w.events > 0 => tracing::info!(documents = w.documents, events = w.events, "deadline events written"),
                         Ok(_) => {}
                         Err(e) => tracing::error!(error = %e, "scheduler tick failed"),
+                    }
+                    if let Err(e) = crate::blobs::sweep_abandoned_uploads(&state).await {
+                        tracing::error!(error = %e, "sweeping abandoned uploads failed");
                     }
                 }
             }

@@ -20,6 +20,9 @@ pub struct Config {
     pub token_ttl: Millis,
     /// Largest photo accepted, in bytes.
     pub max_blob_bytes: u64,
+    /// An unfinished upload untouched this long is deleted; the phone then starts it
+    /// again from the first byte. A week covers a phone out of signal for days.
+    pub abandoned_upload_after: std::time::Duration,
 }
 
 impl Default for Config {
@@ -27,6 +30,7 @@ impl Default for Config {
         Config {
             token_ttl: 30 * DAY,
             max_blob_bytes: 40 * 1024 * 1024,
+            abandoned_upload_after: std::time::Duration::from_secs(7 * 24 * 3600),
         }
     }
 }

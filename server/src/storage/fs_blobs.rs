@@ -112,6 +112,30 @@ impl BlobStore for FsBlobStore {
         })
     }
 
+    fn stale_parts(&self, idle: std::time::Duration) -> StoreFuture<'_, Vec<BlobHash>> {
+        self.blocking(move |store| {
+            let now = std::time::SystemTime::now();
+            let mut stale = Vec::new();
+            for entry in fs::read_dir(store.root.join("parts"))? {
+                let entry = entry?;
+                let name = entry.file_name();
+                // Anything else in the folder (a stray editor file) is not ours to delete.
+                let Some(hash) = name
+                    .to_str()
+                    .and_then(|n| n.strip_suffix(".part"))
+                    .and_then(|h| BlobHash::parse(h).ok())
+                else {
+                    continue;
+                };
+                let modified = entry.metadata()?.modified()?;
+                if now.duration_since(modified).is_ok_and(|age| age >= idle) {
+                    stale.push(hash);
+                }
+            }
+            Ok(stale)
+        })
+    }
+
     fn promote_part(&self, hash: &BlobHash) -> StoreFuture<'_, ()> {
         let hash = hash.clone();
         self.blocking(move |store| {

@@ -328,6 +328,9 @@ pub trait BlobStore: Send + Sync {
     fn discard_part(&self, hash: &BlobHash) -> StoreFuture<'_, ()>;
     /// Makes the unfinished upload the blob at its address, durably.
     fn promote_part(&self, hash: &BlobHash) -> StoreFuture<'_, ()>;
+    /// Unfinished uploads nobody has added to for at least `idle` (wall-clock time: the
+    /// age of bytes on a disk, not the domain clock).
+    fn stale_parts(&self, idle: std::time::Duration) -> StoreFuture<'_, Vec<BlobHash>>;
     fn read(&self, hash: &BlobHash) -> StoreFuture<'_, Option<Vec<u8>>>;
 }
 

@@ -681,3 +681,61 @@ async fn a_second_upload_of_the_same_photo_waits_its_turn() {
     let again = put(&server, &token, &hash, None, Body::from(photo)).await;
     assert_eq!(again.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn uploads_abandoned_for_a_week_are_swept_and_fresh_ones_kept() {
+    let (server, token) = inspector_server().await;
+    let (old, fresh) = (make_jpeg(64, 48, 11), make_jpeg(64, 48, 12));
+    let (old_hash, fresh_hash) = (sha256_hex(&old), sha256_hex(&fresh));
+    for (jpeg, hash) in [(&old, &old_hash), (&fresh, &fresh_hash)] {
+        let half = jpeg.len() / 2;
+        let range = format!("bytes 0-{}/{}", half - 1, jpeg.len());
+        let reply = put(
+            &server,
+            &token,
+            hash,
+            Some(range),
+            Body::from(jpeg[..half].to_vec()),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::ACCEPTED);
+    }
+    let stored = make_jpeg(64, 48, 13);
+    let stored_hash = sha256_hex(&stored);
+    let whole = put(&server, &token, &stored_hash, None, Body::from(stored)).await;
+    assert_eq!(whole.status, StatusCode::CREATED);
+
+    // The first upload's last byte arrived eight days ago.
+    let part = server
+        .dir
+        .path()
+        .join(format!("blobs/parts/{old_hash}.part"));
+    let eight_days = std::time::Duration::from_secs(8 * 24 * 3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&part)
+        .and_then(|f| f.set_modified(std::time::SystemTime::now() - eight_days))
+        .expect("age the part");
+    // A stray file in the folder is not an upload and stays.
+    let stray = server.dir.path().join("blobs/parts/notes.txt");
+    std::fs::write(&stray, b"x").expect("stray");
+
+    let swept = fieldloop_server::blobs::sweep_abandoned_uploads(&server.state)
+        .await
+        .expect("sweep");
+    assert_eq!(swept, 1);
+    assert!(!part.exists());
+    assert!(stray.exists());
+    assert_eq!(
+        head(&server, &token, &old_hash).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let fresh_head = head(&server, &token, &fresh_hash).await;
+    assert_eq!(fresh_head.status, StatusCode::OK);
+    assert_eq!(
+        fresh_head.header("upload-offset"),
+        Some((fresh.len() / 2).to_string())
+    );
+    let stored_head = head(&server, &token, &stored_hash).await;
+    assert_eq!(stored_head.header("upload-complete").as_deref(), Some("?1"));
+}

@@ -7,7 +7,7 @@ use std::fmt;
 
 use crate::doc::{Doc, DocKind, DocScope, Event, Snapshot};
 use crate::error::Error;
-use crate::roles::{decide_in, Decision, Principal, Rule};
+use crate::roles::{decide_in, Decision, Principal, Role, Rule, ScopeCheck};
 
 /// Why an update was refused, in words a person can read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,7 +48,8 @@ pub fn scopes_along(snapshot: &Snapshot) -> Vec<DocScope> {
 /// Checks that going from `before` (none for a new document) to `after` is an update
 /// `principal` may make: the header unchanged, no event removed or altered, every new
 /// event allowed by `rules` for the principal where it lands and written in the principal's
-/// own name, evidence only added and in the principal's name.
+/// own name, fields edited only by those [`field_edit_scope`] allows, evidence only added
+/// and in the principal's name.
 pub fn validate_update(
     principal: &Principal,
     before: Option<&Snapshot>,
@@ -129,6 +130,10 @@ pub fn validate_update(
         }
     }
 
+    if let Some(before) = before {
+        check_field_edits(principal, before, after)?;
+    }
+
     let no_evidence = BTreeMap::new();
     let old_evidence = before.map_or(&no_evidence, |b| &b.evidence);
     for (hash, old) in old_evidence {
@@ -180,6 +185,61 @@ pub fn validate_update(
         }
     }
     Ok(())
+}
+
+/// Who may change a document's editable fields (description, address) after it was
+/// created, and where they must be entitled to act: its creator anywhere (correcting their
+/// own report), a dispatcher within their grid (registration tidies reports), an admin.
+/// Fields are never removed.
+pub fn field_edit_scope(role: Role) -> Option<ScopeCheck> {
+    match role {
+        Role::Dispatcher => Some(ScopeCheck::GridCell),
+        Role::Admin | Role::Server => Some(ScopeCheck::Anywhere),
+        _ => None,
+    }
+}
+
+fn check_field_edits(
+    principal: &Principal,
+    before: &Snapshot,
+    after: &Snapshot,
+) -> Result<(), Rejection> {
+    if before.fields == after.fields {
+        return Ok(());
+    }
+    if let Some(gone) = before
+        .fields
+        .keys()
+        .find(|k| !after.fields.contains_key(*k))
+    {
+        return Err(Rejection::new(format!("field {gone} was removed")));
+    }
+    if after.header.created_by == principal.user_id {
+        return Ok(());
+    }
+    let edited: Vec<&str> = after
+        .fields
+        .iter()
+        .filter(|(k, v)| before.fields.get(*k) != Some(*v))
+        .map(|(k, _)| k.as_str())
+        .collect();
+    let scope = match after.header.kind {
+        DocKind::Case => crate::case::fold(after).scope(&after.header),
+        _ => after.header.scope.clone(),
+    };
+    match field_edit_scope(principal.role) {
+        Some(check) if principal.jurisdiction.covers(check, &scope) => Ok(()),
+        Some(_) => Err(Rejection::new(format!(
+            "editing {}: the document is outside {}'s jurisdiction",
+            edited.join(", "),
+            principal.user_id
+        ))),
+        None => Err(Rejection::new(format!(
+            "a {:?} may not edit {} of a document they did not create",
+            principal.role,
+            edited.join(", ")
+        ))),
+    }
 }
 
 /// [`validate_update`] on documents, comparing the stored header byte for byte first, so

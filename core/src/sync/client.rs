@@ -502,11 +502,19 @@ fn rebuild_on_server_copy(
             }),
         }
     }
-    if replay {
-        for (name, value) in edited_fields(store, id, &mut local)? {
-            if server_snapshot.fields.get(&name) != Some(&value) {
-                rebuilt.set_field(&name, &value)?;
-            }
+    for (name, value) in edited_fields(store, id, &mut local)? {
+        if server_snapshot.fields.get(&name) == Some(&value) {
+            continue;
+        }
+        let add = |s: &mut Snapshot| {
+            s.fields.insert(name.clone(), value.clone());
+        };
+        match check(&rebuilt, &add)? {
+            Ok(()) => rebuilt.set_field(&name, &value)?,
+            Err(local_reason) => rejected.push(RejectedChange {
+                change: serde_json::to_vec(&serde_json::json!({ "field": name, "value": value }))?,
+                reason: format!("{reason} ({local_reason})"),
+            }),
         }
     }
     let listing = listing_for(&rebuilt)?;

@@ -9,7 +9,7 @@ use case_support::*;
 use fieldloop_core::case::events::{Dispatched, Handled, Registered};
 use fieldloop_core::case::{CaseEvent, PERMISSIONS};
 use fieldloop_core::doc::{actor_for, Doc, EvidenceStage, Snapshot};
-use fieldloop_core::roles::Principal;
+use fieldloop_core::roles::{Jurisdiction, Principal};
 use fieldloop_core::rules::{validate_doc_update, validate_update, Rejection};
 use uuid::Uuid;
 
@@ -340,4 +340,59 @@ fn a_new_document_comes_from_its_creator_with_an_allowed_first_event() {
     doc.append_event(&registered).unwrap();
     let reason = rejected(validate_doc_update(&inspector(), None, &doc, PERMISSIONS));
     assert!(reason.contains("may not write case.registered"), "{reason}");
+}
+
+#[test]
+fn fields_are_edited_by_the_reporter_or_a_dispatcher_of_the_place_never_removed() {
+    let w = Walk::dispatched();
+    let before = snapshot(&w);
+    let edited = |key: &str, value: &str| {
+        let mut after = before.clone();
+        after.fields.insert(key.into(), value.into());
+        after
+    };
+    let retyped = edited("description", "垃圾堆在路边，约两立方");
+    validate_update(&inspector(), Some(&before), &retyped, PERMISSIONS)
+        .expect("the reporter corrects their own report");
+    validate_update(&dispatcher(), Some(&before), &retyped, PERMISSIONS)
+        .expect("the street's dispatcher tidies it");
+
+    let reason = rejected(validate_update(
+        &handler(),
+        Some(&before),
+        &retyped,
+        PERMISSIONS,
+    ));
+    assert!(reason.contains("may not edit description"), "{reason}");
+    let reason = rejected(validate_update(
+        &other_inspector(),
+        Some(&before),
+        &edited("address", "别处"),
+        PERMISSIONS,
+    ));
+    assert!(reason.contains("may not edit address"), "{reason}");
+    let far_dispatcher = Principal {
+        jurisdiction: Jurisdiction {
+            grid_prefixes: vec!["110105002".into()],
+            ..Default::default()
+        },
+        ..dispatcher()
+    };
+    let reason = rejected(validate_update(
+        &far_dispatcher,
+        Some(&before),
+        &retyped,
+        PERMISSIONS,
+    ));
+    assert!(reason.contains("outside"), "{reason}");
+
+    let mut removed = before.clone();
+    removed.fields.remove("address");
+    let reason = rejected(validate_update(
+        &inspector(),
+        Some(&before),
+        &removed,
+        PERMISSIONS,
+    ));
+    assert!(reason.contains("field address was removed"), "{reason}");
 }

@@ -246,6 +246,46 @@ fn a_forbidden_change_is_quarantined_and_the_allowed_ones_go_through() {
 }
 
 #[test]
+fn a_description_rewritten_by_the_handler_is_refused_and_kept_aside() {
+    let server = TestServer::with_street_people();
+    let mut inspector = Device::login(&server, "inspector");
+    let mut dispatcher = Device::login(&server, "dispatcher");
+    let mut handler = Device::login(&server, "handler");
+    let id = report_case(&mut inspector, GRID, minutes(0));
+    inspector.sync(minutes(1));
+    dispatcher.sync(minutes(2));
+    dispatcher.act(id, register(), minutes(3));
+    dispatcher.act(id, dispatch(UNIT), minutes(4));
+    dispatcher.sync(minutes(5));
+    handler.sync(minutes(6));
+    let reported = server.doc(id).unwrap().field("description").unwrap();
+
+    // The handler accepts (allowed) and rewrites what the inspector reported (not theirs).
+    handler.act(id, accept(), minutes(7));
+    let mut doc = handler.store.load_doc(id).unwrap();
+    doc.set_field("description", "没有问题").unwrap();
+    handler.save(&mut doc);
+
+    let report = handler.sync(minutes(8));
+    assert_eq!(report.quarantined, 1, "{report:?}");
+    assert!(report.complete);
+    let quarantined = handler.store.quarantined().unwrap();
+    assert!(
+        quarantined[0].reason.contains("may not edit description"),
+        "{}",
+        quarantined[0].reason
+    );
+    let kept: serde_json::Value = serde_json::from_slice(&quarantined[0].change).unwrap();
+    assert_eq!(kept["value"], "没有问题", "the rewrite is kept, not lost");
+    let on_server = server.doc(id).unwrap();
+    assert_eq!(on_server.field("description").unwrap(), reported);
+    assert_eq!(server.status(id).as_deref(), Some("accepted"));
+    let local = handler.store.load_doc(id).unwrap();
+    assert_eq!(local.field("description").unwrap(), reported);
+    assert!(handler.store.outbox().unwrap().is_empty());
+}
+
+#[test]
 fn a_change_refused_twice_is_quarantined_whole_without_looping() {
     let server = TestServer::with_street_people();
     let mut inspector = Device::login(&server, "inspector");

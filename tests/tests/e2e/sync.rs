@@ -181,8 +181,9 @@ fn concurrent_offline_edits_on_two_devices_end_in_the_same_state() {
     assert_eq!(server.status(id).as_deref(), Some("dispatched"));
 }
 
-#[test]
-fn a_forbidden_change_is_quarantined_and_the_allowed_ones_go_through() {
+/// A case reported, registered and dispatched to the street's unit by 00:05, and the
+/// handler's phone synced at 00:06.
+fn dispatched_to_the_handler() -> (TestServer, Device, Uuid) {
     let server = TestServer::with_street_people();
     let mut inspector = Device::login(&server, "inspector");
     let mut dispatcher = Device::login(&server, "dispatcher");
@@ -194,6 +195,12 @@ fn a_forbidden_change_is_quarantined_and_the_allowed_ones_go_through() {
     dispatcher.act(id, dispatch(UNIT), minutes(4));
     dispatcher.sync(minutes(5));
     handler.sync(minutes(6));
+    (server, handler, id)
+}
+
+#[test]
+fn a_forbidden_change_is_quarantined_and_the_allowed_ones_go_through() {
+    let (server, mut handler, id) = dispatched_to_the_handler();
 
     // The handler accepts (allowed), then a buggy app closes the case itself: only the
     // server may write case.closed.
@@ -247,17 +254,7 @@ fn a_forbidden_change_is_quarantined_and_the_allowed_ones_go_through() {
 
 #[test]
 fn a_description_rewritten_by_the_handler_is_refused_and_kept_aside() {
-    let server = TestServer::with_street_people();
-    let mut inspector = Device::login(&server, "inspector");
-    let mut dispatcher = Device::login(&server, "dispatcher");
-    let mut handler = Device::login(&server, "handler");
-    let id = report_case(&mut inspector, GRID, minutes(0));
-    inspector.sync(minutes(1));
-    dispatcher.sync(minutes(2));
-    dispatcher.act(id, register(), minutes(3));
-    dispatcher.act(id, dispatch(UNIT), minutes(4));
-    dispatcher.sync(minutes(5));
-    handler.sync(minutes(6));
+    let (server, mut handler, id) = dispatched_to_the_handler();
     let reported = server.doc(id).unwrap().field("description").unwrap();
 
     // The handler accepts (allowed) and rewrites what the inspector reported (not theirs).

@@ -491,7 +491,7 @@ async fn deadline_events(state: &AppState, now: Millis) -> Result<Written> {
     let reference = &state.reference;
     let mut written = Written::default();
     for projection in state.docs.changed_since(0, everywhere, SCAN_LIMIT).await? {
-        if projection.kind != DocKind::Case || !is_open_case(&projection) {
+        if projection.kind != DocKind::Case || !may_cross_a_threshold(&projection) {
             continue;
         }
         let Some(stored) = state.docs.load_doc(projection.doc_id).await? else {
@@ -525,11 +525,17 @@ async fn deadline_events(state: &AppState, now: Millis) -> Result<Written> {
     Ok(written)
 }
 
-fn is_open_case(projection: &Projection) -> bool {
-    !matches!(
-        projection.fields.status.as_deref(),
-        Some("closed" | "rejected" | "voided" | "merged")
-    )
+/// Whether a case's projection leaves a deadline event to write: its clock runs only
+/// while a unit has it, and after 督办 nothing further is due. Saves loading every case
+/// of the city each minute.
+fn may_cross_a_threshold(projection: &Projection) -> bool {
+    let with_unit = projection
+        .fields
+        .status
+        .as_deref()
+        .and_then(|s| serde_json::from_value::<case::CaseStatus>(serde_json::json!(s)).ok())
+        .is_some_and(case::CaseStatus::is_with_unit);
+    with_unit && projection.fields.band.as_deref() != Some("escalated")
 }
 
 /// Runs [`tick`] every `every` on the state's clock, and sweeps abandoned uploads, until
@@ -687,4 +693,47 @@ async fn mark_plan_task(
     };
     let event = task_done_event(&done, Uuid::now_v7(), now, SERVER_USER)?;
     write_events(state, &mut doc, &stored, vec![event], now).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::ProjectionFields;
+
+    fn case_with(status: &str, band: Option<&str>) -> Projection {
+        Projection {
+            doc_id: Uuid::nil(),
+            kind: DocKind::Case,
+            fields: ProjectionFields {
+                status: Some(status.into()),
+                band: band.map(Into::into),
+                ..ProjectionFields::default()
+            },
+            seq: 1,
+        }
+    }
+
+    #[test]
+    fn only_cases_a_unit_holds_short_of_escalation_are_loaded_by_the_deadline_scan() {
+        for status in ["dispatched", "accepted", "rework"] {
+            assert!(
+                may_cross_a_threshold(&case_with(status, Some("red"))),
+                "{status}"
+            );
+        }
+        assert!(!may_cross_a_threshold(&case_with(
+            "accepted",
+            Some("escalated")
+        )));
+        for status in [
+            "reported",
+            "registered",
+            "handled",
+            "verification_submitted",
+            "closed",
+        ] {
+            assert!(!may_cross_a_threshold(&case_with(status, None)), "{status}");
+        }
+        assert!(!may_cross_a_threshold(&case_with("no-such-status", None)));
+    }
 }

@@ -35,13 +35,13 @@ impl From<Rejection> for Error {
     }
 }
 
-/// The scope in force just before each event of `snapshot.events`, per document kind.
-/// A case's unit comes from its dispatch events; other kinds use the header's scope until
-/// their modules say otherwise (the lead wires them in at merge).
+/// The scope in force just before each event of `snapshot.events`, then the scope now
+/// (one more entry than events), per document kind. A case's unit comes from its dispatch
+/// events; the other kinds keep the header's scope.
 pub fn scopes_along(snapshot: &Snapshot) -> Vec<DocScope> {
     match snapshot.header.kind {
         DocKind::Case => crate::case::scopes_along(snapshot),
-        _ => vec![snapshot.header.scope.clone(); snapshot.events.len()],
+        _ => vec![snapshot.header.scope.clone(); snapshot.events.len() + 1],
     }
 }
 
@@ -130,8 +130,9 @@ pub fn validate_update(
         }
     }
 
+    let scope_now = scopes.last().unwrap_or(&after.header.scope);
     if let Some(before) = before {
-        check_field_edits(principal, before, after)?;
+        check_field_edits(principal, before, after, scope_now)?;
     }
 
     let no_evidence = BTreeMap::new();
@@ -148,14 +149,7 @@ pub fn validate_update(
     // A photo is judged against every place the case has been: a handler's after-photo
     // taken offline stays acceptable even if the case was returned to dispatch meanwhile
     // (the fold then ignores the handling; the photo is only a reference).
-    let case_scopes = match after.header.kind {
-        DocKind::Case => {
-            let mut all = scopes.clone();
-            all.push(crate::case::fold(after).scope(&after.header));
-            Some(all)
-        }
-        _ => None,
-    };
+    let case_scopes = (after.header.kind == DocKind::Case).then_some(&scopes);
     for (hash, evidence) in &after.evidence {
         if old_evidence.contains_key(hash) {
             continue;
@@ -203,6 +197,7 @@ fn check_field_edits(
     principal: &Principal,
     before: &Snapshot,
     after: &Snapshot,
+    scope_now: &DocScope,
 ) -> Result<(), Rejection> {
     if before.fields == after.fields {
         return Ok(());
@@ -223,12 +218,8 @@ fn check_field_edits(
         .filter(|(k, v)| before.fields.get(*k) != Some(*v))
         .map(|(k, _)| k.as_str())
         .collect();
-    let scope = match after.header.kind {
-        DocKind::Case => crate::case::fold(after).scope(&after.header),
-        _ => after.header.scope.clone(),
-    };
     match field_edit_scope(principal.role) {
-        Some(check) if principal.jurisdiction.covers(check, &scope) => Ok(()),
+        Some(check) if principal.jurisdiction.covers(check, scope_now) => Ok(()),
         Some(_) => Err(Rejection::new(format!(
             "editing {}: the document is outside {}'s jurisdiction",
             edited.join(", "),
@@ -243,13 +234,14 @@ fn check_field_edits(
 }
 
 /// [`validate_update`] on documents, comparing the stored header byte for byte first, so
-/// even a change that parses to the same header is refused.
+/// even a change that parses to the same header is refused. Accepted, it hands back the
+/// snapshot of `after` it read, for the caller's projections.
 pub fn validate_doc_update(
     principal: &Principal,
     before: Option<&Doc>,
     after: &Doc,
     rules: &[Rule],
-) -> Result<(), Rejection> {
+) -> Result<Snapshot, Rejection> {
     let unreadable = |e: Error| Rejection::new(format!("unreadable document: {e}"));
     let before_snapshot = match before {
         Some(before) => {
@@ -263,5 +255,6 @@ pub fn validate_doc_update(
         None => None,
     };
     let after_snapshot = after.snapshot().map_err(unreadable)?;
-    validate_update(principal, before_snapshot.as_ref(), &after_snapshot, rules)
+    validate_update(principal, before_snapshot.as_ref(), &after_snapshot, rules)?;
+    Ok(after_snapshot)
 }

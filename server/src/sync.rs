@@ -381,15 +381,17 @@ async fn judge_push(
     if before.is_some() && after.heads() == before_heads {
         return Ok(PushOutcome::Ack(ack));
     }
-    if let Err(rejection) = validate_doc_update(principal, before.as_ref(), &after, &all_rules()) {
-        return Ok(reject(
-            id,
-            RejectionKind::Forbidden,
-            rejection.reason,
-            before.as_mut(),
-        ));
-    }
-    let snapshot = after.snapshot()?;
+    let snapshot = match validate_doc_update(principal, before.as_ref(), &after, &all_rules()) {
+        Ok(snapshot) => snapshot,
+        Err(rejection) => {
+            return Ok(reject(
+                id,
+                RejectionKind::Forbidden,
+                rejection.reason,
+                before.as_mut(),
+            ))
+        }
+    };
     let change = NewChange {
         doc_id: id,
         kind: push.kind,

@@ -502,15 +502,17 @@ pub fn fold(snapshot: &Snapshot) -> CaseState {
     machine.into_state()
 }
 
-/// The scope in force just before each event of `snapshot.events` (same order): the header's
-/// place and the unit the case was dispatched to at that moment. A handler's event is
-/// judged by the unit that held the case when it was written.
+/// The scope in force just before each event of `snapshot.events` (same order), then the
+/// scope after the last one: the header's place and the unit the case was dispatched to at
+/// that moment. A handler's event is judged by the unit that held the case when it was
+/// written.
 pub fn scopes_along(snapshot: &Snapshot) -> Vec<DocScope> {
     let mut machine = CaseFold::new(&snapshot.header, &snapshot.evidence);
-    let mut out = Vec::with_capacity(snapshot.events.len());
+    let mut out = Vec::with_capacity(snapshot.events.len() + 1);
     for event in &snapshot.events {
         out.push(machine.state().scope(&snapshot.header));
         machine.apply(event);
     }
+    out.push(machine.state().scope(&snapshot.header));
     out
 }

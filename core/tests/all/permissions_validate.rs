@@ -23,10 +23,10 @@ fn with_event(w: &mut Walk, author: &Principal, event: CaseEvent) -> Snapshot {
     snapshot(w)
 }
 
-fn rejected(result: Result<(), Rejection>) -> String {
+fn rejected<T>(result: Result<T, Rejection>) -> String {
     match result {
         Err(r) => r.reason,
-        Ok(()) => panic!("the update was accepted"),
+        Ok(_) => panic!("the update was accepted"),
     }
 }
 

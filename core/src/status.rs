@@ -1,12 +1,12 @@
-//! A document's state in one word, for the phone's lists and the server's query
-//! projections, from its kind's own fold: the one place that maps every kind to a status,
-//! so a list on the phone and a projection on the server say the same thing.
+//! A document's state in one word, its due time and its place, for the phone's lists and
+//! the server's query projections, from its kind's own fold: the one place that maps every
+//! kind to a status, so a list on the phone and a projection on the server say the same.
 
 use std::sync::OnceLock;
 
 use crate::case::events::kinds;
 use crate::catalogue::Catalogue;
-use crate::doc::{DocKind, Event, Snapshot};
+use crate::doc::{DocKind, DocScope, Event, Snapshot};
 use crate::error::Result;
 use crate::schedule::case_clock;
 use crate::sla::{Band, Calendar};
@@ -22,40 +22,63 @@ pub struct DocStatus {
     pub open: bool,
 }
 
-pub fn status_of(snapshot: &Snapshot) -> Result<DocStatus> {
-    let (status, open) = match snapshot.header.kind {
-        DocKind::Case => return case_status(&case::fold(snapshot)),
-        DocKind::Notice => {
-            let state = notice::fold_notice(snapshot)?;
-            (
-                serde_name(&state.status)?,
-                state.status != notice::NoticeStatus::Closed,
-            )
-        }
-        DocKind::Patrol => {
-            let state = patrol::fold(snapshot);
-            (
-                serde_name(&state.status)?,
-                state.status != patrol::PatrolStatus::Ended,
-            )
-        }
-        DocKind::SiteInspection | DocKind::PatrolPlan => (
-            snapshot
+/// What a list shows of a document, from one fold of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    pub status: DocStatus,
+    pub due: Due,
+    /// Where it belongs now (a case's unit comes from its dispatches).
+    pub scope: DocScope,
+}
+
+/// Status, due time and scope of a document; the due time needs the catalogue and
+/// calendar (`due_by`), without them it is left empty.
+pub fn summarize(snapshot: &Snapshot, due_by: Option<(&Catalogue, &Calendar)>) -> Result<Summary> {
+    let header = &snapshot.header;
+    let mut summary = Summary {
+        status: DocStatus {
+            status: snapshot
                 .events
                 .last()
                 .map_or_else(|| "new".to_owned(), |e| e.kind.clone()),
-            true,
-        ),
+            open: true,
+        },
+        due: Due::default(),
+        scope: header.scope.clone(),
     };
-    Ok(DocStatus { status, open })
-}
-
-/// The status of an already folded case, for callers that need the fold for more.
-pub fn case_status(state: &case::CaseState) -> Result<DocStatus> {
-    Ok(DocStatus {
-        status: serde_name(&state.status)?,
-        open: state.is_open(),
-    })
+    match header.kind {
+        DocKind::Case => {
+            let state = case::fold(snapshot);
+            summary.status = DocStatus {
+                status: serde_name(&state.status)?,
+                open: state.is_open(),
+            };
+            if let Some((catalogue, calendar)) = due_by {
+                summary.due = case_due(&state, &snapshot.events, catalogue, calendar);
+            }
+            summary.scope = state.scope(header);
+        }
+        DocKind::Notice => {
+            let state = notice::fold_notice(snapshot)?;
+            summary.status = DocStatus {
+                status: serde_name(&state.status)?,
+                open: state.status != notice::NoticeStatus::Closed,
+            };
+            summary.due = Due {
+                deadline: state.due.map(|d| d.due),
+                band: state.due.map(|_| state.warning.unwrap_or(Band::Green)),
+            };
+        }
+        DocKind::Patrol => {
+            let state = patrol::fold(snapshot);
+            summary.status = DocStatus {
+                status: serde_name(&state.status)?,
+                open: state.status != patrol::PatrolStatus::Ended,
+            };
+        }
+        DocKind::SiteInspection | DocKind::PatrolPlan => {}
+    }
+    Ok(summary)
 }
 
 /// When a document's current work is due, and the band the server last wrote for it.
@@ -76,27 +99,12 @@ impl Due {
     }
 }
 
-/// The due time and band of a case or notice; nothing for the other kinds.
-pub fn due_of(snapshot: &Snapshot, catalogue: &Catalogue, calendar: &Calendar) -> Due {
-    match snapshot.header.kind {
-        DocKind::Case => case_due(&case::fold(snapshot), &snapshot.events, catalogue, calendar),
-        DocKind::Notice => match notice::fold_notice(snapshot) {
-            Ok(state) => Due {
-                deadline: state.due.map(|d| d.due),
-                band: state.due.map(|_| state.warning.unwrap_or(Band::Green)),
-            },
-            Err(_) => Due::default(),
-        },
-        _ => Due::default(),
-    }
-}
-
 /// The due time of a dispatched case's handling and the latest band the server wrote
 /// since that dispatch (a return to dispatch starts a new clock and a green band).
 ///
 /// A case whose category this catalogue does not know has no due time here: the list
 /// must not fail on it (the verdict and the scheduler report the unknown category).
-pub fn case_due(
+fn case_due(
     state: &case::CaseState,
     log: &[Event],
     catalogue: &Catalogue,
@@ -132,11 +140,12 @@ pub fn case_due(
 
 /// The reference data bundled with the core, for the phone's lists; `None` only if the
 /// bundled files were broken at build time (their own tests would fail first).
-pub fn bundled_reference() -> Option<&'static (Catalogue, Calendar)> {
+pub fn bundled_reference() -> Option<(&'static Catalogue, &'static Calendar)> {
     static BUNDLED: OnceLock<Option<(Catalogue, Calendar)>> = OnceLock::new();
     BUNDLED
         .get_or_init(|| Some((Catalogue::builtin().ok()?, Calendar::bundled().ok()?)))
         .as_ref()
+        .map(|(catalogue, calendar)| (catalogue, calendar))
 }
 
 fn serde_name<T: serde::Serialize>(status: &T) -> Result<String> {

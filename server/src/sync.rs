@@ -48,7 +48,6 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use fieldloop_core::case;
 use fieldloop_core::doc::{actor_for, Doc, DocKind, Snapshot};
 use fieldloop_core::roles::{all_rules, Principal};
 use fieldloop_core::rules::validate_doc_update;
@@ -436,24 +435,12 @@ fn device_heads_after_push(
 /// The query columns of a document, from its fold.
 pub fn projection_of(snapshot: &Snapshot, reference: &Reference) -> ProjectionFields {
     let header = &snapshot.header;
-    let (status, scope, due) = match header.kind {
-        DocKind::Case => {
-            let state = case::fold(snapshot);
-            let due = status::case_due(
-                &state,
-                &snapshot.events,
-                &reference.catalogue,
-                &reference.calendar,
-            );
-            (status::case_status(&state), state.scope(header), due)
-        }
-        _ => (
-            status::status_of(snapshot),
-            header.scope.clone(),
-            status::due_of(snapshot, &reference.catalogue, &reference.calendar),
-        ),
-    };
-    let status = status.ok().map(|s| s.status);
+    // A document whose fold fails still gets its row (no status): the push was valid.
+    let (status, due, scope) =
+        match status::summarize(snapshot, Some((&reference.catalogue, &reference.calendar))) {
+            Ok(s) => (Some(s.status.status), s.due, s.scope),
+            Err(_) => (None, status::Due::default(), header.scope.clone()),
+        };
     ProjectionFields {
         status,
         unit: scope.unit,

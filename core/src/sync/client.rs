@@ -33,7 +33,7 @@ use crate::doc::{heads_from_hex, heads_to_hex, Doc, Event, Evidence, Snapshot};
 use crate::error::{Error, Result};
 use crate::roles::{all_rules, Jurisdiction, Principal, Role};
 use crate::rules::validate_update;
-use crate::status::{bundled_reference, due_of, status_of, DocStatus};
+use crate::status::{bundled_reference, summarize};
 use crate::store::{Listing, RejectedChange, Store};
 use crate::sync::wire::{
     self, heads_from_wire, heads_to_wire, DocPush, DocUpdate, Rejection, RejectionKind,
@@ -352,16 +352,13 @@ pub fn listing_for(doc: &Doc) -> Result<Listing> {
         (None, Some(d)) => d.clone(),
         (None, None) => format!("{:?}", snapshot.header.kind),
     };
-    let DocStatus { status, open } = status_of(&snapshot)?;
-    let due = bundled_reference()
-        .map(|(catalogue, calendar)| due_of(&snapshot, catalogue, calendar))
-        .unwrap_or_default();
+    let summary = summarize(&snapshot, bundled_reference())?;
     Ok(Listing {
-        status,
+        status: summary.status.status,
         title,
-        deadline: due.deadline,
-        band: due.band_name(),
-        open,
+        deadline: summary.due.deadline,
+        band: summary.due.band_name(),
+        open: summary.status.open,
         updated_at,
     })
 }

@@ -4,14 +4,16 @@ use fieldloop_core::case::events::DeadlineNotice;
 use fieldloop_core::case::CaseEvent;
 use fieldloop_core::schedule::case_clock;
 use fieldloop_core::sla::{Band, Calendar};
-use fieldloop_core::status::{bundled_reference, due_of};
+use fieldloop_core::status::{bundled_reference, summarize};
 use fieldloop_core::sync::client::listing_for;
 
 use crate::case_support::*;
 
 fn due(w: &Walk) -> fieldloop_core::status::Due {
-    let (catalogue, calendar) = bundled_reference().expect("bundled reference loads");
-    due_of(&w.case.doc().snapshot().unwrap(), catalogue, calendar)
+    let reference = bundled_reference().expect("bundled reference loads");
+    summarize(&w.case.doc().snapshot().unwrap(), Some(reference))
+        .unwrap()
+        .due
 }
 
 #[test]

@@ -101,6 +101,24 @@ pub struct Event {
 }
 
 impl Event {
+    pub fn new(
+        id: Uuid,
+        kind: &str,
+        at: Millis,
+        by: &str,
+        role: Role,
+        data: serde_json::Value,
+    ) -> Event {
+        Event {
+            id,
+            kind: kind.to_owned(),
+            at,
+            by: by.to_owned(),
+            role,
+            data,
+        }
+    }
+
     /// An event the server writes in its own name.
     pub fn by_server(
         id: Uuid,
@@ -109,14 +127,7 @@ impl Event {
         server: &str,
         data: serde_json::Value,
     ) -> Event {
-        Event {
-            id,
-            kind: kind.to_owned(),
-            at,
-            by: server.to_owned(),
-            role: Role::Server,
-            data,
-        }
+        Event::new(id, kind, at, server, Role::Server, data)
     }
 
     /// The order every fold uses: time, then author, then id, so all devices agree.

@@ -44,14 +44,14 @@ fn capture_one(store: &mut Store, n: u32, now: i64) -> fieldloop_core::Result<(U
             item: None,
         },
     )?;
-    doc.append_event(&Event {
-        id: Uuid::now_v7(),
-        kind: "case.reported".into(),
-        at: now,
-        by: "u-insp-child".into(),
-        role: Role::Inspector,
-        data: serde_json::json!({ "category": "0102", "photos": [hash] }),
-    })?;
+    doc.append_event(&Event::new(
+        Uuid::now_v7(),
+        "case.reported",
+        now,
+        "u-insp-child",
+        Role::Inspector,
+        serde_json::json!({ "category": "0102", "photos": [hash] }),
+    ))?;
     let listing = Listing {
         status: "reported".into(),
         title: format!("capture {n}"),

@@ -261,14 +261,7 @@ impl CaseEvent {
 
     /// Wraps this as a log entry.
     pub fn to_event(&self, id: Uuid, at: Millis, by: &str, role: Role) -> Result<Event> {
-        Ok(Event {
-            id,
-            kind: self.kind().to_string(),
-            at,
-            by: by.to_string(),
-            role,
-            data: self.data()?,
-        })
+        Ok(Event::new(id, self.kind(), at, by, role, self.data()?))
     }
 
     /// Reads a log entry. An unknown type or malformed data is a typed error; the fold

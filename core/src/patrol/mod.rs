@@ -194,14 +194,7 @@ impl PatrolEvent {
 
     /// A log entry for this event.
     pub fn to_event(&self, id: Uuid, at: Millis, by: &str, role: Role) -> Result<Event> {
-        Ok(Event {
-            id,
-            kind: self.kind().to_string(),
-            at,
-            by: by.to_string(),
-            role,
-            data: self.data()?,
-        })
+        Ok(Event::new(id, self.kind(), at, by, role, self.data()?))
     }
 
     /// Reads a log entry; a non-patrol type or malformed data is `Error::Invalid`.

@@ -177,14 +177,14 @@ impl Phone {
         for (photo, evidence) in photos {
             doc.add_evidence(&photo.sha256, &with_phash(evidence, photo))?;
         }
-        doc.append_event(&Event {
-            id: Uuid::now_v7(),
-            kind: kind.to_owned(),
+        doc.append_event(&Event::new(
+            Uuid::now_v7(),
+            kind,
             at,
-            by: self.principal.user_id.clone(),
-            role: self.principal.role,
+            &self.principal.user_id,
+            self.principal.role,
             data,
-        })?;
+        ))?;
         let files: Vec<&Photo> = photos.iter().map(|(p, _)| *p).collect();
         self.save(&mut doc, &files)
     }

@@ -40,12 +40,7 @@ pub struct GridPatrolSummary {
 
 /// Cells passed, mileage and assigned-cell coverage of a patrol's track.
 pub fn grid_summary(state: &PatrolState, grid: &GridIndex) -> GridPatrolSummary {
-    let real: Vec<LatLon> = state
-        .fixes
-        .iter()
-        .filter(|f| !f.mock)
-        .map(|f| f.at())
-        .collect();
+    let real = state.real_positions();
     let mut passed = BTreeSet::new();
     let mut visit = |p: LatLon| {
         // Fixes were validated by the fold, so a lookup error cannot happen here.
@@ -163,12 +158,7 @@ pub fn river_report(
     requirement: &PatrolRequirement,
 ) -> Result<RiverPatrolReport> {
     let plausibility = assess_track(&state.fixes, &requirement.limits())?;
-    let real: Vec<LatLon> = state
-        .fixes
-        .iter()
-        .filter(|f| !f.mock)
-        .map(|f| f.at())
-        .collect();
+    let real = state.real_positions();
     let coverage = segment_coverage(segment, &real, requirement.buffer_m, DEFAULT_STEP_M)?;
 
     let mut reasons = Vec::new();

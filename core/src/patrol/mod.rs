@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use crate::doc::{DocScope, Event, Snapshot};
 use crate::error::{Error, Result};
-use crate::geo::{grid::validate_cell_code, Fix};
+use crate::geo::{grid::validate_cell_code, Fix, LatLon};
 use crate::roles::{decide_in, Decision, Principal, Role, Rule, ScopeCheck};
 use crate::time::Millis;
 
@@ -249,6 +249,16 @@ pub struct PatrolState {
 }
 
 impl PatrolState {
+    /// The track's positions without the fixes a mock-location app supplied: mileage,
+    /// cells passed and coverage count only where the phone really was.
+    pub fn real_positions(&self) -> Vec<LatLon> {
+        self.fixes
+            .iter()
+            .filter(|f| !f.mock)
+            .map(|f| f.at())
+            .collect()
+    }
+
     fn new() -> PatrolState {
         PatrolState {
             status: PatrolStatus::NotStarted,

@@ -278,9 +278,9 @@ pub fn evidence(stage: EvidenceStage, by: &Principal, at: Millis) -> Evidence {
 }
 
 /// A 暴露垃圾 report in `grid_cell` by the device's inspector, saved on the device.
-pub fn report_case(device: &mut Device, grid_cell: &str, at: Millis) -> Uuid {
-    let id = Uuid::now_v7();
-    let new = NewCase {
+/// A 暴露垃圾 (20102) case at [`POSITION`] with one before-photo.
+fn new_case(id: Uuid, grid_cell: &str, at: Millis, before: (String, Evidence)) -> NewCase {
+    NewCase {
         id,
         event_id: Uuid::now_v7(),
         at,
@@ -290,13 +290,36 @@ pub fn report_case(device: &mut Device, grid_cell: &str, at: Millis) -> Uuid {
         description: Some("垃圾堆在路边".into()),
         address: Some("朝阳区三里屯路 19 号".into()),
         report: Reported::default(),
-        before_photos: vec![(
-            sha256_hex(format!("before {id}").as_bytes()),
-            evidence(EvidenceStage::Before, &device.principal, at),
-        )],
-    };
+        before_photos: vec![before],
+    }
+}
+
+/// A case reported in `grid_cell`, its before-photo referenced but no file kept.
+pub fn report_case(device: &mut Device, grid_cell: &str, at: Millis) -> Uuid {
+    let id = Uuid::now_v7();
+    let before = (
+        sha256_hex(format!("before {id}").as_bytes()),
+        evidence(EvidenceStage::Before, &device.principal, at),
+    );
+    let new = new_case(id, grid_cell, at, before);
     let mut case = CaseDoc::create(&device.principal, device.store.actor(), new).expect("report");
     device.save(case.doc_mut());
+    id
+}
+
+/// A case reported in [`GRID`] with the photo `jpeg` (at address `hash`) as its
+/// before-photo, captured with the file like the app does.
+pub fn report_with_photo(
+    device: &mut Device,
+    at: Millis,
+    hash: &str,
+    jpeg: &[u8],
+    before: Evidence,
+) -> Uuid {
+    let id = Uuid::now_v7();
+    let new = new_case(id, GRID, at, (hash.to_owned(), before));
+    let mut case = CaseDoc::create(&device.principal, device.store.actor(), new).expect("report");
+    device.capture(&mut case, &[(hash, jpeg)]);
     id
 }
 

@@ -2,8 +2,8 @@
 //! for the photos a verification references, judges the case (closed, or rework with the
 //! failing check), writes deadline events on its clock, and serves the evaluation.
 
-use fieldloop_core::case::events::{Handled, Reported, VerificationSubmitted};
-use fieldloop_core::case::{CaseDoc, CaseEvent, NewCase};
+use fieldloop_core::case::events::{Handled, VerificationSubmitted};
+use fieldloop_core::case::{CaseDoc, CaseEvent};
 use fieldloop_core::doc::{EvidenceStage, Position};
 use fieldloop_core::media::{process_photo, PhotoLimits, ProcessOptions};
 use fieldloop_core::roles::{Jurisdiction, Role};
@@ -109,27 +109,15 @@ fn street() -> Street {
 
 /// Reported with `before`, registered, and dispatched by the server's matrix.
 fn dispatched_case(s: &mut Street, before: &Photo) -> Uuid {
-    let id = Uuid::now_v7();
     s.server.clock.set(minutes(0));
-    let new = NewCase {
-        id,
-        event_id: Uuid::now_v7(),
-        at: minutes(0),
-        category: "20102".into(),
-        position: POSITION,
-        grid_cell: GRID.into(),
-        description: Some("垃圾堆在路边".into()),
-        address: None,
-        report: Reported::default(),
-        before_photos: vec![(
-            before.hash.clone(),
-            at(POSITION, &s.inspector, EvidenceStage::Before, minutes(0)),
-        )],
-    };
-    let mut case =
-        CaseDoc::create(&s.inspector.principal, s.inspector.store.actor(), new).expect("report");
-    s.inspector
-        .capture(&mut case, &[(&before.hash, &before.jpeg)]);
+    let placed = at(POSITION, &s.inspector, EvidenceStage::Before, minutes(0));
+    let id = report_with_photo(
+        &mut s.inspector,
+        minutes(0),
+        &before.hash,
+        &before.jpeg,
+        placed,
+    );
     s.inspector.sync(minutes(0));
     upload(&mut s.inspector);
 

@@ -3,8 +3,6 @@
 
 use std::time::Duration;
 
-use fieldloop_core::case::events::Reported;
-use fieldloop_core::case::{CaseDoc, NewCase};
 use fieldloop_core::doc::EvidenceStage;
 use fieldloop_core::store::sha256_hex;
 use fieldloop_core::sync::client::SyncClient;
@@ -24,24 +22,8 @@ fn photo_bytes(test: &str) -> Option<Vec<u8>> {
 /// A case reported with `bytes` as its before-photo, captured with the file.
 fn capture_with_photo(device: &mut Device, bytes: &[u8]) -> (Uuid, String) {
     let hash = sha256_hex(bytes);
-    let id = Uuid::now_v7();
-    let new = NewCase {
-        id,
-        event_id: Uuid::now_v7(),
-        at: minutes(0),
-        category: "20102".into(),
-        position: POSITION,
-        grid_cell: GRID.into(),
-        description: Some("垃圾堆在路边".into()),
-        address: None,
-        report: Reported::default(),
-        before_photos: vec![(
-            hash.clone(),
-            evidence(EvidenceStage::Before, &device.principal, minutes(0)),
-        )],
-    };
-    let mut case = CaseDoc::create(&device.principal, device.store.actor(), new).unwrap();
-    device.capture(&mut case, &[(&hash, bytes)]);
+    let before = evidence(EvidenceStage::Before, &device.principal, minutes(0));
+    let id = report_with_photo(device, minutes(0), &hash, bytes, before);
     (id, hash)
 }
 

@@ -30,6 +30,18 @@ async fn put(
     server.send(request.body(body).expect("request")).await
 }
 
+/// The whole photo in one PUT at its own address.
+async fn put_photo(server: &TestServer, token: &str, photo: &[u8]) -> common::Reply {
+    put(
+        server,
+        token,
+        &sha256_hex(photo),
+        None,
+        Body::from(photo.to_vec()),
+    )
+    .await
+}
+
 async fn head(server: &TestServer, token: &str, hash: &str) -> common::Reply {
     server
         .call(Method::HEAD, &blob_uri(hash), Some(token), Body::empty())
@@ -98,14 +110,7 @@ async fn a_whole_jpeg_is_stored_at_its_address_and_read_back() {
 async fn a_png_is_accepted_too() {
     let (server, token) = inspector_server().await;
     let photo = make_png(64, 48);
-    let reply = put(
-        &server,
-        &token,
-        &sha256_hex(&photo),
-        None,
-        Body::from(photo),
-    )
-    .await;
+    let reply = put_photo(&server, &token, &photo).await;
     assert_eq!(reply.status, StatusCode::CREATED);
     assert_eq!(reply.json()["format"], "png");
 }
@@ -234,28 +239,14 @@ async fn bytes_that_do_not_hash_to_the_address_are_rejected_and_discarded() {
 async fn bytes_that_are_not_an_image_are_rejected() {
     let (server, token) = inspector_server().await;
     let text = b"this is a PDF, honestly".repeat(50);
-    let reply = put(
-        &server,
-        &token,
-        &sha256_hex(&text),
-        None,
-        Body::from(text.clone()),
-    )
-    .await;
+    let reply = put_photo(&server, &token, &text).await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     assert_eq!(reply.error_code(), "not_an_image");
 
     // A JPEG signature followed by garbage: the header does not read.
     let mut fake = vec![0xFF, 0xD8, 0xFF, 0xE0];
     fake.extend_from_slice(&[0x13; 200]);
-    let reply = put(
-        &server,
-        &token,
-        &sha256_hex(&fake),
-        None,
-        Body::from(fake.clone()),
-    )
-    .await;
+    let reply = put_photo(&server, &token, &fake).await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{:?}", reply.json());
     assert_eq!(reply.error_code(), "not_an_image");
 
@@ -263,28 +254,14 @@ async fn bytes_that_are_not_an_image_are_rejected() {
     let mut gif = b"GIF89a".to_vec();
     gif.extend_from_slice(&[10, 0, 10, 0, 0, 0, 0]);
     gif.extend_from_slice(&[0x2C, 0, 0, 0, 0, 10, 0, 10, 0, 0, 2, 2, 0x44, 0x01, 0, 0x3B]);
-    let reply = put(
-        &server,
-        &token,
-        &sha256_hex(&gif),
-        None,
-        Body::from(gif.clone()),
-    )
-    .await;
+    let reply = put_photo(&server, &token, &gif).await;
     assert_eq!(reply.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_eq!(reply.error_code(), "unsupported_format");
 
     // A real JPEG cut short: the header reads, the picture does not. Evidence must decode.
     let whole = make_jpeg(400, 300, 7);
     let cut = whole[..whole.len() * 2 / 3].to_vec();
-    let reply = put(
-        &server,
-        &token,
-        &sha256_hex(&cut),
-        None,
-        Body::from(cut.clone()),
-    )
-    .await;
+    let reply = put_photo(&server, &token, &cut).await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{:?}", reply.json());
     assert_eq!(reply.error_code(), "not_an_image");
     assert!(no_parts(&server));
@@ -295,7 +272,7 @@ async fn heic_from_an_iphone_is_refused_as_unsupported() {
     let Some(dir) = shared_photos() else { return };
     let (server, token) = inspector_server().await;
     let heic = std::fs::read(dir.join("iphone13-pro-max.heic")).expect("heic sample");
-    let reply = put(&server, &token, &sha256_hex(&heic), None, Body::from(heic)).await;
+    let reply = put_photo(&server, &token, &heic).await;
     assert!(
         reply.status == StatusCode::UNSUPPORTED_MEDIA_TYPE
             || reply.status == StatusCode::BAD_REQUEST,
@@ -379,14 +356,7 @@ async fn a_small_configured_limit_applies_to_real_images() {
     let token = server.token("li.wei").await;
     let photo = make_jpeg(800, 600, 5);
     assert!(photo.len() > 10_000);
-    let reply = put(
-        &server,
-        &token,
-        &sha256_hex(&photo),
-        None,
-        Body::from(photo),
-    )
-    .await;
+    let reply = put_photo(&server, &token, &photo).await;
     assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
 }
 
@@ -483,14 +453,7 @@ async fn dispatchers_do_not_upload_photos() {
         .await;
     let token = server.token("zhou.min").await;
     let photo = make_jpeg(16, 16, 7);
-    let reply = put(
-        &server,
-        &token,
-        &sha256_hex(&photo),
-        None,
-        Body::from(photo),
-    )
-    .await;
+    let reply = put_photo(&server, &token, &photo).await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN);
 }
 

@@ -140,12 +140,16 @@ pub fn decide_in(rules: &[Rule], principal: &Principal, event: &str, scope: &Doc
 
 /// Every permission row of every document kind, for the server's validator and the
 /// device's pre-check. Event types are prefixed by kind, so the tables never overlap.
-pub fn all_rules() -> Vec<Rule> {
-    [
-        crate::case::PERMISSIONS,
-        crate::notice::PERMISSIONS,
-        crate::patrol::PERMISSIONS,
-        crate::plan::PERMISSIONS,
-    ]
-    .concat()
+/// Built once: every push and every action on a phone consults it.
+pub fn all_rules() -> &'static [Rule] {
+    static ALL: std::sync::OnceLock<Vec<Rule>> = std::sync::OnceLock::new();
+    ALL.get_or_init(|| {
+        [
+            crate::case::PERMISSIONS,
+            crate::notice::PERMISSIONS,
+            crate::patrol::PERMISSIONS,
+            crate::plan::PERMISSIONS,
+        ]
+        .concat()
+    })
 }

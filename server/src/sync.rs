@@ -380,7 +380,7 @@ async fn judge_push(
     if before.is_some() && after.heads() == before_heads {
         return Ok(PushOutcome::Ack(ack));
     }
-    let snapshot = match validate_doc_update(principal, before.as_ref(), &after, &all_rules()) {
+    let snapshot = match validate_doc_update(principal, before.as_ref(), &after, all_rules()) {
         Ok(snapshot) => snapshot,
         Err(rejection) => {
             return Ok(reject(

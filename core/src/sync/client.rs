@@ -461,7 +461,7 @@ fn rebuild_on_server_copy(
             let before = rebuilt.snapshot()?;
             let mut after = before.clone();
             apply(&mut after);
-            Ok(validate_update(principal, Some(&before), &after, &rules).map_err(|r| r.reason))
+            Ok(validate_update(principal, Some(&before), &after, rules).map_err(|r| r.reason))
         };
 
     for event in local_snapshot

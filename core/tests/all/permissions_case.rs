@@ -230,15 +230,15 @@ fn every_kind_shares_one_table_and_a_row_per_role_is_found() {
         ..DocScope::default()
     };
     assert_eq!(
-        decide_in(&rules, &chief, "patrol.started", &on_segment),
+        decide_in(rules, &chief, "patrol.started", &on_segment),
         Decision::Allowed
     );
     assert!(matches!(
-        decide_in(&rules, &chief, "patrol.started", &elsewhere),
+        decide_in(rules, &chief, "patrol.started", &elsewhere),
         Decision::Denied(_)
     ));
     assert!(matches!(
-        decide_in(&rules, &chief, "patrol.verdict", &on_segment),
+        decide_in(rules, &chief, "patrol.verdict", &on_segment),
         Decision::Denied(_)
     ));
 }

@@ -169,7 +169,7 @@ impl Phone {
         let decision = if header.kind == DocKind::Patrol {
             patrol::decide(&self.principal, kind, &header.scope)
         } else {
-            decide_in(&all_rules(), &self.principal, kind, &header.scope)
+            decide_in(all_rules(), &self.principal, kind, &header.scope)
         };
         if let Decision::Denied(reason) = decision {
             return Err(Error::Forbidden(reason));

@@ -19,6 +19,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use automerge::ChangeHash;
 use fieldloop_core::case::{self, CaseEvent, CaseStatus};
 use fieldloop_core::catalogue::Catalogue;
 use fieldloop_core::doc::{actor_for, Doc, DocKind, Event, Snapshot};
@@ -250,18 +251,31 @@ async fn write_events(
     events: Vec<Event>,
     now: Millis,
 ) -> Result<Written> {
+    let since = doc.heads();
+    append_server_events(state, doc, (stored.id, stored.kind), &since, events, now).await
+}
+
+/// Appends `events` to `doc` and stores, in the server's name, every change after `since`
+/// (empty for a document the server has just created).
+async fn append_server_events(
+    state: &AppState,
+    doc: &mut Doc,
+    (id, kind): (Uuid, DocKind),
+    since: &[ChangeHash],
+    events: Vec<Event>,
+    now: Millis,
+) -> Result<Written> {
     if events.is_empty() {
         return Ok(Written::default());
     }
-    let before = doc.heads();
     for event in &events {
         doc.append_event(event)?;
     }
     let snapshot = doc.snapshot()?;
     let change = NewChange {
-        doc_id: stored.id,
-        kind: stored.kind,
-        bytes: doc.save_after(&before),
+        doc_id: id,
+        kind,
+        bytes: doc.save_after(since),
         origin: Origin {
             user_id: SERVER_USER.to_owned(),
             device_id: None,
@@ -271,7 +285,7 @@ async fn write_events(
         blob_refs: snapshot.evidence.keys().cloned().collect(),
     };
     state.docs.append_change(change).await?;
-    tracing::info!(doc = %stored.id, events = ?events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(), "referee wrote");
+    tracing::info!(doc = %id, events = ?events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(), "referee wrote");
     Ok(Written {
         documents: 1,
         events: events.len(),
@@ -645,27 +659,8 @@ pub async fn issue_plans(state: &AppState, period: &PlanPeriod, now: Millis) -> 
         written += match stored_kind {
             Some(stored) => write_events(state, &mut doc, &stored, vec![event], now).await?,
             None => {
-                doc.append_event(&event)?;
-                let snapshot = doc.snapshot()?;
-                state
-                    .docs
-                    .append_change(NewChange {
-                        doc_id: id,
-                        kind: DocKind::PatrolPlan,
-                        bytes: doc.save(),
-                        origin: Origin {
-                            user_id: SERVER_USER.to_owned(),
-                            device_id: None,
-                            arrived_at: now,
-                        },
-                        projection: projection_of(&snapshot, &state.reference),
-                        blob_refs: Vec::new(),
-                    })
-                    .await?;
-                Written {
-                    documents: 1,
-                    events: 1,
-                }
+                let target = (id, DocKind::PatrolPlan);
+                append_server_events(state, &mut doc, target, &[], vec![event], now).await?
             }
         };
     }

@@ -10,6 +10,8 @@ use axum::Json;
 use fieldloop_core::PhotoProblem;
 use serde_json::json;
 
+use crate::storage::{IsStale, StoreError};
+
 /// Header telling a resuming client how many bytes of a blob the server holds.
 pub const UPLOAD_OFFSET: &str = "upload-offset";
 
@@ -54,8 +56,9 @@ pub enum ServerError {
     #[error(transparent)]
     Core(#[from] fieldloop_core::Error),
 
+    /// Storage failures the handlers did not handle themselves; see the `From` below.
     #[error("storage: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Storage(StoreError),
 
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
@@ -131,7 +134,13 @@ impl ServerError {
                 Core::Automerge(e) => (StatusCode::BAD_REQUEST, "bad_document", e.to_string()),
                 Core::Sqlite(_) | Core::Io(_) | Core::Sync(_) => internal(),
             },
-            ServerError::Sqlite(_) | ServerError::Io(_) | ServerError::Internal(_) => internal(),
+            // A versioned write lost every retry to other writers of the same document.
+            ServerError::Storage(StoreError::Stale(id)) => (
+                StatusCode::CONFLICT,
+                "busy_document",
+                format!("document {id} is being changed by others; sync again"),
+            ),
+            ServerError::Storage(_) | ServerError::Io(_) | ServerError::Internal(_) => internal(),
         }
     }
 }
@@ -181,5 +190,30 @@ impl IntoResponse for ServerError {
 impl From<tokio::task::JoinError> for ServerError {
     fn from(e: tokio::task::JoinError) -> Self {
         ServerError::Internal(format!("blocking task failed: {e}"))
+    }
+}
+
+/// The one mapping of storage errors to answers: what the caller can act on keeps its
+/// status, everything else is a logged 500.
+impl From<StoreError> for ServerError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => ServerError::NotFound(what),
+            StoreError::Conflict { code, reason } => ServerError::Conflict { code, reason },
+            StoreError::Invalid { code, reason } => ServerError::BadRequest { code, reason },
+            StoreError::OffsetMismatch { held, asked } => ServerError::Upload {
+                status: StatusCode::CONFLICT,
+                code: "offset_mismatch",
+                reason: format!("the server holds {held} bytes, not {asked}"),
+                offset: held,
+            },
+            other => ServerError::Storage(other),
+        }
+    }
+}
+
+impl IsStale for ServerError {
+    fn is_stale(&self) -> bool {
+        matches!(self, ServerError::Storage(e) if e.is_stale())
     }
 }

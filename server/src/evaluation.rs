@@ -16,9 +16,8 @@ use crate::auth::Auth;
 use crate::error::{Result, ServerError};
 use crate::state::AppState;
 
-/// Documents read for one evaluation at most; a city larger than this needs the
-/// projection-based evaluation the PostgreSQL backend will bring.
-const MAX_DOCS: usize = 200_000;
+/// Documents read per page: the evaluation reads every case and patrol, page by page.
+const PAGE_DOCS: usize = 2000;
 
 #[derive(Debug, Deserialize)]
 pub struct EvaluationQuery {
@@ -58,17 +57,31 @@ pub async fn evaluation(
     let mut cases = Vec::new();
     let mut patrols = Vec::new();
     let actor = fieldloop_core::doc::actor_for(&uuid::Uuid::nil());
-    for projection in state.docs.changed_since(0, everywhere, MAX_DOCS).await? {
-        if !matches!(projection.kind, DocKind::Case | DocKind::Patrol) {
-            continue;
-        }
-        let Some(stored) = state.docs.load_doc(projection.doc_id).await? else {
-            continue;
+    let mut cursor = 0;
+    let mut seen = std::collections::HashSet::new();
+    loop {
+        let page = state
+            .docs
+            .changed_since(cursor, everywhere.clone(), PAGE_DOCS)
+            .await?;
+        let Some(last) = page.last() else {
+            break;
         };
-        let snapshot = stored.load(&actor)?.snapshot()?;
-        match projection.kind {
-            DocKind::Case => cases.push(snapshot),
-            _ => patrols.push(patrol::fold(&snapshot)),
+        cursor = last.seq;
+        for projection in page {
+            // A document changed while paging comes round again with its new sequence number.
+            let wanted = matches!(projection.kind, DocKind::Case | DocKind::Patrol);
+            if !wanted || !seen.insert(projection.doc_id) {
+                continue;
+            }
+            let Some(stored) = state.docs.load_doc(projection.doc_id).await? else {
+                continue;
+            };
+            let snapshot = stored.load(&actor)?.snapshot()?;
+            match projection.kind {
+                DocKind::Case => cases.push(snapshot),
+                _ => patrols.push(patrol::fold(&snapshot)),
+            }
         }
     }
     let reference = state.reference.clone();

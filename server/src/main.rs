@@ -21,7 +21,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve on the embedded store (SQLite + files in --data).
+    /// Serve on the embedded store (SQLite + files in --data), or on PostgreSQL + S3.
     Serve(ServeArgs),
     /// Seed the demo city, run a simulated working day against this server over HTTP,
     /// print the summary, then keep serving.
@@ -42,10 +42,66 @@ struct ServeArgs {
     /// PEM private key for --tls-cert.
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    #[command(flatten)]
+    storage: StorageArgs,
 }
 
-/// How often deadline warnings, overdue and escalation events are looked for.
-const SCHEDULER_EVERY: Duration = Duration::from_secs(60);
+/// Where the deployment keeps its data: the embedded default under --data, or PostgreSQL
+/// and an S3-compatible bucket shared by several instances.
+#[derive(Args)]
+struct StorageArgs {
+    /// Database: postgres://USER:PASSWORD@HOST:PORT/DB, or a SQLite file
+    /// [default: DATA/fieldloop.sqlite3].
+    #[arg(long)]
+    database: Option<String>,
+    /// Photo store: s3://BUCKET, or a directory [default: DATA/blobs].
+    #[arg(long)]
+    blobs: Option<String>,
+    /// S3 endpoint URL (else AWS_ENDPOINT; else AWS itself).
+    #[arg(long)]
+    s3_endpoint: Option<String>,
+    /// S3 region (else AWS_REGION / AWS_DEFAULT_REGION).
+    #[arg(long)]
+    s3_region: Option<String>,
+    /// S3 access key id (else AWS_ACCESS_KEY_ID).
+    #[arg(long)]
+    s3_access_key_id: Option<String>,
+    /// S3 secret access key (else AWS_SECRET_ACCESS_KEY).
+    #[arg(long)]
+    s3_secret_access_key: Option<String>,
+    /// Allow plain HTTP to the S3 endpoint (a private network).
+    #[arg(long)]
+    s3_allow_http: bool,
+    /// Seconds between scheduler rounds; one instance at a time runs them, by a lease
+    /// of three rounds.
+    #[arg(long, default_value_t = 60)]
+    scheduler_every_secs: u64,
+}
+
+impl StorageArgs {
+    fn database(&self, data: &std::path::Path) -> String {
+        self.database
+            .clone()
+            .unwrap_or_else(|| data.join("fieldloop.sqlite3").display().to_string())
+    }
+
+    fn blobs(&self, data: &std::path::Path) -> String {
+        self.blobs
+            .clone()
+            .unwrap_or_else(|| data.join("blobs").display().to_string())
+    }
+
+    fn s3(&self) -> fieldloop_server::storage::s3_blobs::S3Settings {
+        fieldloop_server::storage::s3_blobs::S3Settings {
+            bucket: String::new(),
+            endpoint: self.s3_endpoint.clone(),
+            region: self.s3_region.clone(),
+            access_key_id: self.s3_access_key_id.clone(),
+            secret_access_key: self.s3_secret_access_key.clone(),
+            allow_http: self.s3_allow_http,
+        }
+    }
+}
 
 #[derive(Args)]
 struct DemoArgs {
@@ -119,11 +175,10 @@ async fn run_demo(args: DemoArgs) -> fieldloop_server::Result<()> {
 }
 
 async fn run(args: ServeArgs) -> fieldloop_server::Result<()> {
-    let data = args.data.clone();
-    let state = tokio::task::spawn_blocking(move || {
-        AppState::embedded(&data, Arc::new(SystemClock), Config::default())
-    })
-    .await??;
+    let storage = &args.storage;
+    let (database, blobs) = (storage.database(&args.data), storage.blobs(&args.data));
+    let clock = Arc::new(SystemClock);
+    let state = AppState::open(&database, &blobs, &storage.s3(), clock, Config::default()).await?;
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(serve::tls_config(cert, key).await?),
         _ => None,
@@ -136,7 +191,8 @@ async fn run(args: ServeArgs) -> fieldloop_server::Result<()> {
         );
     }
     let (stop_scheduler, scheduler_stopped) = tokio::sync::oneshot::channel::<()>();
-    let scheduler = referee::spawn_scheduler(state.clone(), SCHEDULER_EVERY, async {
+    let every = Duration::from_secs(storage.scheduler_every_secs.max(1));
+    let scheduler = referee::spawn_scheduler(state.clone(), every, async {
         let _ = scheduler_stopped.await;
     });
     let server = serve::start(app(state), args.listen, tls).await?;

@@ -13,8 +13,10 @@
 //!
 //! The rules themselves live in `fieldloop_core::{verify, schedule}` and are the very ones
 //! the phone runs; this module gathers their inputs from storage and writes their events as
-//! the server's own changes. Every write happens under the sync push lock, so a server
-//! change and a device change to the same document never race.
+//! the server's own changes. Each write is versioned on the document's last sequence
+//! number and, when another writer (a device, another instance's referee) got there first,
+//! decided again on the fresh copy ([`retry_stale`]): a verdict or a 超期 is written once
+//! however many writers race, and no lock holds up an unrelated push.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -30,7 +32,7 @@ use fieldloop_core::patrol::{
     self, PatrolEvent, PatrolKind, PatrolRequirement, PatrolState, PatrolStatus,
 };
 use fieldloop_core::plan::{fold_plan, FrequencyTable, PlanPeriod, Segment};
-use fieldloop_core::roles::{Jurisdiction, Principal, Role};
+use fieldloop_core::roles::{Principal, Role};
 use fieldloop_core::schedule::{
     auto_dispatch, due_deadline_events, DeadlinePolicy, ResponsibilityMatrix,
 };
@@ -47,14 +49,17 @@ use uuid::Uuid;
 
 use crate::error::Result;
 use crate::state::AppState;
-use crate::storage::{BlobHash, BlobState, NewChange, Origin, Projection, StoredDoc};
-use crate::sync::{projection_of, PUSH_LOCK};
+use crate::storage::{
+    retry_stale, BlobHash, BlobState, NewChange, Origin, Projection, Seq, StoredDoc,
+};
+use crate::sync::projection_of;
 
 /// The user id the server writes its events under.
 pub const SERVER_USER: &str = "server";
 
-/// Documents looked at per scan (deadline tick, reuse candidates, evaluation).
-const SCAN_LIMIT: usize = 100_000;
+/// Documents read per page of a scan (deadline tick, reuse candidates): the scans go on
+/// page after page, never stopping at a count.
+const SCAN_PAGE: usize = 1000;
 
 /// The server's automerge actor for its own changes: stable, so its changes to one
 /// document form one sequence.
@@ -128,11 +133,11 @@ impl std::ops::AddAssign for Written {
     }
 }
 
-/// Reactions to accepted device changes. The caller holds the push lock.
+/// Reactions to accepted device changes.
 pub async fn react(state: &AppState, docs: &[Uuid]) -> Result<Written> {
     let mut written = Written::default();
     for id in docs {
-        written += react_one(state, *id).await?;
+        written += retry_stale(|| react_one(state, *id)).await?;
     }
     Ok(written)
 }
@@ -149,7 +154,6 @@ pub async fn photo_arrived(state: &AppState, hash: &BlobHash) -> Result<Written>
     if waiting.is_empty() {
         return Ok(Written::default());
     }
-    let _guard = PUSH_LOCK.lock().await;
     react(state, &waiting).await
 }
 
@@ -225,7 +229,8 @@ async fn react_one(state: &AppState, id: Uuid) -> Result<Written> {
     let written = write_events(state, &mut doc, &stored, events, now).await?;
     if written.events > 0 && snapshot.header.kind == DocKind::Patrol {
         let judged = patrol::fold(&doc.snapshot()?);
-        return Ok(written + mark_plan_task(state, id, &judged, now).await?);
+        let marked = retry_stale(|| mark_plan_task(state, id, &judged, now)).await?;
+        return Ok(written + marked);
     }
     Ok(written)
 }
@@ -252,15 +257,17 @@ async fn write_events(
     now: Millis,
 ) -> Result<Written> {
     let since = doc.heads();
-    append_server_events(state, doc, (stored.id, stored.kind), &since, events, now).await
+    let target = (stored.id, stored.kind, stored.last_seq);
+    append_server_events(state, doc, target, &since, events, now).await
 }
 
 /// Appends `events` to `doc` and stores, in the server's name, every change after `since`
-/// (empty for a document the server has just created).
+/// (empty for a document the server has just created), if the stored document is still
+/// at `base` (0: absent); else a stale error, for the caller to decide again.
 async fn append_server_events(
     state: &AppState,
     doc: &mut Doc,
-    (id, kind): (Uuid, DocKind),
+    (id, kind, base): (Uuid, DocKind, Seq),
     since: &[ChangeHash],
     events: Vec<Event>,
     now: Millis,
@@ -284,7 +291,7 @@ async fn append_server_events(
         projection: projection_of(&snapshot, &state.reference),
         blob_refs: snapshot.evidence.keys().cloned().collect(),
     };
-    state.docs.append_change(change).await?;
+    state.docs.append_versioned(vec![(change, base)]).await?;
     tracing::info!(doc = %id, events = ?events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(), "referee wrote");
     Ok(Written {
         documents: 1,
@@ -452,24 +459,31 @@ async fn reuse_index(state: &AppState, snapshot: &Snapshot) -> Result<ReuseIndex
     let Some(street) = street else {
         return Ok(index);
     };
-    let nearby = state
-        .blob_index
-        .case_evidence_near(&street, own, SCAN_LIMIT)
-        .await?;
-    for evidence in nearby {
-        let phash = match evidence.phash {
-            Some(phash) => Some(phash),
-            None => match BlobHash::parse(&evidence.hash) {
-                Ok(address) => computed_phash(state, &address).await?,
-                Err(_) => None,
-            },
+    let mut after = None;
+    loop {
+        let nearby = state
+            .blob_index
+            .case_evidence_near(&street, own, after.take(), SCAN_PAGE)
+            .await?;
+        let Some(last) = nearby.last() else {
+            break;
         };
-        if let Some(phash) = phash {
-            index.phashes.push(OtherEvidence {
-                case_id: evidence.case_id,
-                hash: evidence.hash,
-                phash,
-            });
+        after = Some((last.case_id, last.hash.clone()));
+        for evidence in nearby {
+            let phash = match evidence.phash {
+                Some(phash) => Some(phash),
+                None => match BlobHash::parse(&evidence.hash) {
+                    Ok(address) => computed_phash(state, &address).await?,
+                    Err(_) => None,
+                },
+            };
+            if let Some(phash) = phash {
+                index.phashes.push(OtherEvidence {
+                    case_id: evidence.case_id,
+                    hash: evidence.hash,
+                    phash,
+                });
+            }
         }
     }
     Ok(index)
@@ -491,52 +505,74 @@ async fn people_of(state: &AppState, snapshot: &Snapshot) -> Result<BTreeMap<Str
 
 /// Writes the deadline events due at `now` for every open case.
 pub async fn tick(state: &AppState, now: Millis) -> Result<Written> {
-    let _guard = PUSH_LOCK.lock().await;
     let mut written = issue_plans(state, &month_of(now)?, now).await?;
     written += deadline_events(state, now).await?;
     Ok(written)
 }
 
 async fn deadline_events(state: &AppState, now: Millis) -> Result<Written> {
-    let everywhere = Jurisdiction {
-        everywhere: true,
-        ..Jurisdiction::default()
-    };
-    let reference = &state.reference;
     let mut written = Written::default();
-    for projection in state.docs.changed_since(0, everywhere, SCAN_LIMIT).await? {
-        if projection.kind != DocKind::Case || !may_cross_a_threshold(&projection) {
-            continue;
+    let mut after = None;
+    loop {
+        // Only cases a unit holds: a page of the (kind, status) index, by document id.
+        let page = state
+            .docs
+            .with_status(DocKind::Case, with_unit_statuses(), after, SCAN_PAGE)
+            .await?;
+        let Some(last) = page.last() else {
+            break;
+        };
+        after = Some(last.doc_id);
+        for projection in page.iter().filter(|p| may_cross_a_threshold(p)) {
+            written += retry_stale(|| deadline_events_of(state, projection.doc_id, now)).await?;
         }
-        let Some(stored) = state.docs.load_doc(projection.doc_id).await? else {
-            continue;
-        };
-        let mut doc = stored.load(&writer_actor())?;
-        let snapshot = doc.snapshot()?;
-        let case_state = case::fold(&snapshot);
-        let due = match due_deadline_events(
-            &case_state,
-            &snapshot.events,
-            &reference.catalogue,
-            &reference.calendar,
-            &reference.deadline_policy,
-            now,
-        ) {
-            Ok(due) => due,
-            Err(e) => {
-                // One case the rules cannot time (unknown category) must not stop the rest.
-                tracing::warn!(doc = %stored.id, error = %e, "no deadline for case");
-                continue;
-            }
-        };
-        let stamp = stamp_after(&snapshot, now);
-        let events = due
-            .iter()
-            .map(|e: &CaseEvent| e.to_event(Uuid::now_v7(), stamp, SERVER_USER, Role::Server))
-            .collect::<fieldloop_core::Result<Vec<_>>>()?;
-        written += write_events(state, &mut doc, &stored, events, now).await?;
     }
     Ok(written)
+}
+
+/// The statuses in which a case's clock runs (`CaseStatus::is_with_unit`), as stored.
+fn with_unit_statuses() -> Vec<String> {
+    [
+        CaseStatus::Dispatched,
+        CaseStatus::Accepted,
+        CaseStatus::Rework,
+    ]
+    .into_iter()
+    .filter(|s| s.is_with_unit())
+    .filter_map(|s| serde_json::to_value(s).ok()?.as_str().map(str::to_owned))
+    .collect()
+}
+
+/// Writes the deadline events due at `now` for one case.
+async fn deadline_events_of(state: &AppState, id: Uuid, now: Millis) -> Result<Written> {
+    let reference = &state.reference;
+    let Some(stored) = state.docs.load_doc(id).await? else {
+        return Ok(Written::default());
+    };
+    let mut doc = stored.load(&writer_actor())?;
+    let snapshot = doc.snapshot()?;
+    let case_state = case::fold(&snapshot);
+    let due = match due_deadline_events(
+        &case_state,
+        &snapshot.events,
+        &reference.catalogue,
+        &reference.calendar,
+        &reference.deadline_policy,
+        now,
+    ) {
+        Ok(due) => due,
+        Err(e) => {
+            // One case the rules cannot time (unknown category) must not stop the rest.
+            tracing::warn!(doc = %stored.id, error = %e, "no deadline for case");
+            return Ok(Written::default());
+        }
+    };
+    let stamp = stamp_after(&snapshot, now);
+    let events = due
+        .iter()
+        .map(|e: &CaseEvent| e.to_event(Uuid::now_v7(), stamp, SERVER_USER, Role::Server))
+        .collect::<fieldloop_core::Result<Vec<_>>>()?;
+    write_events(state, &mut doc, &stored, events, now).await
 }
 
 /// Whether a case's projection leaves a deadline event to write: its clock runs only
@@ -552,10 +588,27 @@ fn may_cross_a_threshold(projection: &Projection) -> bool {
     with_unit && projection.fields.band.as_deref() != Some("escalated")
 }
 
-/// Runs [`tick`] every `every` on the state's clock, and sweeps abandoned uploads, until
-/// `stop` resolves.
+/// The lease naming the instance that runs the scheduler.
+pub const SCHEDULER_LEASE: &str = "scheduler";
+
+/// Runs [`tick`] every `every` on the state's clock, sweeps abandoned uploads and
+/// compacts long documents, until `stop` resolves — on one instance at a time: each
+/// round first takes or renews the [`SCHEDULER_LEASE`] for three rounds, so when the
+/// holder dies another instance takes over within four. (Were two ever to overlap, the
+/// versioned writes still write each event once.)
 pub fn spawn_scheduler(
     state: AppState,
+    every: Duration,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
+    let holder = format!("instance-{}", Uuid::now_v7());
+    spawn_scheduler_as(state, holder, every, stop)
+}
+
+/// [`spawn_scheduler`] under a chosen lease holder name (an instance's name).
+pub fn spawn_scheduler_as(
+    state: AppState,
+    holder: String,
     every: Duration,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> tokio::task::JoinHandle<()> {
@@ -563,23 +616,65 @@ pub fn spawn_scheduler(
         tokio::pin!(stop);
         let mut interval = tokio::time::interval(every);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut leading = false;
         loop {
             tokio::select! {
                 _ = &mut stop => break,
                 _ = interval.tick() => {
-                    let now = state.clock.now();
-                    match tick(&state, now).await {
-                        Ok(w) if w.events > 0 => tracing::info!(documents = w.documents, events = w.events, "deadline events written"),
+                    let held = state.leases.acquire_lease(SCHEDULER_LEASE, &holder, every * 3).await;
+                    match held {
+                        Ok(held) if held != leading => {
+                            tracing::info!(%holder, leading = held, "scheduler lease changed hands");
+                            leading = held;
+                        }
                         Ok(_) => {}
-                        Err(e) => tracing::error!(error = %e, "scheduler tick failed"),
+                        Err(e) => {
+                            tracing::error!(error = %e, "scheduler lease unreachable");
+                            leading = false;
+                        }
                     }
-                    if let Err(e) = crate::blobs::sweep_abandoned_uploads(&state).await {
-                        tracing::error!(error = %e, "sweeping abandoned uploads failed");
+                    if leading {
+                        scheduled_round(&state).await;
                     }
                 }
             }
         }
+        if leading {
+            if let Err(e) = state.leases.release_lease(SCHEDULER_LEASE, &holder).await {
+                tracing::warn!(error = %e, "scheduler lease not released; it expires");
+            }
+        }
     })
+}
+
+/// Documents with this many changes since their last compaction are compacted.
+const COMPACT_AFTER_CHANGES: u32 = 32;
+/// Documents compacted per scheduler round at most, so a round stays short.
+const COMPACT_PER_ROUND: usize = 200;
+
+async fn scheduled_round(state: &AppState) {
+    let now = state.clock.now();
+    match tick(state, now).await {
+        Ok(w) if w.events > 0 => tracing::info!(
+            documents = w.documents,
+            events = w.events,
+            "deadline events written"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::error!(error = %e, "scheduler tick failed"),
+    }
+    if let Err(e) = crate::blobs::sweep_abandoned_uploads(state).await {
+        tracing::error!(error = %e, "sweeping abandoned uploads failed");
+    }
+    let compacted = crate::storage::compaction::compact_long_documents(
+        state.docs.as_ref(),
+        COMPACT_AFTER_CHANGES,
+        COMPACT_PER_ROUND,
+    )
+    .await;
+    if let Err(e) = compacted {
+        tracing::error!(error = %e, "compaction failed");
+    }
 }
 
 /// The calendar month (China time) an instant falls in: the plans' period.
@@ -601,8 +696,7 @@ fn plan_doc_id(chief: &str, period: &PlanPeriod) -> Uuid {
     uuid::Builder::from_custom_bytes(bytes).into_uuid()
 }
 
-/// Issues (or updates) every river chief's plan for `period`. The caller holds the push
-/// lock. Chiefs unknown to the user store are skipped with a warning.
+/// Issues (or updates) every river chief's plan for `period`. Chiefs unknown to the user store are skipped with a warning.
 pub async fn issue_plans(state: &AppState, period: &PlanPeriod, now: Millis) -> Result<Written> {
     let reference = &state.reference;
     if reference.chiefs.is_empty() {
@@ -626,45 +720,55 @@ pub async fn issue_plans(state: &AppState, period: &PlanPeriod, now: Millis) -> 
     )?;
     let mut written = Written::default();
     for plan in plans {
-        let id = plan_doc_id(&plan.chief, period);
-        let first_segment = plan.tasks.first().map(|t| t.segment.id.clone());
-        let (mut doc, stored_kind) = match state.docs.load_doc(id).await? {
-            Some(stored) => (stored.load(&writer_actor())?, Some(stored)),
-            None => {
-                let header = Header {
-                    id,
-                    kind: DocKind::PatrolPlan,
-                    schema: SCHEMA_VERSION,
-                    created_by: SERVER_USER.to_owned(),
-                    created_role: Role::Server,
-                    created_at: now,
-                    position: None,
-                    category: Some(format!("{}..{}", period.first_day, period.last_day)),
-                    scope: DocScope {
-                        segment: first_segment,
-                        ..DocScope::default()
-                    },
-                };
-                (Doc::create(&header, &writer_actor())?, None)
-            }
-        };
-        let existing = match &stored_kind {
-            Some(_) => Some(fold_plan(&doc.snapshot()?)?),
-            None => None,
-        };
-        let Some(change) = plan_event(existing.as_ref(), plan) else {
-            continue;
-        };
-        let event = change.to_event(Uuid::now_v7(), now, SERVER_USER)?;
-        written += match stored_kind {
-            Some(stored) => write_events(state, &mut doc, &stored, vec![event], now).await?,
-            None => {
-                let target = (id, DocKind::PatrolPlan);
-                append_server_events(state, &mut doc, target, &[], vec![event], now).await?
-            }
-        };
+        written += retry_stale(|| issue_plan(state, period, plan.clone(), now)).await?;
     }
     Ok(written)
+}
+
+/// Issues or updates one chief's plan document.
+async fn issue_plan(
+    state: &AppState,
+    period: &PlanPeriod,
+    plan: fieldloop_core::plan::Plan,
+    now: Millis,
+) -> Result<Written> {
+    let id = plan_doc_id(&plan.chief, period);
+    let first_segment = plan.tasks.first().map(|t| t.segment.id.clone());
+    let (mut doc, stored_kind) = match state.docs.load_doc(id).await? {
+        Some(stored) => (stored.load(&writer_actor())?, Some(stored)),
+        None => {
+            let header = Header {
+                id,
+                kind: DocKind::PatrolPlan,
+                schema: SCHEMA_VERSION,
+                created_by: SERVER_USER.to_owned(),
+                created_role: Role::Server,
+                created_at: now,
+                position: None,
+                category: Some(format!("{}..{}", period.first_day, period.last_day)),
+                scope: DocScope {
+                    segment: first_segment,
+                    ..DocScope::default()
+                },
+            };
+            (Doc::create(&header, &writer_actor())?, None)
+        }
+    };
+    let existing = match &stored_kind {
+        Some(_) => Some(fold_plan(&doc.snapshot()?)?),
+        None => None,
+    };
+    let Some(change) = plan_event(existing.as_ref(), plan) else {
+        return Ok(Written::default());
+    };
+    let event = change.to_event(Uuid::now_v7(), now, SERVER_USER)?;
+    match stored_kind {
+        Some(stored) => write_events(state, &mut doc, &stored, vec![event], now).await,
+        None => {
+            let target = (id, DocKind::PatrolPlan, 0);
+            append_server_events(state, &mut doc, target, &[], vec![event], now).await
+        }
+    }
 }
 
 /// A valid river patrol completes its task in the chief's plan for the month it started.

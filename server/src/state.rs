@@ -10,8 +10,12 @@ use crate::clock::Clock;
 use crate::error::Result;
 use crate::referee::Reference;
 use crate::storage::fs_blobs::FsBlobStore;
+use crate::storage::open::Stores;
+use crate::storage::s3_blobs::S3Settings;
 use crate::storage::sqlite::SqliteStore;
-use crate::storage::{AuditLog, AuthStore, BlobHash, BlobIndex, BlobStore, DocStore, UserStore};
+use crate::storage::{
+    AuditLog, AuthStore, BlobHash, BlobIndex, BlobStore, DocStore, LeaseStore, UserStore,
+};
 use crate::throttle::LoginThrottle;
 
 #[derive(Debug, Clone)]
@@ -43,6 +47,7 @@ pub struct AppState {
     pub blob_index: Arc<dyn BlobIndex>,
     pub blobs: Arc<dyn BlobStore>,
     pub audit: Arc<dyn AuditLog>,
+    pub leases: Arc<dyn LeaseStore>,
     pub clock: Arc<dyn Clock>,
     pub config: Arc<Config>,
     /// Failed logins per account name, to slow password guessing.
@@ -65,16 +70,33 @@ impl AppState {
     /// Any backend: one value implementing the record stores plus a blob store.
     pub fn from_parts<R, B>(records: R, blobs: B, clock: Arc<dyn Clock>, config: Config) -> AppState
     where
-        R: UserStore + AuthStore + DocStore + BlobIndex + AuditLog + Clone + 'static,
+        R: UserStore + AuthStore + DocStore + BlobIndex + AuditLog + LeaseStore + Clone + 'static,
         B: BlobStore + 'static,
     {
+        AppState::from_stores(Stores::new(records, Arc::new(blobs)), clock, config)
+    }
+
+    /// The stores at `--database` and `--blobs` (see [`crate::storage::open`]).
+    pub async fn open(
+        database: &str,
+        blobs: &str,
+        s3: &S3Settings,
+        clock: Arc<dyn Clock>,
+        config: Config,
+    ) -> Result<AppState> {
+        let stores = crate::storage::open::open(database, blobs, s3).await?;
+        Ok(AppState::from_stores(stores, clock, config))
+    }
+
+    pub fn from_stores(stores: Stores, clock: Arc<dyn Clock>, config: Config) -> AppState {
         AppState {
-            users: Arc::new(records.clone()),
-            auth: Arc::new(records.clone()),
-            docs: Arc::new(records.clone()),
-            blob_index: Arc::new(records.clone()),
-            audit: Arc::new(records),
-            blobs: Arc::new(blobs),
+            users: stores.users,
+            auth: stores.auth,
+            docs: stores.docs,
+            blob_index: stores.blob_index,
+            audit: stores.audit,
+            leases: stores.leases,
+            blobs: stores.blobs,
             clock,
             config: Arc::new(config),
             uploads: Arc::default(),

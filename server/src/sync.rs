@@ -37,9 +37,11 @@
 //! Repeating a request changes nothing: pushes the server has are only acknowledged,
 //! pending heads are not confirmed by the same cursor, so the same answer comes back.
 //!
-//! Pushes are applied under one process-wide lock so two devices changing one document at
-//! once cannot write projections computed from each other's stale copy. A scaled-out
-//! deployment needs a per-document lock in the database instead.
+//! No lock is held while judging: each accepted change is stored with the document's
+//! sequence number it was judged on ([`crate::storage::DocStore::append_versioned`]), so when another
+//! device or another server instance changed the document meanwhile, nothing of the
+//! request is stored and the pushes are judged again on the fresh copy. Pushes to
+//! different documents never wait for each other, and neither do referee reactions.
 
 use std::collections::{HashMap, HashSet};
 
@@ -62,7 +64,9 @@ use crate::auth::{Auth, PERSON_ROLES};
 use crate::error::{Result, ServerError};
 use crate::referee::Reference;
 use crate::state::AppState;
-use crate::storage::{BlobHash, DeviceHeads, NewChange, Origin, Projection, ProjectionFields, Seq};
+use crate::storage::{
+    retry_stale, BlobHash, DeviceHeads, NewChange, Origin, Projection, ProjectionFields, Seq,
+};
 
 /// The most update bytes one response carries, whatever the device asks.
 pub const MAX_PAGE_BYTES: u32 = 4 * 1024 * 1024;
@@ -77,9 +81,6 @@ fn server_actor() -> automerge::ActorId {
     actor_for(&Uuid::nil())
 }
 
-/// Serialises every write to documents: device pushes and the referee's own events.
-pub(crate) static PUSH_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 /// A document whose changes were just accepted: what reactions (closure verification,
 /// dispatch by the responsibility matrix, …) need to decide whether to act.
 #[derive(Debug, Clone)]
@@ -92,7 +93,7 @@ pub struct AcceptedDoc {
 
 /// The hook where reactions to accepted device changes run, after they are stored and
 /// before the response's updates are computed, so anything a reaction writes (a verdict)
-/// reaches the device in the same round trip. It runs under the push lock.
+/// reaches the device in the same round trip.
 pub async fn after_changes_accepted(state: &AppState, accepted: &[AcceptedDoc]) -> Result<()> {
     let ids: Vec<Uuid> = accepted.iter().map(|a| a.doc_id).collect();
     crate::referee::react(state, &ids).await?;
@@ -183,10 +184,12 @@ pub async fn handle(state: &AppState, auth: &Auth, request: SyncRequest) -> Resu
 enum PushOutcome {
     Ack(Ack),
     Reject(Rejection),
-    /// New changes to store; acknowledged once stored.
+    /// New changes to store; acknowledged once stored. `base` is the document's sequence
+    /// number they were judged on (0: new document).
     Accept {
         change: Box<NewChange>,
         ack: Ack,
+        base: Seq,
     },
 }
 
@@ -214,60 +217,26 @@ async fn apply_pushes(
     if pushes.is_empty() {
         return Ok(());
     }
-    let _guard = PUSH_LOCK.lock().await;
-    let arrived_at = state.clock.now();
     let origin = Origin {
         user_id: auth.principal.user_id.clone(),
         device_id: Some(device.to_owned()),
-        arrived_at,
+        arrived_at: state.clock.now(),
     };
-    let mut seen = HashSet::new();
-    let mut accepted = Vec::new();
-    let mut acks_after_store = Vec::new();
-    for push in pushes {
-        let outcome = if !seen.insert(push.id) {
-            reject(
-                push.id,
-                RejectionKind::Malformed,
-                "the document is pushed twice in one request",
-                None,
-            )
-        } else {
-            judge_push(state, &auth.principal, &origin, push).await?
-        };
-        match outcome {
-            PushOutcome::Ack(ack) => response.acks.push(ack),
-            PushOutcome::Reject(rejection) => response.rejections.push(rejection),
-            PushOutcome::Accept { change, ack } => {
-                accepted.push(*change);
-                acks_after_store.push(ack);
-            }
-        }
+    let judged = retry_stale(|| judge_and_store(state, &auth.principal, &origin, &pushes)).await?;
+    response.acks.extend(judged.acks);
+    response.rejections.extend(judged.rejections);
+    if !judged.accepted.is_empty() {
+        after_changes_accepted(state, &judged.accepted).await?;
     }
-    let mut known = Vec::new();
-    if !accepted.is_empty() {
-        let reactions: Vec<(Uuid, DocKind)> = accepted.iter().map(|c| (c.doc_id, c.kind)).collect();
-        let seqs = state.docs.append_changes(accepted).await?;
-        let accepted_docs: Vec<AcceptedDoc> = reactions
-            .into_iter()
-            .zip(seqs)
-            .map(|((doc_id, kind), seq)| AcceptedDoc {
-                doc_id,
-                kind,
-                seq,
-                origin: origin.clone(),
-            })
-            .collect();
-        response.acks.extend(acks_after_store);
-        after_changes_accepted(state, &accepted_docs).await?;
-    }
-    for ack in &response.acks {
-        known.push(DeviceHeads {
+    let known = response
+        .acks
+        .iter()
+        .map(|ack| DeviceHeads {
             doc_id: ack.id,
             heads: ack.heads.clone(),
             pending_until: None,
-        });
-    }
+        })
+        .collect();
     // Acks come in push order for stored ones last; keep the answer deterministic.
     response.acks.sort_by_key(|a| a.id);
     response.rejections.sort_by_key(|r| r.id);
@@ -278,12 +247,75 @@ async fn apply_pushes(
     Ok(())
 }
 
+/// What one judging of a request's pushes decided and stored.
+struct Judged {
+    acks: Vec<Ack>,
+    rejections: Vec<Rejection>,
+    accepted: Vec<AcceptedDoc>,
+}
+
+/// Judges every push on the stored copies and stores the accepted changes in one
+/// versioned transaction; fails with a stale error (and stores nothing) when one of the
+/// documents changed since it was loaded.
+async fn judge_and_store(
+    state: &AppState,
+    principal: &Principal,
+    origin: &Origin,
+    pushes: &[DocPush],
+) -> Result<Judged> {
+    let mut seen = HashSet::new();
+    let mut judged = Judged {
+        acks: Vec::new(),
+        rejections: Vec::new(),
+        accepted: Vec::new(),
+    };
+    let mut to_store = Vec::new();
+    let mut acks_after_store = Vec::new();
+    for push in pushes {
+        let outcome = if !seen.insert(push.id) {
+            reject(
+                push.id,
+                RejectionKind::Malformed,
+                "the document is pushed twice in one request",
+                None,
+            )
+        } else {
+            judge_push(state, principal, origin, push).await?
+        };
+        match outcome {
+            PushOutcome::Ack(ack) => judged.acks.push(ack),
+            PushOutcome::Reject(rejection) => judged.rejections.push(rejection),
+            PushOutcome::Accept { change, ack, base } => {
+                to_store.push((*change, base));
+                acks_after_store.push(ack);
+            }
+        }
+    }
+    if to_store.is_empty() {
+        return Ok(judged);
+    }
+    let stored: Vec<(Uuid, DocKind)> = to_store.iter().map(|(c, _)| (c.doc_id, c.kind)).collect();
+    let seqs = state.docs.append_versioned(to_store).await?;
+    judged.accepted = stored
+        .into_iter()
+        .zip(seqs)
+        .map(|((doc_id, kind), seq)| AcceptedDoc {
+            doc_id,
+            kind,
+            seq,
+            origin: origin.clone(),
+        })
+        .collect();
+    judged.acks.extend(acks_after_store);
+    Ok(judged)
+}
+
 /// Decides one push without writing anything.
 async fn judge_push(
     state: &AppState,
     principal: &Principal,
     origin: &Origin,
-    push: DocPush,
+    push: &DocPush,
 ) -> Result<PushOutcome> {
     let id = push.id;
     let actor = server_actor();
@@ -377,6 +409,7 @@ async fn judge_push(
         heads: heads_to_wire(&device_heads),
     };
     let before_heads = before.as_mut().map(|d| d.heads()).unwrap_or_default();
+    let base = stored.as_ref().map_or(0, |s| s.last_seq);
     if before.is_some() && after.heads() == before_heads {
         return Ok(PushOutcome::Ack(ack));
     }
@@ -408,6 +441,7 @@ async fn judge_push(
     Ok(PushOutcome::Accept {
         change: Box::new(change),
         ack,
+        base,
     })
 }
 

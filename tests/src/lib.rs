@@ -18,10 +18,15 @@ use fieldloop_core::time::{Millis, MINUTE};
 use fieldloop_server::auth::{create_user, NewUser};
 use fieldloop_server::clock::ManualClock;
 use fieldloop_server::serve::{start, RunningServer};
+use fieldloop_server::storage::s3_blobs::S3Settings;
 use fieldloop_server::storage::{Origin, Projection, Seq};
 use fieldloop_server::{app, AppState, Config};
 use tokio::runtime::Runtime;
 use uuid::Uuid;
+
+/// Throwaway PostgreSQL and S3 servers on loopback (shared with the server's storage tests).
+#[path = "../../server/tests/all/storage_services.rs"]
+pub mod services;
 
 /// 110105 朝阳区, street 001, community 002, cell 003.
 pub const GRID: &str = "110105001002003";
@@ -55,14 +60,35 @@ pub struct TestServer {
 impl TestServer {
     pub fn start() -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
         let clock = Arc::new(ManualClock::new(T0));
         let state =
             AppState::embedded(dir.path(), clock.clone(), Config::default()).expect("server state");
+        TestServer::serve(state, clock, runtime(), dir)
+    }
+
+    /// One instance of a scaled-out deployment: its records in the PostgreSQL database at
+    /// `database`, its photos in the S3 bucket of `s3`, on the deployment's `clock`.
+    pub fn start_on(database: &str, s3: &S3Settings, clock: Arc<ManualClock>) -> TestServer {
+        let rt = runtime();
+        let blobs = format!("s3://{}", s3.bucket);
+        let state = rt
+            .block_on(AppState::open(
+                database,
+                &blobs,
+                s3,
+                clock.clone(),
+                Config::default(),
+            ))
+            .expect("server state on postgres and s3");
+        TestServer::serve(state, clock, rt, tempfile::tempdir().expect("temp dir"))
+    }
+
+    fn serve(
+        state: AppState,
+        clock: Arc<ManualClock>,
+        rt: Runtime,
+        dir: tempfile::TempDir,
+    ) -> TestServer {
         let running = rt
             .block_on(start(
                 app(state.clone()),
@@ -99,6 +125,13 @@ impl TestServer {
     /// handler of the sanitation unit, and an inspector of community 009.
     pub fn with_street_people() -> TestServer {
         let server = TestServer::start();
+        server.add_street_people();
+        server
+    }
+
+    /// Adds the street's people (see [`TestServer::with_street_people`]).
+    pub fn add_street_people(&self) {
+        let server = self;
         let cells = |p: &str| Jurisdiction {
             grid_prefixes: vec![p.into()],
             ..Jurisdiction::default()
@@ -114,7 +147,6 @@ impl TestServer {
                 ..Jurisdiction::default()
             },
         );
-        server
     }
 
     pub fn head_seq(&self) -> Seq {
@@ -165,6 +197,14 @@ impl Drop for TestServer {
                 .block_on(running.shutdown(Duration::from_millis(200)));
         }
     }
+}
+
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
 }
 
 /// A phone: its own store file, logged in and registered with the server.

@@ -6,11 +6,10 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 
-use axum::body::Bytes;
-use axum::http::StatusCode;
+use bytes::Bytes;
 
+use super::error::{StoreError, StoreResult as Result};
 use super::{BlobHash, BlobState, BlobStore, StoreFuture};
-use crate::error::{Result, ServerError};
 
 #[derive(Debug, Clone)]
 pub struct FsBlobStore {
@@ -82,11 +81,9 @@ impl BlobStore for FsBlobStore {
                 .open(store.part_path(&hash))?;
             let have = file.metadata()?.len();
             if have != offset {
-                return Err(ServerError::Upload {
-                    status: StatusCode::CONFLICT,
-                    code: "offset_mismatch",
-                    reason: format!("the server holds {have} bytes, not {offset}"),
-                    offset: have,
+                return Err(StoreError::OffsetMismatch {
+                    held: have,
+                    asked: offset,
                 });
             }
             file.write_all(&data)?;
@@ -144,7 +141,7 @@ impl BlobStore for FsBlobStore {
             File::open(&part)?.sync_all()?;
             let dir = target
                 .parent()
-                .ok_or_else(|| ServerError::Internal("blob path has no parent".into()))?;
+                .ok_or_else(|| StoreError::Damaged("blob path has no parent".into()))?;
             fs::create_dir_all(dir)?;
             fs::rename(&part, &target)?;
             sync_dir(dir)?;

@@ -4,25 +4,34 @@
 //! The traits return boxed futures (they must be usable as `Arc<dyn …>`); an
 //! implementation on a blocking database runs its calls off the async runtime.
 //! The embedded default is [`sqlite::SqliteStore`] (documents, sequence, projections,
-//! users, devices, tokens, audit, blob index) plus [`fs_blobs::FsBlobStore`] (photo bytes).
+//! users, devices, tokens, audit, blob index) plus [`fs_blobs::FsBlobStore`] (photo bytes);
+//! the scale-out pair is [`postgres::PgStore`] plus [`s3_blobs::S3BlobStore`], shared by
+//! any number of server instances. [`open::open`] picks them from their addresses.
+//! Storage errors are [`StoreError`]; the server maps them to answers in one place.
 
 use std::future::Future;
 use std::pin::Pin;
 
-use axum::body::Bytes;
+use bytes::Bytes;
 use fieldloop_core::doc::{DocKind, DocScope};
 use fieldloop_core::roles::{Jurisdiction, Principal, Role};
 use fieldloop_core::time::Millis;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::error::{Result, ServerError};
+pub use error::{StoreError, StoreResult};
 
+pub mod compaction;
+pub mod error;
 pub mod fs_blobs;
+pub mod open;
+pub mod postgres;
+pub mod s3_blobs;
+mod s3_sign;
 pub mod schema;
 pub mod sqlite;
 
-pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = StoreResult<T>> + Send + 'a>>;
 
 /// Position in the global change sequence. Every accepted change gets the next one.
 pub type Seq = i64;
@@ -223,6 +232,13 @@ pub trait DocStore: Send + Sync {
     fn append_change(&self, change: NewChange) -> StoreFuture<'_, Seq>;
     /// Several changes in one transaction (one sync request): all stored or none.
     fn append_changes(&self, changes: Vec<NewChange>) -> StoreFuture<'_, Vec<Seq>>;
+    /// [`DocStore::append_changes`] with a version check, the way every writer that read
+    /// a document before deciding what to write stores its decision: each change comes
+    /// with the document's `last_seq` it was decided on (0: the document did not exist).
+    /// If any of those documents has moved on, nothing is stored and the answer is
+    /// [`StoreError::Stale`]: the writer reads again and decides again ([`retry_stale`]).
+    /// Writers of different documents never wait for each other here.
+    fn append_versioned(&self, changes: Vec<(NewChange, Seq)>) -> StoreFuture<'_, Vec<Seq>>;
     /// Loaded on demand; nothing is cached in memory.
     fn load_doc(&self, id: Uuid) -> StoreFuture<'_, Option<StoredDoc>>;
     /// Replaces the changes up to `through` with a full save. Their arrival records stay.
@@ -237,6 +253,19 @@ pub trait DocStore: Send + Sync {
         scope: Jurisdiction,
         limit: usize,
     ) -> StoreFuture<'_, Vec<Projection>>;
+    /// Projections of `kind` in one of `statuses`, by document id after `after`, at most
+    /// `limit`: a page of the (kind, status, id) index, for scans that must not load a
+    /// city's closed cases.
+    fn with_status(
+        &self,
+        kind: DocKind,
+        statuses: Vec<String>,
+        after: Option<Uuid>,
+        limit: usize,
+    ) -> StoreFuture<'_, Vec<Projection>>;
+    /// Documents with at least `min_changes` changes stored since their last compaction,
+    /// the longest first, at most `limit`: the compactor's work list.
+    fn compaction_candidates(&self, min_changes: u32, limit: usize) -> StoreFuture<'_, Vec<Uuid>>;
     /// Who sent each change of a document and when it arrived, in sequence order.
     fn origins(&self, id: Uuid) -> StoreFuture<'_, Vec<(Seq, Origin)>>;
     /// The latest sequence number handed out (0 when empty).
@@ -277,6 +306,64 @@ pub struct DeviceHeads {
     pub pending_until: Option<Seq>,
 }
 
+/// Whether an error is a lost version check ([`StoreError::Stale`]), wherever it travels.
+pub trait IsStale {
+    fn is_stale(&self) -> bool;
+}
+
+impl IsStale for StoreError {
+    fn is_stale(&self) -> bool {
+        matches!(self, StoreError::Stale(_))
+    }
+}
+
+/// Read-decide-write attempts before a writer gives up on a document others keep changing.
+pub const MAX_WRITE_ATTEMPTS: u32 = 8;
+
+/// Runs a read-decide-write `step` again while its versioned write loses to another
+/// writer of the same document. Each attempt reads afresh, so a verdict a racing writer
+/// already stored is seen and not written twice. The pause grows a little per attempt so
+/// the writers of one busy document spread out.
+pub async fn retry_stale<T, E, F, Fut>(mut step: F) -> Result<T, E>
+where
+    E: IsStale,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let mut attempt = 1;
+    loop {
+        match step().await {
+            Err(e) if e.is_stale() && attempt < MAX_WRITE_ATTEMPTS => {
+                tracing::debug!(attempt, "document changed meanwhile; deciding again");
+                let pause = std::time::Duration::from_millis(u64::from(attempt) * 3);
+                tokio::time::sleep(pause).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Leases
+
+/// Time-limited leases naming which instance does a job only one may do at a time (the
+/// scheduler). The store's own clock judges expiry, so instances' clocks need not agree.
+pub trait LeaseStore: Send + Sync {
+    /// Takes `name` for `holder` for `ttl` when it is free, expired, or already
+    /// `holder`'s (a renewal). Returns whether `holder` now holds it.
+    fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> StoreFuture<'_, bool>;
+    /// Gives the lease up early (a clean shutdown), if `holder` holds it.
+    fn release_lease(&self, name: &str, holder: &str) -> StoreFuture<'_, ()>;
+    /// Who holds `name` now (an unexpired lease), for operators and tests.
+    fn lease_holder(&self, name: &str) -> StoreFuture<'_, Option<String>>;
+}
+
 // ---------------------------------------------------------------------------------------
 // Photos
 
@@ -286,10 +373,10 @@ pub struct DeviceHeads {
 pub struct BlobHash(String);
 
 impl BlobHash {
-    pub fn parse(text: &str) -> Result<BlobHash> {
+    pub fn parse(text: &str) -> StoreResult<BlobHash> {
         let ok = text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit());
         if !ok {
-            return Err(ServerError::bad_request(
+            return Err(StoreError::invalid(
                 "bad_hash",
                 "a blob address is a SHA-256 in 64 hex digits",
             ));
@@ -367,11 +454,12 @@ pub trait BlobIndex: Send + Sync {
     /// Sets the perceptual hash of a stored photo that was recorded without one.
     fn record_phash(&self, hash: &BlobHash, phash: u64) -> StoreFuture<'_, ()>;
     /// The uploaded photos of the cases whose grid cell starts with `grid_prefix` (a run
-    /// of digits), other than `except`; at most `limit`.
+    /// of digits), other than `except`, by (case, hash) after `after`; at most `limit`.
     fn case_evidence_near(
         &self,
         grid_prefix: &str,
         except: Uuid,
+        after: Option<(Uuid, String)>,
         limit: usize,
     ) -> StoreFuture<'_, Vec<CaseEvidence>>;
 }

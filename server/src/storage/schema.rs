@@ -7,9 +7,9 @@
 
 use rusqlite::{Connection, Transaction};
 
-use crate::error::{Result, ServerError};
+use super::error::{StoreError, StoreResult as Result};
 
-pub const VERSION: i64 = 4;
+pub const VERSION: i64 = 5;
 
 /// The schema of version 1, kept so tests can build an old database to migrate.
 pub const V1: &str = r#"
@@ -133,6 +133,26 @@ CREATE TABLE device_heads (
 ALTER TABLE blobs ADD COLUMN phash INTEGER;
 "#,
     ),
+    (
+        5,
+        // Scans page through indexes instead of reading a capped count: live cases by
+        // (kind, status, id); documents count their changes since the last compaction so
+        // the compactor finds the long ones; the scheduler's lease.
+        r#"
+DROP INDEX projections_by_status;
+CREATE INDEX projections_by_status ON projections(kind, status, doc_id);
+CREATE INDEX projections_by_grid ON projections(grid_cell, seq);
+ALTER TABLE documents ADD COLUMN uncompacted INTEGER NOT NULL DEFAULT 0;
+UPDATE documents SET uncompacted =
+    (SELECT count(*) FROM changes c WHERE c.doc_id = documents.id AND c.bytes IS NOT NULL);
+CREATE INDEX documents_by_uncompacted ON documents(uncompacted);
+CREATE TABLE leases (
+    name TEXT PRIMARY KEY NOT NULL,
+    holder TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+) STRICT;
+"#,
+    ),
 ];
 
 /// The current schema, for a fresh database.
@@ -143,8 +163,10 @@ CREATE TABLE documents (
     compacted BLOB,
     compacted_through INTEGER NOT NULL DEFAULT 0,
     last_seq INTEGER NOT NULL,
-    created_at INTEGER NOT NULL
+    created_at INTEGER NOT NULL,
+    uncompacted INTEGER NOT NULL DEFAULT 0
 ) STRICT;
+CREATE INDEX documents_by_uncompacted ON documents(uncompacted);
 CREATE TABLE changes (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     doc_id TEXT NOT NULL REFERENCES documents(id),
@@ -170,7 +192,8 @@ CREATE TABLE projections (
 CREATE INDEX projections_by_seq ON projections(seq);
 CREATE INDEX projections_by_unit ON projections(unit, seq);
 CREATE INDEX projections_by_cell ON projections(grid_cell);
-CREATE INDEX projections_by_status ON projections(kind, status);
+CREATE INDEX projections_by_status ON projections(kind, status, doc_id);
+CREATE INDEX projections_by_grid ON projections(grid_cell, seq);
 CREATE INDEX projections_by_deadline ON projections(deadline) WHERE deadline IS NOT NULL;
 CREATE INDEX projections_by_project ON projections(project);
 CREATE INDEX projections_by_segment ON projections(segment);
@@ -231,6 +254,11 @@ CREATE TABLE device_heads (
     pending_cursor INTEGER,
     PRIMARY KEY (device_id, doc_id)
 ) STRICT, WITHOUT ROWID;
+CREATE TABLE leases (
+    name TEXT PRIMARY KEY NOT NULL,
+    holder TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+) STRICT;
 "#;
 
 fn user_version(conn: &Connection) -> Result<i64> {
@@ -254,11 +282,11 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
     if found == 0 && is_empty(&tx)? {
         tx.execute_batch(CURRENT)?;
     } else if found > VERSION {
-        return Err(ServerError::Internal(format!(
+        return Err(StoreError::Schema(format!(
             "database schema version {found} is newer than this server's {VERSION}"
         )));
     } else if found == 0 {
-        return Err(ServerError::Internal(
+        return Err(StoreError::Schema(
             "database has tables but no schema version: not a fieldloop database".into(),
         ));
     } else {

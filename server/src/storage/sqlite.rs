@@ -14,12 +14,13 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 use uuid::Uuid;
 
+use super::error::{StoreError, StoreResult as Result};
 use super::{
     schema, AuditEntry, AuditLog, AuthStore, BlobHash, BlobIndex, BlobMeta, CaseEvidence,
-    DeviceHeads, DeviceRecord, DocStore, NewChange, Origin, Projection, ProjectionFields,
-    Registration, Seq, StoreFuture, StoredChange, StoredDoc, TokenRecord, UserRecord, UserStore,
+    DeviceHeads, DeviceRecord, DocStore, LeaseStore, NewChange, Origin, Projection,
+    ProjectionFields, Registration, Seq, StoreFuture, StoredChange, StoredDoc, TokenRecord,
+    UserRecord, UserStore,
 };
-use crate::error::{Result, ServerError};
 
 /// Idle read connections kept open; more are opened on demand under load.
 const MAX_IDLE_READERS: usize = 4;
@@ -118,20 +119,20 @@ impl SqliteStore {
 // ---------------------------------------------------------------------------------------
 // Text forms of enums, the same as their JSON forms.
 
-fn enum_text<T: serde::Serialize>(value: &T) -> Result<String> {
-    match serde_json::to_value(value).map_err(fieldloop_core::Error::from)? {
+pub(super) fn enum_text<T: serde::Serialize>(value: &T) -> Result<String> {
+    match serde_json::to_value(value)? {
         serde_json::Value::String(s) => Ok(s),
-        other => Err(ServerError::Internal(format!("not a unit enum: {other}"))),
+        other => Err(StoreError::damaged(format!("not a unit enum: {other}"))),
     }
 }
 
-fn enum_parse<T: serde::de::DeserializeOwned>(text: String) -> Result<T> {
+pub(super) fn enum_parse<T: serde::de::DeserializeOwned>(text: String) -> Result<T> {
     serde_json::from_value(serde_json::Value::String(text))
-        .map_err(|e| ServerError::Internal(format!("damaged row: {e}")))
+        .map_err(|e| StoreError::Damaged(format!("damaged row: {e}")))
 }
 
 fn parse_uuid(text: &str) -> Result<Uuid> {
-    Uuid::parse_str(text).map_err(|e| ServerError::Internal(format!("damaged document id: {e}")))
+    Uuid::parse_str(text).map_err(|e| StoreError::Damaged(format!("damaged document id: {e}")))
 }
 
 fn is_constraint(e: &rusqlite::Error) -> bool {
@@ -171,7 +172,7 @@ impl RawUser {
         Ok(UserRecord {
             role: enum_parse::<Role>(self.role)?,
             jurisdiction: serde_json::from_str::<Jurisdiction>(&self.jurisdiction)
-                .map_err(|e| ServerError::Internal(format!("damaged jurisdiction: {e}")))?,
+                .map_err(|e| StoreError::Damaged(format!("damaged jurisdiction: {e}")))?,
             id: self.id,
             username: self.username,
             password_hash: self.password_hash,
@@ -193,8 +194,7 @@ impl UserStore for SqliteStore {
     fn create_user(&self, user: UserRecord) -> StoreFuture<'_, ()> {
         self.write(move |conn| {
             let role = enum_text(&user.role)?;
-            let jurisdiction =
-                serde_json::to_string(&user.jurisdiction).map_err(fieldloop_core::Error::from)?;
+            let jurisdiction = serde_json::to_string(&user.jurisdiction)?;
             let inserted = conn.execute(
                 &format!("INSERT INTO users ({USER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
                 params![
@@ -209,7 +209,7 @@ impl UserStore for SqliteStore {
             );
             match inserted {
                 Ok(_) => Ok(()),
-                Err(e) if is_constraint(&e) => Err(ServerError::conflict(
+                Err(e) if is_constraint(&e) => Err(StoreError::conflict(
                     "user_exists",
                     format!("user {} or id {} already exists", user.username, user.id),
                 )),
@@ -231,8 +231,7 @@ impl UserStore for SqliteStore {
     fn update_user(&self, user: UserRecord) -> StoreFuture<'_, bool> {
         self.write(move |conn| {
             let role = enum_text(&user.role)?;
-            let jurisdiction =
-                serde_json::to_string(&user.jurisdiction).map_err(fieldloop_core::Error::from)?;
+            let jurisdiction = serde_json::to_string(&user.jurisdiction)?;
             let changed = conn.execute(
                 "UPDATE users SET role = ?2, jurisdiction = ?3, disabled = ?4 WHERE id = ?1",
                 params![user.id, role, jurisdiction, user.disabled],
@@ -268,7 +267,7 @@ impl UserStore for SqliteStore {
                     Registration::Existing
                 }
                 Some(_) => {
-                    return Err(ServerError::conflict(
+                    return Err(StoreError::conflict(
                         "device_taken",
                         format!("device {} is registered to another user", device.id),
                     ))
@@ -462,11 +461,14 @@ fn projection_parse((id, kind, raw): (String, String, ProjectionRaw)) -> Result<
             deadline: raw.deadline,
             band: raw.band,
             json: serde_json::from_str(&raw.json)
-                .map_err(|e| ServerError::Internal(format!("damaged projection: {e}")))?,
+                .map_err(|e| StoreError::Damaged(format!("damaged projection: {e}")))?,
         },
         seq: raw.seq,
     })
 }
+
+/// Sorts right after every digit: `prefix..prefix:` is the range of cells under `prefix`.
+const GRID_PREFIX_END: char = ':';
 
 /// The query for projections changed past `cursor` within `scope` (any of its grid
 /// prefixes, units, projects or segments; everything when `everywhere`), plus the
@@ -492,7 +494,9 @@ fn scoped_changes(
         for prefix in &scope.grid_prefixes {
             args.push(SqlValue::Text(prefix.clone()));
             let n = args.len();
-            any.push(format!("substr(grid_cell, 1, length(?{n})) = ?{n}"));
+            args.push(SqlValue::Text(format!("{prefix}{GRID_PREFIX_END}")));
+            // A range, so the grid-cell index answers it.
+            any.push(format!("(grid_cell >= ?{n} AND grid_cell < ?{})", n + 1));
         }
         for (column, values) in [
             ("unit", &scope.units),
@@ -541,8 +545,7 @@ fn insert_change(tx: &rusqlite::Transaction<'_>, change: NewChange) -> Result<Se
         .collect::<Result<Vec<_>>>()?;
     let id = change.doc_id.to_string();
     let kind = enum_text(&change.kind)?;
-    let json =
-        serde_json::to_string(&change.projection.json).map_err(fieldloop_core::Error::from)?;
+    let json = serde_json::to_string(&change.projection.json)?;
     let stored_kind: Option<String> = tx
         .query_row("SELECT kind FROM documents WHERE id = ?1", [&id], |row| {
             row.get(0)
@@ -556,7 +559,7 @@ fn insert_change(tx: &rusqlite::Transaction<'_>, change: NewChange) -> Result<Se
             )?;
         }
         Some(stored) if stored != kind => {
-            return Err(ServerError::bad_request(
+            return Err(StoreError::invalid(
                 "kind_mismatch",
                 format!("document {id} is a {stored}, not a {kind}"),
             ));
@@ -576,7 +579,7 @@ fn insert_change(tx: &rusqlite::Transaction<'_>, change: NewChange) -> Result<Se
     )?;
     let seq = tx.last_insert_rowid();
     tx.execute(
-        "UPDATE documents SET last_seq = ?2 WHERE id = ?1",
+        "UPDATE documents SET last_seq = ?2, uncompacted = uncompacted + 1 WHERE id = ?1",
         params![id, seq],
     )?;
     let p = &change.projection;
@@ -625,6 +628,30 @@ impl DocStore for SqliteStore {
                 .into_iter()
                 .map(|change| insert_change(&tx, change))
                 .collect::<Result<Vec<_>>>()?;
+            tx.commit()?;
+            Ok(seqs)
+        })
+    }
+
+    fn append_versioned(&self, changes: Vec<(NewChange, Seq)>) -> StoreFuture<'_, Vec<Seq>> {
+        // The single writer connection makes check and write one atomic step.
+        self.write(move |conn| {
+            let tx = conn.transaction()?;
+            let mut seqs = Vec::with_capacity(changes.len());
+            for (change, base) in changes {
+                let last: Seq = tx
+                    .query_row(
+                        "SELECT last_seq FROM documents WHERE id = ?1",
+                        [change.doc_id.to_string()],
+                        |row| row.get(0),
+                    )
+                    .optional()?
+                    .unwrap_or(0);
+                if last != base {
+                    return Err(StoreError::Stale(change.doc_id));
+                }
+                seqs.push(insert_change(&tx, change)?);
+            }
             tx.commit()?;
             Ok(seqs)
         })
@@ -691,11 +718,12 @@ impl DocStore for SqliteStore {
                 )
                 .optional()?;
             match last {
-                None => return Err(ServerError::NotFound(format!("document {id}"))),
+                None => return Err(StoreError::NotFound(format!("document {id}"))),
                 Some(last) if through > last => {
-                    return Err(ServerError::Internal(format!(
-                        "compaction of {id} through {through} past its last change {last}"
-                    )))
+                    return Err(StoreError::invalid(
+                        "compaction_ahead",
+                        format!("compaction of {id} through {through} past its last change {last}"),
+                    ))
                 }
                 Some(_) => {}
             }
@@ -708,6 +736,12 @@ impl DocStore for SqliteStore {
             if updated == 1 {
                 tx.execute(
                     "UPDATE changes SET bytes = NULL WHERE doc_id = ?1 AND seq <= ?2",
+                    params![text, through],
+                )?;
+                tx.execute(
+                    "UPDATE documents SET uncompacted = \
+                     (SELECT count(*) FROM changes WHERE doc_id = ?1 AND seq > ?2) \
+                     WHERE id = ?1",
                     params![text, through],
                 )?;
             }
@@ -735,6 +769,54 @@ impl DocStore for SqliteStore {
                 None => Ok(Vec::new()),
             },
         )
+    }
+
+    fn with_status(
+        &self,
+        kind: DocKind,
+        statuses: Vec<String>,
+        after: Option<Uuid>,
+        limit: usize,
+    ) -> StoreFuture<'_, Vec<Projection>> {
+        self.read(move |conn| {
+            if statuses.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut args = vec![
+                SqlValue::Text(enum_text(&kind)?),
+                SqlValue::Text(after.map(|id| id.to_string()).unwrap_or_default()),
+                SqlValue::Integer(i64::try_from(limit).unwrap_or(i64::MAX)),
+            ];
+            let marks: Vec<String> = statuses
+                .into_iter()
+                .map(|status| {
+                    args.push(SqlValue::Text(status));
+                    format!("?{}", args.len())
+                })
+                .collect();
+            let sql = format!(
+                "SELECT {PROJECTION_COLUMNS} FROM projections \
+                 WHERE kind = ?1 AND status IN ({}) AND doc_id > ?2 ORDER BY doc_id LIMIT ?3",
+                marks.join(", ")
+            );
+            query_projections(conn, &sql, params_from_iter(args))
+        })
+    }
+
+    fn compaction_candidates(&self, min_changes: u32, limit: usize) -> StoreFuture<'_, Vec<Uuid>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id FROM documents WHERE uncompacted >= ?1 \
+                 ORDER BY uncompacted DESC LIMIT ?2",
+            )?;
+            let ids = stmt
+                .query_map(
+                    params![min_changes, i64::try_from(limit).unwrap_or(i64::MAX)],
+                    |row| row.get::<_, String>(0),
+                )?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            ids.iter().map(|id| parse_uuid(id)).collect()
+        })
     }
 
     fn origins(&self, id: Uuid) -> StoreFuture<'_, Vec<(Seq, Origin)>> {
@@ -849,9 +931,9 @@ impl DocStore for SqliteStore {
     }
 }
 
-fn heads_from_blob(bytes: &[u8]) -> Result<Vec<[u8; 32]>> {
+pub(super) fn heads_from_blob(bytes: &[u8]) -> Result<Vec<[u8; 32]>> {
     if !bytes.len().is_multiple_of(32) {
-        return Err(ServerError::Internal(format!(
+        return Err(StoreError::Damaged(format!(
             "damaged device heads: {} bytes",
             bytes.len()
         )));
@@ -958,12 +1040,13 @@ impl BlobIndex for SqliteStore {
         &self,
         grid_prefix: &str,
         except: Uuid,
+        after: Option<(Uuid, String)>,
         limit: usize,
     ) -> StoreFuture<'_, Vec<CaseEvidence>> {
         let grid_prefix = grid_prefix.to_owned();
         self.read(move |conn| {
             if grid_prefix.is_empty() || !grid_prefix.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(ServerError::bad_request(
+                return Err(StoreError::invalid(
                     "bad_grid_prefix",
                     format!("a grid prefix is digits, not {grid_prefix:?}"),
                 ));
@@ -974,15 +1057,20 @@ impl BlobIndex for SqliteStore {
                  JOIN blob_refs r ON r.doc_id = p.doc_id \
                  JOIN blobs b ON b.hash = r.hash \
                  WHERE p.kind = 'case' AND p.grid_cell >= ?1 AND p.grid_cell < ?2 \
-                   AND p.doc_id != ?3 \
+                   AND p.doc_id != ?3 AND (r.doc_id, b.hash) > (?5, ?6) \
                  ORDER BY r.doc_id, b.hash LIMIT ?4",
             )?;
             let rows = stmt.query_map(
                 params![
                     grid_prefix,
-                    format!("{grid_prefix}:"),
+                    format!("{grid_prefix}{GRID_PREFIX_END}"),
                     except.to_string(),
-                    i64::try_from(limit).unwrap_or(i64::MAX)
+                    i64::try_from(limit).unwrap_or(i64::MAX),
+                    after
+                        .as_ref()
+                        .map(|(id, _)| id.to_string())
+                        .unwrap_or_default(),
+                    after.map(|(_, hash)| hash).unwrap_or_default()
                 ],
                 |row| {
                     Ok((
@@ -1013,4 +1101,61 @@ fn phash_to_sql(phash: u64) -> i64 {
 
 fn phash_from_sql(stored: i64) -> u64 {
     stored as u64
+}
+
+// ---------------------------------------------------------------------------------------
+// Leases
+
+impl LeaseStore for SqliteStore {
+    fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> StoreFuture<'_, bool> {
+        let (name, holder) = (name.to_owned(), holder.to_owned());
+        self.write(move |conn| {
+            // One file, one writer: the wall clock of this machine is the only clock.
+            let now = wall_millis();
+            let until = now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
+            let taken = conn.execute(
+                "INSERT INTO leases (name, holder, expires_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
+                 expires_at = excluded.expires_at \
+                 WHERE leases.holder = excluded.holder OR leases.expires_at <= ?4",
+                params![name, holder, until, now],
+            )?;
+            Ok(taken == 1)
+        })
+    }
+
+    fn release_lease(&self, name: &str, holder: &str) -> StoreFuture<'_, ()> {
+        let (name, holder) = (name.to_owned(), holder.to_owned());
+        self.write(move |conn| {
+            conn.execute(
+                "DELETE FROM leases WHERE name = ?1 AND holder = ?2",
+                params![name, holder],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn lease_holder(&self, name: &str) -> StoreFuture<'_, Option<String>> {
+        let name = name.to_owned();
+        self.read(move |conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT holder FROM leases WHERE name = ?1 AND expires_at > ?2",
+                    params![name, wall_millis()],
+                    |row| row.get(0),
+                )
+                .optional()?)
+        })
+    }
+}
+
+fn wall_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

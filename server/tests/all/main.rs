@@ -7,3 +7,5 @@ mod common;
 mod demo;
 mod listener;
 mod storage;
+mod storage_backends;
+mod storage_services;

@@ -1,4 +1,6 @@
-//! The embedded store: migrations, documents with their arrival records, projections.
+//! The storage suite: documents with their arrival records, projections, the blob index,
+//! run against both backends (SQLite and PostgreSQL, see `storage_backends`), plus the
+//! embedded store's own migrations.
 
 use crate::common;
 
@@ -6,10 +8,10 @@ use std::collections::BTreeMap;
 
 use fieldloop_core::doc::{actor_for, Doc, DocKind, DocScope, Event, Header, SCHEMA_VERSION};
 use fieldloop_core::roles::{Jurisdiction, Role};
+use fieldloop_server::storage::open::Stores;
 use fieldloop_server::storage::sqlite::SqliteStore;
 use fieldloop_server::storage::{
-    schema, BlobHash, BlobIndex, BlobMeta, CaseEvidence, DocStore, NewChange, Origin,
-    ProjectionFields,
+    schema, BlobHash, BlobMeta, CaseEvidence, NewChange, Origin, ProjectionFields,
 };
 use rusqlite::Connection;
 use uuid::Uuid;
@@ -45,7 +47,17 @@ fn describe(conn: &Connection) -> BTreeMap<String, Vec<String>> {
         let mut facts = vec![format!("{kind} on {table}")];
         if kind == "table" {
             facts.extend(pragma_rows(format!("PRAGMA table_xinfo('{name}')")));
-            facts.extend(pragma_rows(format!("PRAGMA index_list('{name}')")));
+            // Which indexes, not the order they were created in (a migration that
+            // recreates an index moves it to the front of the list).
+            let mut indexes: Vec<String> = pragma_rows(format!("PRAGMA index_list('{name}')"))
+                .into_iter()
+                .map(|row| {
+                    row.split_once('|')
+                        .map_or(row.clone(), |(_, rest)| rest.to_owned())
+                })
+                .collect();
+            indexes.sort();
+            facts.extend(indexes);
             facts.extend(pragma_rows(format!("PRAGMA foreign_key_list('{name}')")));
             let strict: String = conn
                 .query_row(
@@ -150,7 +162,7 @@ fn the_store_runs_in_wal_mode() {
     assert_eq!(mode, "wal");
 }
 
-fn case_header(id: Uuid, cell: &str) -> Header {
+pub fn case_header(id: Uuid, cell: &str) -> Header {
     Header {
         id,
         kind: DocKind::Case,
@@ -167,7 +179,7 @@ fn case_header(id: Uuid, cell: &str) -> Header {
     }
 }
 
-fn event(kind: &str, at: i64) -> Event {
+pub fn event(kind: &str, at: i64) -> Event {
     Event {
         id: Uuid::now_v7(),
         kind: kind.into(),
@@ -178,7 +190,7 @@ fn event(kind: &str, at: i64) -> Event {
     }
 }
 
-fn change(
+pub fn change(
     doc_id: Uuid,
     bytes: Vec<u8>,
     device: &str,
@@ -206,16 +218,20 @@ fn change(
 }
 
 /// A new case document in `cell`, as its first change from phone-1.
-fn new_case(device: &automerge::ActorId, cell: &str, at: i64, status: &str) -> (Uuid, NewChange) {
+pub fn new_case(
+    device: &automerge::ActorId,
+    cell: &str,
+    at: i64,
+    status: &str,
+) -> (Uuid, NewChange) {
     let id = Uuid::now_v7();
     let mut doc = Doc::create(&case_header(id, cell), device).expect("doc");
     (id, change(id, doc.save(), "phone-1", at, cell, status))
 }
 
-#[tokio::test]
-async fn changes_get_a_global_sequence_and_documents_load_from_changes_and_compaction() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = SqliteStore::open(&dir.path().join("db.sqlite3")).expect("open");
+pub async fn changes_get_a_global_sequence_and_documents_load_from_changes_and_compaction(
+    store: Stores,
+) {
     let device = actor_for(&Uuid::now_v7());
     let server_actor = actor_for(&Uuid::now_v7());
 
@@ -225,6 +241,7 @@ async fn changes_get_a_global_sequence_and_documents_load_from_changes_and_compa
     let first = doc_a.save_incremental();
     let mut doc_b = Doc::create(&case_header(b, "330106002003004"), &device).expect("doc");
     let seq1 = store
+        .docs
         .append_change(change(
             a,
             first,
@@ -236,6 +253,7 @@ async fn changes_get_a_global_sequence_and_documents_load_from_changes_and_compa
         .await
         .expect("a1");
     let seq2 = store
+        .docs
         .append_change(change(
             b,
             doc_b.save_incremental(),
@@ -250,6 +268,7 @@ async fn changes_get_a_global_sequence_and_documents_load_from_changes_and_compa
         .append_event(&event("case.registered", common::T0 + 5))
         .expect("event");
     let seq3 = store
+        .docs
         .append_change(change(
             a,
             doc_a.save_incremental(),
@@ -264,10 +283,10 @@ async fn changes_get_a_global_sequence_and_documents_load_from_changes_and_compa
         seq1 < seq2 && seq2 < seq3,
         "one global sequence: {seq1} {seq2} {seq3}"
     );
-    assert_eq!(store.head_seq().await.expect("head"), seq3);
+    assert_eq!(store.docs.head_seq().await.expect("head"), seq3);
 
     // Loaded on demand from its incremental changes.
-    let stored = store.load_doc(a).await.expect("load").expect("exists");
+    let stored = store.docs.load_doc(a).await.expect("load").expect("exists");
     assert_eq!(stored.changes.len(), 2);
     assert_eq!(stored.last_seq, seq3);
     let loaded = stored.load(&server_actor).expect("rebuild");
@@ -275,7 +294,7 @@ async fn changes_get_a_global_sequence_and_documents_load_from_changes_and_compa
     assert_eq!(loaded.header().expect("header").id, a);
 
     // Who sent each change and when it arrived is kept beside it.
-    let origins = store.origins(a).await.expect("origins");
+    let origins = store.docs.origins(a).await.expect("origins");
     assert_eq!(origins.len(), 2);
     assert_eq!(origins[1].0, seq3);
     assert_eq!(origins[1].1.device_id.as_deref(), Some("phone-1"));
@@ -284,10 +303,11 @@ async fn changes_get_a_global_sequence_and_documents_load_from_changes_and_compa
     // Compaction replaces the changes with one save; arrival records stay.
     let mut rebuilt = stored.load(&server_actor).expect("rebuild");
     store
+        .docs
         .compact(a, rebuilt.save(), seq3)
         .await
         .expect("compact");
-    let compacted = store.load_doc(a).await.expect("load").expect("exists");
+    let compacted = store.docs.load_doc(a).await.expect("load").expect("exists");
     assert!(compacted.changes.is_empty());
     assert_eq!(compacted.compacted_through, seq3);
     let reloaded = compacted.load(&server_actor).expect("rebuild");
@@ -295,13 +315,14 @@ async fn changes_get_a_global_sequence_and_documents_load_from_changes_and_compa
         reloaded.events().expect("events"),
         loaded.events().expect("events")
     );
-    assert_eq!(store.origins(a).await.expect("origins").len(), 2);
+    assert_eq!(store.docs.origins(a).await.expect("origins").len(), 2);
 
     // A later change lands on top of the compaction.
     doc_a
         .append_event(&event("case.dispatched", common::T0 + 20))
         .expect("event");
     store
+        .docs
         .append_change(change(
             a,
             doc_a.save_incremental(),
@@ -312,7 +333,7 @@ async fn changes_get_a_global_sequence_and_documents_load_from_changes_and_compa
         ))
         .await
         .expect("a3");
-    let later = store.load_doc(a).await.expect("load").expect("exists");
+    let later = store.docs.load_doc(a).await.expect("load").expect("exists");
     assert_eq!(later.changes.len(), 1);
     assert_eq!(
         later
@@ -326,6 +347,7 @@ async fn changes_get_a_global_sequence_and_documents_load_from_changes_and_compa
 
     // The projection moved with the change, in the same transaction.
     let projection = store
+        .docs
         .projection(a)
         .await
         .expect("projection")
@@ -336,18 +358,16 @@ async fn changes_get_a_global_sequence_and_documents_load_from_changes_and_compa
     // A stored document keeps its kind.
     let mut wrong = change(a, vec![], "phone-1", common::T0, "330106001001002", "x");
     wrong.kind = DocKind::Notice;
-    assert!(store.append_change(wrong).await.is_err());
+    assert!(store.docs.append_change(wrong).await.is_err());
     assert!(store
+        .docs
         .load_doc(Uuid::now_v7())
         .await
         .expect("load")
         .is_none());
 }
 
-#[tokio::test]
-async fn changed_since_filters_by_cursor_and_jurisdiction() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = SqliteStore::open(&dir.path().join("db.sqlite3")).expect("open");
+pub async fn changed_since_filters_by_cursor_and_jurisdiction(store: Stores) {
     let device = actor_for(&Uuid::now_v7());
     let cells = ["330106001001002", "330106001002001", "330106002001001"];
     let mut seqs = Vec::new();
@@ -356,13 +376,14 @@ async fn changed_since_filters_by_cursor_and_jurisdiction() {
         if i == 2 {
             c.projection.unit = Some("sanitation-xihu".into());
         }
-        seqs.push((id, store.append_change(c).await.expect("append")));
+        seqs.push((id, store.docs.append_change(c).await.expect("append")));
     }
     let street = Jurisdiction {
         grid_prefixes: vec!["330106001".into()],
         ..Default::default()
     };
     let found = store
+        .docs
         .changed_since(0, street.clone(), 100)
         .await
         .expect("query");
@@ -371,6 +392,7 @@ async fn changed_since_filters_by_cursor_and_jurisdiction() {
         vec![seqs[0].0, seqs[1].0]
     );
     let after_first = store
+        .docs
         .changed_since(seqs[0].1, street, 100)
         .await
         .expect("query");
@@ -380,7 +402,7 @@ async fn changed_since_filters_by_cursor_and_jurisdiction() {
         ..Default::default()
     };
     assert_eq!(
-        store.changed_since(0, unit, 100).await.expect("query")[0].doc_id,
+        store.docs.changed_since(0, unit, 100).await.expect("query")[0].doc_id,
         seqs[2].0
     );
     let everything = Jurisdiction {
@@ -389,6 +411,7 @@ async fn changed_since_filters_by_cursor_and_jurisdiction() {
     };
     assert_eq!(
         store
+            .docs
             .changed_since(0, everything.clone(), 2)
             .await
             .expect("query")
@@ -398,6 +421,7 @@ async fn changed_since_filters_by_cursor_and_jurisdiction() {
     );
     assert_eq!(
         store
+            .docs
             .changed_since(0, everything, 100)
             .await
             .expect("query")
@@ -405,16 +429,14 @@ async fn changed_since_filters_by_cursor_and_jurisdiction() {
         3
     );
     assert!(store
+        .docs
         .changed_since(0, Jurisdiction::default(), 100)
         .await
         .expect("query")
         .is_empty());
 }
 
-#[tokio::test]
-async fn a_batch_of_changes_is_stored_all_or_nothing() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = SqliteStore::open(&dir.path().join("db.sqlite3")).expect("open");
+pub async fn a_batch_of_changes_is_stored_all_or_nothing(store: Stores) {
     let device = actor_for(&Uuid::now_v7());
     let cell = "330106001001002";
     let mut batch = Vec::new();
@@ -430,7 +452,11 @@ async fn a_batch_of_changes_is_stored_all_or_nothing() {
             "reported",
         ));
     }
-    let seqs = store.append_changes(batch.clone()).await.expect("batch");
+    let seqs = store
+        .docs
+        .append_changes(batch.clone())
+        .await
+        .expect("batch");
     assert_eq!(seqs.len(), 3);
     assert!(seqs.windows(2).all(|w| w[0] < w[1]));
 
@@ -455,9 +481,9 @@ async fn a_batch_of_changes_is_stored_all_or_nothing() {
         })
         .collect();
     let first_id = fresh[0].doc_id;
-    assert!(store.append_changes(fresh).await.is_err());
-    assert!(store.load_doc(first_id).await.expect("load").is_none());
-    assert_eq!(store.head_seq().await.expect("head"), seqs[2]);
+    assert!(store.docs.append_changes(fresh).await.is_err());
+    assert!(store.docs.load_doc(first_id).await.expect("load").is_none());
+    assert_eq!(store.docs.head_seq().await.expect("head"), seqs[2]);
 }
 
 fn blob(hash: &str, phash: Option<u64>) -> BlobMeta {
@@ -473,10 +499,7 @@ fn blob(hash: &str, phash: Option<u64>) -> BlobMeta {
     }
 }
 
-#[tokio::test]
-async fn a_streets_case_photos_and_their_perceptual_hashes_come_from_one_query() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = SqliteStore::open(&dir.path().join("db.sqlite3")).expect("open");
+pub async fn a_streets_case_photos_and_their_perceptual_hashes_come_from_one_query(store: Stores) {
     let device = actor_for(&Uuid::now_v7());
     let hash = |n: u8| format!("{n:02x}").repeat(32);
     // (cell, photo, perceptual hash): two cases of street 330106001, one of another street.
@@ -489,17 +512,22 @@ async fn a_streets_case_photos_and_their_perceptual_hashes_come_from_one_query()
     for (i, (cell, photo, phash)) in cases.iter().enumerate() {
         let (id, mut c) = new_case(&device, cell, common::T0 + i as i64, "handled");
         c.blob_refs = vec![photo.clone()];
-        store.append_change(c).await.expect("append");
-        store.record_blob(blob(photo, *phash)).await.expect("blob");
+        store.docs.append_change(c).await.expect("append");
+        store
+            .blob_index
+            .record_blob(blob(photo, *phash))
+            .await
+            .expect("blob");
         ids.push(id);
     }
     // A photo referenced but not uploaded yet is not there.
     let (_, mut pending) = new_case(&device, "330106001001003", common::T0 + 9, "reported");
     pending.blob_refs = vec![hash(4)];
-    store.append_change(pending).await.expect("append");
+    store.docs.append_change(pending).await.expect("append");
 
     let near = store
-        .case_evidence_near("330106001", ids[1], 100)
+        .blob_index
+        .case_evidence_near("330106001", ids[1], None, 100)
         .await
         .expect("query");
     assert_eq!(
@@ -512,7 +540,8 @@ async fn a_streets_case_photos_and_their_perceptual_hashes_come_from_one_query()
         "the street's other case, its 64-bit hash kept bit for bit"
     );
     let all = store
-        .case_evidence_near("330106001", Uuid::nil(), 100)
+        .blob_index
+        .case_evidence_near("330106001", Uuid::nil(), None, 100)
         .await
         .expect("query");
     assert_eq!(all.len(), 2);
@@ -523,13 +552,30 @@ async fn a_streets_case_photos_and_their_perceptual_hashes_come_from_one_query()
 
     // A hash computed later fills the gap, and never overwrites a kept one.
     let address = BlobHash::parse(&hash(2)).unwrap();
-    store.record_phash(&address, 42).await.expect("record");
-    store.record_phash(&address, 43).await.expect("record");
+    store
+        .blob_index
+        .record_phash(&address, 42)
+        .await
+        .expect("record");
+    store
+        .blob_index
+        .record_phash(&address, 43)
+        .await
+        .expect("record");
     assert_eq!(
-        store.blob_meta(&address).await.unwrap().unwrap().phash,
+        store
+            .blob_index
+            .blob_meta(&address)
+            .await
+            .unwrap()
+            .unwrap()
+            .phash,
         Some(42)
     );
 
-    let bad = store.case_evidence_near("3301%", Uuid::nil(), 100).await;
+    let bad = store
+        .blob_index
+        .case_evidence_near("3301%", Uuid::nil(), None, 100)
+        .await;
     assert!(bad.is_err(), "a prefix is digits only");
 }

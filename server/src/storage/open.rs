@@ -1,0 +1,80 @@
+//! Opening a deployment's stores from two addresses: `--database` (a `postgres://` URL,
+//! or a file path for the embedded SQLite) and `--blobs` (`s3://BUCKET`, or a directory
+//! for photo files on disk).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use super::error::{StoreError, StoreResult};
+use super::fs_blobs::FsBlobStore;
+use super::postgres::PgStore;
+use super::s3_blobs::{S3BlobStore, S3Settings};
+use super::sqlite::SqliteStore;
+use super::{AuditLog, AuthStore, BlobIndex, BlobStore, DocStore, LeaseStore, UserStore};
+
+/// Every store a server instance uses, as trait objects.
+#[derive(Clone)]
+pub struct Stores {
+    pub users: Arc<dyn UserStore>,
+    pub auth: Arc<dyn AuthStore>,
+    pub docs: Arc<dyn DocStore>,
+    pub blob_index: Arc<dyn BlobIndex>,
+    pub audit: Arc<dyn AuditLog>,
+    pub leases: Arc<dyn LeaseStore>,
+    pub blobs: Arc<dyn BlobStore>,
+}
+
+impl Stores {
+    /// One value implementing the record stores, plus a blob store.
+    pub fn new<R>(records: R, blobs: Arc<dyn BlobStore>) -> Stores
+    where
+        R: UserStore + AuthStore + DocStore + BlobIndex + AuditLog + LeaseStore + Clone + 'static,
+    {
+        Stores {
+            users: Arc::new(records.clone()),
+            auth: Arc::new(records.clone()),
+            docs: Arc::new(records.clone()),
+            blob_index: Arc::new(records.clone()),
+            audit: Arc::new(records.clone()),
+            leases: Arc::new(records),
+            blobs,
+        }
+    }
+}
+
+/// `s3` gives the endpoint, region and keys for an `s3://` blob address (its bucket is
+/// taken from the address).
+pub async fn open(database: &str, blobs: &str, s3: &S3Settings) -> StoreResult<Stores> {
+    let blobs: Arc<dyn BlobStore> = match blobs.strip_prefix("s3://") {
+        Some(bucket) => {
+            let bucket = bucket.trim_end_matches('/');
+            if bucket.is_empty() || bucket.contains('/') {
+                return Err(StoreError::Config(format!(
+                    "blob address s3://{bucket}: give a bucket name, s3://BUCKET"
+                )));
+            }
+            let settings = S3Settings {
+                bucket: bucket.to_owned(),
+                ..s3.clone()
+            };
+            Arc::new(S3BlobStore::open(&settings)?)
+        }
+        None => {
+            let dir = Path::new(blobs).to_owned();
+            Arc::new(tokio::task::spawn_blocking(move || FsBlobStore::open(&dir)).await??)
+        }
+    };
+    if database.starts_with("postgres://") || database.starts_with("postgresql://") {
+        let store = PgStore::connect(database).await?;
+        return Ok(Stores::new(store, blobs));
+    }
+    let path = Path::new(database).to_owned();
+    let store = tokio::task::spawn_blocking(move || {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        SqliteStore::open(&path)
+    })
+    .await??;
+    Ok(Stores::new(store, blobs))
+}

@@ -1,0 +1,599 @@
+//! The storage suite on both backends: every check runs on the embedded SQLite store and
+//! on a real PostgreSQL cluster; the blob checks on photo files and on a real S3 server.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use fieldloop_core::doc::{actor_for, Doc, DocKind};
+use fieldloop_server::storage::compaction::compact_long_documents;
+use fieldloop_server::storage::fs_blobs::FsBlobStore;
+use fieldloop_server::storage::open::{self, Stores};
+use fieldloop_server::storage::postgres::{schema as pg_schema, PgStore};
+use fieldloop_server::storage::s3_blobs::{S3BlobStore, S3Settings};
+use fieldloop_server::storage::{
+    retry_stale, BlobHash, BlobState, BlobStore, StoreError, StoreResult,
+};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::common;
+use crate::storage::{self as suite, change, event, new_case};
+use crate::storage_services::{postgres, PgCluster, S3Server};
+
+/// Keeps a backend's files or cluster alive while a check runs.
+#[allow(dead_code)]
+enum Keep {
+    Dir(tempfile::TempDir),
+    Cluster(Arc<PgCluster>, tempfile::TempDir),
+}
+
+async fn sqlite() -> (Stores, Keep) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("db.sqlite3").display().to_string();
+    let blobs = dir.path().join("blobs").display().to_string();
+    let stores = open::open(&db, &blobs, &S3Settings::default())
+        .await
+        .expect("open sqlite");
+    (stores, Keep::Dir(dir))
+}
+
+async fn pg() -> Option<(Stores, Keep)> {
+    let (cluster, url) = postgres().await?;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let blobs = dir.path().join("blobs").display().to_string();
+    let stores = open::open(&url, &blobs, &S3Settings::default())
+        .await
+        .expect("open postgres");
+    Some((stores, Keep::Cluster(cluster, dir)))
+}
+
+/// One `#[tokio::test]` per backend for a check taking `Stores`.
+macro_rules! on_both_databases {
+    ($($($check:ident)::+ => $name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() {
+                let (stores, _keep) = super::sqlite().await;
+                super::$($check)::+(stores).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres() {
+                let Some((stores, _keep)) = super::pg().await else { return };
+                super::$($check)::+(stores).await;
+            }
+        }
+    )*};
+}
+
+on_both_databases! {
+    suite::changes_get_a_global_sequence_and_documents_load_from_changes_and_compaction => documents_and_compaction,
+    suite::changed_since_filters_by_cursor_and_jurisdiction => changed_since,
+    suite::a_batch_of_changes_is_stored_all_or_nothing => batches,
+    suite::a_streets_case_photos_and_their_perceptual_hashes_come_from_one_query => evidence_near,
+    a_versioned_write_on_a_moved_document_stores_nothing => versioned_writes,
+    racing_writers_of_one_document_write_its_verdict_once => racing_writers,
+    live_cases_and_evidence_are_read_page_by_page => paging,
+    a_lease_has_one_holder_until_it_expires => leases,
+    compaction_keeps_every_change_and_loads_from_one_base => compaction,
+}
+
+const CELL: &str = "330106001001002";
+
+async fn a_versioned_write_on_a_moved_document_stores_nothing(store: Stores) {
+    let device = actor_for(&Uuid::now_v7());
+    let (a, first) = new_case(&device, CELL, common::T0, "reported");
+    // A new document is expected absent (base 0).
+    let seq = store
+        .docs
+        .append_versioned(vec![(first.clone(), 0)])
+        .await
+        .expect("create")[0];
+    let again = store.docs.append_versioned(vec![(first, 0)]).await;
+    assert!(
+        matches!(again, Err(StoreError::Stale(id)) if id == a),
+        "{again:?}"
+    );
+
+    let (b, other) = new_case(&device, CELL, common::T0 + 1, "reported");
+    let stored = store.docs.load_doc(a).await.unwrap().unwrap();
+    let mut doc = stored.load(&device).unwrap();
+    doc.append_event(&event("case.registered", common::T0 + 5))
+        .unwrap();
+    let step = change(
+        a,
+        doc.save_incremental(),
+        "phone-1",
+        common::T0 + 6,
+        CELL,
+        "registered",
+    );
+    // Decided on an older sequence number: refused, and the other document of the same
+    // transaction is not stored either.
+    let stale = store
+        .docs
+        .append_versioned(vec![(other.clone(), 0), (step.clone(), seq - 1)])
+        .await;
+    assert!(
+        matches!(stale, Err(StoreError::Stale(id)) if id == a),
+        "{stale:?}"
+    );
+    assert!(store.docs.load_doc(b).await.unwrap().is_none());
+    let head = store.docs.head_seq().await.unwrap();
+    assert_eq!(head, seq, "nothing stored, no sequence number spent");
+
+    let seqs = store
+        .docs
+        .append_versioned(vec![(other, 0), (step, seq)])
+        .await
+        .expect("both stored");
+    assert_eq!(seqs.len(), 2);
+    assert_eq!(
+        store.docs.load_doc(a).await.unwrap().unwrap().last_seq,
+        seqs[1]
+    );
+}
+
+/// Eight writers (as eight server instances' referees would) each read the case, and write
+/// a verdict if it has none; the versioned write makes the losers decide again.
+async fn racing_writers_of_one_document_write_its_verdict_once(store: Stores) {
+    let device = actor_for(&Uuid::now_v7());
+    let (id, first) = new_case(&device, CELL, common::T0, "reported");
+    store.docs.append_change(first).await.expect("create");
+    let mut writers = Vec::new();
+    for n in 0..8u64 {
+        let docs = store.docs.clone();
+        writers.push(tokio::spawn(async move {
+            let actor = actor_for(&Uuid::from_u128(u128::from(n) + 1));
+            retry_stale(|| {
+                let docs = docs.clone();
+                let actor = actor.clone();
+                async move {
+                    let stored = docs.load_doc(id).await?.expect("exists");
+                    let mut doc = stored.load(&actor).expect("loads");
+                    let judged = doc
+                        .events()
+                        .expect("events")
+                        .iter()
+                        .any(|e| e.kind == "case.verdict");
+                    if judged {
+                        return Ok::<_, StoreError>(0);
+                    }
+                    doc.append_event(&event("case.verdict", common::T0 + 10))
+                        .unwrap();
+                    let mut verdict = change(
+                        id,
+                        doc.save_incremental(),
+                        "server",
+                        common::T0 + 10,
+                        CELL,
+                        "judged",
+                    );
+                    verdict.origin.device_id = None;
+                    docs.append_versioned(vec![(verdict, stored.last_seq)])
+                        .await?;
+                    Ok(1)
+                }
+            })
+            .await
+        }));
+    }
+    let mut written = 0;
+    for writer in writers {
+        written += writer.await.expect("task").expect("writer");
+    }
+    assert_eq!(written, 1, "exactly one writer stored the verdict");
+    let events = store
+        .docs
+        .load_doc(id)
+        .await
+        .unwrap()
+        .unwrap()
+        .load(&device)
+        .unwrap()
+        .events()
+        .unwrap();
+    assert_eq!(
+        events.iter().filter(|e| e.kind == "case.verdict").count(),
+        1
+    );
+}
+
+async fn live_cases_and_evidence_are_read_page_by_page(store: Stores) {
+    let device = actor_for(&Uuid::now_v7());
+    let mut live = Vec::new();
+    for i in 0..7 {
+        let status = if i % 3 == 0 { "closed" } else { "dispatched" };
+        let (id, mut c) = new_case(&device, CELL, common::T0 + i, status);
+        c.blob_refs = vec![format!("{:02x}", i + 1).repeat(32)];
+        store.docs.append_change(c).await.unwrap();
+        let hash = format!("{:02x}", i + 1).repeat(32);
+        store
+            .blob_index
+            .record_blob(suite_blob(&hash))
+            .await
+            .unwrap();
+        if status != "closed" {
+            live.push(id);
+        }
+    }
+    live.sort();
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .docs
+            .with_status(
+                DocKind::Case,
+                vec!["dispatched".into(), "rework".into()],
+                after,
+                2,
+            )
+            .await
+            .unwrap();
+        assert!(page.len() <= 2);
+        let Some(last) = page.last() else { break };
+        after = Some(last.doc_id);
+        seen.extend(page.iter().map(|p| p.doc_id));
+    }
+    assert_eq!(
+        seen, live,
+        "every live case once, in id order, closed ones never"
+    );
+
+    let mut evidence = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .blob_index
+            .case_evidence_near("330106001", Uuid::nil(), after.take(), 3)
+            .await
+            .unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some((last.case_id, last.hash.clone()));
+        evidence.extend(page);
+    }
+    assert_eq!(evidence.len(), 7, "all seven photos over three pages");
+}
+
+fn suite_blob(hash: &str) -> fieldloop_server::storage::BlobMeta {
+    fieldloop_server::storage::BlobMeta {
+        hash: hash.into(),
+        size: 1,
+        format: "jpeg".into(),
+        width: 1,
+        height: 1,
+        uploaded_by: "li.wei".into(),
+        uploaded_at: common::T0,
+        phash: Some(1),
+    }
+}
+
+async fn a_lease_has_one_holder_until_it_expires(store: Stores) {
+    let leases = &store.leases;
+    let short = Duration::from_millis(400);
+    assert!(leases.acquire_lease("scheduler", "a", short).await.unwrap());
+    assert!(!leases.acquire_lease("scheduler", "b", short).await.unwrap());
+    assert!(
+        leases.acquire_lease("scheduler", "a", short).await.unwrap(),
+        "renewal"
+    );
+    assert!(leases.acquire_lease("other-job", "b", short).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(
+        leases.acquire_lease("scheduler", "b", short).await.unwrap(),
+        "expired: moves"
+    );
+    assert!(!leases.acquire_lease("scheduler", "a", short).await.unwrap());
+    leases.release_lease("scheduler", "b").await.unwrap();
+    assert!(
+        leases.acquire_lease("scheduler", "a", short).await.unwrap(),
+        "released"
+    );
+}
+
+async fn compaction_keeps_every_change_and_loads_from_one_base(store: Stores) {
+    let device = actor_for(&Uuid::now_v7());
+    let (id, first) = new_case(&device, CELL, common::T0, "reported");
+    let mut doc = Doc::load(&first.bytes, &device).unwrap();
+    store.docs.append_change(first).await.unwrap();
+    // What a phone has acknowledged: the first three changes.
+    let mut acknowledged = Vec::new();
+    for i in 0..5 {
+        doc.append_event(&event("case.note", common::T0 + 10 + i))
+            .unwrap();
+        let c = change(
+            id,
+            doc.save_incremental(),
+            "phone-1",
+            common::T0 + 10 + i,
+            CELL,
+            "reported",
+        );
+        store.docs.append_change(c).await.unwrap();
+        if i == 2 {
+            acknowledged = doc.heads();
+        }
+    }
+    let (other, small) = new_case(&device, "330106001001003", common::T0, "reported");
+    store.docs.append_change(small).await.unwrap();
+
+    let candidates = store.docs.compaction_candidates(4, 10).await.unwrap();
+    assert_eq!(candidates, vec![id], "only the long document");
+    let before = store.docs.load_doc(id).await.unwrap().unwrap();
+    assert_eq!(before.changes.len(), 6);
+    let compacted = compact_long_documents(store.docs.as_ref(), 4, 10)
+        .await
+        .unwrap();
+    assert_eq!(compacted, 1);
+    let after = store.docs.load_doc(id).await.unwrap().unwrap();
+    assert!(
+        after.changes.is_empty() && !after.compacted.is_empty(),
+        "one saved base"
+    );
+    assert_eq!(after.compacted_through, before.last_seq);
+    let mut loaded = after.load(&device).unwrap();
+    assert_eq!(
+        loaded.events().unwrap(),
+        before.load(&device).unwrap().events().unwrap()
+    );
+    // A phone that acknowledged only part still gets exactly the changes it lacks.
+    let missing = loaded.save_after(&acknowledged);
+    assert!(!missing.is_empty());
+    let full_heads = loaded.heads();
+    let mut phone = loaded.automerge().fork_at(&acknowledged).unwrap();
+    phone.load_incremental(&missing).unwrap();
+    assert_eq!(phone.get_heads(), full_heads);
+    assert_eq!(
+        store.docs.origins(id).await.unwrap().len(),
+        6,
+        "arrival records stay"
+    );
+    assert!(store
+        .docs
+        .compaction_candidates(4, 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Changes after the base stay in the log and load on top of it.
+    doc.append_event(&event("case.note", common::T0 + 99))
+        .unwrap();
+    let c = change(
+        id,
+        doc.save_incremental(),
+        "phone-1",
+        common::T0 + 99,
+        CELL,
+        "reported",
+    );
+    store.docs.append_change(c).await.unwrap();
+    let later = store.docs.load_doc(id).await.unwrap().unwrap();
+    assert_eq!(later.changes.len(), 1);
+    assert_eq!(later.load(&device).unwrap().events().unwrap().len(), 6);
+    assert!(store
+        .docs
+        .load_doc(other)
+        .await
+        .unwrap()
+        .unwrap()
+        .compacted
+        .is_empty());
+}
+
+// ---------------------------------------------------------------------------------------
+// Photo bytes: files and S3
+
+fn photo() -> (BlobHash, Vec<u8>) {
+    let bytes: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let hash = BlobHash::parse(&hex::encode(Sha256::digest(&bytes))).unwrap();
+    (hash, bytes)
+}
+
+async fn resumable_uploads_survive_and_promote(blobs: Arc<dyn BlobStore>) -> StoreResult<()> {
+    let (hash, bytes) = photo();
+    assert_eq!(blobs.state(&hash).await?, BlobState::Absent);
+    assert_eq!(blobs.read(&hash).await?, None);
+    let first = Bytes::copy_from_slice(&bytes[..100_000]);
+    assert_eq!(blobs.append_part(&hash, 0, first).await?, 100_000);
+    assert_eq!(blobs.state(&hash).await?, BlobState::Partial(100_000));
+    // A resume from the wrong offset is told where to resume.
+    let wrong = blobs
+        .append_part(&hash, 50_000, Bytes::copy_from_slice(&bytes[50_000..]))
+        .await;
+    assert!(
+        matches!(
+            wrong,
+            Err(StoreError::OffsetMismatch {
+                held: 100_000,
+                asked: 50_000
+            })
+        ),
+        "{wrong:?}"
+    );
+    let rest = Bytes::copy_from_slice(&bytes[100_000..]);
+    assert_eq!(blobs.append_part(&hash, 100_000, rest).await?, 300_000);
+    assert_eq!(blobs.read_part(&hash).await?, bytes);
+    assert!(blobs
+        .stale_parts(Duration::from_secs(3600))
+        .await?
+        .is_empty());
+    assert_eq!(blobs.stale_parts(Duration::ZERO).await?, vec![hash.clone()]);
+    blobs.promote_part(&hash).await?;
+    assert_eq!(blobs.state(&hash).await?, BlobState::Complete(300_000));
+    assert_eq!(blobs.read(&hash).await?.as_deref(), Some(&bytes[..]));
+    assert!(blobs.stale_parts(Duration::ZERO).await?.is_empty());
+
+    let (other, _) = (BlobHash::parse(&"ab".repeat(32)).unwrap(), ());
+    blobs
+        .append_part(&other, 0, Bytes::from_static(b"half a photo"))
+        .await?;
+    blobs.discard_part(&other).await?;
+    assert_eq!(blobs.state(&other).await?, BlobState::Absent);
+    assert_eq!(blobs.read_part(&other).await?, Vec::<u8>::new());
+    Ok(())
+}
+
+#[tokio::test]
+async fn photo_files_resume_and_promote() {
+    let dir = tempfile::tempdir().unwrap();
+    let blobs = Arc::new(FsBlobStore::open(&dir.path().join("blobs")).unwrap());
+    resumable_uploads_survive_and_promote(blobs)
+        .await
+        .expect("files");
+}
+
+#[tokio::test]
+async fn photos_on_s3_resume_through_any_instance_and_promote() {
+    let Some(server) = S3Server::start() else {
+        return;
+    };
+    let blobs = Arc::new(S3BlobStore::open(&server.settings()).unwrap());
+    resumable_uploads_survive_and_promote(blobs.clone())
+        .await
+        .expect("s3");
+    // A second instance on the same bucket sees and resumes the first one's upload.
+    let (hash, bytes) = photo();
+    let other = BlobHash::parse(&hex::encode(Sha256::digest(&bytes[..10]))).unwrap();
+    let one = S3BlobStore::open(&server.settings()).unwrap();
+    let two = S3BlobStore::open(&server.settings()).unwrap();
+    one.append_part(&other, 0, Bytes::copy_from_slice(&bytes[..4]))
+        .await
+        .unwrap();
+    assert_eq!(two.state(&other).await.unwrap(), BlobState::Partial(4));
+    two.append_part(&other, 4, Bytes::copy_from_slice(&bytes[4..10]))
+        .await
+        .unwrap();
+    two.promote_part(&other).await.unwrap();
+    assert_eq!(
+        one.read(&other).await.unwrap().as_deref(),
+        Some(&bytes[..10])
+    );
+    assert_eq!(
+        one.state(&hash).await.unwrap(),
+        BlobState::Complete(300_000)
+    );
+    // A bad address is refused before any request.
+    let bad = open::open("x.sqlite3", "s3://", &server.settings()).await;
+    assert!(matches!(bad, Err(StoreError::Config(_))));
+}
+
+// ---------------------------------------------------------------------------------------
+// PostgreSQL schema versions
+
+/// Columns, indexes and constraints of the public schema, as comparable text.
+async fn describe(client: &tokio_postgres::Client) -> Vec<String> {
+    let mut facts = Vec::new();
+    for row in client
+        .query(
+            "SELECT table_name, ordinal_position, column_name, data_type, is_nullable, \
+             coalesce(column_default, ''), coalesce(collation_name, '') \
+             FROM information_schema.columns WHERE table_schema = 'public' \
+             ORDER BY table_name, ordinal_position",
+            &[],
+        )
+        .await
+        .unwrap()
+    {
+        facts.push(format!(
+            "column {}.{} {} {} null={} default={} collate={}",
+            row.get::<_, String>(0),
+            row.get::<_, i32>(1),
+            row.get::<_, String>(2),
+            row.get::<_, String>(3),
+            row.get::<_, String>(4),
+            row.get::<_, String>(5),
+            row.get::<_, String>(6)
+        ));
+    }
+    for row in client
+        .query(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' \
+             ORDER BY indexname",
+            &[],
+        )
+        .await
+        .unwrap()
+    {
+        facts.push(format!(
+            "index {} {}",
+            row.get::<_, String>(0),
+            row.get::<_, String>(1)
+        ));
+    }
+    for row in client
+        .query(
+            "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) \
+             FROM pg_constraint WHERE connamespace = 'public'::regnamespace ORDER BY 1, 2",
+            &[],
+        )
+        .await
+        .unwrap()
+    {
+        facts.push(format!(
+            "constraint {} {} {}",
+            row.get::<_, String>(0),
+            row.get::<_, String>(1),
+            row.get::<_, String>(2)
+        ));
+    }
+    facts.push(format!(
+        "version {}",
+        client
+            .query_one("SELECT version FROM schema_version", &[])
+            .await
+            .unwrap()
+            .get::<_, i32>(0)
+    ));
+    facts
+}
+
+#[tokio::test]
+async fn a_migrated_postgres_database_equals_a_fresh_one() {
+    let Some((cluster, old_url)) = postgres().await else {
+        return;
+    };
+    {
+        let (client, connection) = tokio_postgres::connect(&old_url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        client.batch_execute(pg_schema::V1).await.unwrap();
+        client
+            .batch_execute(
+                "INSERT INTO schema_version VALUES (1); \
+                 INSERT INTO users VALUES ('u1', 'li.wei', 'x', 'inspector', '{}', 0, false);",
+            )
+            .await
+            .unwrap();
+    }
+    let migrated = PgStore::connect(&old_url).await.expect("migrate");
+    let fresh_url = cluster.fresh_database().await;
+    let fresh = PgStore::connect(&fresh_url).await.expect("fresh");
+    let migrated_schema = describe(&migrated.client().await.unwrap()).await;
+    let fresh_schema = describe(&fresh.client().await.unwrap()).await;
+    for fact in &fresh_schema {
+        assert!(migrated_schema.contains(fact), "migrated lacks: {fact}");
+    }
+    assert_eq!(migrated_schema, fresh_schema);
+    assert!(fresh_schema.contains(&format!("version {}", pg_schema::VERSION)));
+    use fieldloop_server::storage::UserStore;
+    let kept = migrated.user_by_id("u1").await.unwrap().expect("row kept");
+    assert_eq!(kept.username, "li.wei");
+    // Opening again is a no-op; a database from a newer server is refused.
+    PgStore::connect(&old_url).await.expect("reopen");
+    migrated
+        .client()
+        .await
+        .unwrap()
+        .batch_execute(&format!(
+            "UPDATE schema_version SET version = {}",
+            pg_schema::VERSION + 1
+        ))
+        .await
+        .unwrap();
+    assert!(matches!(
+        PgStore::connect(&old_url).await,
+        Err(StoreError::Schema(_))
+    ));
+}

@@ -66,15 +66,20 @@ impl TestServer {
         TestServer::serve(state, clock, runtime(), dir)
     }
 
-    /// One instance of a scaled-out deployment: its records in the PostgreSQL database at
-    /// `database`, its photos in the S3 bucket of `s3`, on the deployment's `clock`.
-    pub fn start_on(database: &str, s3: &S3Settings, clock: Arc<ManualClock>) -> TestServer {
+    /// One instance of a scaled-out deployment: its records in the database at
+    /// `database`, its photos at `blobs` (`s3://BUCKET` reached with `s3`, or a directory
+    /// the instances share), on the deployment's `clock`.
+    pub fn start_on(
+        database: &str,
+        blobs: &str,
+        s3: &S3Settings,
+        clock: Arc<ManualClock>,
+    ) -> TestServer {
         let rt = runtime();
-        let blobs = format!("s3://{}", s3.bucket);
         let state = rt
             .block_on(AppState::open(
                 database,
-                &blobs,
+                blobs,
                 s3,
                 clock.clone(),
                 Config::default(),

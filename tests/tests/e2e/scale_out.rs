@@ -13,6 +13,7 @@ use fieldloop_core::sync::upload::{upload_pending, RetryPolicy};
 use fieldloop_core::time::DAY;
 use fieldloop_server::clock::ManualClock;
 use fieldloop_server::referee::{self, SCHEDULER_LEASE};
+use fieldloop_server::storage::s3_blobs::S3Settings;
 use fieldloop_tests::services::{PgCluster, S3Server};
 use fieldloop_tests::*;
 use uuid::Uuid;
@@ -81,14 +82,30 @@ fn holder(server: &TestServer) -> Option<String> {
 
 #[test]
 fn two_instances_on_one_database_and_bucket_converge_judge_once_and_hand_over_the_scheduler() {
-    let Some(photos) = shared_photos() else {
-        println!("SKIPPED: ../shared/photos not found");
-        return;
-    };
     let Some(cluster) = PgCluster::shared() else {
         return;
     };
     let Some(bucket) = S3Server::start() else {
+        return;
+    };
+    let blobs = format!("s3://{}", bucket.bucket);
+    two_instances(&cluster, &blobs, &bucket.settings());
+}
+
+/// The same deployment with its photos in one directory both instances mount.
+#[test]
+fn two_instances_on_one_database_and_shared_photo_files_behave_the_same() {
+    let Some(cluster) = PgCluster::shared() else {
+        return;
+    };
+    let shared = tempfile::tempdir().expect("temp dir");
+    let blobs = shared.path().join("blobs").display().to_string();
+    two_instances(&cluster, &blobs, &S3Settings::default());
+}
+
+fn two_instances(cluster: &PgCluster, blobs: &str, s3: &S3Settings) {
+    let Some(photos) = shared_photos() else {
+        println!("SKIPPED: ../shared/photos not found");
         return;
     };
     let database = tokio::runtime::Runtime::new()
@@ -102,8 +119,8 @@ fn two_instances_on_one_database_and_bucket_converge_judge_once_and_hand_over_th
     );
 
     let clock = Arc::new(ManualClock::new(T0));
-    let a = TestServer::start_on(&database, &bucket.settings(), clock.clone());
-    let b = TestServer::start_on(&database, &bucket.settings(), clock.clone());
+    let a = TestServer::start_on(&database, blobs, s3, clock.clone());
+    let b = TestServer::start_on(&database, blobs, s3, clock.clone());
     a.add_street_people();
     // A's scheduler starts first and takes the lease; B's waits behind it.
     let scheduler_a = {

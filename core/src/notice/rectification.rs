@@ -24,8 +24,11 @@ pub struct NoticeItem {
     /// Unique within the notice; the clause id when the item comes from a checklist.
     pub id: String,
     pub clause: String,
-    /// What was found (the clause wording, or the supervisor's own).
+    /// What was found, in zh-CN (the clause wording, or the supervisor's own).
     pub finding: String,
+    /// The same finding in English, when the clause library has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finding_en: Option<String>,
     pub required_action: String,
     pub severity: Severity,
 }
@@ -176,7 +179,10 @@ pub fn draft_notice(
         .failed()
         .map(|item| {
             let clause = library.clause(&item.clause_id);
-            let finding = clause.map_or_else(|| item.text.clone(), |c| c.text.clone());
+            let (finding, finding_en) = match clause {
+                Some(c) => (c.text.clone(), c.text_en.clone()),
+                None => (item.text.clone(), item.text_en.clone()),
+            };
             NoticeItem {
                 id: item.clause_id.clone(),
                 clause: item.clause_id.clone(),
@@ -186,6 +192,7 @@ pub fn draft_notice(
                     .filter(|n| !n.trim().is_empty())
                     .unwrap_or_else(|| format!("整改: {finding}")),
                 finding,
+                finding_en: Some(finding_en).filter(|t| !t.trim().is_empty()),
                 severity: item.severity,
             }
         })

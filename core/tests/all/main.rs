@@ -13,6 +13,7 @@ mod media_photos;
 mod media_pipeline;
 mod media_support;
 mod merge_case;
+mod notice_clauses_zh;
 mod notice_flow;
 mod patrol_doc;
 mod permissions_case;

@@ -13,9 +13,9 @@ use fieldloop_core::Error;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-const T0: Millis = 1_773_014_400_000; // 2026-03-09T00:00:00Z
+pub const T0: Millis = 1_773_014_400_000; // 2026-03-09T00:00:00Z
 
-fn new_doc(kind: DocKind, category: Option<&str>) -> Doc {
+pub fn new_doc(kind: DocKind, category: Option<&str>) -> Doc {
     let header = Header {
         id: Uuid::now_v7(),
         kind,
@@ -33,13 +33,13 @@ fn new_doc(kind: DocKind, category: Option<&str>) -> Doc {
     Doc::create(&header, &actor_for(&Uuid::now_v7())).unwrap()
 }
 
-struct Log {
-    doc: Doc,
-    clock: Millis,
+pub struct Log {
+    pub doc: Doc,
+    pub clock: Millis,
 }
 
 impl Log {
-    fn push(&mut self, kind: &str, by: &str, role: Role, data: Value) -> Uuid {
+    pub fn push(&mut self, kind: &str, by: &str, role: Role, data: Value) -> Uuid {
         self.clock += HOUR;
         let event = Event {
             id: Uuid::now_v7(),
@@ -52,13 +52,13 @@ impl Log {
         self.doc.append_event(&event).unwrap();
         event.id
     }
-    fn sup(&mut self, kind: &str, data: Value) -> Uuid {
+    pub fn sup(&mut self, kind: &str, data: Value) -> Uuid {
         self.push(kind, "sup-1", Role::Supervisor, data)
     }
-    fn con(&mut self, kind: &str, data: Value) -> Uuid {
+    pub fn con(&mut self, kind: &str, data: Value) -> Uuid {
         self.push(kind, "con-9", Role::Contractor, data)
     }
-    fn server(&mut self, kind: &str, data: Value) -> Uuid {
+    pub fn server(&mut self, kind: &str, data: Value) -> Uuid {
         self.push(kind, "server", Role::Server, data)
     }
 }
@@ -205,7 +205,7 @@ fn inspection_answers_fold_and_failed_items_become_a_notice() {
     );
     assert!(issued.items[0]
         .required_action
-        .starts_with("整改: Support already deforming"));
+        .starts_with("整改: 支护结构已出现变形"));
     assert_eq!(issued.items[0].severity, Severity::Serious);
 }
 

@@ -445,12 +445,15 @@ async fn finish(state: &AppState, auth: &Auth, hash: &BlobHash) -> Result<Respon
         Ok(found) => found,
         Err(e) => {
             state.blobs.discard_part(hash).await?;
+            refused(state, auth, hash, &e).await;
             return Err(e);
         }
     };
     if size > state.config.max_blob_bytes {
         state.blobs.discard_part(hash).await?;
-        return Err(too_large(state.config.max_blob_bytes));
+        let e = too_large(state.config.max_blob_bytes);
+        refused(state, auth, hash, &e).await;
+        return Err(e);
     }
     // Index first: a crash between the two leaves an index row without bytes, which the
     // next upload of the same photo repairs, never bytes the index does not know.
@@ -487,6 +490,7 @@ async fn finish(state: &AppState, auth: &Auth, hash: &BlobHash) -> Result<Respon
         .await?;
     // A verdict waits for its photos: judge what was waiting for this one now. The upload
     // itself has succeeded whatever the referee finds, so its failure is only logged.
+    state.judging.arrived(hash.as_str());
     if let Err(e) = crate::referee::photo_arrived(state, hash).await {
         tracing::error!(%hash, error = %e, "referee after upload failed");
     }
@@ -495,6 +499,15 @@ async fn finish(state: &AppState, auth: &Auth, hash: &BlobHash) -> Result<Respon
         .headers_mut()
         .insert(UPLOAD_OFFSET, HeaderValue::from(size));
     Ok(response)
+}
+
+/// A refused photo will never arrive: what waited for it is judged now. The refusal
+/// itself is the answer to the upload, so the referee's trouble is only logged.
+async fn refused(state: &AppState, auth: &Auth, hash: &BlobHash, refusal: &ServerError) {
+    let uploader = &auth.principal.user_id;
+    if let Err(e) = crate::judging::photo_refused(state, hash, uploader, refusal).await {
+        tracing::error!(%hash, error = %e, "referee after a refused upload failed");
+    }
 }
 
 /// `HEAD /v1/blobs/{hash}`.

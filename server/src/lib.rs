@@ -27,6 +27,8 @@ pub mod demo;
 pub mod error;
 pub mod evaluation;
 pub mod extract;
+pub mod judging;
+pub mod notices;
 pub mod referee;
 pub mod seed;
 pub mod serve;

@@ -40,8 +40,8 @@ use fieldloop_core::schedule::{
 use fieldloop_core::sla::Calendar;
 use fieldloop_core::time::Millis;
 use fieldloop_core::verify::{
-    case_verdict_events, verify_case, verify_notice, verify_patrol, Arrivals, CaseVerification,
-    OtherEvidence, Outcome, PatrolTarget, ReuseIndex, UploadedPhoto, VerifyPolicy,
+    case_verdict_events, verify_case, verify_patrol, Arrivals, CaseVerification, OtherEvidence,
+    Outcome, PatrolTarget, ReuseIndex, UploadedPhoto, VerifyPolicy,
 };
 use uuid::Uuid;
 
@@ -58,7 +58,7 @@ const SCAN_LIMIT: usize = 100_000;
 
 /// The server's automerge actor for its own changes: stable, so its changes to one
 /// document form one sequence.
-fn writer_actor() -> automerge::ActorId {
+pub(crate) fn writer_actor() -> automerge::ActorId {
     actor_for(&Uuid::from_u128(0x6669_656c_646c_6f6f_7073_6572_7665_7231))
 }
 
@@ -111,6 +111,8 @@ impl Reference {
 pub struct Written {
     pub documents: usize,
     pub events: usize,
+    /// Documents whose reaction or deadline check failed (logged, counted, retried).
+    pub failed: usize,
 }
 
 impl std::ops::Add for Written {
@@ -125,16 +127,15 @@ impl std::ops::AddAssign for Written {
     fn add_assign(&mut self, other: Written) {
         self.documents += other.documents;
         self.events += other.events;
+        self.failed += other.failed;
     }
 }
 
-/// Reactions to accepted device changes. The caller holds the push lock.
+/// Reactions to accepted device changes, each document on its own (a failure is logged,
+/// counted and retried by the scheduler: see [`crate::judging`]). The caller holds the
+/// push lock.
 pub async fn react(state: &AppState, docs: &[Uuid]) -> Result<Written> {
-    let mut written = Written::default();
-    for id in docs {
-        written += react_one(state, *id).await?;
-    }
-    Ok(written)
+    Ok(crate::judging::react_each(state, docs).await)
 }
 
 /// A photo finished uploading: judge again what was waiting for it.
@@ -153,7 +154,7 @@ pub async fn photo_arrived(state: &AppState, hash: &BlobHash) -> Result<Written>
     react(state, &waiting).await
 }
 
-async fn react_one(state: &AppState, id: Uuid) -> Result<Written> {
+pub(crate) async fn react_one(state: &AppState, id: Uuid) -> Result<Written> {
     let Some(stored) = state.docs.load_doc(id).await? else {
         return Ok(Written::default());
     };
@@ -180,14 +181,11 @@ async fn react_one(state: &AppState, id: Uuid) -> Result<Written> {
                     .map(|e| e.to_event(Uuid::now_v7(), stamp, SERVER_USER, Role::Server))
                     .collect::<fieldloop_core::Result<_>>()?
             }
-            DocKind::Notice => {
-                let uploads = uploads_for(state, &snapshot).await?;
-                verify_notice(&snapshot, &uploads)?.events(
-                    [Uuid::now_v7(), Uuid::now_v7()],
-                    stamp,
-                    SERVER_USER,
-                )?
-            }
+            DocKind::Notice => crate::notices::judge(state, &snapshot, now).await?.events(
+                [Uuid::now_v7(), Uuid::now_v7()],
+                stamp,
+                SERVER_USER,
+            )?,
             DocKind::Patrol => {
                 let patrol_state = patrol::fold(&snapshot);
                 if patrol_state.status != PatrolStatus::Ended || patrol_state.verdict.is_some() {
@@ -207,9 +205,12 @@ async fn react_one(state: &AppState, id: Uuid) -> Result<Written> {
                         (Some(PatrolKind::Grid), _) => Some(PatrolTarget::Grid {
                             limits: &reference.plausibility,
                         }),
-                        // A river patrol on a segment the server does not know waits for the
-                        // reference data rather than failing on the server's ignorance.
-                        _ => None,
+                        // A river patrol on a segment the server does not know cannot count:
+                        // the chief is told so rather than left waiting.
+                        (Some(PatrolKind::River), None) => Some(PatrolTarget::UnknownSegment {
+                            segment: snapshot.header.scope.segment.as_deref(),
+                        }),
+                        (None, _) => None,
                     };
                     match target {
                         Some(target) => {
@@ -234,7 +235,7 @@ async fn react_one(state: &AppState, id: Uuid) -> Result<Written> {
 /// The fold orders events by time, so a verdict stamped before the verification it judges
 /// (a phone clock running ahead of the server's) would land out of order and be ignored.
 /// How far a phone's clock may run ahead is the verification's clock check, not this.
-fn stamp_after(snapshot: &Snapshot, now: Millis) -> Millis {
+pub(crate) fn stamp_after(snapshot: &Snapshot, now: Millis) -> Millis {
     snapshot
         .events
         .iter()
@@ -244,7 +245,7 @@ fn stamp_after(snapshot: &Snapshot, now: Millis) -> Millis {
 }
 
 /// Appends the server's events to a document and stores them as one change.
-async fn write_events(
+pub(crate) async fn write_events(
     state: &AppState,
     doc: &mut Doc,
     stored: &StoredDoc,
@@ -282,13 +283,21 @@ async fn append_server_events(
             arrived_at: now,
         },
         projection: projection_of(&snapshot, &state.reference),
-        blob_refs: snapshot.evidence.keys().cloned().collect(),
+        // A key that is no content address (a phone's bug) has no blob to refer to; its
+        // verdict says so, and the server's own writes must not fail on it.
+        blob_refs: snapshot
+            .evidence
+            .keys()
+            .filter(|hash| BlobHash::parse(hash).is_ok())
+            .cloned()
+            .collect(),
     };
     state.docs.append_change(change).await?;
     tracing::info!(doc = %id, events = ?events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(), "referee wrote");
     Ok(Written {
         documents: 1,
         events: events.len(),
+        failed: 0,
     })
 }
 
@@ -325,12 +334,16 @@ async fn judge_case(
 }
 
 /// What the server holds of each photo a document references: absent ones are missing.
-async fn uploads_for(
+pub(crate) async fn uploads_for(
     state: &AppState,
     snapshot: &Snapshot,
 ) -> Result<BTreeMap<String, UploadedPhoto>> {
     let mut uploads = BTreeMap::new();
-    for hash in snapshot.evidence.keys() {
+    for (hash, evidence) in &snapshot.evidence {
+        if let Some(never) = state.judging.never_arriving(hash, &evidence.by) {
+            uploads.insert(hash.clone(), never);
+            continue;
+        }
         if let Some(phash) = photo_phash(state, hash).await? {
             uploads.insert(
                 hash.clone(),
@@ -489,11 +502,25 @@ async fn people_of(state: &AppState, snapshot: &Snapshot) -> Result<BTreeMap<Str
     Ok(people)
 }
 
-/// Writes the deadline events due at `now` for every open case.
+/// Writes the deadline events due at `now` for every open case, issues the month's plans
+/// and retries the reactions that failed. A failure on one document is logged, counted
+/// (`failed`) and tried again next tick; it never stops the others.
 pub async fn tick(state: &AppState, now: Millis) -> Result<Written> {
     let _guard = PUSH_LOCK.lock().await;
-    let mut written = issue_plans(state, &month_of(now)?, now).await?;
+    let mut written = Written::default();
+    match month_of(now) {
+        Ok(month) => match issue_plans(state, &month, now).await {
+            Ok(w) => written += w,
+            Err(e) => {
+                state.judging.failed(None, "issuing the plans", &e);
+                written.failed += 1;
+            }
+        },
+        Err(e) => state.judging.failed(None, "the plans' month", &e.into()),
+    }
     written += deadline_events(state, now).await?;
+    written += crate::notices::warnings(state, now).await?;
+    written += crate::judging::retry_failed(state).await;
     Ok(written)
 }
 
@@ -502,41 +529,57 @@ async fn deadline_events(state: &AppState, now: Millis) -> Result<Written> {
         everywhere: true,
         ..Jurisdiction::default()
     };
-    let reference = &state.reference;
     let mut written = Written::default();
     for projection in state.docs.changed_since(0, everywhere, SCAN_LIMIT).await? {
         if projection.kind != DocKind::Case || !may_cross_a_threshold(&projection) {
             continue;
         }
-        let Some(stored) = state.docs.load_doc(projection.doc_id).await? else {
-            continue;
-        };
-        let mut doc = stored.load(&writer_actor())?;
-        let snapshot = doc.snapshot()?;
-        let case_state = case::fold(&snapshot);
-        let due = match due_deadline_events(
-            &case_state,
-            &snapshot.events,
-            &reference.catalogue,
-            &reference.calendar,
-            &reference.deadline_policy,
-            now,
-        ) {
-            Ok(due) => due,
+        match case_deadline_events(state, projection.doc_id, now).await {
+            Ok(w) => written += w,
             Err(e) => {
-                // One case the rules cannot time (unknown category) must not stop the rest.
-                tracing::warn!(doc = %stored.id, error = %e, "no deadline for case");
-                continue;
+                state.judging.failed(
+                    None,
+                    &format!("deadline check of {}", projection.doc_id),
+                    &e,
+                );
+                written.failed += 1;
             }
-        };
-        let stamp = stamp_after(&snapshot, now);
-        let events = due
-            .iter()
-            .map(|e: &CaseEvent| e.to_event(Uuid::now_v7(), stamp, SERVER_USER, Role::Server))
-            .collect::<fieldloop_core::Result<Vec<_>>>()?;
-        written += write_events(state, &mut doc, &stored, events, now).await?;
+        }
     }
     Ok(written)
+}
+
+/// The deadline events due on one case; the next tick looks at it again whatever happens.
+async fn case_deadline_events(state: &AppState, id: Uuid, now: Millis) -> Result<Written> {
+    let reference = &state.reference;
+    let Some(stored) = state.docs.load_doc(id).await? else {
+        return Ok(Written::default());
+    };
+    let mut doc = stored.load(&writer_actor())?;
+    let snapshot = doc.snapshot()?;
+    let case_state = case::fold(&snapshot);
+    let due = match due_deadline_events(
+        &case_state,
+        &snapshot.events,
+        &reference.catalogue,
+        &reference.calendar,
+        &reference.deadline_policy,
+        now,
+    ) {
+        Ok(due) => due,
+        Err(e) => {
+            // A case the rules cannot time (unknown category) has no deadline events;
+            // its verdict says why.
+            tracing::warn!(doc = %stored.id, error = %e, "no deadline for case");
+            return Ok(Written::default());
+        }
+    };
+    let stamp = stamp_after(&snapshot, now);
+    let events = due
+        .iter()
+        .map(|e: &CaseEvent| e.to_event(Uuid::now_v7(), stamp, SERVER_USER, Role::Server))
+        .collect::<fieldloop_core::Result<Vec<_>>>()?;
+    write_events(state, &mut doc, &stored, events, now).await
 }
 
 /// Whether a case's projection leaves a deadline event to write: its clock runs only

@@ -51,6 +51,8 @@ pub struct AppState {
     pub(crate) uploads: Arc<Mutex<HashSet<BlobHash>>>,
     /// What the referee judges against: catalogue, calendar, matrix, grid, rivers.
     pub reference: Arc<Reference>,
+    /// The referee's retries, failure count and refused photos.
+    pub judging: Arc<crate::judging::Judging>,
 }
 
 impl AppState {
@@ -79,6 +81,7 @@ impl AppState {
             config: Arc::new(config),
             uploads: Arc::default(),
             login_throttle: Arc::default(),
+            judging: Arc::default(),
             // The bundled reference data is compiled in and covered by tests.
             reference: Arc::new(Reference::builtin().expect("bundled reference data parses")),
         }

@@ -14,8 +14,9 @@ mod rectification;
 pub use clauses::{Answer, Checklist, ChecklistItem, Clause, ClauseLibrary, Severity, Stage};
 pub use inspection::{fold_inspection, InspectionAnswered, InspectionState};
 pub use rectification::{
-    draft_notice, fold_notice, ItemConfirmed, ItemRejected, ItemReplied, ItemState, ItemStatus,
-    NoticeIssued, NoticeItem, NoticeState, NoticeStatus, NoticeVerdict, NoticeWarned,
+    draft_notice, fold_notice, named_contractor_acts, ItemConfirmed, ItemRejected, ItemReplied,
+    ItemState, ItemStatus, NoticeIssued, NoticeItem, NoticeState, NoticeStatus, NoticeVerdict,
+    NoticeWarned,
 };
 
 use serde::{Deserialize, Serialize};

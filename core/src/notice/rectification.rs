@@ -208,6 +208,18 @@ pub fn draft_notice(
     })
 }
 
+/// Only the contractor named on the notice signs for it (签收) and replies (回复): another
+/// contractor of the same project has no say in it.
+pub fn named_contractor_acts(state: &NoticeState, by: &str, what: &str) -> Result<(), String> {
+    match state.contractor.as_deref() {
+        Some(named) if named == by => Ok(()),
+        Some(named) => Err(format!(
+            "只有通知单上指定的施工单位 {named} 可以{what}，{by} 不可以 (only the contractor named on the notice)"
+        )),
+        None => Err("the notice names no contractor".into()),
+    }
+}
+
 /// Folds a notice document.
 pub fn fold_notice(snapshot: &Snapshot) -> Result<NoticeState> {
     if snapshot.header.kind != DocKind::Notice {
@@ -303,6 +315,7 @@ fn apply(state: &mut NoticeState, event: &Event) -> Result<(), String> {
             if state.status != NoticeStatus::Issued {
                 return Err("the notice is already signed for".into());
             }
+            named_contractor_acts(state, &event.by, "签收")?;
             state.signed_at = Some(event.at);
             state.signed_by = Some(event.by.clone());
             state.status = NoticeStatus::Signed;
@@ -311,6 +324,7 @@ fn apply(state: &mut NoticeState, event: &Event) -> Result<(), String> {
             if state.status == NoticeStatus::Issued {
                 return Err("the contractor has not signed for the notice yet".into());
             }
+            named_contractor_acts(state, &event.by, "回复")?;
             let mut reply: ItemReplied = data(event)?;
             reply.photos.retain(|p| !p.trim().is_empty());
             if reply.photos.is_empty() {

@@ -400,6 +400,10 @@ pub fn listing_for(doc: &Doc) -> Result<Listing> {
         (None, None) => format!("{:?}", snapshot.header.kind),
     };
     let summary = summarize(&snapshot, bundled_reference())?;
+    let title = match &summary.badge {
+        Some(badge) => format!("【{badge}】{title}"),
+        None => title,
+    };
     Ok(Listing {
         status: summary.status.status,
         title,

@@ -3,8 +3,10 @@
 //! (media_bomb stays apart: it installs a counting global allocator.)
 
 mod case_catalogue;
+mod case_dispatch_control;
 mod case_lifecycle;
 mod case_support;
+mod data_sources;
 mod evaluation_month;
 mod geo_datum;
 mod geo_spatial;
@@ -33,3 +35,4 @@ mod store_support;
 mod verify_case;
 mod verify_notice_patrol;
 mod verify_real_photos;
+mod verify_stalls;

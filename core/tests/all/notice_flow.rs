@@ -244,7 +244,7 @@ fn issued_notice() -> Log {
     log.sup(
         "notice.issued",
         json!({
-            "contractor": "广州某建设有限公司",
+            "contractor": "con-9",
             "due": {"due": T0 + 72 * HOUR, "provisional": false},
             "items": [
                 {"id": "WW-09", "clause": "WW-09", "finding": "no edge protection", "required_action": "设置临边防护", "severity": "serious"},
@@ -269,7 +269,7 @@ fn a_notice_closes_item_by_item_with_a_rejection_reopened() {
     assert_eq!(state.status, NoticeStatus::Signed);
     assert_eq!(state.open_items(), 1);
     assert_eq!(state.item("WW-09").unwrap().status, ItemStatus::Confirmed);
-    assert_eq!(state.contractor.as_deref(), Some("广州某建设有限公司"));
+    assert_eq!(state.contractor.as_deref(), Some("con-9"));
     assert_eq!(state.signed_by.as_deref(), Some("con-9"));
 
     log.con(

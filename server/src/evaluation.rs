@@ -51,6 +51,42 @@ pub async fn evaluation(
         ));
     }
 
+    let evaluation = compute(&state, period).await?;
+
+    if format == "csv" {
+        let body = if rows == "units" {
+            evaluation.units_csv()
+        } else {
+            evaluation.inspectors_csv()
+        };
+        return Ok((
+            StatusCode::OK,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            )],
+            body,
+        )
+            .into_response());
+    }
+    let body = evaluation.to_json()?;
+    Ok((
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response())
+}
+
+/// The evaluation of `period` ("YYYY-MM") over every case and patrol, on the server's
+/// clock; a malformed period is a 400 `bad_period`.
+pub async fn compute(
+    state: &AppState,
+    period: String,
+) -> Result<fieldloop_core::evaluation::Evaluation> {
     let everywhere = Jurisdiction {
         everywhere: true,
         ..Jurisdiction::default()
@@ -96,37 +132,10 @@ pub async fn evaluation(
     })
     .await
     .map_err(|e| ServerError::Internal(format!("evaluation: {e}")))?;
-    let evaluation = result.map_err(|e| match e {
+    result.map_err(|e| match e {
         fieldloop_core::Error::Invalid { what, reason } => {
             ServerError::bad_request("bad_period", format!("{what}: {reason}"))
         }
         other => other.into(),
-    })?;
-
-    if format == "csv" {
-        let body = if rows == "units" {
-            evaluation.units_csv()
-        } else {
-            evaluation.inspectors_csv()
-        };
-        return Ok((
-            StatusCode::OK,
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/csv; charset=utf-8"),
-            )],
-            body,
-        )
-            .into_response());
-    }
-    let body = evaluation.to_json()?;
-    Ok((
-        StatusCode::OK,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        body,
-    )
-        .into_response())
+    })
 }

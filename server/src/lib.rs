@@ -20,15 +20,18 @@
 //! | GET    | `/v1/blobs/{sha256}` | uploader, jurisdiction, admins |
 //! | GET    | `/v1/reference`      | any person (the demo city's reference data) |
 
+pub mod api;
 pub mod auth;
 pub mod blobs;
 pub mod clock;
+pub mod console;
 pub mod demo;
 pub mod error;
 pub mod evaluation;
 pub mod extract;
 pub mod judging;
 pub mod notices;
+pub mod open311;
 pub mod referee;
 pub mod seed;
 pub mod serve;
@@ -74,6 +77,9 @@ pub fn app(state: AppState) -> Router {
                 // Photos are streamed to disk and limited by the handler, not buffered.
                 .layer(DefaultBodyLimit::disable()),
         )
+        .merge(api::routes())
+        .merge(console::routes())
+        .merge(open311::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(log_request))

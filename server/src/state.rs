@@ -43,6 +43,8 @@ pub struct AppState {
     pub blob_index: Arc<dyn BlobIndex>,
     pub blobs: Arc<dyn BlobStore>,
     pub audit: Arc<dyn AuditLog>,
+    /// Account and device listings for the console's admin pages.
+    pub accounts: Arc<dyn crate::storage::accounts::AccountDirectory>,
     pub clock: Arc<dyn Clock>,
     pub config: Arc<Config>,
     /// Failed logins per account name, to slow password guessing.
@@ -68,6 +70,7 @@ impl AppState {
     pub fn from_parts<R, B>(records: R, blobs: B, clock: Arc<dyn Clock>, config: Config) -> AppState
     where
         R: UserStore + AuthStore + DocStore + BlobIndex + AuditLog + Clone + 'static,
+        R: crate::storage::accounts::AccountDirectory,
         B: BlobStore + 'static,
     {
         AppState {
@@ -75,6 +78,7 @@ impl AppState {
             auth: Arc::new(records.clone()),
             docs: Arc::new(records.clone()),
             blob_index: Arc::new(records.clone()),
+            accounts: Arc::new(records.clone()),
             audit: Arc::new(records),
             blobs: Arc::new(blobs),
             clock,

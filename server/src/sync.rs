@@ -449,9 +449,13 @@ pub fn projection_of(snapshot: &Snapshot, reference: &Reference) -> ProjectionFi
         segment: scope.segment,
         deadline: due.deadline,
         band: due.band_name(),
+        // Position, creation time and source let the console's lists and map read rows only.
         json: serde_json::json!({
             "created_by": header.created_by,
             "category": header.category,
+            "position": header.position,
+            "created_at": header.created_at,
+            "source": snapshot.fields.get("source"),
         }),
     }
 }
@@ -478,7 +482,7 @@ async fn may_see(
     Ok(known.iter().any(|(_, heads)| !heads.is_empty()))
 }
 
-fn in_scope(principal: &Principal, projection: &Projection) -> bool {
+pub(crate) fn in_scope(principal: &Principal, projection: &Projection) -> bool {
     let j = &principal.jurisdiction;
     if j.everywhere {
         return true;

@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use crate::error::{Result, ServerError};
 
+pub mod accounts;
 pub mod fs_blobs;
 pub mod schema;
 pub mod sqlite;

@@ -9,7 +9,7 @@ use rusqlite::{Connection, Transaction};
 
 use crate::error::{Result, ServerError};
 
-pub const VERSION: i64 = 4;
+pub const VERSION: i64 = 5;
 
 /// The schema of version 1, kept so tests can build an old database to migrate.
 pub const V1: &str = r#"
@@ -133,6 +133,19 @@ CREATE TABLE device_heads (
 ALTER TABLE blobs ADD COLUMN phash INTEGER;
 "#,
     ),
+    (
+        5,
+        // Open311 client apps: an admin issues each an api_key (only its SHA-256 kept).
+        r#"
+CREATE TABLE open311_clients (
+    key_hash BLOB PRIMARY KEY NOT NULL,
+    client TEXT NOT NULL,
+    issued_by TEXT NOT NULL,
+    issued_at INTEGER NOT NULL,
+    revoked_at INTEGER
+) STRICT;
+"#,
+    ),
 ];
 
 /// The current schema, for a fresh database.
@@ -231,6 +244,13 @@ CREATE TABLE device_heads (
     pending_cursor INTEGER,
     PRIMARY KEY (device_id, doc_id)
 ) STRICT, WITHOUT ROWID;
+CREATE TABLE open311_clients (
+    key_hash BLOB PRIMARY KEY NOT NULL,
+    client TEXT NOT NULL,
+    issued_by TEXT NOT NULL,
+    issued_at INTEGER NOT NULL,
+    revoked_at INTEGER
+) STRICT;
 "#;
 
 fn user_version(conn: &Connection) -> Result<i64> {

@@ -4,6 +4,7 @@ mod auth;
 mod binary;
 mod blobs;
 mod common;
+mod console_api;
 mod demo;
 mod listener;
 mod storage;

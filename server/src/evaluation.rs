@@ -71,7 +71,7 @@ pub async fn evaluation(
             _ => patrols.push(patrol::fold(&snapshot)),
         }
     }
-    let reference = state.reference.clone();
+    let reference = state.reference.current();
     let now = state.clock.now();
     let result = tokio::task::spawn_blocking(move || {
         let no_grid;

@@ -15,5 +15,6 @@ pub use dispatch::{
     auto_dispatch, dispatch_unit, ResponsibilityMatrix, ResponsibilityRule, BUILTIN_MATRIX_JSON,
 };
 pub use plans::{
-    plan_event, plans_due, task_done_event, task_done_for, ChiefAssignment, PlanChange,
+    plan_event, plan_event_at, plans_due, task_done_event, task_done_for, ChiefAssignment,
+    PlanChange,
 };

@@ -19,6 +19,7 @@ use uuid::Uuid;
 use crate::error::{Result, ServerError};
 
 pub mod fs_blobs;
+pub mod reference;
 pub mod schema;
 pub mod sqlite;
 

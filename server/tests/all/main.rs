@@ -6,4 +6,5 @@ mod blobs;
 mod common;
 mod demo;
 mod listener;
+mod reference;
 mod storage;

@@ -156,6 +156,22 @@ fn text_property<'v>(feature: &'v Value, name: &str) -> Option<&'v str> {
         .filter(|s| !s.is_empty())
 }
 
+/// A JSON entry in its typed shape, or a problem naming it.
+fn typed_entry<T: serde::de::DeserializeOwned>(
+    p: &mut Problems,
+    at: Place,
+    entry: &Value,
+    code: &'static str,
+) -> Option<T> {
+    match T::deserialize(entry) {
+        Ok(value) => Some(value),
+        Err(e) => {
+            p.add(at, code, format!("字段缺失或格式错误：{e}"));
+            None
+        }
+    }
+}
+
 /// Grid cells: a GeoJSON FeatureCollection of Polygons with `code` (15 digits) and an
 /// optional `name`.
 pub fn grid(bytes: &[u8]) -> Outcome {
@@ -407,12 +423,8 @@ pub fn categories(bytes: &[u8]) -> Outcome {
     let mut new_codes = BTreeMap::new();
     for (i, entry) in entries.iter().enumerate() {
         let at = Place::Entry(i + 1);
-        let category: Category = match serde_json::from_value(entry.clone()) {
-            Ok(c) => c,
-            Err(e) => {
-                p.add(at, "bad_category", format!("字段缺失或格式错误：{e}"));
-                continue;
-            }
+        let Some(category) = typed_entry::<Category>(&mut p, at, entry, "bad_category") else {
+            continue;
         };
         if let Err(e) = category.validate() {
             p.add(at, "bad_category", format!("{}：{e}", category.key()));
@@ -570,12 +582,8 @@ pub fn projects(bytes: &[u8], current: &CityReference) -> Outcome {
     let mut projects = Vec::new();
     for (i, entry) in entries.iter().enumerate() {
         let at = Place::Entry(i + 1);
-        let project: Project = match serde_json::from_value(entry.clone()) {
-            Ok(project) => project,
-            Err(e) => {
-                p.add(at, "bad_project", format!("字段缺失或格式错误：{e}"));
-                continue;
-            }
+        let Some(project) = typed_entry::<Project>(&mut p, at, entry, "bad_project") else {
+            continue;
         };
         if !plain_id(&project.id) {
             p.add(

@@ -45,6 +45,15 @@ fn rivers(warning: &str) -> String {
     })])
 }
 
+/// An admin as the handlers pass one down to the reference service.
+fn admin() -> Principal {
+    Principal {
+        user_id: "city-admin".into(),
+        role: Role::Admin,
+        jurisdiction: Jurisdiction::default(),
+    }
+}
+
 /// The server as `serve` opens it: the data dir's stored reference read at start.
 async fn serve_on(dir: tempfile::TempDir) -> TestServer {
     let clock = Arc::new(ManualClock::new(T0));
@@ -215,11 +224,7 @@ async fn an_initialised_deployment_has_only_its_admin_who_imports_the_city_file_
 #[tokio::test]
 async fn categories_keep_both_codes_and_refuse_a_broken_mapping_by_entry() {
     let server = TestServer::new();
-    let admin = Principal {
-        user_id: "a".into(),
-        role: Role::Admin,
-        jurisdiction: Jurisdiction::default(),
-    };
+    let admin = admin();
     let mut catalogue: serde_json::Value =
         serde_json::from_str(fieldloop_core::catalogue::BUILTIN_JSON).expect("catalogue");
     let entries = catalogue["categories"].as_array_mut().expect("categories");
@@ -282,11 +287,7 @@ async fn categories_keep_both_codes_and_refuse_a_broken_mapping_by_entry() {
 #[tokio::test]
 async fn calendar_years_clauses_and_projects_import_and_bad_ones_are_refused() {
     let server = TestServer::new();
-    let admin = Principal {
-        user_id: "a".into(),
-        role: Role::Admin,
-        jurisdiction: Jurisdiction::default(),
-    };
+    let admin = admin();
     let import = |kind: ReferenceKind, body: String| {
         let state = server.state.clone();
         let admin = admin.clone();
@@ -381,11 +382,7 @@ async fn a_raised_warning_level_replans_the_rest_of_the_month_at_once() {
     server
         .add_user("chief-wang", Role::RiverChief, Jurisdiction::default())
         .await;
-    let admin = Principal {
-        user_id: "a".into(),
-        role: Role::Admin,
-        jurisdiction: Jurisdiction::default(),
-    };
+    let admin = admin();
     let import = |warning: &'static str| {
         let state = server.state.clone();
         let admin = admin.clone();

@@ -107,7 +107,7 @@ pub async fn compute(
             _ => patrols.push(patrol::fold(&snapshot)),
         }
     }
-    let reference = state.reference.clone();
+    let reference = state.reference.current();
     let now = state.clock.now();
     let result = tokio::task::spawn_blocking(move || {
         let no_grid;

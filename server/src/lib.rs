@@ -18,7 +18,8 @@
 //! | POST   | `/v1/sync`           | any person, registered device (see [`sync`]) |
 //! | PUT/HEAD | `/v1/blobs/{sha256}` | people who capture photos (see [`blobs`]) |
 //! | GET    | `/v1/blobs/{sha256}` | uploader, jurisdiction, admins |
-//! | GET    | `/v1/reference`      | any person (the demo city's reference data) |
+//! | GET    | `/v1/reference`      | any person (the city's reference data, newest version) |
+//! | PUT    | `/v1/reference/{kind}` | admins (import a file, see [`reference`]) |
 
 pub mod api;
 pub mod auth;
@@ -31,8 +32,10 @@ pub mod evaluation;
 pub mod extract;
 pub mod judging;
 pub mod notices;
+pub mod onboarding;
 pub mod open311;
 pub mod referee;
+pub mod reference;
 pub mod seed;
 pub mod serve;
 pub mod state;
@@ -61,7 +64,12 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/devices", post(auth::register_device))
         .route("/v1/users", post(auth::create_user_handler))
         .route("/v1/users/{username}", patch(auth::update_user_handler))
-        .route("/v1/reference", get(demo::routes::reference))
+        .route("/v1/reference", get(reference::routes::get_reference))
+        .route(
+            "/v1/reference/{kind}",
+            put(reference::routes::put_reference)
+                .layer(DefaultBodyLimit::max(reference::routes::MAX_IMPORT_BYTES)),
+        )
         .route("/v1/evaluation", get(evaluation::evaluation))
         .route(
             "/v1/sync",

@@ -1,4 +1,4 @@
-//! `fieldloop-server serve|demo`: the sync server on the embedded store.
+//! `fieldloop-server serve|demo|init|import`: the sync server on the embedded store.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use fieldloop_server::clock::SystemClock;
-use fieldloop_server::{app, referee, serve, AppState, Config};
+use fieldloop_server::reference::ImportError;
+use fieldloop_server::{app, onboarding, referee, serve, AppState, Config};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -26,6 +27,29 @@ enum Command {
     /// Seed the demo city, run a simulated working day against this server over HTTP,
     /// print the summary, then keep serving.
     Demo(DemoArgs),
+    /// Create an empty deployment in --data and its first admin (password from
+    /// FIELDLOOP_ADMIN_PASSWORD or asked on the terminal).
+    Init(InitArgs),
+    /// Import a reference file (KIND: grid, units, matrix, categories, rivers, projects,
+    /// clauses, calendar) into the deployment in --data, as a new reference version.
+    Import(ImportArgs),
+}
+
+#[derive(Args)]
+struct InitArgs {
+    #[arg(long, default_value = "./fieldloop-data")]
+    data: PathBuf,
+    /// Username of the first admin.
+    #[arg(long)]
+    admin: String,
+}
+
+#[derive(Args)]
+struct ImportArgs {
+    #[arg(long, default_value = "./fieldloop-data")]
+    data: PathBuf,
+    kind: String,
+    file: PathBuf,
 }
 
 #[derive(Args)]
@@ -124,6 +148,7 @@ async fn run(args: ServeArgs) -> fieldloop_server::Result<()> {
         AppState::embedded(&data, Arc::new(SystemClock), Config::default())
     })
     .await??;
+    fieldloop_server::reference::refresh(&state).await?;
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(serve::tls_config(cert, key).await?),
         _ => None,
@@ -155,6 +180,42 @@ async fn run(args: ServeArgs) -> fieldloop_server::Result<()> {
     Ok(())
 }
 
+async fn run_init(args: InitArgs) -> fieldloop_server::Result<()> {
+    let password = onboarding::admin_password()?;
+    let admin = onboarding::init(&args.data, &args.admin, password).await?;
+    println!(
+        "{} 已创建管理员 {} (admin created)",
+        args.data.display(),
+        admin.username
+    );
+    Ok(())
+}
+
+/// Prints every numbered problem of a refused file, one a line.
+async fn run_import(args: ImportArgs) -> ExitCode {
+    match onboarding::import_file(&args.data, &args.kind, &args.file).await {
+        Ok(imported) => {
+            println!("{}: reference version {}", args.kind, imported.version());
+            ExitCode::SUCCESS
+        }
+        Err(ImportError::Invalid(problems)) => {
+            eprintln!(
+                "{}: {} 处错误，未作任何修改 (nothing imported)",
+                args.file.display(),
+                problems.len()
+            );
+            for problem in problems {
+                eprintln!("  [{}] {}", problem.code, problem.reason);
+            }
+            ExitCode::FAILURE
+        }
+        Err(ImportError::Server(e)) => {
+            eprintln!("import failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -166,6 +227,8 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => run(args).await,
         Command::Demo(args) => run_demo(args).await,
+        Command::Init(args) => run_init(args).await,
+        Command::Import(args) => return run_import(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

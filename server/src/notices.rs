@@ -28,7 +28,7 @@ pub async fn judge(state: &AppState, snapshot: &Snapshot, now: Millis) -> Result
     let reuse = reuse_index(state, snapshot).await?;
     let evidence = NoticeEvidence {
         reuse: &reuse,
-        policy: &state.reference.verify_policy,
+        policy: &state.reference.current().verify_policy,
         radius_m: NOTICE_RADIUS_M,
         now,
     };
@@ -97,7 +97,7 @@ async fn notice_warnings(state: &AppState, id: Uuid, now: Millis) -> Result<Writ
     if notice.status == NoticeStatus::Closed {
         return Ok(Written::default());
     }
-    let reference = &state.reference;
+    let reference = &state.reference.current();
     let due = due_notice_warnings(
         &notice,
         &reference.calendar,

@@ -21,27 +21,20 @@ use std::time::Duration;
 
 use automerge::ChangeHash;
 use fieldloop_core::case::{self, CaseEvent, CaseStatus};
-use fieldloop_core::catalogue::Catalogue;
 use fieldloop_core::doc::{actor_for, Doc, DocKind, Event, Snapshot};
 use fieldloop_core::doc::{DocScope, Header, SCHEMA_VERSION};
-use fieldloop_core::geo::{GridIndex, LatLon, PlausibilityLimits};
 use fieldloop_core::media::{inspect_photo, PhotoLimits};
-use fieldloop_core::patrol::{
-    self, PatrolEvent, PatrolKind, PatrolRequirement, PatrolState, PatrolStatus,
-};
-use fieldloop_core::plan::{fold_plan, FrequencyTable, PlanPeriod, Segment};
+use fieldloop_core::patrol::{self, PatrolEvent, PatrolKind, PatrolState, PatrolStatus};
+use fieldloop_core::plan::{fold_plan, PlanPeriod};
 use fieldloop_core::roles::{Jurisdiction, Principal, Role};
+use fieldloop_core::schedule::{auto_dispatch, due_deadline_events};
 use fieldloop_core::schedule::{
-    auto_dispatch, due_deadline_events, DeadlinePolicy, ResponsibilityMatrix,
+    plan_event_at, plans_due, task_done_event, task_done_for, ChiefAssignment,
 };
-use fieldloop_core::schedule::{
-    plan_event, plans_due, task_done_event, task_done_for, ChiefAssignment,
-};
-use fieldloop_core::sla::Calendar;
 use fieldloop_core::time::Millis;
 use fieldloop_core::verify::{
     case_verdict_events, verify_case, verify_patrol, Arrivals, CaseVerification, OtherEvidence,
-    Outcome, PatrolTarget, ReuseIndex, UploadedPhoto, VerifyPolicy,
+    Outcome, PatrolTarget, ReuseIndex, UploadedPhoto,
 };
 use uuid::Uuid;
 
@@ -62,49 +55,8 @@ pub(crate) fn writer_actor() -> automerge::ActorId {
     actor_for(&Uuid::from_u128(0x6669_656c_646c_6f6f_7073_6572_7665_7231))
 }
 
-/// Reference data the referee judges against: server-authored, versioned, read-only on the
-/// devices.
-pub struct Reference {
-    pub catalogue: Catalogue,
-    pub calendar: Calendar,
-    pub matrix: ResponsibilityMatrix,
-    /// The grid cells, when the deployment has loaded them (inspector coverage needs them).
-    pub grid: Option<GridIndex>,
-    /// River segments' polylines, by segment id.
-    pub segments: BTreeMap<String, Vec<LatLon>>,
-    /// Units that get an evaluation row even without a case.
-    pub units: Vec<String>,
-    pub patrol_requirement: PatrolRequirement,
-    pub plausibility: PlausibilityLimits,
-    pub verify_policy: VerifyPolicy,
-    pub deadline_policy: DeadlinePolicy,
-    /// River segments with their chief level and warning level, for the plans.
-    pub river_segments: Vec<Segment>,
-    /// Which segments each river chief patrols; `chief` is the username.
-    pub chiefs: Vec<ChiefAssignment>,
-    pub frequency: FrequencyTable,
-}
-
-impl Reference {
-    /// The bundled catalogue, calendar and responsibility matrix; no grid or rivers.
-    pub fn builtin() -> fieldloop_core::Result<Reference> {
-        Ok(Reference {
-            catalogue: Catalogue::builtin()?,
-            calendar: Calendar::bundled()?,
-            matrix: ResponsibilityMatrix::builtin()?,
-            grid: None,
-            segments: BTreeMap::new(),
-            units: Vec::new(),
-            patrol_requirement: PatrolRequirement::default(),
-            plausibility: PlausibilityLimits::default(),
-            verify_policy: VerifyPolicy::default(),
-            deadline_policy: DeadlinePolicy::default(),
-            river_segments: Vec::new(),
-            chiefs: Vec::new(),
-            frequency: FrequencyTable::bundled()?,
-        })
-    }
-}
+/// Reference data the referee judges against; owned by the reference service.
+pub use crate::reference::Reference;
 
 /// What one pass wrote, for logs and tests.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -162,7 +114,7 @@ pub(crate) async fn react_one(state: &AppState, id: Uuid) -> Result<Written> {
     let snapshot = doc.snapshot()?;
     let now = state.clock.now();
     let stamp = stamp_after(&snapshot, now);
-    let reference = &state.reference;
+    let reference = &state.reference.current();
     let events: Vec<Event> =
         match snapshot.header.kind {
             DocKind::Case => {
@@ -282,7 +234,7 @@ async fn append_server_events(
             device_id: None,
             arrived_at: now,
         },
-        projection: projection_of(&snapshot, &state.reference),
+        projection: projection_of(&snapshot, &state.reference.current()),
         // A key that is no content address (a phone's bug) has no blob to refer to; its
         // verdict says so, and the server's own writes must not fail on it.
         blob_refs: snapshot
@@ -308,7 +260,7 @@ async fn judge_case(
     snapshot: &Snapshot,
     now: Millis,
 ) -> Result<Option<case::Verdict>> {
-    let reference = &state.reference;
+    let reference = &state.reference.current();
     let uploads = uploads_for(state, snapshot).await?;
     let arrivals = arrivals_of(state, stored).await?;
     let reuse = reuse_index(state, snapshot).await?;
@@ -551,7 +503,7 @@ async fn deadline_events(state: &AppState, now: Millis) -> Result<Written> {
 
 /// The deadline events due on one case; the next tick looks at it again whatever happens.
 async fn case_deadline_events(state: &AppState, id: Uuid, now: Millis) -> Result<Written> {
-    let reference = &state.reference;
+    let reference = &state.reference.current();
     let Some(stored) = state.docs.load_doc(id).await? else {
         return Ok(Written::default());
     };
@@ -647,7 +599,7 @@ fn plan_doc_id(chief: &str, period: &PlanPeriod) -> Uuid {
 /// Issues (or updates) every river chief's plan for `period`. The caller holds the push
 /// lock. Chiefs unknown to the user store are skipped with a warning.
 pub async fn issue_plans(state: &AppState, period: &PlanPeriod, now: Millis) -> Result<Written> {
-    let reference = &state.reference;
+    let reference = &state.reference.current();
     if reference.chiefs.is_empty() {
         return Ok(Written::default());
     }
@@ -695,7 +647,7 @@ pub async fn issue_plans(state: &AppState, period: &PlanPeriod, now: Millis) -> 
             Some(_) => Some(fold_plan(&doc.snapshot()?)?),
             None => None,
         };
-        let Some(change) = plan_event(existing.as_ref(), plan) else {
+        let Some(change) = plan_event_at(existing.as_ref(), plan, now) else {
             continue;
         };
         let event = change.to_event(Uuid::now_v7(), now, SERVER_USER)?;
@@ -708,6 +660,13 @@ pub async fn issue_plans(state: &AppState, period: &PlanPeriod, now: Millis) -> 
         };
     }
     Ok(written)
+}
+
+/// Brings `period`'s plans to the current reference at once (after an import changed
+/// the rivers), under the push lock like every server write.
+pub async fn replan(state: &AppState, period: &PlanPeriod, now: Millis) -> Result<Written> {
+    let _guard = PUSH_LOCK.lock().await;
+    issue_plans(state, period, now).await
 }
 
 /// A valid river patrol completes its task in the chief's plan for the month it started.

@@ -8,8 +8,9 @@ use fieldloop_core::time::{Millis, DAY};
 
 use crate::clock::Clock;
 use crate::error::Result;
-use crate::referee::Reference;
+use crate::reference::{Reference, ReferenceCell};
 use crate::storage::fs_blobs::FsBlobStore;
+use crate::storage::reference::ReferenceStore;
 use crate::storage::sqlite::SqliteStore;
 use crate::storage::{AuditLog, AuthStore, BlobHash, BlobIndex, BlobStore, DocStore, UserStore};
 use crate::throttle::LoginThrottle;
@@ -52,7 +53,8 @@ pub struct AppState {
     /// Blobs being uploaded right now: one writer per hash at a time.
     pub(crate) uploads: Arc<Mutex<HashSet<BlobHash>>>,
     /// What the referee judges against: catalogue, calendar, matrix, grid, rivers.
-    pub reference: Arc<Reference>,
+    pub reference: Arc<ReferenceCell>,
+    pub reference_store: Arc<dyn ReferenceStore>,
     /// The referee's retries, failure count and refused photos.
     pub judging: Arc<crate::judging::Judging>,
 }
@@ -69,8 +71,15 @@ impl AppState {
     /// Any backend: one value implementing the record stores plus a blob store.
     pub fn from_parts<R, B>(records: R, blobs: B, clock: Arc<dyn Clock>, config: Config) -> AppState
     where
-        R: UserStore + AuthStore + DocStore + BlobIndex + AuditLog + Clone + 'static,
-        R: crate::storage::accounts::AccountDirectory,
+        R: UserStore
+            + AuthStore
+            + DocStore
+            + BlobIndex
+            + AuditLog
+            + ReferenceStore
+            + crate::storage::accounts::AccountDirectory
+            + Clone
+            + 'static,
         B: BlobStore + 'static,
     {
         AppState {
@@ -79,6 +88,7 @@ impl AppState {
             docs: Arc::new(records.clone()),
             blob_index: Arc::new(records.clone()),
             accounts: Arc::new(records.clone()),
+            reference_store: Arc::new(records.clone()),
             audit: Arc::new(records),
             blobs: Arc::new(blobs),
             clock,
@@ -86,14 +96,17 @@ impl AppState {
             uploads: Arc::default(),
             login_throttle: Arc::default(),
             judging: Arc::default(),
-            // The bundled reference data is compiled in and covered by tests.
-            reference: Arc::new(Reference::builtin().expect("bundled reference data parses")),
+            // The bundled reference data is compiled in and covered by tests; the city's
+            // own is read from the store by `reference::refresh`.
+            reference: Arc::new(ReferenceCell::new(
+                Reference::builtin().expect("bundled reference data parses"),
+            )),
         }
     }
 
-    /// Replaces the reference data (a deployment's grid cells, rivers, matrix).
+    /// Replaces the reference data held (tests; a deployment imports its own instead).
     pub fn with_reference(mut self, reference: Reference) -> AppState {
-        self.reference = Arc::new(reference);
+        self.reference = Arc::new(ReferenceCell::new(reference));
         self
     }
 }

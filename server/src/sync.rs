@@ -177,6 +177,9 @@ pub async fn handle(state: &AppState, auth: &Auth, request: SyncRequest) -> Resu
         &mut response,
     )
     .await?;
+    if let Some(held) = request.reference_version {
+        response.reference = crate::reference::update_for(state, held).await?;
+    }
     Ok(response)
 }
 
@@ -397,7 +400,7 @@ async fn judge_push(
         // Only what the server lacked: a push may repeat changes it already has.
         bytes: after.save_after(&before_heads),
         origin: origin.clone(),
-        projection: projection_of(&snapshot, &state.reference),
+        projection: projection_of(&snapshot, &state.reference.current()),
         blob_refs: snapshot
             .evidence
             .keys()

@@ -17,5 +17,6 @@ pub use dispatch::{
 };
 pub use notice_deadlines::{due_notice_warnings, notice_band};
 pub use plans::{
-    plan_event, plans_due, task_done_event, task_done_for, ChiefAssignment, PlanChange,
+    plan_event, plan_event_at, plans_due, task_done_event, task_done_for, ChiefAssignment,
+    PlanChange,
 };

@@ -63,6 +63,8 @@ pub struct SyncReport {
     pub quarantined: u32,
     /// Everything was exchanged (false when the round limit stopped it first).
     pub complete: bool,
+    /// The reference version received this sync, when a newer one arrived.
+    pub reference_version: Option<u64>,
 }
 
 /// What `POST /v1/login` answers.
@@ -281,6 +283,7 @@ impl SyncClient {
             pushes,
             want_full: self.want_full.clone(),
             page_bytes: self.page_bytes,
+            reference_version: Some(store.reference_version()?),
         })
     }
 
@@ -346,6 +349,11 @@ impl SyncClient {
                 report.docs_received += 1;
             } else {
                 self.want_full.push(update.id);
+            }
+        }
+        if let Some(reference) = &response.reference {
+            if store.save_reference(reference)? {
+                report.reference_version = Some(reference.version);
             }
         }
         store.set_sync_cursor(i64::try_from(response.cursor).unwrap_or(i64::MAX))?;

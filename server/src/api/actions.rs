@@ -137,7 +137,7 @@ pub async fn write_event(
             kind: DocKind::Case,
             bytes: after.save_after(&heads),
             origin: origin.clone(),
-            projection: projection_of(&snapshot, &state.reference),
+            projection: projection_of(&snapshot, &state.reference.current()),
             blob_refs: snapshot
                 .evidence
                 .keys()

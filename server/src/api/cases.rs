@@ -180,7 +180,7 @@ pub fn case_row(state: &AppState, p: &Projection) -> CaseRow {
         id: p.doc_id,
         category_name: category
             .as_deref()
-            .map(|c| category_name(&state.reference.catalogue, c)),
+            .map(|c| category_name(&state.reference.current().catalogue, c)),
         category,
         status: f.status.clone(),
         band: f.band.clone().unwrap_or_else(|| "green".into()),

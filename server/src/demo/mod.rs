@@ -1,8 +1,9 @@
 //! `fieldloop-server demo`: a seeded city and a simulated working day, run by simulated
 //! phones against the real listener over HTTP, then the server keeps serving.
 //!
-//! - [`city`]: the reference data (grid cells, units, responsibility matrix, river
-//!   segments, the canal-2026 project), served by `GET /v1/reference` ([`routes`]).
+//! - [`city`]: the demo city (grid cells, units, responsibility matrix, river segments,
+//!   the canal-2026 project), which the simulated phones know their way around;
+//!   [`city_files`]: the same city as import files, seeded through the reference import.
 //! - [`scenario`]: the day itself; [`scenario::run_day`] returns a [`Summary`] folded
 //!   from the documents the admin's phone synced.
 //! - [`device`], [`link`], [`photos`]: a simulated phone (its own store file, the core's
@@ -12,10 +13,10 @@
 //! seeds it and listens; [`run_day_on`] runs the day against that listener.
 
 pub mod city;
+pub mod city_files;
 pub mod device;
 pub mod link;
 pub mod photos;
-pub mod routes;
 pub mod scenario;
 
 use std::net::SocketAddr;
@@ -60,22 +61,26 @@ impl DemoServer {
     }
 }
 
-/// Opens `<data>` with the day's clock (08:30 on 2026-11-23, China time) and the demo
-/// city as the referee's reference data (matrix, cells, rivers, units), seeds the demo
-/// users (idempotent), starts the deadline scheduler and listens on `listen` over plain
-/// HTTP.
+/// Opens `<data>` with the day's clock (08:30 on 2026-11-23, China time), seeds the demo
+/// users and imports the demo city's files as the admin (both idempotent), starts the
+/// deadline scheduler and listens on `listen` over plain HTTP.
 pub async fn start(data: &Path, listen: SocketAddr) -> Result<DemoServer> {
     let clock = Arc::new(ManualClock::new(scenario::at(8, 30)));
     let dir = data.to_path_buf();
     let server_clock: Arc<dyn crate::clock::Clock> = clock.clone();
-    let reference = city::City::builtin().server_reference()?;
     let state = tokio::task::spawn_blocking(move || {
         AppState::embedded(&dir, server_clock, Config::default())
     })
-    .await??
-    .with_reference(reference);
+    .await??;
     let created = seed::seed_demo(&state).await?;
     tracing::info!(created, "demo users seeded");
+    let admin = state
+        .users
+        .user_by_name("admin")
+        .await?
+        .ok_or_else(|| ServerError::Internal("the demo admin was not seeded".into()))?;
+    let imported = city_files::import_demo_city(&state, &admin.principal()).await?;
+    tracing::info!(version = imported.version(), "demo city imported");
     let (stop_scheduler, stopped) = tokio::sync::oneshot::channel::<()>();
     let scheduler = referee::spawn_scheduler(state.clone(), SCHEDULER_EVERY, async {
         let _ = stopped.await;

@@ -50,6 +50,7 @@ pub fn discovery(base: &str) -> Value {
 pub fn services(state: &AppState) -> Value {
     let services: Vec<Value> = state
         .reference
+        .current()
         .catalogue
         .iter()
         .map(|c| {
@@ -70,6 +71,7 @@ pub fn services(state: &AppState) -> Value {
 pub fn definition(state: &AppState, code: &str) -> Result<Value, Open311Error> {
     state
         .reference
+        .current()
         .catalogue
         .get_by_key(code)
         .map_err(|_| Open311Error::new(StatusCode::NOT_FOUND, format!("no service {code:?}")))?;
@@ -128,6 +130,7 @@ pub async fn create_request(
         .ok_or_else(|| Open311Error::bad("service_code is required"))?;
     state
         .reference
+        .current()
         .catalogue
         .get_by_key(code)
         .map_err(|_| Open311Error::bad(format!("service_code {code:?} is not a service")))?;
@@ -136,7 +139,8 @@ pub async fn create_request(
             "lat and long are required (address_string alone cannot be placed on the grid)",
         ));
     };
-    let grid = state.reference.grid.as_ref().ok_or_else(|| {
+    let reference = state.reference.current();
+    let grid = reference.grid.as_ref().ok_or_else(|| {
         Open311Error::new(StatusCode::SERVICE_UNAVAILABLE, "no grid cells loaded")
     })?;
     let cell = grid
@@ -222,7 +226,7 @@ pub async fn create_request(
                 kind: DocKind::Case,
                 bytes: doc.save_after(&[]),
                 origin: origin.clone(),
-                projection: projection_of(&snapshot, &state.reference),
+                projection: projection_of(&snapshot, &state.reference.current()),
                 blob_refs: Vec::new(),
             })
             .await?;
@@ -297,7 +301,7 @@ fn request_json(state: &AppState, snapshot: &Snapshot, deadline: Option<i64>) ->
         "service_request_id": header.id.to_string(),
         "status": status,
         "status_notes": notes,
-        "service_name": category_name(&state.reference.catalogue, &code),
+        "service_name": category_name(&state.reference.current().catalogue, &code),
         "service_code": code,
         "description": snapshot.fields.get("description"),
         "agency_responsible": fold.unit.as_deref().map(unit_name),

@@ -9,7 +9,7 @@ use rusqlite::{Connection, Transaction};
 
 use crate::error::{Result, ServerError};
 
-pub const VERSION: i64 = 5;
+pub const VERSION: i64 = 6;
 
 /// The schema of version 1, kept so tests can build an old database to migrate.
 pub const V1: &str = r#"
@@ -146,6 +146,7 @@ CREATE TABLE open311_clients (
 ) STRICT;
 "#,
     ),
+    (6, super::reference::SQLITE_TABLE),
 ];
 
 /// The current schema, for a fresh database.
@@ -253,6 +254,11 @@ CREATE TABLE open311_clients (
 ) STRICT;
 "#;
 
+/// [`CURRENT`] plus the tables added after it was last written out.
+fn current_schema() -> String {
+    format!("{CURRENT}{}", super::reference::SQLITE_TABLE)
+}
+
 fn user_version(conn: &Connection) -> Result<i64> {
     Ok(conn.query_row("PRAGMA user_version", [], |row| row.get(0))?)
 }
@@ -272,7 +278,7 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
     let tx = conn.transaction()?;
     let found = user_version(&tx)?;
     if found == 0 && is_empty(&tx)? {
-        tx.execute_batch(CURRENT)?;
+        tx.execute_batch(&current_schema())?;
     } else if found > VERSION {
         return Err(ServerError::Internal(format!(
             "database schema version {found} is newer than this server's {VERSION}"

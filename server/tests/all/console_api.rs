@@ -14,11 +14,18 @@ use uuid::Uuid;
 use crate::common::{jurisdiction_cells, TestServer, T0};
 
 async fn city_server() -> TestServer {
-    let mut server = TestServer::new();
-    server.state = server
-        .state
-        .clone()
-        .with_reference(City::builtin().server_reference().expect("demo reference"));
+    let server = TestServer::new();
+    let importer = fieldloop_core::roles::Principal {
+        user_id: "city-importer".into(),
+        role: Role::Admin,
+        jurisdiction: Jurisdiction {
+            everywhere: true,
+            ..Jurisdiction::default()
+        },
+    };
+    fieldloop_server::demo::city_files::import_demo_city(&server.state, &importer)
+        .await
+        .expect("the demo city imports");
     server
         .add_user(
             "disp-north",

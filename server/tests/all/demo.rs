@@ -41,13 +41,16 @@ async fn the_reference_endpoint_serves_the_city_to_a_logged_in_phone() {
         .json()
         .await
         .expect("json");
-    let cells = city["cells"].as_array().expect("cells");
+    // Seeded through the reference import from server/demo-city/: one version.
+    assert_eq!(city["version"], 1);
+    let cells = city["grid"].as_array().expect("cells");
     assert_eq!(cells.len(), 36);
     assert!(cells.iter().all(|c| c["code"]
         .as_str()
         .is_some_and(|code| code.len() == 15 && code.starts_with("330106"))));
     assert_eq!(city["units"].as_array().map(Vec::len), Some(6));
-    let warnings: Vec<&str> = city["segments"]
+    assert_eq!(city["projects"][0]["id"], "canal-2026");
+    let warnings: Vec<&str> = city["rivers"]
         .as_array()
         .expect("segments")
         .iter()

@@ -7,4 +7,5 @@ mod common;
 mod console_api;
 mod demo;
 mod listener;
+mod reference;
 mod storage;

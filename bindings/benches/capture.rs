@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use fieldloop_ffi::{CaseDraft, FieldPhone, InboxFilter, PositionFix};
 
-const CAPTURES: usize = 15;
+const CAPTURES: usize = 5;
 const OPEN_TASKS: usize = 3_000;
 
 fn median(mut samples: Vec<f64>) -> f64 {

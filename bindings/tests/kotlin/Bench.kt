@@ -21,12 +21,12 @@ fun main(args: Array<String>) {
         FieldPhone.open(dir.toString(), server.url).use { phone ->
             phone.login("inspector", "inspect-demo-pass")
             runBlocking { phone.captureCase(draft) } // JIT and class loading, not counted
-            val samples = (1..15).map {
+            val samples = (1..5).map {
                 val start = System.nanoTime()
                 runBlocking { phone.captureCase(draft) }
                 (System.nanoTime() - start) / 1e6
             }
-            println("kotlin capture (case + 3 photos + durable save): median %.1f ms (n=15)".format(median(samples)))
+            println("kotlin capture (case + 3 photos + durable save): median %.1f ms (n=5)".format(median(samples)))
         }
         dir.toFile().deleteRecursively()
         FieldPhone.open(store, server.url).use { phone ->

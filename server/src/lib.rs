@@ -23,12 +23,14 @@
 pub mod auth;
 pub mod blobs;
 pub mod clock;
+pub mod corrections;
 pub mod demo;
 pub mod error;
 pub mod evaluation;
 pub mod extract;
 pub mod judging;
 pub mod notices;
+pub mod patrol_rules;
 pub mod referee;
 pub mod seed;
 pub mod serve;

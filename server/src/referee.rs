@@ -143,16 +143,18 @@ pub(crate) async fn react_one(state: &AppState, id: Uuid) -> Result<Written> {
                 if patrol_state.status != PatrolStatus::Ended || patrol_state.verdict.is_some() {
                     Vec::new()
                 } else {
-                    let segment = snapshot
-                        .header
-                        .scope
-                        .segment
-                        .as_deref()
-                        .and_then(|s| reference.segments.get(s));
+                    let segment_id = snapshot.header.scope.segment.as_deref();
+                    let segment = segment_id.and_then(|s| reference.segments.get(s));
+                    let requirement = match segment_id {
+                        Some(id) => {
+                            crate::patrol_rules::requirement_for(state, &patrol_state, id).await?
+                        }
+                        None => reference.patrol_requirement,
+                    };
                     let target = match (patrol_state.kind, segment) {
                         (Some(PatrolKind::River), Some(line)) => Some(PatrolTarget::River {
                             segment: line,
-                            requirement: &reference.patrol_requirement,
+                            requirement: &requirement,
                         }),
                         (Some(PatrolKind::Grid), _) => Some(PatrolTarget::Grid {
                             limits: &reference.plausibility,
@@ -275,6 +277,7 @@ async fn judge_case(
         people: Some(&people),
         policy: &reference.verify_policy,
         now,
+        grid: reference.grid.as_ref(),
     };
     match verify_case(&input)? {
         Outcome::Judged { verdict } => Ok(Some(verdict)),

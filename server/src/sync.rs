@@ -95,6 +95,7 @@ pub struct AcceptedDoc {
 /// reaches the device in the same round trip. It runs under the push lock.
 pub async fn after_changes_accepted(state: &AppState, accepted: &[AcceptedDoc]) -> Result<()> {
     let ids: Vec<Uuid> = accepted.iter().map(|a| a.doc_id).collect();
+    crate::corrections::audit_accepted(state, accepted).await;
     crate::referee::react(state, &ids).await?;
     Ok(())
 }

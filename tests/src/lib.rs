@@ -274,6 +274,7 @@ pub fn evidence(stage: EvidenceStage, by: &Principal, at: Millis) -> Evidence {
         by: by.user_id.clone(),
         phash: None,
         item: None,
+        mock: false,
     }
 }
 

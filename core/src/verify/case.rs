@@ -36,7 +36,7 @@ use crate::case::{fold, CaseEvent, CaseState, CaseStatus, Check, Verdict};
 use crate::catalogue::Catalogue;
 use crate::doc::{EvidenceStage, Snapshot};
 use crate::error::{Error, Result};
-use crate::geo::within_radius;
+use crate::geo::{within_radius, GridIndex, LatLon};
 use crate::roles::{Principal, Role, ScopeCheck};
 use crate::schedule::case_clock;
 use crate::sla::Calendar;
@@ -58,6 +58,9 @@ pub struct CaseVerification<'a> {
     pub people: Option<&'a BTreeMap<String, Principal>>,
     pub policy: &'a VerifyPolicy,
     pub now: Millis,
+    /// The deployment's grid cells, when known: the case's position must lie in the cell
+    /// it claims.
+    pub grid: Option<&'a GridIndex>,
 }
 
 /// The photos and events of the round being judged.
@@ -268,6 +271,13 @@ pub fn verify_case(input: &CaseVerification<'_>) -> Result<Outcome> {
         (None, _) => problems.push("the case has no position to compare photos with".to_string()),
         (Some(case_at), Ok(radius_m)) => {
             for (label, h) in &judged {
+                if snapshot.evidence.get(h.as_str()).is_some_and(|e| e.mock) {
+                    problems.push(format!(
+                        "{label} 照片 {} 的位置来自模拟定位应用，不能证明拍摄地点 (mock location)",
+                        short(h)
+                    ));
+                    continue;
+                }
                 let Some(at) = snapshot.evidence.get(h.as_str()).and_then(|e| e.position) else {
                     problems.push(format!("{label} photo {} has no GPS position", short(h)));
                     continue;
@@ -279,6 +289,13 @@ pub fn verify_case(input: &CaseVerification<'_>) -> Result<Outcome> {
                 }
             }
         }
+    }
+    if let (Some(grid), Some(at)) = (input.grid, snapshot.header.position) {
+        problems.extend(grid_cell_problem(
+            grid,
+            at,
+            snapshot.header.scope.grid_cell.as_deref(),
+        ));
     }
     out.push(check(
         checks::PLACE,
@@ -606,4 +623,26 @@ pub fn case_verdict_events(verdict: Verdict) -> Vec<CaseEvent> {
         CaseEvent::Rework(Reason { reason })
     };
     vec![CaseEvent::Verdict(verdict), follow]
+}
+
+/// Whether the case's position lies in the grid cell it claims, as a problem when not.
+fn grid_cell_problem(
+    grid: &GridIndex,
+    at: crate::doc::Position,
+    claimed: Option<&str>,
+) -> Option<String> {
+    let found =
+        LatLon::new(at.lat, at.lon).and_then(|p| grid.cell_at(p).map(|c| c.map(str::to_owned)));
+    match (found, claimed) {
+        (Err(e), _) => Some(format!("案件位置无效 (the case position is invalid): {e}")),
+        (Ok(Some(cell)), Some(claimed)) if cell == claimed => None,
+        (Ok(Some(cell)), claimed) => Some(format!(
+            "案件位置在网格 {cell} 内，不在所报网格 {} 内 (the case lies outside the cell it claims)",
+            claimed.unwrap_or("(无)")
+        )),
+        (Ok(None), claimed) => Some(format!(
+            "案件位置不在任何已知网格内，所报网格为 {} (the case lies outside every known cell)",
+            claimed.unwrap_or("(无)")
+        )),
+    }
 }

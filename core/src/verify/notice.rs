@@ -201,6 +201,12 @@ fn reply_photo_checks(
                 continue;
             };
             // place
+            if e.mock {
+                problems.push(format!(
+                    "item {id}: 照片 {} 的位置来自模拟定位应用 (place: mock location)",
+                    short(h)
+                ));
+            }
             match (snapshot.header.position, e.position) {
                 (Some(site), Some(at)) => {
                     match within_radius(&at, &site, evidence.radius_m, &policy.accuracy) {

@@ -115,6 +115,7 @@ pub fn evidence(stage: EvidenceStage, by: &Principal, at: Millis) -> Evidence {
         by: by.user_id.clone(),
         phash: Some(0x0f0f_1234_5678_9abc),
         item: None,
+        mock: false,
     }
 }
 

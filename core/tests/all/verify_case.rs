@@ -58,6 +58,7 @@ pub(crate) struct Judge {
     reuse: ReuseIndex,
     people: Option<BTreeMap<String, Principal>>,
     policy: VerifyPolicy,
+    pub(crate) grid: Option<fieldloop_core::geo::GridIndex>,
 }
 
 impl Judge {
@@ -70,6 +71,7 @@ impl Judge {
             reuse: ReuseIndex::default(),
             people: None,
             policy: VerifyPolicy::default(),
+            grid: None,
         }
     }
 
@@ -85,6 +87,7 @@ impl Judge {
             people: self.people.as_ref(),
             policy: &self.policy,
             now: walk.now + MINUTE,
+            grid: self.grid.as_ref(),
         })
     }
 

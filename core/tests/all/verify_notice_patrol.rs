@@ -83,6 +83,7 @@ impl Notice {
                     by: "con-9".into(),
                     phash: None,
                     item: Some(item.into()),
+                    mock: false,
                 },
             )
             .unwrap();

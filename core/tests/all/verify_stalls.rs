@@ -99,3 +99,93 @@ fn track_times_at_the_ends_of_i64_do_not_overflow() {
     assert_eq!(report.duration, Millis::MAX, "saturated, not wrapped");
     assert!(!report.findings.is_empty(), "a gap of ages is a finding");
 }
+
+/// Issue 9 §3: the mock-location flag is recorded for case photos too, and a mocked
+/// position fails the place check whatever its coordinates say.
+#[test]
+fn a_mocked_after_photo_position_fails_the_place_check() {
+    use fieldloop_core::case::events::Handled;
+    use fieldloop_core::case::CaseEvent;
+    use fieldloop_core::doc::EvidenceStage;
+
+    let mut walk = Walk::dispatched();
+    let h = hash("mocked after");
+    let mut e = evidence(EvidenceStage::After, &handler(), walk.now + 1);
+    e.mock = true;
+    walk.case.add_evidence(&handler(), &h, &e).unwrap();
+    walk.step(
+        &handler(),
+        CaseEvent::Handled(Handled {
+            note: None,
+            photos: vec![h.clone()],
+        }),
+    )
+    .unwrap();
+    walk.verify("verification");
+    let verdict = Judge::new(&walk).verdict(&walk);
+    assert_eq!(failed(&verdict), [checks::PLACE], "{verdict:?}");
+    let why = reason(&verdict, checks::PLACE);
+    assert!(why.contains(&h[..8]) && why.contains("模拟定位"), "{why}");
+    let stored = walk.case.snapshot().unwrap().evidence[&h].clone();
+    assert!(stored.mock, "the flag survives the document");
+}
+
+/// A square cell of about 220 m around `centre`.
+fn cell(code: &str, lat: f64, lon: f64) -> fieldloop_core::geo::GridCell {
+    use fieldloop_core::geo::LatLon;
+    let d = 0.001;
+    fieldloop_core::geo::GridCell {
+        code: code.into(),
+        ring: vec![
+            LatLon {
+                lat: lat - d,
+                lon: lon - d,
+            },
+            LatLon {
+                lat: lat - d,
+                lon: lon + d,
+            },
+            LatLon {
+                lat: lat + d,
+                lon: lon + d,
+            },
+            LatLon {
+                lat: lat + d,
+                lon: lon - d,
+            },
+        ],
+    }
+}
+
+/// Issue 9 §3: the case position must lie in the grid cell the case claims.
+#[test]
+fn a_case_outside_the_cell_it_claims_fails_the_place_check() {
+    use fieldloop_core::geo::GridIndex;
+    let walk = verified("20102", T0);
+    let mut judge = Judge::new(&walk);
+    // The claimed cell holds the case position: passes.
+    judge.grid = Some(
+        GridIndex::new(vec![
+            cell(GRID, POSITION.lat, POSITION.lon),
+            cell("110105001002004", POSITION.lat + 0.01, POSITION.lon),
+        ])
+        .unwrap(),
+    );
+    let verdict = judge.verdict(&walk);
+    assert!(verdict.passed(), "{verdict:?}");
+    // The same case where the city's map puts its position in the next cell.
+    judge.grid = Some(
+        GridIndex::new(vec![
+            cell(GRID, POSITION.lat + 0.01, POSITION.lon),
+            cell("110105001002004", POSITION.lat, POSITION.lon),
+        ])
+        .unwrap(),
+    );
+    let verdict = judge.verdict(&walk);
+    assert_eq!(failed(&verdict), [checks::PLACE], "{verdict:?}");
+    let why = reason(&verdict, checks::PLACE);
+    assert!(
+        why.contains("110105001002004") && why.contains(GRID),
+        "{why}"
+    );
+}

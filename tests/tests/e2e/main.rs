@@ -1,5 +1,7 @@
 //! The end-to-end tests in one binary: real server on loopback, devices with their own stores.
 
+mod control;
+mod notices;
 mod referee;
 mod reference;
 mod stalls;

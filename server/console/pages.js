@@ -48,7 +48,14 @@ PAGES.map = async function (_args, view) {
   }).addTo(map);
   const bounds = cellLayer.getBounds().extend(segmentLayer.getBounds());
   if (bounds.isValid()) map.fitBounds(bounds); else map.setView([30.27, 120.12], 13);
-  const caseLayer = L.layerGroup().addTo(map);
+  // One group carries the click and hover handlers for every marker: ten thousand
+  // markers with a handler and a tooltip each take seconds to build.
+  const caseLayer = L.featureGroup().addTo(map);
+  caseLayer.on("click", (e) => { location.hash = "#/case/" + e.layer.options.caseId; });
+  caseLayer.on("mouseover", (e) => {
+    const p = e.layer.options.row;
+    e.layer.bindTooltip((p.category_name || p.category) + " · " + statusText(p.status)).openTooltip();
+  });
   L.control.layers(null, { [t("cells")]: cellLayer, [t("segments")]: segmentLayer }).addTo(map);
 
   async function load() {
@@ -60,10 +67,9 @@ PAGES.map = async function (_args, view) {
     for (const f of data.features) {
       const p = f.properties;
       const [lon, lat] = f.geometry.coordinates;
-      L.circleMarker([lat, lon], { renderer, radius: 6, weight: 1, color: "#fff", fillColor: BAND_COLOURS[p.band] || "#888", fillOpacity: 0.9 })
-        .bindTooltip((p.category_name || p.category) + " · " + statusText(p.status))
-        .on("click", () => { location.hash = "#/case/" + p.id; })
-        .addTo(caseLayer);
+      caseLayer.addLayer(L.circleMarker([lat, lon], {
+        renderer, radius: 6, weight: 1, color: "#fff", fillColor: BAND_COLOURS[p.band] || "#888", fillOpacity: 0.9, caseId: p.id, row: p,
+      }));
     }
     document.getElementById("case-count").textContent = data.features.length;
     document.body.dataset.mapReady = String(data.features.length);

@@ -250,7 +250,7 @@ PAGES.ranking = async function ([period], view) {
     table([t("inspectors"), t("reports"), t("valid_reports"), t("verifications"), t("patrols"), t("mileage"), t("coverage")],
       data.inspectors.map((i) => [i.inspector, i.reports, i.valid_reports, i.verifications, i.patrols, i.mileage_km, pct(i.coverage)])));
   const trend = h("div", { class: "card" }, h("h3", {}, t("trend")), trendChart(data.trend));
-  view.replaceChildren(form, notice, unitsTable, trend, people);
+  view.replaceChildren(...[form, notice, unitsTable, trend, people].filter(Boolean));
 };
 
 // ---- river chiefs ------------------------------------------------------------------------

@@ -107,11 +107,14 @@ async function route() {
   const [page, ...rest] = (location.hash.replace(/^#\/?/, "") || defaultPage(me)).split("/");
   nav.querySelectorAll("a").forEach((a) => a.classList.toggle("active", a.getAttribute("href") === "#/" + page));
   const render = PAGES[page] || PAGES.map;
-  main.replaceChildren(h("p", { class: "muted" }, t("loading")));
+  // Each navigation renders into its own view, so a slow page left behind writes into a
+  // detached element instead of over the page shown now.
+  const view = h("div", { class: "view" }, h("p", { class: "muted" }, t("loading")));
+  main.replaceChildren(view);
   try {
-    await render(rest.map(decodeURIComponent));
+    await render(rest.map(decodeURIComponent), view);
   } catch (e) {
-    showError(main, e);
+    showError(view, e);
   }
 }
 

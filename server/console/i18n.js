@@ -72,6 +72,10 @@ const TEXTS = {
     "case.extension_granted": "Grant extension", "case.extension_denied": "Deny extension", "case.suspended": "Suspend",
     "case.resumed": "Resume", "case.supervised": "Supervise (督办)", "case.voided": "Void",
     b_green: "green", b_yellow: "warning", b_red: "overdue", b_escalated: "escalated",
+    st_new: "new", st_reported: "reported", st_self_fixed: "fixed on the spot", st_registered: "registered",
+    st_rejected: "rejected", st_voided: "voided", st_merged: "merged", st_dispatched: "dispatched",
+    st_accepted: "accepted", st_handled: "handled", st_verification_submitted: "verified, awaiting verdict",
+    st_judged: "judged", st_closed: "closed", st_rework: "rework",
   },
 };
 let LANG = localStorage.getItem("fieldloop.lang") || "zh";

@@ -12,6 +12,7 @@ async function units() {
 
 async function baseMap(element) {
   const config = await api("/console/config.json");
+  if (!element.isConnected) throw new Error("page left");
   const map = L.map(element, { preferCanvas: true, zoomSnap: 0.25 });
   if (config.tile_url) L.tileLayer(config.tile_url, { maxZoom: 19 }).addTo(map);
   currentMap = map;
@@ -19,7 +20,7 @@ async function baseMap(element) {
 }
 
 // ---- map (指挥中心) -------------------------------------------------------------------
-PAGES.map = async function () {
+PAGES.map = async function (_args, view) {
   const started = performance.now();
   const unitOptions = (await units()).map((u) => h("option", { value: u.id }, u.name));
   const filters = h("form", { class: "filters card", id: "filters" },
@@ -34,7 +35,7 @@ PAGES.map = async function () {
     h("button", { type: "submit" }, t("apply")),
     h("span", {}, t("cases_shown") + ": ", h("strong", { id: "case-count" }, "…")));
   const mapDiv = h("div", { id: "map", class: "card" });
-  main.replaceChildren(filters, mapDiv);
+  view.replaceChildren(filters, mapDiv);
   const map = await baseMap(mapDiv);
   const [cells, segments] = await Promise.all([api("/v1/geo/cells"), api("/v1/geo/segments")]);
   const cellLayer = L.geoJSON(cells, {
@@ -47,7 +48,14 @@ PAGES.map = async function () {
   }).addTo(map);
   const bounds = cellLayer.getBounds().extend(segmentLayer.getBounds());
   if (bounds.isValid()) map.fitBounds(bounds); else map.setView([30.27, 120.12], 13);
-  const caseLayer = L.layerGroup().addTo(map);
+  // One group carries the click and hover handlers for every marker: ten thousand
+  // markers with a handler and a tooltip each take seconds to build.
+  const caseLayer = L.featureGroup().addTo(map);
+  caseLayer.on("click", (e) => { location.hash = "#/case/" + e.layer.options.caseId; });
+  caseLayer.on("mouseover", (e) => {
+    const p = e.layer.options.row;
+    e.layer.bindTooltip((p.category_name || p.category) + " · " + statusText(p.status)).openTooltip();
+  });
   L.control.layers(null, { [t("cells")]: cellLayer, [t("segments")]: segmentLayer }).addTo(map);
 
   async function load() {
@@ -59,10 +67,9 @@ PAGES.map = async function () {
     for (const f of data.features) {
       const p = f.properties;
       const [lon, lat] = f.geometry.coordinates;
-      L.circleMarker([lat, lon], { renderer, radius: 6, weight: 1, color: "#fff", fillColor: BAND_COLOURS[p.band] || "#888", fillOpacity: 0.9 })
-        .bindTooltip((p.category_name || p.category) + " · " + statusText(p.status))
-        .on("click", () => { location.hash = "#/case/" + p.id; })
-        .addTo(caseLayer);
+      caseLayer.addLayer(L.circleMarker([lat, lon], {
+        renderer, radius: 6, weight: 1, color: "#fff", fillColor: BAND_COLOURS[p.band] || "#888", fillOpacity: 0.9, caseId: p.id, row: p,
+      }));
     }
     document.getElementById("case-count").textContent = data.features.length;
     document.body.dataset.mapReady = String(data.features.length);
@@ -114,7 +121,7 @@ async function actionForm(detail, kind) {
       await api("/v1/cases/" + detail.id + "/actions", { method: "POST", json: { type: kind, data } });
       out.className = "ok";
       out.textContent = t(kind) + " ✔";
-      await PAGES.case([detail.id], true);
+      await PAGES.case([detail.id], form.closest(".view"), true);
     } catch (e) {
       out.className = "error";
       out.textContent = e.body ? e.body.error + ": " + e.body.reason : e.message;
@@ -135,7 +142,7 @@ async function photoThumb(photo) {
   return h("figure", { style: "display:inline-block;margin:0 8px" }, img, h("figcaption", { class: "muted" }, photo.stage + " · " + photo.by));
 }
 
-PAGES.case = async function ([id], keepResult) {
+PAGES.case = async function ([id], view, keepResult) {
   const detail = await api("/v1/cases/" + id);
   const result = keepResult ? document.getElementById("action-result") : null;
   const header = h("div", { class: "card" },
@@ -167,7 +174,7 @@ PAGES.case = async function ([id], keepResult) {
       time(e.at), e.by, e.role, t(e.type),
       h("span", {}, e.data ? h("code", {}, JSON.stringify(e.data).slice(0, 200)) : "", e.ignored ? h("span", { class: "error" }, " " + t("ignored") + ": " + e.ignored) : null),
     ])));
-  main.replaceChildren(header, h("div", { class: "grid2" }, h("div", {}, verdict, actions), position), photos, events);
+  view.replaceChildren(header, h("div", { class: "grid2" }, h("div", {}, verdict, actions), position), photos, events);
   if (currentMap) { currentMap.remove(); currentMap = null; }
   if (detail.lat !== null) {
     const map = await baseMap(mapDiv);
@@ -182,7 +189,7 @@ PAGES.case = async function ([id], keepResult) {
 };
 
 // ---- queues -----------------------------------------------------------------------------
-PAGES.queues = async function ([open]) {
+PAGES.queues = async function ([open], view) {
   const data = await api("/v1/queues");
   const chosen = open || (data.queues.find((q) => q.count > 0) || data.queues[0]).key;
   const tabs = h("div", { class: "tabs card" }, data.queues.map((q) =>
@@ -197,7 +204,7 @@ PAGES.queues = async function ([open]) {
         statusText(c.status), c.unit_name || "—", time(c.deadline) || "—", time(c.reported_at),
         c.source === "open311" ? t("source_open311") : "",
       ])));
-  main.replaceChildren(tabs, list);
+  view.replaceChildren(tabs, list);
 };
 
 // ---- evaluation (综合评价) ----------------------------------------------------------------
@@ -225,7 +232,7 @@ function trendChart(points) {
   return svg;
 }
 
-PAGES.ranking = async function ([period]) {
+PAGES.ranking = async function ([period], view) {
   const month = period || new Date().toISOString().slice(0, 7);
   const form = h("form", { class: "filters card" }, h("label", {}, t("period"), h("br"), h("input", { name: "period", type: "month", value: month })),
     h("button", { type: "submit" }, t("show")));
@@ -243,11 +250,11 @@ PAGES.ranking = async function ([period]) {
     table([t("inspectors"), t("reports"), t("valid_reports"), t("verifications"), t("patrols"), t("mileage"), t("coverage")],
       data.inspectors.map((i) => [i.inspector, i.reports, i.valid_reports, i.verifications, i.patrols, i.mileage_km, pct(i.coverage)])));
   const trend = h("div", { class: "card" }, h("h3", {}, t("trend")), trendChart(data.trend));
-  main.replaceChildren(form, notice, unitsTable, trend, people);
+  view.replaceChildren(...[form, notice, unitsTable, trend, people].filter(Boolean));
 };
 
 // ---- river chiefs ------------------------------------------------------------------------
-PAGES.rivers = async function () {
+PAGES.rivers = async function (_args, view) {
   const [plans, tracks] = await Promise.all([api("/v1/plans?limit=200"), api("/v1/geo/patrols")]);
   const rows = [];
   for (const p of plans.items) {
@@ -262,7 +269,7 @@ PAGES.rivers = async function () {
   const trackRows = tracks.features.map((f) => [f.properties.patroller, f.properties.segment || "", time(f.properties.started_at),
     h("strong", { class: f.properties.valid ? "light-green" : "light-red" }, f.properties.valid === null ? "—" : f.properties.valid ? t("valid") : t("invalid")),
     (f.properties.reasons || []).join("; ")]);
-  main.replaceChildren(
+  view.replaceChildren(
     h("div", { class: "card" }, h("h3", {}, t("plans")), table([t("chief"), t("segment"), t("window"), t("required"), t("patrolled"), t("done")], rows)),
     mapDiv,
     h("div", { class: "card" }, h("h3", {}, t("tracks")), table([t("chief"), t("segment"), t("when"), t("valid"), t("reason")], trackRows)));
@@ -277,7 +284,7 @@ PAGES.rivers = async function () {
 };
 
 // ---- water works ---------------------------------------------------------------------
-PAGES.works = async function () {
+PAGES.works = async function (_args, view) {
   const notices = await api("/v1/notices?limit=200");
   const rows = notices.items.map((n) => {
     const s = n.state || {};
@@ -285,13 +292,13 @@ PAGES.works = async function () {
     return [bandDot(n.band), n.project || "", s.contractor || "", n.status || "", time(n.deadline) || "—", open + " / " + (s.items || []).length,
       h("details", {}, h("summary", {}, t("items")), h("ul", {}, (s.items || []).map((i) => h("li", {}, (i.item && (i.item.id + " " + (i.item.title || i.item.action || ""))) + " · " + i.status))))];
   });
-  main.replaceChildren(h("div", { class: "card" }, h("h3", {}, t("notices")),
+  view.replaceChildren(h("div", { class: "card" }, h("h3", {}, t("notices")),
     table(["", t("project"), t("contractor"), t("status"), t("deadline"), t("open_items"), t("items")], rows)));
 };
 
 // ---- admin ---------------------------------------------------------------------------
-PAGES.admin = async function () {
-  if (session.me.role !== "admin") { main.replaceChildren(h("p", { class: "error" }, t("not_allowed"))); return; }
+PAGES.admin = async function (_args, view) {
+  if (session.me.role !== "admin") { view.replaceChildren(h("p", { class: "error" }, t("not_allowed"))); return; }
   const [users, devices] = await Promise.all([api("/v1/admin/users"), api("/v1/admin/devices")]);
   const status = h("p", { id: "admin-result" });
   const report = (promise) => promise.then(() => { status.className = "ok"; status.textContent = t("saved"); })
@@ -340,7 +347,7 @@ PAGES.admin = async function () {
       importResult.textContent = err.body ? JSON.stringify(err.body, null, 2) : err.message;
     }
   });
-  main.replaceChildren(status,
+  view.replaceChildren(status,
     h("div", { class: "card" }, h("h3", {}, t("users")), table([t("username"), t("role"), t("jurisdiction"), t("disabled"), "", ""], userRows), h("h4", {}, t("create_user")), create),
     h("div", { class: "card" }, h("h3", {}, t("devices")), table([t("username"), t("name"), "id", t("registered_at"), t("live_tokens"), ""], deviceRows)),
     h("div", { class: "card" }, h("h3", {}, t("reference_import")), importForm, importResult));

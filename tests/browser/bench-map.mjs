@@ -5,7 +5,7 @@
 import { startServer, startBrowser, signIn } from "./harness.mjs";
 
 const cases = Number(process.argv[2] || 10000);
-const server = await startServer(["--no-day", "--cases", String(cases)], 600_000);
+const server = await startServer(["--no-day", "--cases", String(cases)], 1_800_000);
 const browser = await startBrowser();
 try {
   const page = await browser.context.newPage();

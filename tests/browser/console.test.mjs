@@ -12,7 +12,7 @@ let browser;
 before(async () => {
   server = await startServer();
   browser = await startBrowser();
-}, { timeout: 300_000 });
+}, { timeout: 960_000 });
 
 after(async () => {
   if (browser) await browser.close();

@@ -12,7 +12,9 @@ import { chromium } from "playwright-core";
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const shots = path.join(root, "target", "browser");
 
-export async function startServer(args = [], timeoutMs = 240_000) {
+export async function startServer(args = [], timeoutMs = 900_000) {
+  // While developing: reuse a running server by passing its ready line.
+  if (process.env.CONSOLE_TEST_READY) return { ...JSON.parse(process.env.CONSOLE_TEST_READY), async stop() {} };
   const binary = process.env.CONSOLE_TEST_SERVER || path.join(root, "target", "debug", "console-test-server");
   const child = spawn(binary, args, { stdio: ["pipe", "pipe", "inherit"], env: { ...process.env, RUST_LOG: "warn" } });
   const lines = createInterface({ input: child.stdout });

@@ -20,7 +20,7 @@ use crate::auth::Auth;
 use crate::error::{Result, ServerError};
 use crate::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
-use crate::storage::{BlobHash, NewChange, Origin};
+use crate::storage::{BlobHash, NewChange, Origin, Seq};
 use crate::sync::{after_changes_accepted, projection_of, AcceptedDoc, PUSH_LOCK};
 
 /// An event to write on a case: its type and its data, as the core defines them
@@ -136,7 +136,7 @@ pub async fn write_event(
             doc_id: id,
             kind: DocKind::Case,
             bytes: after.save_after(&heads),
-            origin: origin.clone(),
+            origin,
             projection: projection_of(&snapshot, &state.reference.current()),
             blob_refs: snapshot
                 .evidence
@@ -145,7 +145,7 @@ pub async fn write_event(
                 .cloned()
                 .collect(),
         };
-        let seq = state.docs.append_change(change).await?;
+        store_and_react(state, change).await?;
         state
             .audit
             .record(crate::storage::AuditEntry {
@@ -157,16 +157,21 @@ pub async fn write_event(
                 detail: None,
             })
             .await?;
-        after_changes_accepted(
-            state,
-            &[AcceptedDoc {
-                doc_id: id,
-                kind: DocKind::Case,
-                seq,
-                origin,
-            }],
-        )
-        .await?;
     }
     Ok(())
+}
+
+/// Stores a change the server wrote on someone's behalf (a console action, a citizen
+/// report) and lets the referee react as it does after a sync. The caller holds the push
+/// lock.
+pub(crate) async fn store_and_react(state: &AppState, change: NewChange) -> Result<Seq> {
+    let accepted = AcceptedDoc {
+        doc_id: change.doc_id,
+        kind: change.kind,
+        seq: 0,
+        origin: change.origin.clone(),
+    };
+    let seq = state.docs.append_change(change).await?;
+    after_changes_accepted(state, &[AcceptedDoc { seq, ..accepted }]).await?;
+    Ok(seq)
 }

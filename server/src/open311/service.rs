@@ -17,12 +17,13 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::Open311Error;
+use crate::api::actions::store_and_react;
 use crate::api::names::{category_name, unit_name};
 use crate::api::{iso, scan};
 use crate::error::Result;
 use crate::state::AppState;
 use crate::storage::{NewChange, Origin};
-use crate::sync::{after_changes_accepted, projection_of, AcceptedDoc, PUSH_LOCK};
+use crate::sync::{projection_of, PUSH_LOCK};
 
 /// The text a case carries in its `source` field when a citizen reported it.
 pub const SOURCE: &str = "open311";
@@ -219,25 +220,16 @@ pub async fn create_request(
     };
     {
         let _guard = PUSH_LOCK.lock().await;
-        let seq = state
-            .docs
-            .append_change(NewChange {
+        store_and_react(
+            state,
+            NewChange {
                 doc_id: id,
                 kind: DocKind::Case,
                 bytes: doc.save_after(&[]),
-                origin: origin.clone(),
+                origin,
                 projection: projection_of(&snapshot, &state.reference.current()),
                 blob_refs: Vec::new(),
-            })
-            .await?;
-        after_changes_accepted(
-            state,
-            &[AcceptedDoc {
-                doc_id: id,
-                kind: DocKind::Case,
-                seq,
-                origin,
-            }],
+            },
         )
         .await?;
     }

@@ -125,6 +125,7 @@ fn evidence_for(
         by: principal.user_id.clone(),
         phash: Some(photo.processed.phash),
         item: None,
+        mock: fix.mock,
     }
 }
 
@@ -408,6 +409,7 @@ impl FieldPhone {
             reuse: &ReuseIndex::default(),
             people: None,
             policy: &VerifyPolicy::default(),
+            grid: None,
             now: self.now(),
         })?;
         let checks: Vec<Check> = match outcome {

@@ -78,6 +78,7 @@ impl FieldPhone {
                     by: principal.user_id.clone(),
                     phash: Some(photo.processed.phash),
                     item: item.clone(),
+                    mock: input.position.mock,
                 };
                 (photo, evidence)
             })

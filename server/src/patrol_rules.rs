@@ -15,7 +15,7 @@ pub async fn requirement_for(
     patrol: &PatrolState,
     segment_id: &str,
 ) -> Result<PatrolRequirement> {
-    let reference = &state.reference;
+    let reference = &state.reference.current();
     let base = reference.patrol_requirement;
     let Some(segment) = reference.river_segments.iter().find(|s| s.id == segment_id) else {
         return Ok(base);

@@ -110,7 +110,7 @@ async fn report(server: &TestServer, username: &str, cell: &str, category: &str,
                 device_id: None,
                 arrived_at: at,
             },
-            projection: projection_of(&snapshot, &server.state.reference),
+            projection: projection_of(&snapshot, &server.state.reference.current()),
             blob_refs: Vec::new(),
         })
         .await

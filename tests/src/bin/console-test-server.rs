@@ -66,9 +66,10 @@ async fn citizen_report(
 
 /// N reported cases at pseudo-random places inside the grid, stored in batches.
 async fn bulk_cases(state: &AppState, count: usize) -> Result<(), Error> {
-    let grid = state.reference.grid.as_ref().ok_or("no grid")?;
+    let reference = state.reference.current();
+    let grid = reference.grid.as_ref().ok_or("no grid")?;
     let reporter = principal(state, "dispatch-xihu").await?;
-    let categories: Vec<String> = state.reference.catalogue.iter().map(|c| c.key()).collect();
+    let categories: Vec<String> = reference.catalogue.iter().map(|c| c.key()).collect();
     let now = state.clock.now();
     let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
     let mut next = move || {
@@ -111,7 +112,7 @@ async fn bulk_cases(state: &AppState, count: usize) -> Result<(), Error> {
                 device_id: None,
                 arrived_at: now,
             },
-            projection: projection_of(&snapshot, &state.reference),
+            projection: projection_of(&snapshot, &state.reference.current()),
             blob_refs: Vec::new(),
         });
         if batch.len() == 500 {

@@ -27,6 +27,7 @@ pub mod demo;
 pub mod error;
 pub mod evaluation;
 pub mod extract;
+pub mod intake;
 pub mod referee;
 pub mod seed;
 pub mod serve;

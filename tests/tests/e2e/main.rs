@@ -1,5 +1,10 @@
 //! The end-to-end tests in one binary: real server on loopback, devices with their own stores.
 
+mod faults_bad_input;
+mod faults_convergence;
+mod faults_crash;
+mod faults_network;
+mod faults_security;
 mod referee;
 mod sync;
 mod upload;

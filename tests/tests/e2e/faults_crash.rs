@@ -4,7 +4,7 @@
 //! edit the process had reported as saved, with no event twice and no case twice. After
 //! the last kill one sync brings everything to the server exactly once.
 //!
-//! CI runs `FIELDLOOP_KILLS` kills (default 40); the figure is 200 (RELIABILITY.md).
+//! CI runs `FIELDLOOP_KILLS` kills (default 20); the figure is 200 (RELIABILITY.md).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
@@ -28,7 +28,7 @@ fn kills() -> usize {
     std::env::var("FIELDLOOP_KILLS")
         .ok()
         .and_then(|n| n.parse().ok())
-        .unwrap_or(40)
+        .unwrap_or(20)
 }
 
 /// What the killed processes reported as done, across all runs.

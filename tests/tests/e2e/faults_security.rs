@@ -463,12 +463,21 @@ impl Write for Captured {
 
 #[test]
 fn passwords_and_tokens_never_reach_the_logs() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tracing_subscriber::prelude::*;
+    // Every level of every crate while this test runs, nothing after: a global TRACE
+    // subscriber would slow every later test of the binary to a crawl.
+    static CAPTURING: AtomicBool = AtomicBool::new(true);
     let logs = Captured::default();
     let writer = logs.clone();
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
+    let layer = tracing_subscriber::fmt::layer()
         .with_ansi(false)
         .with_writer(move || writer.clone())
+        .with_filter(tracing_subscriber::filter::filter_fn(|_| {
+            CAPTURING.load(Ordering::Relaxed)
+        }));
+    tracing_subscriber::registry()
+        .with(layer)
         .try_init()
         .expect("the only test that installs a subscriber");
     let server = TestServer::start();
@@ -508,6 +517,7 @@ fn passwords_and_tokens_never_reach_the_logs() {
             .expect("sent");
     }
     drop(server);
+    CAPTURING.store(false, Ordering::Relaxed);
     let text = String::from_utf8_lossy(&logs.0.lock().expect("logs")).into_owned();
     assert!(
         text.contains("/v1/login"),

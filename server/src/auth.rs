@@ -550,6 +550,17 @@ pub async fn register_device(
 ) -> Result<Response> {
     auth.require_role(PERSON_ROLES, "register a device")?;
     check_device(&request)?;
+    // A token speaks for one device: rebinding it would let one login sign for two phones.
+    if let Some(bound) = auth
+        .device_id
+        .as_deref()
+        .filter(|b| *b != request.device_id)
+    {
+        return Err(ServerError::conflict(
+            "token_bound",
+            format!("this login already speaks for device {bound}; log in on the other device"),
+        ));
+    }
     let device = DeviceRecord {
         id: request.device_id.clone(),
         user_id: auth.principal.user_id.clone(),

@@ -519,7 +519,19 @@ pub async fn head_blob(
     auth.require_role(UPLOAD_ROLES, "upload photos")?;
     let hash = BlobHash::parse(&hash)?;
     let (status, offset, complete) = match state.blobs.state(&hash).await? {
-        BlobState::Complete(size) => (StatusCode::OK, size, true),
+        BlobState::Complete(size) => {
+            // Answer like GET for someone who may not read the photo: no size, no "?1".
+            let readable = match state.blob_index.blob_meta(&hash).await? {
+                Some(meta) => may_read(&state, &auth, &hash, &meta).await?,
+                None => false,
+            };
+            if !readable {
+                return Err(ServerError::Forbidden(format!(
+                    "photo {hash} belongs to no document in your jurisdiction"
+                )));
+            }
+            (StatusCode::OK, size, true)
+        }
         BlobState::Partial(have) => (StatusCode::OK, have, false),
         BlobState::Absent => (StatusCode::NOT_FOUND, 0, false),
     };

@@ -36,6 +36,7 @@ pub mod notices;
 pub mod onboarding;
 pub mod open311;
 pub mod patrol_rules;
+pub mod intake;
 pub mod referee;
 pub mod reference;
 pub mod seed;

@@ -101,7 +101,19 @@ pub async fn after_changes_accepted(state: &AppState, accepted: &[AcceptedDoc]) 
 }
 
 /// `POST /v1/sync`.
-pub async fn sync(auth: Auth, State(state): State<AppState>, body: Bytes) -> Result<Response> {
+pub async fn sync(
+    auth: Auth,
+    State(state): State<AppState>,
+    headers: header::HeaderMap,
+    body: Bytes,
+) -> Result<Response> {
+    let content_type = headers.get(header::CONTENT_TYPE).map(HeaderValue::as_bytes);
+    if content_type != Some(wire::CONTENT_TYPE.as_bytes()) {
+        return Err(ServerError::bad_request(
+            "wrong_content_type",
+            format!("a sync body is {}", wire::CONTENT_TYPE),
+        ));
+    }
     let request: SyncRequest = wire::decode(&body)
         .map_err(|e| ServerError::bad_request("bad_sync_body", e.to_string()))?;
     let response = handle(&state, &auth, request).await?;
@@ -395,6 +407,20 @@ async fn judge_push(
             ))
         }
     };
+    let before_snapshot = before.as_ref().map(Doc::snapshot).transpose()?;
+    if let Err(reason) = crate::intake::check_new_content(
+        before_snapshot.as_ref(),
+        &snapshot,
+        origin.arrived_at,
+        &state.reference,
+    ) {
+        return Ok(reject(
+            id,
+            RejectionKind::Malformed,
+            reason,
+            before.as_mut(),
+        ));
+    }
     let change = NewChange {
         doc_id: id,
         kind: push.kind,

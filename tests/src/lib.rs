@@ -2,6 +2,8 @@
 //! a temp dir, and devices, each with its own store file, talking to it over HTTP with the
 //! same client a phone uses.
 
+pub mod faults;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;

@@ -77,7 +77,9 @@ pub fn remote_blob(client: &SyncClient, sha256: &str) -> Result<RemoteBlob> {
         .send()
         .map_err(net)?;
     match response.status() {
-        StatusCode::NOT_FOUND => Ok(RemoteBlob {
+        // A stored photo this person may not read (someone else's identical file): the
+        // server says nothing about it; a whole PUT is answered "already stored".
+        StatusCode::NOT_FOUND | StatusCode::FORBIDDEN => Ok(RemoteBlob {
             offset: offset_header(&response).unwrap_or(0),
             complete: false,
         }),

@@ -2,6 +2,11 @@
 
 mod control;
 mod notices;
+mod faults_bad_input;
+mod faults_convergence;
+mod faults_crash;
+mod faults_network;
+mod faults_security;
 mod referee;
 mod reference;
 mod stalls;

@@ -244,6 +244,7 @@ async fn apply_pushes(
             }
         }
     }
+    crate::metrics::pushes(accepted.len(), response.rejections.len());
     let mut known = Vec::new();
     if !accepted.is_empty() {
         let reactions: Vec<(Uuid, DocKind)> = accepted.iter().map(|c| (c.doc_id, c.kind)).collect();

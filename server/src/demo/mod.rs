@@ -12,6 +12,7 @@
 //! seeds it and listens; [`run_day_on`] runs the day against that listener.
 
 pub mod city;
+pub mod days;
 pub mod device;
 pub mod link;
 pub mod photos;
@@ -24,6 +25,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use days::DemoDay;
 pub use scenario::{DayOptions, Summary};
 
 use crate::clock::ManualClock;
@@ -42,6 +44,8 @@ pub struct DemoServer {
     pub clock: Arc<ManualClock>,
     pub server: RunningServer,
     pub data: PathBuf,
+    /// The working day this run plays (the next one after those already played in `data`).
+    pub day: DemoDay,
     scheduler: tokio::task::JoinHandle<()>,
     stop_scheduler: tokio::sync::oneshot::Sender<()>,
 }
@@ -60,12 +64,14 @@ impl DemoServer {
     }
 }
 
-/// Opens `<data>` with the day's clock (08:30 on 2026-11-23, China time) and the demo
+/// Opens `<data>` with the day's clock (08:30 China time on the next working day to play,
+/// see [`days`]) and the demo
 /// city as the referee's reference data (matrix, cells, rivers, units), seeds the demo
 /// users (idempotent), starts the deadline scheduler and listens on `listen` over plain
 /// HTTP.
 pub async fn start(data: &Path, listen: SocketAddr) -> Result<DemoServer> {
-    let clock = Arc::new(ManualClock::new(scenario::at(8, 30)));
+    let day = days::next_day(data, &fieldloop_core::sla::Calendar::bundled()?)?;
+    let clock = Arc::new(ManualClock::new(day.at(8, 30)));
     let dir = data.to_path_buf();
     let server_clock: Arc<dyn crate::clock::Clock> = clock.clone();
     let reference = city::City::builtin().server_reference()?;
@@ -86,6 +92,7 @@ pub async fn start(data: &Path, listen: SocketAddr) -> Result<DemoServer> {
         clock,
         server,
         data: data.to_path_buf(),
+        day,
         scheduler,
         stop_scheduler,
     })
@@ -99,7 +106,9 @@ pub async fn run_day_on(
     stop: Arc<AtomicBool>,
     mut progress: impl FnMut(&str) + Send + 'static,
 ) -> Result<Summary> {
+    days::record(&demo.data, &demo.day)?;
     let base_url = demo.base_url();
+    let day = demo.day;
     let devices = demo.data.join("devices");
     let clock = demo.clock.clone();
     let summary = tokio::task::spawn_blocking(move || {
@@ -110,6 +119,7 @@ pub async fn run_day_on(
                 clock,
                 settle,
                 stop,
+                day,
             },
             &mut progress,
         )

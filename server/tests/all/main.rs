@@ -6,4 +6,7 @@ mod blobs;
 mod common;
 mod demo;
 mod listener;
+mod ops_config;
+mod ops_errors;
+mod ops_health;
 mod storage;

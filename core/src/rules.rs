@@ -122,7 +122,7 @@ pub fn validate_update(
         }
         if event.role != principal.role {
             return Err(Rejection::new(format!(
-                "event {} ({}) claims role {:?}, but the sender is {:?}",
+                "event {} ({}) claims role {}, but the sender is {}",
                 event.id, event.kind, event.role, principal.role
             )));
         }
@@ -167,7 +167,7 @@ pub fn validate_update(
         if let Some(case_scopes) = &case_scopes {
             let Some(check) = crate::case::evidence_scope(evidence.stage, principal.role) else {
                 return Err(Rejection::new(format!(
-                    "a {:?} may not add {:?} photos to a case",
+                    "a {} may not add {:?} photos to a case",
                     principal.role, evidence.stage
                 )));
             };
@@ -253,7 +253,7 @@ fn check_field_edits(
             principal.user_id
         ))),
         None => Err(Rejection::new(format!(
-            "a {:?} may not edit {} of a document they did not create",
+            "a {} may not edit {} of a document they did not create",
             principal.role,
             edited.join(", ")
         ))),

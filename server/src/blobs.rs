@@ -474,6 +474,7 @@ async fn finish(state: &AppState, auth: &Auth, hash: &BlobHash) -> Result<Respon
     };
     state.blob_index.record_blob(meta.clone()).await?;
     state.blobs.promote_part(hash).await?;
+    crate::metrics::blob_stored(meta.size);
     state
         .audit
         .record(AuditEntry {
@@ -584,6 +585,7 @@ pub async fn get_blob(
     let Some(bytes) = state.blobs.read(&hash).await? else {
         return Err(ServerError::NotFound(format!("photo {hash}")));
     };
+    crate::metrics::blob_served(bytes.len() as u64);
     let content_type = if meta.format == "png" {
         "image/png"
     } else {

@@ -1,8 +1,9 @@
 //! The server's one internal error type and its one mapping to HTTP responses.
 //!
-//! Every 4xx answer has the body `{"error": code, "reason": text}`: `code` is stable and
-//! meant for programs, `reason` is for a person. 5xx answers never leak internals; the
-//! detail goes to the log instead.
+//! Every 4xx and 5xx answer has the body `{"error": code, "reason": text}`: `code` is
+//! stable and meant for programs, `reason` is for a person. 5xx answers never leak
+//! internals; the detail goes to the log instead. Answers the framework makes by itself
+//! get the same shape from [`crate::ops::shape`].
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -50,6 +51,10 @@ pub enum ServerError {
         reason: String,
         retry_after_secs: u64,
     },
+
+    /// A request body over the endpoint's limit.
+    #[error("too large: {0}")]
+    TooLarge(String),
 
     #[error(transparent)]
     Core(#[from] fieldloop_core::Error),
@@ -107,6 +112,9 @@ impl ServerError {
                 reason,
                 ..
             } => (*status, code, reason.clone()),
+            ServerError::TooLarge(reason) => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "too_large", reason.clone())
+            }
             ServerError::TooMany { code, reason, .. } => {
                 (StatusCode::TOO_MANY_REQUESTS, code, reason.clone())
             }

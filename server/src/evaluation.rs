@@ -2,7 +2,7 @@
 //! 综合评价 of units and inspectors for a month, computed from the event logs with
 //! `fieldloop_core::evaluation` (formulas in its docs). Dispatchers and admins only.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use fieldloop_core::doc::DocKind;
@@ -30,7 +30,7 @@ pub struct EvaluationQuery {
 pub async fn evaluation(
     auth: Auth,
     State(state): State<AppState>,
-    Query(query): Query<EvaluationQuery>,
+    crate::extract::ApiQuery(query): crate::extract::ApiQuery<EvaluationQuery>,
 ) -> Result<Response> {
     auth.require_role(&[Role::Dispatcher, Role::Admin], "read the evaluation")?;
     let period = query

@@ -9,15 +9,18 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use fieldloop_server::clock::SystemClock;
+use fieldloop_server::ops::logging::LogTarget;
+use fieldloop_server::ops::{self, OpsArgs, ServeOps};
 use fieldloop_server::reference::ImportError;
-use fieldloop_server::{app, onboarding, referee, serve, AppState, Config};
-use tracing_subscriber::EnvFilter;
+use fieldloop_server::{app, onboarding, referee, serve, AppState};
 
 #[derive(Parser)]
 #[command(name = "fieldloop-server", version, about = "fieldloop sync server")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    ops: OpsArgs,
 }
 
 #[derive(Subcommand)]
@@ -27,6 +30,10 @@ enum Command {
     /// Seed the demo city, run a simulated working day against this server over HTTP,
     /// print the summary, then keep serving.
     Demo(DemoArgs),
+    /// Copy the embedded store (SQLite online backup + photo files), safe while serving.
+    Backup(ops::BackupArgs),
+    /// Lay a backup out as a new data directory.
+    Restore(ops::RestoreArgs),
     /// Create an empty deployment in --data and its first admin (password from
     /// FIELDLOOP_ADMIN_PASSWORD or asked on the terminal).
     Init(InitArgs),
@@ -55,10 +62,10 @@ struct ImportArgs {
 #[derive(Args)]
 struct ServeArgs {
     /// Data directory: the SQLite database and the photos.
-    #[arg(long, default_value = "./fieldloop-data")]
+    #[arg(long, env = "FIELDLOOP_DATA", default_value = "./fieldloop-data")]
     data: PathBuf,
     /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    #[arg(long, env = "FIELDLOOP_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
     /// PEM certificate chain; serves HTTPS together with --tls-key.
     #[arg(long, requires = "tls_key")]
@@ -66,6 +73,8 @@ struct ServeArgs {
     /// PEM private key for --tls-cert.
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    #[command(flatten)]
+    ops: ServeOps,
 }
 
 /// How often deadline warnings, overdue and escalation events are looked for.
@@ -83,9 +92,12 @@ struct DemoArgs {
     /// Seconds (real time) to wait for the server's verdicts and deadline checks.
     #[arg(long, default_value_t = 5)]
     settle_secs: u64,
+    /// Stop after the summary instead of serving on (scripts/demo-figures).
+    #[arg(long)]
+    exit_after_day: bool,
 }
 
-async fn run_demo(args: DemoArgs) -> fieldloop_server::Result<()> {
+async fn run_demo(args: DemoArgs, logs: LogTarget) -> fieldloop_server::Result<()> {
     let demo = fieldloop_server::demo::start(&args.data, args.listen).await?;
     tracing::info!(
         addr = %demo.server.addr,
@@ -94,9 +106,15 @@ async fn run_demo(args: DemoArgs) -> fieldloop_server::Result<()> {
         "fieldloop-server listening"
     );
     println!(
-        "fieldloop demo: 杭州市西湖区, Monday 2026-11-23; server on {}, data in {}",
+        "fieldloop demo: 杭州市西湖区, {} (day {} on this data directory); server on {}, data in {}; logs {}",
+        demo.day.label(),
+        demo.day.number,
         demo.base_url(),
-        args.data.display()
+        args.data.display(),
+        match &logs {
+            LogTarget::File(path) => format!("in {}", path.display()),
+            LogTarget::Stderr => "on stderr".to_owned(),
+        }
     );
     let stop = Arc::new(AtomicBool::new(false));
     let day = fieldloop_server::demo::run_day_on(
@@ -119,6 +137,10 @@ async fn run_demo(args: DemoArgs) -> fieldloop_server::Result<()> {
     match &summary {
         Ok(summary) => print!("{}", summary.render()),
         Err(e) => println!("the simulated day stopped: {e}"),
+    }
+    if args.exit_after_day {
+        demo.shutdown(Duration::from_secs(10)).await?;
+        return summary.map(|_| ());
     }
     // From here the day's clock runs at real speed from where the scenario left it.
     let clock = demo.clock.clone();
@@ -144,8 +166,9 @@ async fn run_demo(args: DemoArgs) -> fieldloop_server::Result<()> {
 
 async fn run(args: ServeArgs) -> fieldloop_server::Result<()> {
     let data = args.data.clone();
+    let config = args.ops.app_config();
     let state = tokio::task::spawn_blocking(move || {
-        AppState::embedded(&data, Arc::new(SystemClock), Config::default())
+        AppState::embedded(&data, Arc::new(SystemClock), config)
     })
     .await??;
     fieldloop_server::reference::refresh(&state).await?;
@@ -172,8 +195,11 @@ async fn run(args: ServeArgs) -> fieldloop_server::Result<()> {
         "fieldloop-server listening"
     );
     serve::shutdown_signal().await;
-    tracing::info!("shutting down; letting open requests finish");
-    server.shutdown(Duration::from_secs(10)).await?;
+    tracing::info!(
+        grace_secs = args.ops.grace().as_secs(),
+        "shutting down; letting open requests finish"
+    );
+    server.shutdown(args.ops.grace()).await?;
     let _ = stop_scheduler.send(());
     let _ = scheduler.await;
     tracing::info!("stopped");
@@ -218,15 +244,24 @@ async fn run_import(args: ImportArgs) -> ExitCode {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
-    let cli = Cli::parse();
+    let cli: Cli = ops::config::parse();
+    // The demo's own lines go to stdout; its server's logs to a file beside its data.
+    let default_log = match &cli.command {
+        Command::Demo(args) => Some(args.data.join("server.log")),
+        _ => None,
+    };
+    let logs = match ops::logging::init(&cli.ops, default_log.as_deref()) {
+        Ok(logs) => logs,
+        Err(e) => {
+            eprintln!("error: cannot open the log file: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let result = match cli.command {
         Command::Serve(args) => run(args).await,
-        Command::Demo(args) => run_demo(args).await,
+        Command::Demo(args) => run_demo(args, logs).await,
+        Command::Backup(args) => ops::run_backup(args).await,
+        Command::Restore(args) => ops::run_restore(args).await,
         Command::Init(args) => run_init(args).await,
         Command::Import(args) => return run_import(args).await,
     };
@@ -234,6 +269,7 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "fieldloop-server failed");
+            eprintln!("error: {e}");
             ExitCode::FAILURE
         }
     }

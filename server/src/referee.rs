@@ -247,6 +247,7 @@ async fn append_server_events(
             .collect(),
     };
     state.docs.append_change(change).await?;
+    crate::metrics::verdicts_written(&events);
     tracing::info!(doc = %id, events = ?events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(), "referee wrote");
     Ok(Written {
         documents: 1,
@@ -566,6 +567,7 @@ pub fn spawn_scheduler(
                 _ = &mut stop => break,
                 _ = interval.tick() => {
                     let now = state.clock.now();
+                    let started = std::time::Instant::now();
                     match tick(&state, now).await {
                         Ok(w) if w.events > 0 => tracing::info!(documents = w.documents, events = w.events, "deadline events written"),
                         Ok(_) => {}
@@ -574,6 +576,7 @@ pub fn spawn_scheduler(
                     if let Err(e) = crate::blobs::sweep_abandoned_uploads(&state).await {
                         tracing::error!(error = %e, "sweeping abandoned uploads failed");
                     }
+                    crate::metrics::scheduler_tick(started);
                 }
             }
         }

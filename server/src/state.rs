@@ -24,6 +24,9 @@ pub struct Config {
     /// An unfinished upload untouched this long is deleted; the phone then starts it
     /// again from the first byte. A week covers a phone out of signal for days.
     pub abandoned_upload_after: std::time::Duration,
+    /// A request (other than a photo upload or download) still unanswered after this
+    /// long gets 408; the phone sends it again.
+    pub request_timeout: std::time::Duration,
 }
 
 impl Default for Config {
@@ -32,6 +35,7 @@ impl Default for Config {
             token_ttl: 30 * DAY,
             max_blob_bytes: 40 * 1024 * 1024,
             abandoned_upload_after: std::time::Duration::from_secs(7 * 24 * 3600),
+            request_timeout: std::time::Duration::from_secs(120),
         }
     }
 }

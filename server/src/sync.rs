@@ -260,6 +260,7 @@ async fn apply_pushes(
             }
         }
     }
+    crate::metrics::pushes(accepted.len(), response.rejections.len());
     let mut known = Vec::new();
     if !accepted.is_empty() {
         let reactions: Vec<(Uuid, DocKind)> = accepted.iter().map(|c| (c.doc_id, c.kind)).collect();
@@ -412,7 +413,7 @@ async fn judge_push(
         before_snapshot.as_ref(),
         &snapshot,
         origin.arrived_at,
-        &state.reference,
+        &state.reference.current(),
     ) {
         return Ok(reject(
             id,

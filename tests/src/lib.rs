@@ -56,7 +56,11 @@ pub struct TestServer {
 
 impl TestServer {
     pub fn start() -> TestServer {
-        let dir = tempfile::tempdir().expect("temp dir");
+        TestServer::start_in(tempfile::tempdir().expect("temp dir"))
+    }
+
+    /// A server on the data directory `dir` (a fresh one, or one restored from a backup).
+    pub fn start_in(dir: tempfile::TempDir) -> TestServer {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -156,6 +160,10 @@ impl TestServer {
 
     pub fn runtime(&self) -> &Runtime {
         &self.rt
+    }
+
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
     }
 }
 
@@ -360,16 +368,8 @@ pub fn minutes(n: i64) -> Millis {
     T0 + n * MINUTE
 }
 
-/// `<repo>/../shared/photos` (or `FIELDLOOP_PHOTOS`), when present. Worktrees sit one
-/// level deeper than the main checkout, so every ancestor's `shared/photos` is tried.
-pub fn shared_photos() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("FIELDLOOP_PHOTOS").map(PathBuf::from) {
-        return dir.is_dir().then_some(dir);
-    }
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest
-        .ancestors()
-        .skip(1)
-        .map(|dir| dir.join("shared").join("photos"))
-        .find(|dir| dir.is_dir())
+/// `<repo>/../shared/photos` (or `FIELDLOOP_PHOTOS`); when absent, a failure under CI
+/// and a recorded skip (`None`) locally.
+pub fn shared_photos(test: &str) -> Option<PathBuf> {
+    fieldloop_testdata::photos_dir(test)
 }

@@ -267,7 +267,7 @@ impl<'a> CaseFold<'a> {
             return Err(format!("unknown event type {}", event.kind));
         }
         if event.role != Role::Server && !rows.any(|r| r.roles.contains(&event.role)) {
-            return Err(format!("a {:?} may not write {}", event.role, event.kind));
+            return Err(format!("a {} may not write {}", event.role, event.kind));
         }
         let typed = CaseEvent::from_event(event).map_err(|e| e.to_string())?;
         let status = self.state.status;

@@ -124,6 +124,6 @@ pub(crate) fn role_check(rules: &[Rule], event: &Event) -> Result<(), String> {
     if rule.roles.contains(&event.role) {
         Ok(())
     } else {
-        Err(format!("a {:?} may not write {}", event.role, event.kind))
+        Err(format!("a {} may not write {}", event.role, event.kind))
     }
 }

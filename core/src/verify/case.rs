@@ -524,7 +524,7 @@ fn people_check(input: &CaseVerification<'_>, state: &CaseState) -> Check {
         match people.get(who) {
             None => problems.push(format!("{what} {who} is not a known user")),
             Some(p) if p.role != role || !p.jurisdiction.covers(check, &scope) => notes.push(
-                format!("{what} {who} has moved post since (now {:?})", p.role),
+                format!("{what} {who} has moved post since (now {})", p.role),
             ),
             Some(_) => {}
         }

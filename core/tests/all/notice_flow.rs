@@ -340,7 +340,7 @@ fn illegal_notice_events_stay_in_the_log_and_are_ignored() {
     );
     expected.push((
         log.con("notice.item_confirmed", json!({"item": "WW-09"})),
-        "Contractor may not write",
+        "contractor may not write",
     ));
     expected.push((
         log.con(
@@ -361,7 +361,7 @@ fn illegal_notice_events_stay_in_the_log_and_are_ignored() {
     expected.push((log.server("notice.closed", json!({})), "passing verdict"));
     expected.push((
         log.sup("notice.closed", json!({})),
-        "Supervisor may not write",
+        "supervisor may not write",
     ));
     expected.push((log.sup("notice.issued", json!({})), "already issued"));
     expected.push((log.sup("case.registered", json!({})), "unknown event type"));

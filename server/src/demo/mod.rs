@@ -14,6 +14,7 @@
 
 pub mod city;
 pub mod city_files;
+pub mod days;
 pub mod device;
 pub mod link;
 pub mod photos;
@@ -25,6 +26,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use days::DemoDay;
 pub use scenario::{DayOptions, Summary};
 
 use crate::clock::ManualClock;
@@ -43,6 +45,8 @@ pub struct DemoServer {
     pub clock: Arc<ManualClock>,
     pub server: RunningServer,
     pub data: PathBuf,
+    /// The working day this run plays (the next one after those already played in `data`).
+    pub day: DemoDay,
     scheduler: tokio::task::JoinHandle<()>,
     stop_scheduler: tokio::sync::oneshot::Sender<()>,
 }
@@ -61,11 +65,12 @@ impl DemoServer {
     }
 }
 
-/// Opens `<data>` with the day's clock (08:30 on 2026-11-23, China time), seeds the demo
-/// users and imports the demo city's files as the admin (both idempotent), starts the
-/// deadline scheduler and listens on `listen` over plain HTTP.
+/// Opens `<data>` with the day's clock (08:30 China time on the next working day to play,
+/// see [`days`]), seeds the demo users and imports the demo city's files as the admin (both
+/// idempotent), starts the deadline scheduler and listens on `listen` over plain HTTP.
 pub async fn start(data: &Path, listen: SocketAddr) -> Result<DemoServer> {
-    let clock = Arc::new(ManualClock::new(scenario::at(8, 30)));
+    let day = days::next_day(data, &fieldloop_core::sla::Calendar::bundled()?)?;
+    let clock = Arc::new(ManualClock::new(day.at(8, 30)));
     let dir = data.to_path_buf();
     let server_clock: Arc<dyn crate::clock::Clock> = clock.clone();
     let state = tokio::task::spawn_blocking(move || {
@@ -91,6 +96,7 @@ pub async fn start(data: &Path, listen: SocketAddr) -> Result<DemoServer> {
         clock,
         server,
         data: data.to_path_buf(),
+        day,
         scheduler,
         stop_scheduler,
     })
@@ -104,7 +110,9 @@ pub async fn run_day_on(
     stop: Arc<AtomicBool>,
     mut progress: impl FnMut(&str) + Send + 'static,
 ) -> Result<Summary> {
+    days::record(&demo.data, &demo.day)?;
     let base_url = demo.base_url();
+    let day = demo.day;
     let devices = demo.data.join("devices");
     let clock = demo.clock.clone();
     let summary = tokio::task::spawn_blocking(move || {
@@ -115,6 +123,7 @@ pub async fn run_day_on(
                 clock,
                 settle,
                 stop,
+                day,
             },
             &mut progress,
         )

@@ -7,5 +7,8 @@ mod common;
 mod console_api;
 mod demo;
 mod listener;
+mod ops_config;
+mod ops_errors;
+mod ops_health;
 mod reference;
 mod storage;

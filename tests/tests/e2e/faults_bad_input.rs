@@ -13,7 +13,6 @@ use fieldloop_core::sync::wire::{
     self, DocPush, RejectionKind, SyncRequest, SyncResponse, PROTOCOL_VERSION,
 };
 use fieldloop_core::time::DAY;
-use fieldloop_server::demo::city::City;
 use fieldloop_tests::faults::{dump::dump, photos, start_server, Backend};
 use fieldloop_tests::*;
 use reqwest::blocking::{Client, RequestBuilder, Response};
@@ -60,6 +59,7 @@ impl Ctx<'_> {
             pushes,
             want_full: vec![],
             page_bytes: 1 << 20,
+            reference_version: None,
         }
     }
 
@@ -664,9 +664,22 @@ fn malformed_requests_are_refused_with_a_reason_and_change_nothing() {
 /// With a city's grid loaded, a well-formed cell that is not one of its cells is refused.
 #[test]
 fn a_case_in_a_cell_the_city_does_not_have_is_refused() {
-    let city = City::builtin();
-    let reference = city.server_reference().expect("demo reference");
-    let server = start_server(Backend::Embedded, Some(reference));
+    let server = start_server(Backend::Embedded, None);
+    let importer = fieldloop_core::roles::Principal {
+        user_id: "city-importer".into(),
+        role: Role::Admin,
+        jurisdiction: Jurisdiction {
+            everywhere: true,
+            ..Jurisdiction::default()
+        },
+    };
+    server
+        .runtime()
+        .block_on(fieldloop_server::demo::city_files::import_demo_city(
+            &server.state,
+            &importer,
+        ))
+        .expect("the demo city imports");
     server.add_user(
         "inspector",
         Role::Inspector,

@@ -115,6 +115,7 @@ fn send(
                 pushes: vec![],
                 want_full: vec![],
                 page_bytes: 1 << 16,
+                reference_version: None,
             })
             .expect("encode");
             request
@@ -235,6 +236,7 @@ fn push_event(
         }],
         want_full: vec![],
         page_bytes: 1 << 16,
+        reference_version: None,
     })
     .expect("encode");
     let response = Client::new()

@@ -55,7 +55,7 @@ fn fold(kind: DocKind, snapshot: &Snapshot) -> serde_json::Value {
     let value = match kind {
         DocKind::Notice => notice::fold_notice(snapshot)
             .ok()
-            .map(|s| serde_json::to_value(s)),
+            .map(serde_json::to_value),
         DocKind::Patrol => {
             let state = patrol::fold(snapshot);
             // The track itself is in /v1/geo/patrols; a list row keeps its summary.
@@ -71,7 +71,7 @@ fn fold(kind: DocKind, snapshot: &Snapshot) -> serde_json::Value {
         }
         DocKind::PatrolPlan => plan::fold_plan(snapshot)
             .ok()
-            .map(|s| serde_json::to_value(s)),
+            .map(serde_json::to_value),
         _ => None,
     };
     value

@@ -53,9 +53,7 @@ pub struct RecordRow {
 
 fn fold(kind: DocKind, snapshot: &Snapshot) -> serde_json::Value {
     let value = match kind {
-        DocKind::Notice => notice::fold_notice(snapshot)
-            .ok()
-            .map(serde_json::to_value),
+        DocKind::Notice => notice::fold_notice(snapshot).ok().map(serde_json::to_value),
         DocKind::Patrol => {
             let state = patrol::fold(snapshot);
             // The track itself is in /v1/geo/patrols; a list row keeps its summary.
@@ -69,9 +67,7 @@ fn fold(kind: DocKind, snapshot: &Snapshot) -> serde_json::Value {
                 "verdict": state.verdict,
             })))
         }
-        DocKind::PatrolPlan => plan::fold_plan(snapshot)
-            .ok()
-            .map(serde_json::to_value),
+        DocKind::PatrolPlan => plan::fold_plan(snapshot).ok().map(serde_json::to_value),
         _ => None,
     };
     value

@@ -158,6 +158,10 @@ async fn framework_answers_have_the_json_error_shape() {
         .send(
             Request::post("/v1/sync")
                 .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                .header(
+                    header::CONTENT_TYPE,
+                    fieldloop_core::sync::wire::CONTENT_TYPE,
+                )
                 .body(Body::from("not postcard"))
                 .expect("request"),
         )

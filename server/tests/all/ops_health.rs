@@ -127,7 +127,13 @@ async fn metrics_count_syncs_in_prometheus_text() {
         assert!(before.contains(&format!("# TYPE {family} ")), "{family}");
     }
     let reply = server
-        .call(Method::POST, "/v1/sync", Some(&token), Body::from(body))
+        .send(
+            Request::post("/v1/sync")
+                .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                .header(header::CONTENT_TYPE, wire::CONTENT_TYPE)
+                .body(Body::from(body))
+                .expect("request"),
+        )
         .await;
     assert_eq!(reply.status, StatusCode::OK);
     let after = server

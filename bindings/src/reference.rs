@@ -5,42 +5,23 @@
 use std::path::Path;
 
 use fieldloop_core::catalogue::{CaseKind, Catalogue, Category};
-use fieldloop_core::geo::{self, Datum, GridCell, GridIndex, LatLon};
+use fieldloop_core::geo::{self, Datum, GridIndex, LatLon};
 use fieldloop_core::notice::{Clause, ClauseLibrary, Stage};
 use fieldloop_core::plan::Segment;
+use fieldloop_core::reference::{CityReference, KindData};
 use fieldloop_core::sync::client::SyncClient;
 use fieldloop_core::Error;
-use serde::Deserialize;
 
 use crate::error::{poisoned, FieldError, Result};
 use crate::phone::FieldPhone;
 
 const REFERENCE_FILE: &str = "reference.json";
 
-#[derive(Debug, Clone, Deserialize)]
-struct SegmentFile {
-    #[serde(flatten)]
-    segment: Segment,
-    line: Vec<LatLon>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 struct ProjectFile {
     id: String,
     name: String,
-    #[serde(default)]
     stages: Vec<String>,
-}
-
-/// The parts of the server's reference the phone uses.
-#[derive(Debug, Clone, Deserialize)]
-struct ReferenceFile {
-    version: String,
-    cells: Vec<GridCell>,
-    #[serde(default)]
-    segments: Vec<SegmentFile>,
-    #[serde(default)]
-    project: Option<ProjectFile>,
 }
 
 pub(crate) struct Reference {
@@ -51,17 +32,41 @@ pub(crate) struct Reference {
 }
 
 impl Reference {
+    /// `GET /v1/reference`: `{"version": N, "<kind>": <that kind's JSON>, …}`, read by the
+    /// core's own parser so the phone and the server agree on every kind.
     fn parse(bytes: &[u8]) -> Result<Reference> {
-        let file: ReferenceFile = serde_json::from_slice(bytes).map_err(Error::from)?;
+        let body: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(bytes).map_err(Error::from)?;
+        let version = body
+            .get("version")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0);
+        let kinds: Vec<KindData> = body
+            .iter()
+            .filter(|(kind, _)| kind.as_str() != "version")
+            .map(|(kind, json)| KindData {
+                kind: kind.clone(),
+                json: json.to_string(),
+            })
+            .collect();
+        let city = CityReference::parse(version, &kinds)?;
+        let grid = match city.grid {
+            Some(grid) => grid,
+            None => GridIndex::new(Vec::new())?,
+        };
         Ok(Reference {
-            version: file.version,
-            grid: GridIndex::new(file.cells)?,
-            segments: file
-                .segments
+            version: version.to_string(),
+            grid,
+            segments: city
+                .rivers
                 .into_iter()
-                .map(|s| (s.segment, s.line))
+                .map(|river| (river.segment, river.line))
                 .collect(),
-            project: file.project,
+            project: city.projects.into_iter().next().map(|p| ProjectFile {
+                id: p.id,
+                name: p.name,
+                stages: p.stages,
+            }),
         })
     }
 

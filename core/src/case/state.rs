@@ -179,6 +179,16 @@ impl CaseState {
         }
     }
 
+    /// A 退回 (by the handler) or 收回 (by the dispatcher): the case waits for dispatch
+    /// again, with no unit and no pending request, and the dispatcher's queue says why.
+    fn back_to_registered(&mut self, note: String) {
+        self.status = CaseStatus::Registered;
+        self.unit = None;
+        self.pending_extension = None;
+        self.pending_suspension = None;
+        self.back_to_dispatch = Some(note);
+    }
+
     pub fn is_suspended(&self) -> bool {
         self.suspensions.last().is_some_and(|s| s.to.is_none())
     }
@@ -383,11 +393,7 @@ impl<'a> CaseFold<'a> {
                 if s.is_suspended() {
                     return Err("the case is suspended; resume it first".into());
                 }
-                s.status = CaseStatus::Registered;
-                s.unit = None;
-                s.pending_extension = None;
-                s.pending_suspension = None;
-                s.back_to_dispatch = Some(format!("退回: {}", r.reason));
+                s.back_to_registered(format!("退回: {}", r.reason));
                 s.returns += 1;
             }
             CaseEvent::Recalled(r) => {
@@ -397,11 +403,7 @@ impl<'a> CaseFold<'a> {
                 if s.is_suspended() {
                     return Err("the case is suspended; resume it first".into());
                 }
-                s.status = CaseStatus::Registered;
-                s.unit = None;
-                s.pending_extension = None;
-                s.pending_suspension = None;
-                s.back_to_dispatch = Some(format!("收回: {}", r.reason));
+                s.back_to_registered(format!("收回: {}", r.reason));
                 s.recalls += 1;
             }
             CaseEvent::SuspensionRequested(r) => {

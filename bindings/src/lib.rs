@@ -1,5 +1,36 @@
-//! The FFI surface: the only crate that knows UniFFI.
+//! The FFI surface: the only crate that knows UniFFI. One object, [`FieldPhone`], opened
+//! on a store directory and a server URL; everything a person does in the field is a
+//! method on it, each a thin call into `fieldloop-core` (store, sync client, uploader,
+//! domain folds, verification pre-checks). Errors cross as one enum, [`FieldError`],
+//! mapped from core's error in one place (`error.rs`).
 uniffi::setup_scaffolding!();
+
+// Ids cross as text; core registers the conversion, this crate borrows it.
+use uuid::Uuid;
+uniffi::use_remote_type!(fieldloop_core::Uuid);
+
+mod cases;
+mod docs;
+mod error;
+mod inbox;
+mod patrols;
+mod phone;
+mod quarantine;
+mod reference;
+mod session;
+mod sites;
+mod sync;
+
+pub use cases::{CaseDraft, CaseView, EvidencePhoto, PhotoInput, PositionFix, PrecheckReport};
+pub use error::FieldError;
+pub use inbox::{InboxFilter, Task};
+pub use patrols::{PatrolLive, PlanProgress, PlanWindow};
+pub use phone::{FieldPhone, PhoneClock};
+pub use quarantine::{QuarantinedChange, VerdictView};
+pub use reference::{CategoryView, ReferenceInfo};
+pub use session::{Me, Session};
+pub use sites::{InspectionView, NoticeView};
+pub use sync::{SyncHandle, SyncListener, SyncPhase, SyncProgress, SyncResult};
 
 /// The version of the core the app is running, so the app can show it in its about screen.
 #[uniffi::export]

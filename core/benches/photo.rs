@@ -22,17 +22,8 @@ fn main() {
     if args.get(1).map(String::as_str) == Some("--once") {
         return once(Path::new(&args[2]), Path::new(&args[3]));
     }
-    // `<repo>/../shared/photos`; a git worktree sits deeper, so every ancestor is tried.
-    let dir = std::env::var_os("FIELDLOOP_PHOTOS")
-        .map(PathBuf::from)
-        .or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .ancestors()
-                .skip(2)
-                .map(|a| a.join("shared/photos"))
-                .find(|d| d.is_dir())
-        })
-        .unwrap_or_else(|| PathBuf::from("../shared/photos"));
+    let dir =
+        fieldloop_testdata::find_photos().unwrap_or_else(|| PathBuf::from("../shared/photos"));
     let photo = dir.join(PHOTO);
     if !photo.is_file() {
         println!(

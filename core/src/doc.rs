@@ -172,6 +172,11 @@ pub struct Evidence {
     /// Notice item or checklist item this photo answers, when it answers one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub item: Option<String>,
+    /// The OS said the position came from a mock-location provider (recorded at capture,
+    /// as for patrol fixes): such a position proves nothing about where the photo was
+    /// taken. Absent in documents written before the flag was recorded.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mock: bool,
 }
 
 /// An event a fold kept in the log but gave no effect, and why: the log is the audit

@@ -25,6 +25,7 @@ pub mod media;
 pub mod notice;
 pub mod patrol;
 pub mod plan;
+pub mod reference;
 pub mod roles;
 pub mod rules;
 pub mod schedule;

@@ -18,6 +18,28 @@ pub enum Role {
     Server,
 }
 
+impl Role {
+    /// The role as the API, the errors and the docs spell it: `river_chief`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Inspector => "inspector",
+            Role::Dispatcher => "dispatcher",
+            Role::Handler => "handler",
+            Role::Supervisor => "supervisor",
+            Role::Contractor => "contractor",
+            Role::RiverChief => "river_chief",
+            Role::Admin => "admin",
+            Role::Server => "server",
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Where a person may act. Grid cells match by prefix, so a dispatcher holding a
 /// 9-digit street prefix covers every cell of that street.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,7 +146,7 @@ pub fn decide_in(rules: &[Rule], principal: &Principal, event: &str, scope: &Doc
         .filter(|r| r.roles.contains(&principal.role))
         .collect();
     let Some(first) = for_role.first() else {
-        return Decision::Denied(format!("a {:?} may not write {event}", principal.role));
+        return Decision::Denied(format!("a {} may not write {event}", principal.role));
     };
     if for_role
         .iter()

@@ -109,6 +109,7 @@ pub fn validate_update(
     let old_ids: HashSet<_> = old_events.iter().map(|e| e.id).collect();
 
     let scopes = scopes_along(after);
+    let mut notice = None;
     for (event, scope) in after.events.iter().zip(&scopes) {
         if old_ids.contains(&event.id) {
             continue;
@@ -121,12 +122,15 @@ pub fn validate_update(
         }
         if event.role != principal.role {
             return Err(Rejection::new(format!(
-                "event {} ({}) claims role {:?}, but the sender is {:?}",
+                "event {} ({}) claims role {}, but the sender is {}",
                 event.id, event.kind, event.role, principal.role
             )));
         }
         if let Decision::Denied(reason) = decide_in(rules, principal, &event.kind, scope) {
             return Err(Rejection::new(reason));
+        }
+        if after.header.kind == DocKind::Notice {
+            notice_party_check(after, event, &mut notice)?;
         }
     }
 
@@ -163,7 +167,7 @@ pub fn validate_update(
         if let Some(case_scopes) = &case_scopes {
             let Some(check) = crate::case::evidence_scope(evidence.stage, principal.role) else {
                 return Err(Rejection::new(format!(
-                    "a {:?} may not add {:?} photos to a case",
+                    "a {} may not add {:?} photos to a case",
                     principal.role, evidence.stage
                 )));
             };
@@ -177,6 +181,29 @@ pub fn validate_update(
                 )));
             }
         }
+    }
+    Ok(())
+}
+
+/// A notice's contractor events come from the contractor it names: the permission table
+/// only knows "a contractor of the project". `notice` caches the fold across events.
+fn notice_party_check(
+    after: &Snapshot,
+    event: &Event,
+    notice: &mut Option<Option<crate::notice::NoticeState>>,
+) -> Result<(), Rejection> {
+    use crate::notice::{NOTICE_ITEM_REPLIED, NOTICE_SIGNED};
+    if event.kind != NOTICE_SIGNED && event.kind != NOTICE_ITEM_REPLIED {
+        return Ok(());
+    }
+    let state = notice.get_or_insert_with(|| crate::notice::fold_notice(after).ok());
+    if let Some(state) = state {
+        let what = if event.kind == NOTICE_SIGNED {
+            "签收"
+        } else {
+            "回复"
+        };
+        crate::notice::named_contractor_acts(state, &event.by, what).map_err(Rejection::new)?;
     }
     Ok(())
 }
@@ -226,7 +253,7 @@ fn check_field_edits(
             principal.user_id
         ))),
         None => Err(Rejection::new(format!(
-            "a {:?} may not edit {} of a document they did not create",
+            "a {} may not edit {} of a document they did not create",
             principal.role,
             edited.join(", ")
         ))),

@@ -29,6 +29,8 @@ pub struct Summary {
     pub due: Due,
     /// Where it belongs now (a case's unit comes from its dispatches).
     pub scope: DocScope,
+    /// A mark the list shows before the title: "督办" for a case under supervision.
+    pub badge: Option<String>,
 }
 
 /// Status, due time and scope of a document; the due time needs the catalogue and
@@ -45,6 +47,7 @@ pub fn summarize(snapshot: &Snapshot, due_by: Option<(&Catalogue, &Calendar)>) -
         },
         due: Due::default(),
         scope: header.scope.clone(),
+        badge: None,
     };
     match header.kind {
         DocKind::Case => {
@@ -57,6 +60,9 @@ pub fn summarize(snapshot: &Snapshot, due_by: Option<(&Catalogue, &Calendar)>) -
                 summary.due = case_due(&state, &snapshot.events, catalogue, calendar);
             }
             summary.scope = state.scope(header);
+            if state.supervised && state.is_open() {
+                summary.badge = Some("督办".to_owned());
+            }
         }
         DocKind::Notice => {
             let state = notice::fold_notice(snapshot)?;
@@ -121,6 +127,14 @@ fn case_due(
         .flatten()
         .and_then(|clock| calendar.due(&clock).ok())
         .map(|d| d.due);
+    // A 督办 with a new due time, given since this dispatch, is the time that now counts.
+    let supervised_since_dispatch = log
+        .iter()
+        .any(|e| e.kind == kinds::SUPERVISED && e.at >= dispatched_at && !state.is_ignored(e.id));
+    let deadline = match state.supervision_due {
+        Some(due) if supervised_since_dispatch => Some(due),
+        _ => deadline,
+    };
     let band = log
         .iter()
         .filter(|e| e.at >= dispatched_at && !state.is_ignored(e.id))

@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::error::{Result, ServerError};
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
 use crate::storage::{AuditEntry, DeviceRecord, Registration, TokenRecord, UserRecord};
 
@@ -107,7 +107,7 @@ impl Auth {
             Ok(())
         } else {
             Err(ServerError::Forbidden(format!(
-                "a {:?} may not {action}",
+                "a {} may not {action}",
                 self.principal.role
             )))
         }
@@ -266,7 +266,7 @@ pub struct UserUpdate {
 pub async fn update_user_handler(
     auth: Auth,
     State(state): State<AppState>,
-    Path(username): Path<String>,
+    ApiPath(username): ApiPath<String>,
     ApiJson(update): ApiJson<UserUpdate>,
 ) -> Result<Response> {
     auth.require_role(&[Role::Admin], "change users")?;
@@ -551,6 +551,17 @@ pub async fn register_device(
 ) -> Result<Response> {
     auth.require_role(PERSON_ROLES, "register a device")?;
     check_device(&request)?;
+    // A token speaks for one device: rebinding it would let one login sign for two phones.
+    if let Some(bound) = auth
+        .device_id
+        .as_deref()
+        .filter(|b| *b != request.device_id)
+    {
+        return Err(ServerError::conflict(
+            "token_bound",
+            format!("this login already speaks for device {bound}; log in on the other device"),
+        ));
+    }
     let device = DeviceRecord {
         id: request.device_id.clone(),
         user_id: auth.principal.user_id.clone(),

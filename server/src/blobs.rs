@@ -445,12 +445,15 @@ async fn finish(state: &AppState, auth: &Auth, hash: &BlobHash) -> Result<Respon
         Ok(found) => found,
         Err(e) => {
             state.blobs.discard_part(hash).await?;
+            refused(state, auth, hash, &e).await;
             return Err(e);
         }
     };
     if size > state.config.max_blob_bytes {
         state.blobs.discard_part(hash).await?;
-        return Err(too_large(state.config.max_blob_bytes));
+        let e = too_large(state.config.max_blob_bytes);
+        refused(state, auth, hash, &e).await;
+        return Err(e);
     }
     // Index first: a crash between the two leaves an index row without bytes, which the
     // next upload of the same photo repairs, never bytes the index does not know.
@@ -471,6 +474,7 @@ async fn finish(state: &AppState, auth: &Auth, hash: &BlobHash) -> Result<Respon
     };
     state.blob_index.record_blob(meta.clone()).await?;
     state.blobs.promote_part(hash).await?;
+    crate::metrics::blob_stored(meta.size);
     state
         .audit
         .record(AuditEntry {
@@ -487,6 +491,7 @@ async fn finish(state: &AppState, auth: &Auth, hash: &BlobHash) -> Result<Respon
         .await?;
     // A verdict waits for its photos: judge what was waiting for this one now. The upload
     // itself has succeeded whatever the referee finds, so its failure is only logged.
+    state.judging.arrived(hash.as_str());
     if let Err(e) = crate::referee::photo_arrived(state, hash).await {
         tracing::error!(%hash, error = %e, "referee after upload failed");
     }
@@ -495,6 +500,15 @@ async fn finish(state: &AppState, auth: &Auth, hash: &BlobHash) -> Result<Respon
         .headers_mut()
         .insert(UPLOAD_OFFSET, HeaderValue::from(size));
     Ok(response)
+}
+
+/// A refused photo will never arrive: what waited for it is judged now. The refusal
+/// itself is the answer to the upload, so the referee's trouble is only logged.
+async fn refused(state: &AppState, auth: &Auth, hash: &BlobHash, refusal: &ServerError) {
+    let uploader = &auth.principal.user_id;
+    if let Err(e) = crate::judging::photo_refused(state, hash, uploader, refusal).await {
+        tracing::error!(%hash, error = %e, "referee after a refused upload failed");
+    }
 }
 
 /// `HEAD /v1/blobs/{hash}`.
@@ -506,7 +520,19 @@ pub async fn head_blob(
     auth.require_role(UPLOAD_ROLES, "upload photos")?;
     let hash = BlobHash::parse(&hash)?;
     let (status, offset, complete) = match state.blobs.state(&hash).await? {
-        BlobState::Complete(size) => (StatusCode::OK, size, true),
+        BlobState::Complete(size) => {
+            // Answer like GET for someone who may not read the photo: no size, no "?1".
+            let readable = match state.blob_index.blob_meta(&hash).await? {
+                Some(meta) => may_read(&state, &auth, &hash, &meta).await?,
+                None => false,
+            };
+            if !readable {
+                return Err(ServerError::Forbidden(format!(
+                    "photo {hash} belongs to no document in your jurisdiction"
+                )));
+            }
+            (StatusCode::OK, size, true)
+        }
         BlobState::Partial(have) => (StatusCode::OK, have, false),
         BlobState::Absent => (StatusCode::NOT_FOUND, 0, false),
     };
@@ -559,6 +585,7 @@ pub async fn get_blob(
     let Some(bytes) = state.blobs.read(&hash).await? else {
         return Err(ServerError::NotFound(format!("photo {hash}")));
     };
+    crate::metrics::blob_served(bytes.len() as u64);
     let content_type = if meta.format == "png" {
         "image/png"
     } else {

@@ -1,8 +1,9 @@
 //! The server's one internal error type and its one mapping to HTTP responses.
 //!
-//! Every 4xx answer has the body `{"error": code, "reason": text}`: `code` is stable and
-//! meant for programs, `reason` is for a person. 5xx answers never leak internals; the
-//! detail goes to the log instead.
+//! Every 4xx and 5xx answer has the body `{"error": code, "reason": text}`: `code` is
+//! stable and meant for programs, `reason` is for a person. 5xx answers never leak
+//! internals; the detail goes to the log instead. Answers the framework makes by itself
+//! get the same shape from [`crate::ops::shape`].
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -52,6 +53,10 @@ pub enum ServerError {
         reason: String,
         retry_after_secs: u64,
     },
+
+    /// A request body over the endpoint's limit.
+    #[error("too large: {0}")]
+    TooLarge(String),
 
     #[error(transparent)]
     Core(#[from] fieldloop_core::Error),
@@ -110,6 +115,9 @@ impl ServerError {
                 reason,
                 ..
             } => (*status, code, reason.clone()),
+            ServerError::TooLarge(reason) => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "too_large", reason.clone())
+            }
             ServerError::TooMany { code, reason, .. } => {
                 (StatusCode::TOO_MANY_REQUESTS, code, reason.clone())
             }
@@ -190,6 +198,14 @@ impl IntoResponse for ServerError {
 impl From<tokio::task::JoinError> for ServerError {
     fn from(e: tokio::task::JoinError) -> Self {
         ServerError::Internal(format!("blocking task failed: {e}"))
+    }
+}
+
+/// The tools that work on the embedded database's file itself (backup, restore) meet
+/// SQLite's errors directly; they are storage errors like any other.
+impl From<rusqlite::Error> for ServerError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::from(e).into()
     }
 }
 

@@ -2,7 +2,7 @@
 //! 综合评价 of units and inspectors for a month, computed from the event logs with
 //! `fieldloop_core::evaluation` (formulas in its docs). Dispatchers and admins only.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use fieldloop_core::doc::DocKind;
@@ -29,7 +29,7 @@ pub struct EvaluationQuery {
 pub async fn evaluation(
     auth: Auth,
     State(state): State<AppState>,
-    Query(query): Query<EvaluationQuery>,
+    crate::extract::ApiQuery(query): crate::extract::ApiQuery<EvaluationQuery>,
 ) -> Result<Response> {
     auth.require_role(&[Role::Dispatcher, Role::Admin], "read the evaluation")?;
     let period = query
@@ -50,6 +50,42 @@ pub async fn evaluation(
         ));
     }
 
+    let evaluation = compute(&state, period).await?;
+
+    if format == "csv" {
+        let body = if rows == "units" {
+            evaluation.units_csv()
+        } else {
+            evaluation.inspectors_csv()
+        };
+        return Ok((
+            StatusCode::OK,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            )],
+            body,
+        )
+            .into_response());
+    }
+    let body = evaluation.to_json()?;
+    Ok((
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response())
+}
+
+/// The evaluation of `period` ("YYYY-MM") over every case and patrol, on the server's
+/// clock; a malformed period is a 400 `bad_period`.
+pub async fn compute(
+    state: &AppState,
+    period: String,
+) -> Result<fieldloop_core::evaluation::Evaluation> {
     let everywhere = Jurisdiction {
         everywhere: true,
         ..Jurisdiction::default()
@@ -84,7 +120,7 @@ pub async fn evaluation(
             }
         }
     }
-    let reference = state.reference.clone();
+    let reference = state.reference.current();
     let now = state.clock.now();
     let result = tokio::task::spawn_blocking(move || {
         let no_grid;
@@ -109,37 +145,10 @@ pub async fn evaluation(
     })
     .await
     .map_err(|e| ServerError::Internal(format!("evaluation: {e}")))?;
-    let evaluation = result.map_err(|e| match e {
+    result.map_err(|e| match e {
         fieldloop_core::Error::Invalid { what, reason } => {
             ServerError::bad_request("bad_period", format!("{what}: {reason}"))
         }
         other => other.into(),
-    })?;
-
-    if format == "csv" {
-        let body = if rows == "units" {
-            evaluation.units_csv()
-        } else {
-            evaluation.inspectors_csv()
-        };
-        return Ok((
-            StatusCode::OK,
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/csv; charset=utf-8"),
-            )],
-            body,
-        )
-            .into_response());
-    }
-    let body = evaluation.to_json()?;
-    Ok((
-        StatusCode::OK,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        body,
-    )
-        .into_response())
+    })
 }

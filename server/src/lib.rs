@@ -3,12 +3,15 @@
 //! [`app`] builds the whole HTTP surface on an [`AppState`]; tests drive it in-process
 //! with `tower::ServiceExt::oneshot`, and [`serve::start`] puts it on a socket.
 //!
-//! Endpoints (all but `/health` and `/v1/login` need `Authorization: Bearer <token>`;
-//! every 4xx has the body `{"error": code, "reason": text}`):
+//! Endpoints (all but `/health`, `/ready`, `/metrics` and `/v1/login` need
+//! `Authorization: Bearer <token>`; every 4xx and 5xx, the framework's own included, has
+//! the body `{"error": code, "reason": text}`, see [`ops::shape`]):
 //!
 //! | method | path                 | who                         |
 //! |--------|----------------------|-----------------------------|
-//! | GET    | `/health`            | anyone                      |
+//! | GET    | `/health`            | anyone (alive)              |
+//! | GET    | `/ready`             | anyone (database and blob store answer) |
+//! | GET    | `/metrics`           | anyone (Prometheus text)    |
 //! | POST   | `/v1/login`          | anyone with a password      |
 //! | POST   | `/v1/logout`         | any person                  |
 //! | GET    | `/v1/me`             | any person                  |
@@ -18,16 +21,32 @@
 //! | POST   | `/v1/sync`           | any person, registered device (see [`sync`]) |
 //! | PUT/HEAD | `/v1/blobs/{sha256}` | people who capture photos (see [`blobs`]) |
 //! | GET    | `/v1/blobs/{sha256}` | uploader, jurisdiction, admins |
-//! | GET    | `/v1/reference`      | any person (the demo city's reference data) |
+//! | GET    | `/v1/reference`      | any person (the city's reference data, newest version) |
+//! | PUT    | `/v1/reference/{kind}` | admins (import a file, see [`reference`]) |
+//! | GET    | `/v1/evaluation`     | dispatchers, admins (see [`evaluation`]) |
 
+pub mod api;
 pub mod auth;
 pub mod blobs;
 pub mod clock;
+pub mod console;
+pub mod corrections;
 pub mod demo;
 pub mod error;
 pub mod evaluation;
 pub mod extract;
+pub mod intake;
+pub mod judging;
+pub mod metrics;
+pub mod notices;
+pub mod onboarding;
+pub mod open311;
+pub mod ops;
+pub mod patrol_rules;
+pub mod projection;
 pub mod referee;
+pub mod reference;
+pub mod scheduler;
 pub mod seed;
 pub mod serve;
 pub mod state;
@@ -35,7 +54,7 @@ pub mod storage;
 pub mod sync;
 pub mod throttle;
 
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -46,17 +65,30 @@ use serde_json::json;
 pub use error::{Result, ServerError};
 pub use state::{AppState, Config};
 
-/// The whole HTTP surface.
+/// The whole HTTP surface, every error in one JSON shape.
 pub fn app(state: AppState) -> Router {
+    let timeout = state.config.request_timeout;
+    ops::shape::layers(routes(state), timeout).layer(middleware::from_fn(log_request))
+}
+
+/// The endpoints without the error-shape layers (tests add a route to them first).
+pub fn routes(state: AppState) -> Router {
     Router::new()
-        .route("/health", get(health))
+        .route("/health", get(ops::health::health))
+        .route("/ready", get(ops::health::ready))
+        .route("/metrics", get(ops::health::metrics))
         .route("/v1/login", post(auth::login))
         .route("/v1/logout", post(auth::logout))
         .route("/v1/me", get(auth::me))
         .route("/v1/devices", post(auth::register_device))
         .route("/v1/users", post(auth::create_user_handler))
         .route("/v1/users/{username}", patch(auth::update_user_handler))
-        .route("/v1/reference", get(demo::routes::reference))
+        .route("/v1/reference", get(reference::routes::get_reference))
+        .route(
+            "/v1/reference/{kind}",
+            put(reference::routes::put_reference)
+                .layer(DefaultBodyLimit::max(reference::routes::MAX_IMPORT_BYTES)),
+        )
         .route("/v1/evaluation", get(evaluation::evaluation))
         .route(
             "/v1/sync",
@@ -72,19 +104,12 @@ pub fn app(state: AppState) -> Router {
                 // Photos are streamed to disk and limited by the handler, not buffered.
                 .layer(DefaultBodyLimit::disable()),
         )
+        .merge(api::routes())
+        .merge(console::routes())
+        .merge(open311::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn(log_request))
         .with_state(state)
-}
-
-async fn health(State(state): State<AppState>) -> Result<Json<serde_json::Value>> {
-    let seq = state.docs.head_seq().await?;
-    Ok(Json(json!({
-        "status": "ok",
-        "version": env!("CARGO_PKG_VERSION"),
-        "seq": seq,
-    })))
 }
 
 async fn not_found() -> ServerError {
@@ -106,6 +131,10 @@ async fn log_request(request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();
     let started = std::time::Instant::now();
     let response = next.run(request).await;
+    metrics::response(response.status().as_u16());
+    if path == "/v1/sync" {
+        metrics::sync_request(started.elapsed(), response.status().is_success());
+    }
     tracing::info!(
         %method,
         %path,

@@ -19,40 +19,32 @@
 //! however many writers race, and no lock holds up an unrelated push.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use automerge::ChangeHash;
 use fieldloop_core::case::{self, CaseEvent, CaseStatus};
-use fieldloop_core::catalogue::Catalogue;
 use fieldloop_core::doc::{actor_for, Doc, DocKind, Event, Snapshot};
 use fieldloop_core::doc::{DocScope, Header, SCHEMA_VERSION};
-use fieldloop_core::geo::{GridIndex, LatLon, PlausibilityLimits};
 use fieldloop_core::media::{inspect_photo, PhotoLimits};
-use fieldloop_core::patrol::{
-    self, PatrolEvent, PatrolKind, PatrolRequirement, PatrolState, PatrolStatus,
-};
-use fieldloop_core::plan::{fold_plan, FrequencyTable, PlanPeriod, Segment};
+use fieldloop_core::patrol::{self, PatrolEvent, PatrolKind, PatrolState, PatrolStatus};
+use fieldloop_core::plan::{fold_plan, PlanPeriod};
 use fieldloop_core::roles::{Principal, Role};
+use fieldloop_core::schedule::{auto_dispatch, due_deadline_events};
 use fieldloop_core::schedule::{
-    auto_dispatch, due_deadline_events, DeadlinePolicy, ResponsibilityMatrix,
+    plan_event_at, plans_due, task_done_event, task_done_for, ChiefAssignment,
 };
-use fieldloop_core::schedule::{
-    plan_event, plans_due, task_done_event, task_done_for, ChiefAssignment,
-};
-use fieldloop_core::sla::Calendar;
 use fieldloop_core::time::Millis;
 use fieldloop_core::verify::{
-    case_verdict_events, verify_case, verify_notice, verify_patrol, Arrivals, CaseVerification,
-    OtherEvidence, Outcome, PatrolTarget, ReuseIndex, UploadedPhoto, VerifyPolicy,
+    case_verdict_events, verify_case, verify_patrol, Arrivals, CaseVerification, OtherEvidence,
+    Outcome, PatrolTarget, ReuseIndex, UploadedPhoto,
 };
 use uuid::Uuid;
 
 use crate::error::Result;
+use crate::projection::projection_of;
 use crate::state::AppState;
 use crate::storage::{
     retry_stale, BlobHash, BlobState, NewChange, Origin, Projection, Seq, StoredDoc,
 };
-use crate::sync::projection_of;
 
 /// The user id the server writes its events under.
 pub const SERVER_USER: &str = "server";
@@ -63,59 +55,20 @@ const SCAN_PAGE: usize = 1000;
 
 /// The server's automerge actor for its own changes: stable, so its changes to one
 /// document form one sequence.
-fn writer_actor() -> automerge::ActorId {
+pub(crate) fn writer_actor() -> automerge::ActorId {
     actor_for(&Uuid::from_u128(0x6669_656c_646c_6f6f_7073_6572_7665_7231))
 }
 
-/// Reference data the referee judges against: server-authored, versioned, read-only on the
-/// devices.
-pub struct Reference {
-    pub catalogue: Catalogue,
-    pub calendar: Calendar,
-    pub matrix: ResponsibilityMatrix,
-    /// The grid cells, when the deployment has loaded them (inspector coverage needs them).
-    pub grid: Option<GridIndex>,
-    /// River segments' polylines, by segment id.
-    pub segments: BTreeMap<String, Vec<LatLon>>,
-    /// Units that get an evaluation row even without a case.
-    pub units: Vec<String>,
-    pub patrol_requirement: PatrolRequirement,
-    pub plausibility: PlausibilityLimits,
-    pub verify_policy: VerifyPolicy,
-    pub deadline_policy: DeadlinePolicy,
-    /// River segments with their chief level and warning level, for the plans.
-    pub river_segments: Vec<Segment>,
-    /// Which segments each river chief patrols; `chief` is the username.
-    pub chiefs: Vec<ChiefAssignment>,
-    pub frequency: FrequencyTable,
-}
-
-impl Reference {
-    /// The bundled catalogue, calendar and responsibility matrix; no grid or rivers.
-    pub fn builtin() -> fieldloop_core::Result<Reference> {
-        Ok(Reference {
-            catalogue: Catalogue::builtin()?,
-            calendar: Calendar::bundled()?,
-            matrix: ResponsibilityMatrix::builtin()?,
-            grid: None,
-            segments: BTreeMap::new(),
-            units: Vec::new(),
-            patrol_requirement: PatrolRequirement::default(),
-            plausibility: PlausibilityLimits::default(),
-            verify_policy: VerifyPolicy::default(),
-            deadline_policy: DeadlinePolicy::default(),
-            river_segments: Vec::new(),
-            chiefs: Vec::new(),
-            frequency: FrequencyTable::bundled()?,
-        })
-    }
-}
+/// Reference data the referee judges against; owned by the reference service.
+pub use crate::reference::Reference;
 
 /// What one pass wrote, for logs and tests.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Written {
     pub documents: usize,
     pub events: usize,
+    /// Documents whose reaction or deadline check failed (logged, counted, retried).
+    pub failed: usize,
 }
 
 impl std::ops::Add for Written {
@@ -130,16 +83,14 @@ impl std::ops::AddAssign for Written {
     fn add_assign(&mut self, other: Written) {
         self.documents += other.documents;
         self.events += other.events;
+        self.failed += other.failed;
     }
 }
 
-/// Reactions to accepted device changes.
+/// Reactions to accepted device changes, each document on its own (a failure is logged,
+/// counted and retried by the scheduler: see [`crate::judging`]).
 pub async fn react(state: &AppState, docs: &[Uuid]) -> Result<Written> {
-    let mut written = Written::default();
-    for id in docs {
-        written += retry_stale(|| react_one(state, *id)).await?;
-    }
-    Ok(written)
+    Ok(crate::judging::react_each(state, docs).await)
 }
 
 /// A photo finished uploading: judge again what was waiting for it.
@@ -157,7 +108,7 @@ pub async fn photo_arrived(state: &AppState, hash: &BlobHash) -> Result<Written>
     react(state, &waiting).await
 }
 
-async fn react_one(state: &AppState, id: Uuid) -> Result<Written> {
+pub(crate) async fn react_one(state: &AppState, id: Uuid) -> Result<Written> {
     let Some(stored) = state.docs.load_doc(id).await? else {
         return Ok(Written::default());
     };
@@ -165,7 +116,7 @@ async fn react_one(state: &AppState, id: Uuid) -> Result<Written> {
     let snapshot = doc.snapshot()?;
     let now = state.clock.now();
     let stamp = stamp_after(&snapshot, now);
-    let reference = &state.reference;
+    let reference = &state.reference.current();
     let events: Vec<Event> =
         match snapshot.header.kind {
             DocKind::Case => {
@@ -184,36 +135,38 @@ async fn react_one(state: &AppState, id: Uuid) -> Result<Written> {
                     .map(|e| e.to_event(Uuid::now_v7(), stamp, SERVER_USER, Role::Server))
                     .collect::<fieldloop_core::Result<_>>()?
             }
-            DocKind::Notice => {
-                let uploads = uploads_for(state, &snapshot).await?;
-                verify_notice(&snapshot, &uploads)?.events(
-                    [Uuid::now_v7(), Uuid::now_v7()],
-                    stamp,
-                    SERVER_USER,
-                )?
-            }
+            DocKind::Notice => crate::notices::judge(state, &snapshot, now).await?.events(
+                [Uuid::now_v7(), Uuid::now_v7()],
+                stamp,
+                SERVER_USER,
+            )?,
             DocKind::Patrol => {
                 let patrol_state = patrol::fold(&snapshot);
                 if patrol_state.status != PatrolStatus::Ended || patrol_state.verdict.is_some() {
                     Vec::new()
                 } else {
-                    let segment = snapshot
-                        .header
-                        .scope
-                        .segment
-                        .as_deref()
-                        .and_then(|s| reference.segments.get(s));
+                    let segment_id = snapshot.header.scope.segment.as_deref();
+                    let segment = segment_id.and_then(|s| reference.segments.get(s));
+                    let requirement = match segment_id {
+                        Some(id) => {
+                            crate::patrol_rules::requirement_for(state, &patrol_state, id).await?
+                        }
+                        None => reference.patrol_requirement,
+                    };
                     let target = match (patrol_state.kind, segment) {
                         (Some(PatrolKind::River), Some(line)) => Some(PatrolTarget::River {
                             segment: line,
-                            requirement: &reference.patrol_requirement,
+                            requirement: &requirement,
                         }),
                         (Some(PatrolKind::Grid), _) => Some(PatrolTarget::Grid {
                             limits: &reference.plausibility,
                         }),
-                        // A river patrol on a segment the server does not know waits for the
-                        // reference data rather than failing on the server's ignorance.
-                        _ => None,
+                        // A river patrol on a segment the server does not know cannot count:
+                        // the chief is told so rather than left waiting.
+                        (Some(PatrolKind::River), None) => Some(PatrolTarget::UnknownSegment {
+                            segment: snapshot.header.scope.segment.as_deref(),
+                        }),
+                        (None, _) => None,
                     };
                     match target {
                         Some(target) => {
@@ -239,7 +192,7 @@ async fn react_one(state: &AppState, id: Uuid) -> Result<Written> {
 /// The fold orders events by time, so a verdict stamped before the verification it judges
 /// (a phone clock running ahead of the server's) would land out of order and be ignored.
 /// How far a phone's clock may run ahead is the verification's clock check, not this.
-fn stamp_after(snapshot: &Snapshot, now: Millis) -> Millis {
+pub(crate) fn stamp_after(snapshot: &Snapshot, now: Millis) -> Millis {
     snapshot
         .events
         .iter()
@@ -249,7 +202,7 @@ fn stamp_after(snapshot: &Snapshot, now: Millis) -> Millis {
 }
 
 /// Appends the server's events to a document and stores them as one change.
-async fn write_events(
+pub(crate) async fn write_events(
     state: &AppState,
     doc: &mut Doc,
     stored: &StoredDoc,
@@ -288,14 +241,23 @@ async fn append_server_events(
             device_id: None,
             arrived_at: now,
         },
-        projection: projection_of(&snapshot, &state.reference),
-        blob_refs: snapshot.evidence.keys().cloned().collect(),
+        projection: projection_of(&snapshot, &state.reference.current()),
+        // A key that is no content address (a phone's bug) has no blob to refer to; its
+        // verdict says so, and the server's own writes must not fail on it.
+        blob_refs: snapshot
+            .evidence
+            .keys()
+            .filter(|hash| BlobHash::parse(hash).is_ok())
+            .cloned()
+            .collect(),
     };
     state.docs.append_versioned(vec![(change, base)]).await?;
+    crate::metrics::verdicts_written(&events);
     tracing::info!(doc = %id, events = ?events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(), "referee wrote");
     Ok(Written {
         documents: 1,
         events: events.len(),
+        failed: 0,
     })
 }
 
@@ -306,7 +268,7 @@ async fn judge_case(
     snapshot: &Snapshot,
     now: Millis,
 ) -> Result<Option<case::Verdict>> {
-    let reference = &state.reference;
+    let reference = &state.reference.current();
     let uploads = uploads_for(state, snapshot).await?;
     let arrivals = arrivals_of(state, stored).await?;
     let reuse = reuse_index(state, snapshot).await?;
@@ -321,6 +283,7 @@ async fn judge_case(
         people: Some(&people),
         policy: &reference.verify_policy,
         now,
+        grid: reference.grid.as_ref(),
     };
     match verify_case(&input)? {
         Outcome::Judged { verdict } => Ok(Some(verdict)),
@@ -332,12 +295,16 @@ async fn judge_case(
 }
 
 /// What the server holds of each photo a document references: absent ones are missing.
-async fn uploads_for(
+pub(crate) async fn uploads_for(
     state: &AppState,
     snapshot: &Snapshot,
 ) -> Result<BTreeMap<String, UploadedPhoto>> {
     let mut uploads = BTreeMap::new();
-    for hash in snapshot.evidence.keys() {
+    for (hash, evidence) in &snapshot.evidence {
+        if let Some(never) = state.judging.never_arriving(hash, &evidence.by) {
+            uploads.insert(hash.clone(), never);
+            continue;
+        }
         if let Some(phash) = photo_phash(state, hash).await? {
             uploads.insert(
                 hash.clone(),
@@ -503,10 +470,24 @@ async fn people_of(state: &AppState, snapshot: &Snapshot) -> Result<BTreeMap<Str
     Ok(people)
 }
 
-/// Writes the deadline events due at `now` for every open case.
+/// Writes the deadline events due at `now` for every open case, issues the month's plans
+/// and retries the reactions that failed. A failure on one document is logged, counted
+/// (`failed`) and tried again next tick; it never stops the others.
 pub async fn tick(state: &AppState, now: Millis) -> Result<Written> {
-    let mut written = issue_plans(state, &month_of(now)?, now).await?;
+    let mut written = Written::default();
+    match month_of(now) {
+        Ok(month) => match issue_plans(state, &month, now).await {
+            Ok(w) => written += w,
+            Err(e) => {
+                state.judging.failed(None, "issuing the plans", &e);
+                written.failed += 1;
+            }
+        },
+        Err(e) => state.judging.failed(None, "the plans' month", &e.into()),
+    }
     written += deadline_events(state, now).await?;
+    written += crate::notices::warnings(state, now).await?;
+    written += crate::judging::retry_failed(state).await;
     Ok(written)
 }
 
@@ -524,7 +505,16 @@ async fn deadline_events(state: &AppState, now: Millis) -> Result<Written> {
         };
         after = Some(last.doc_id);
         for projection in page.iter().filter(|p| may_cross_a_threshold(p)) {
-            written += retry_stale(|| deadline_events_of(state, projection.doc_id, now)).await?;
+            let id = projection.doc_id;
+            match retry_stale(|| case_deadline_events(state, id, now)).await {
+                Ok(w) => written += w,
+                Err(e) => {
+                    state
+                        .judging
+                        .failed(None, &format!("deadline check of {id}"), &e);
+                    written.failed += 1;
+                }
+            }
         }
     }
     Ok(written)
@@ -543,9 +533,9 @@ fn with_unit_statuses() -> Vec<String> {
     .collect()
 }
 
-/// Writes the deadline events due at `now` for one case.
-async fn deadline_events_of(state: &AppState, id: Uuid, now: Millis) -> Result<Written> {
-    let reference = &state.reference;
+/// The deadline events due on one case; the next tick looks at it again whatever happens.
+async fn case_deadline_events(state: &AppState, id: Uuid, now: Millis) -> Result<Written> {
+    let reference = &state.reference.current();
     let Some(stored) = state.docs.load_doc(id).await? else {
         return Ok(Written::default());
     };
@@ -562,7 +552,8 @@ async fn deadline_events_of(state: &AppState, id: Uuid, now: Millis) -> Result<W
     ) {
         Ok(due) => due,
         Err(e) => {
-            // One case the rules cannot time (unknown category) must not stop the rest.
+            // A case the rules cannot time (unknown category) has no deadline events;
+            // its verdict says why.
             tracing::warn!(doc = %stored.id, error = %e, "no deadline for case");
             return Ok(Written::default());
         }
@@ -588,95 +579,6 @@ fn may_cross_a_threshold(projection: &Projection) -> bool {
     with_unit && projection.fields.band.as_deref() != Some("escalated")
 }
 
-/// The lease naming the instance that runs the scheduler.
-pub const SCHEDULER_LEASE: &str = "scheduler";
-
-/// Runs [`tick`] every `every` on the state's clock, sweeps abandoned uploads and
-/// compacts long documents, until `stop` resolves — on one instance at a time: each
-/// round first takes or renews the [`SCHEDULER_LEASE`] for three rounds, so when the
-/// holder dies another instance takes over within four. (Were two ever to overlap, the
-/// versioned writes still write each event once.)
-pub fn spawn_scheduler(
-    state: AppState,
-    every: Duration,
-    stop: impl std::future::Future<Output = ()> + Send + 'static,
-) -> tokio::task::JoinHandle<()> {
-    let holder = format!("instance-{}", Uuid::now_v7());
-    spawn_scheduler_as(state, holder, every, stop)
-}
-
-/// [`spawn_scheduler`] under a chosen lease holder name (an instance's name).
-pub fn spawn_scheduler_as(
-    state: AppState,
-    holder: String,
-    every: Duration,
-    stop: impl std::future::Future<Output = ()> + Send + 'static,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        tokio::pin!(stop);
-        let mut interval = tokio::time::interval(every);
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut leading = false;
-        loop {
-            tokio::select! {
-                _ = &mut stop => break,
-                _ = interval.tick() => {
-                    let held = state.leases.acquire_lease(SCHEDULER_LEASE, &holder, every * 3).await;
-                    match held {
-                        Ok(held) if held != leading => {
-                            tracing::info!(%holder, leading = held, "scheduler lease changed hands");
-                            leading = held;
-                        }
-                        Ok(_) => {}
-                        Err(e) => {
-                            tracing::error!(error = %e, "scheduler lease unreachable");
-                            leading = false;
-                        }
-                    }
-                    if leading {
-                        scheduled_round(&state).await;
-                    }
-                }
-            }
-        }
-        if leading {
-            if let Err(e) = state.leases.release_lease(SCHEDULER_LEASE, &holder).await {
-                tracing::warn!(error = %e, "scheduler lease not released; it expires");
-            }
-        }
-    })
-}
-
-/// Documents with this many changes since their last compaction are compacted.
-const COMPACT_AFTER_CHANGES: u32 = 32;
-/// Documents compacted per scheduler round at most, so a round stays short.
-const COMPACT_PER_ROUND: usize = 200;
-
-async fn scheduled_round(state: &AppState) {
-    let now = state.clock.now();
-    match tick(state, now).await {
-        Ok(w) if w.events > 0 => tracing::info!(
-            documents = w.documents,
-            events = w.events,
-            "deadline events written"
-        ),
-        Ok(_) => {}
-        Err(e) => tracing::error!(error = %e, "scheduler tick failed"),
-    }
-    if let Err(e) = crate::blobs::sweep_abandoned_uploads(state).await {
-        tracing::error!(error = %e, "sweeping abandoned uploads failed");
-    }
-    let compacted = crate::storage::compaction::compact_long_documents(
-        state.docs.as_ref(),
-        COMPACT_AFTER_CHANGES,
-        COMPACT_PER_ROUND,
-    )
-    .await;
-    if let Err(e) = compacted {
-        tracing::error!(error = %e, "compaction failed");
-    }
-}
-
 /// The calendar month (China time) an instant falls in: the plans' period.
 pub fn month_of(at: Millis) -> fieldloop_core::Result<PlanPeriod> {
     use chrono::Datelike;
@@ -698,7 +600,7 @@ fn plan_doc_id(chief: &str, period: &PlanPeriod) -> Uuid {
 
 /// Issues (or updates) every river chief's plan for `period`. Chiefs unknown to the user store are skipped with a warning.
 pub async fn issue_plans(state: &AppState, period: &PlanPeriod, now: Millis) -> Result<Written> {
-    let reference = &state.reference;
+    let reference = &state.reference.current();
     if reference.chiefs.is_empty() {
         return Ok(Written::default());
     }
@@ -758,7 +660,7 @@ async fn issue_plan(
         Some(_) => Some(fold_plan(&doc.snapshot()?)?),
         None => None,
     };
-    let Some(change) = plan_event(existing.as_ref(), plan) else {
+    let Some(change) = plan_event_at(existing.as_ref(), plan, now) else {
         return Ok(Written::default());
     };
     let event = change.to_event(Uuid::now_v7(), now, SERVER_USER)?;
@@ -769,6 +671,12 @@ async fn issue_plan(
             append_server_events(state, &mut doc, target, &[], vec![event], now).await
         }
     }
+}
+
+/// Brings `period`'s plans to the current reference at once (after an import changed
+/// the rivers).
+pub async fn replan(state: &AppState, period: &PlanPeriod, now: Millis) -> Result<Written> {
+    issue_plans(state, period, now).await
 }
 
 /// A valid river patrol completes its task in the chief's plan for the month it started.

@@ -8,10 +8,11 @@ use fieldloop_core::time::{Millis, DAY};
 
 use crate::clock::Clock;
 use crate::error::Result;
-use crate::referee::Reference;
+use crate::reference::{Reference, ReferenceCell};
+use crate::storage::accounts::AccountDirectory;
 use crate::storage::fs_blobs::FsBlobStore;
-use crate::storage::open::Stores;
-use crate::storage::s3_blobs::S3Settings;
+use crate::storage::open::{Location, Stores};
+use crate::storage::reference::ReferenceStore;
 use crate::storage::sqlite::SqliteStore;
 use crate::storage::{
     AuditLog, AuthStore, BlobHash, BlobIndex, BlobStore, DocStore, LeaseStore, UserStore,
@@ -27,6 +28,9 @@ pub struct Config {
     /// An unfinished upload untouched this long is deleted; the phone then starts it
     /// again from the first byte. A week covers a phone out of signal for days.
     pub abandoned_upload_after: std::time::Duration,
+    /// A request (other than a photo upload or download) still unanswered after this
+    /// long gets 408; the phone sends it again.
+    pub request_timeout: std::time::Duration,
 }
 
 impl Default for Config {
@@ -35,6 +39,7 @@ impl Default for Config {
             token_ttl: 30 * DAY,
             max_blob_bytes: 40 * 1024 * 1024,
             abandoned_upload_after: std::time::Duration::from_secs(7 * 24 * 3600),
+            request_timeout: std::time::Duration::from_secs(120),
         }
     }
 }
@@ -48,6 +53,8 @@ pub struct AppState {
     pub blobs: Arc<dyn BlobStore>,
     pub audit: Arc<dyn AuditLog>,
     pub leases: Arc<dyn LeaseStore>,
+    /// Account and device listings for the console's admin pages.
+    pub accounts: Arc<dyn AccountDirectory>,
     pub clock: Arc<dyn Clock>,
     pub config: Arc<Config>,
     /// Failed logins per account name, to slow password guessing.
@@ -55,7 +62,10 @@ pub struct AppState {
     /// Blobs being uploaded right now: one writer per hash at a time.
     pub(crate) uploads: Arc<Mutex<HashSet<BlobHash>>>,
     /// What the referee judges against: catalogue, calendar, matrix, grid, rivers.
-    pub reference: Arc<Reference>,
+    pub reference: Arc<ReferenceCell>,
+    pub reference_store: Arc<dyn ReferenceStore>,
+    /// The referee's retries, failure count and refused photos.
+    pub judging: Arc<crate::judging::Judging>,
 }
 
 impl AppState {
@@ -70,7 +80,16 @@ impl AppState {
     /// Any backend: one value implementing the record stores plus a blob store.
     pub fn from_parts<R, B>(records: R, blobs: B, clock: Arc<dyn Clock>, config: Config) -> AppState
     where
-        R: UserStore + AuthStore + DocStore + BlobIndex + AuditLog + LeaseStore + Clone + 'static,
+        R: UserStore
+            + AuthStore
+            + DocStore
+            + BlobIndex
+            + AuditLog
+            + LeaseStore
+            + ReferenceStore
+            + AccountDirectory
+            + Clone
+            + 'static,
         B: BlobStore + 'static,
     {
         AppState::from_stores(Stores::new(records, Arc::new(blobs)), clock, config)
@@ -78,13 +97,11 @@ impl AppState {
 
     /// The stores at `--database` and `--blobs` (see [`crate::storage::open`]).
     pub async fn open(
-        database: &str,
-        blobs: &str,
-        s3: &S3Settings,
+        location: &Location,
         clock: Arc<dyn Clock>,
         config: Config,
     ) -> Result<AppState> {
-        let stores = crate::storage::open::open(database, blobs, s3).await?;
+        let stores = crate::storage::open::open(location).await?;
         Ok(AppState::from_stores(stores, clock, config))
     }
 
@@ -96,19 +113,25 @@ impl AppState {
             blob_index: stores.blob_index,
             audit: stores.audit,
             leases: stores.leases,
+            accounts: stores.accounts,
+            reference_store: stores.reference,
             blobs: stores.blobs,
             clock,
             config: Arc::new(config),
             uploads: Arc::default(),
             login_throttle: Arc::default(),
-            // The bundled reference data is compiled in and covered by tests.
-            reference: Arc::new(Reference::builtin().expect("bundled reference data parses")),
+            judging: Arc::default(),
+            // The bundled reference data is compiled in and covered by tests; the city's
+            // own is read from the store by `reference::refresh`.
+            reference: Arc::new(ReferenceCell::new(
+                Reference::builtin().expect("bundled reference data parses"),
+            )),
         }
     }
 
-    /// Replaces the reference data (a deployment's grid cells, rivers, matrix).
+    /// Replaces the reference data held (tests; a deployment imports its own instead).
     pub fn with_reference(mut self, reference: Reference) -> AppState {
-        self.reference = Arc::new(reference);
+        self.reference = Arc::new(ReferenceCell::new(reference));
         self
     }
 }

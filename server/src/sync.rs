@@ -50,10 +50,9 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use fieldloop_core::doc::{actor_for, Doc, DocKind, Snapshot};
+use fieldloop_core::doc::{actor_for, Doc, DocKind};
 use fieldloop_core::roles::{all_rules, Principal};
 use fieldloop_core::rules::validate_doc_update;
-use fieldloop_core::status;
 use fieldloop_core::sync::wire::{
     self, heads_from_wire, heads_to_wire, Ack, DocPush, DocUpdate, Head, Rejection, RejectionKind,
     SyncRequest, SyncResponse,
@@ -62,11 +61,9 @@ use uuid::Uuid;
 
 use crate::auth::{Auth, PERSON_ROLES};
 use crate::error::{Result, ServerError};
-use crate::referee::Reference;
+use crate::projection::projection_of;
 use crate::state::AppState;
-use crate::storage::{
-    retry_stale, BlobHash, DeviceHeads, NewChange, Origin, Projection, ProjectionFields, Seq,
-};
+use crate::storage::{retry_stale, BlobHash, DeviceHeads, NewChange, Origin, Projection, Seq};
 
 /// The most update bytes one response carries, whatever the device asks.
 pub const MAX_PAGE_BYTES: u32 = 4 * 1024 * 1024;
@@ -96,12 +93,25 @@ pub struct AcceptedDoc {
 /// reaches the device in the same round trip.
 pub async fn after_changes_accepted(state: &AppState, accepted: &[AcceptedDoc]) -> Result<()> {
     let ids: Vec<Uuid> = accepted.iter().map(|a| a.doc_id).collect();
+    crate::corrections::audit_accepted(state, accepted).await;
     crate::referee::react(state, &ids).await?;
     Ok(())
 }
 
 /// `POST /v1/sync`.
-pub async fn sync(auth: Auth, State(state): State<AppState>, body: Bytes) -> Result<Response> {
+pub async fn sync(
+    auth: Auth,
+    State(state): State<AppState>,
+    headers: header::HeaderMap,
+    body: Bytes,
+) -> Result<Response> {
+    let content_type = headers.get(header::CONTENT_TYPE).map(HeaderValue::as_bytes);
+    if content_type != Some(wire::CONTENT_TYPE.as_bytes()) {
+        return Err(ServerError::bad_request(
+            "wrong_content_type",
+            format!("a sync body is {}", wire::CONTENT_TYPE),
+        ));
+    }
     let request: SyncRequest = wire::decode(&body)
         .map_err(|e| ServerError::bad_request("bad_sync_body", e.to_string()))?;
     let response = handle(&state, &auth, request).await?;
@@ -178,6 +188,9 @@ pub async fn handle(state: &AppState, auth: &Auth, request: SyncRequest) -> Resu
         &mut response,
     )
     .await?;
+    if let Some(held) = request.reference_version {
+        response.reference = crate::reference::update_for(state, held).await?;
+    }
     Ok(response)
 }
 
@@ -228,6 +241,7 @@ async fn apply_pushes(
     if !judged.accepted.is_empty() {
         after_changes_accepted(state, &judged.accepted).await?;
     }
+    crate::metrics::pushes(judged.accepted.len(), response.rejections.len());
     let known = response
         .acks
         .iter()
@@ -424,13 +438,27 @@ async fn judge_push(
             ))
         }
     };
+    let before_snapshot = before.as_ref().map(Doc::snapshot).transpose()?;
+    if let Err(reason) = crate::intake::check_new_content(
+        before_snapshot.as_ref(),
+        &snapshot,
+        origin.arrived_at,
+        &state.reference.current(),
+    ) {
+        return Ok(reject(
+            id,
+            RejectionKind::Malformed,
+            reason,
+            before.as_mut(),
+        ));
+    }
     let change = NewChange {
         doc_id: id,
         kind: push.kind,
         // Only what the server lacked: a push may repeat changes it already has.
         bytes: after.save_after(&before_heads),
         origin: origin.clone(),
-        projection: projection_of(&snapshot, &state.reference),
+        projection: projection_of(&snapshot, &state.reference.current()),
         blob_refs: snapshot
             .evidence
             .keys()
@@ -466,30 +494,6 @@ fn device_heads_after_push(
     Ok(device.get_heads())
 }
 
-/// The query columns of a document, from its fold.
-pub fn projection_of(snapshot: &Snapshot, reference: &Reference) -> ProjectionFields {
-    let header = &snapshot.header;
-    // A document whose fold fails still gets its row (no status): the push was valid.
-    let (status, due, scope) =
-        match status::summarize(snapshot, Some((&reference.catalogue, &reference.calendar))) {
-            Ok(s) => (Some(s.status.status), s.due, s.scope),
-            Err(_) => (None, status::Due::default(), header.scope.clone()),
-        };
-    ProjectionFields {
-        status,
-        unit: scope.unit,
-        grid_cell: scope.grid_cell,
-        project: scope.project,
-        segment: scope.segment,
-        deadline: due.deadline,
-        band: due.band_name(),
-        json: serde_json::json!({
-            "created_by": header.created_by,
-            "category": header.category,
-        }),
-    }
-}
-
 /// Whether the sender may be shown the server's copy of an existing document: it is in
 /// their scope now, or the server has sent it to this device before (a case returned
 /// from the handler's unit stays readable to the handler's pending work). Without this, a
@@ -512,7 +516,7 @@ async fn may_see(
     Ok(known.iter().any(|(_, heads)| !heads.is_empty()))
 }
 
-fn in_scope(principal: &Principal, projection: &Projection) -> bool {
+pub(crate) fn in_scope(principal: &Principal, projection: &Projection) -> bool {
     let j = &principal.jurisdiction;
     if j.everywhere {
         return true;

@@ -2,6 +2,8 @@
 //! a temp dir, and devices, each with its own store file, talking to it over HTTP with the
 //! same client a phone uses.
 
+pub mod faults;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +20,7 @@ use fieldloop_core::time::{Millis, MINUTE};
 use fieldloop_server::auth::{create_user, NewUser};
 use fieldloop_server::clock::ManualClock;
 use fieldloop_server::serve::{start, RunningServer};
+use fieldloop_server::storage::open::Location;
 use fieldloop_server::storage::s3_blobs::S3Settings;
 use fieldloop_server::storage::{Origin, Projection, Seq};
 use fieldloop_server::{app, AppState, Config};
@@ -59,7 +62,11 @@ pub struct TestServer {
 
 impl TestServer {
     pub fn start() -> TestServer {
-        let dir = tempfile::tempdir().expect("temp dir");
+        TestServer::start_in(tempfile::tempdir().expect("temp dir"))
+    }
+
+    /// A server on the data directory `dir` (a fresh one, or one restored from a backup).
+    pub fn start_in(dir: tempfile::TempDir) -> TestServer {
         let clock = Arc::new(ManualClock::new(T0));
         let state =
             AppState::embedded(dir.path(), clock.clone(), Config::default()).expect("server state");
@@ -78,9 +85,11 @@ impl TestServer {
         let rt = runtime();
         let state = rt
             .block_on(AppState::open(
-                database,
-                blobs,
-                s3,
+                &Location {
+                    database: database.to_owned(),
+                    blobs: blobs.to_owned(),
+                    s3: s3.clone(),
+                },
                 clock.clone(),
                 Config::default(),
             ))
@@ -191,6 +200,10 @@ impl TestServer {
 
     pub fn runtime(&self) -> &Runtime {
         &self.rt
+    }
+
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
     }
 }
 
@@ -319,6 +332,7 @@ pub fn evidence(stage: EvidenceStage, by: &Principal, at: Millis) -> Evidence {
         by: by.user_id.clone(),
         phash: None,
         item: None,
+        mock: false,
     }
 }
 
@@ -402,16 +416,8 @@ pub fn minutes(n: i64) -> Millis {
     T0 + n * MINUTE
 }
 
-/// `<repo>/../shared/photos` (or `FIELDLOOP_PHOTOS`), when present. Worktrees sit one
-/// level deeper than the main checkout, so every ancestor's `shared/photos` is tried.
-pub fn shared_photos() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("FIELDLOOP_PHOTOS").map(PathBuf::from) {
-        return dir.is_dir().then_some(dir);
-    }
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest
-        .ancestors()
-        .skip(1)
-        .map(|dir| dir.join("shared").join("photos"))
-        .find(|dir| dir.is_dir())
+/// `<repo>/../shared/photos` (or `FIELDLOOP_PHOTOS`); when absent, a failure under CI
+/// and a recorded skip (`None`) locally.
+pub fn shared_photos(test: &str) -> Option<PathBuf> {
+    fieldloop_testdata::photos_dir(test)
 }

@@ -42,6 +42,7 @@ fn capture_one(store: &mut Store, n: u32, now: i64) -> fieldloop_core::Result<(U
             by: "u-insp-child".into(),
             phash: None,
             item: None,
+            mock: false,
         },
     )?;
     doc.append_event(&Event::new(

@@ -214,7 +214,7 @@ impl CaseDoc {
         }
         let Some(check) = evidence_scope(evidence.stage, principal.role) else {
             return Err(Error::Forbidden(format!(
-                "a {:?} may not add {:?} photos to a case",
+                "a {} may not add {:?} photos to a case",
                 principal.role, evidence.stage
             )));
         };

@@ -32,6 +32,13 @@ pub mod kinds {
     pub const CLOSED: &str = "case.closed";
     pub const REWORK: &str = "case.rework";
     pub const SUPERVISED: &str = "case.supervised";
+    /// The dispatcher takes a case back from a unit that does not act (收回).
+    pub const RECALLED: &str = "case.recalled";
+    /// The handler asks for 挂账 / 缓办; the dispatcher suspends (approves) or denies.
+    pub const SUSPENSION_REQUESTED: &str = "case.suspension_requested";
+    pub const SUSPENSION_DENIED: &str = "case.suspension_denied";
+    /// An admin reopens a case that ended (voided, rejected, merged, closed) by mistake.
+    pub const REOPENED: &str = "case.reopened";
     pub const DEADLINE_WARNING: &str = "case.deadline_warning";
     pub const OVERDUE: &str = "case.overdue";
     pub const ESCALATED: &str = "case.escalated";
@@ -156,6 +163,19 @@ impl Verdict {
     }
 }
 
+/// 督办: a dispatcher's, supervisor's or admin's order to act, with a new due time, or
+/// the scheduler's own once a case is past the escalation threshold (`automatic`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct Supervision {
+    pub reason: String,
+    /// The time the unit must now act by (the phone shows it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due: Option<Millis>,
+    #[serde(default)]
+    pub automatic: bool,
+}
+
 /// A deadline band change the server noticed (预警 / 超期).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
@@ -194,7 +214,11 @@ pub enum CaseEvent {
     Verdict(Verdict),
     Closed(Empty),
     Rework(Reason),
-    Supervised(Reason),
+    Supervised(Supervision),
+    Recalled(Reason),
+    SuspensionRequested(Reason),
+    SuspensionDenied(Reason),
+    Reopened(Reason),
     DeadlineWarning(DeadlineNotice),
     Overdue(DeadlineNotice),
     Escalated(Escalated),
@@ -224,6 +248,10 @@ impl CaseEvent {
             CaseEvent::Closed(_) => CLOSED,
             CaseEvent::Rework(_) => REWORK,
             CaseEvent::Supervised(_) => SUPERVISED,
+            CaseEvent::Recalled(_) => RECALLED,
+            CaseEvent::SuspensionRequested(_) => SUSPENSION_REQUESTED,
+            CaseEvent::SuspensionDenied(_) => SUSPENSION_DENIED,
+            CaseEvent::Reopened(_) => REOPENED,
             CaseEvent::DeadlineWarning(_) => DEADLINE_WARNING,
             CaseEvent::Overdue(_) => OVERDUE,
             CaseEvent::Escalated(_) => ESCALATED,
@@ -242,7 +270,11 @@ impl CaseEvent {
             | CaseEvent::ExtensionDenied(d)
             | CaseEvent::Suspended(d)
             | CaseEvent::Rework(d)
-            | CaseEvent::Supervised(d) => serde_json::to_value(d),
+            | CaseEvent::Recalled(d)
+            | CaseEvent::SuspensionRequested(d)
+            | CaseEvent::SuspensionDenied(d)
+            | CaseEvent::Reopened(d) => serde_json::to_value(d),
+            CaseEvent::Supervised(d) => serde_json::to_value(d),
             CaseEvent::Merged(d) => serde_json::to_value(d),
             CaseEvent::Dispatched(d) => serde_json::to_value(d),
             CaseEvent::Accepted(_) | CaseEvent::Resumed(_) | CaseEvent::Closed(_) => {
@@ -297,6 +329,10 @@ impl CaseEvent {
             CLOSED => CaseEvent::Closed(e.data_as()?),
             REWORK => CaseEvent::Rework(e.data_as()?),
             SUPERVISED => CaseEvent::Supervised(e.data_as()?),
+            RECALLED => CaseEvent::Recalled(e.data_as()?),
+            SUSPENSION_REQUESTED => CaseEvent::SuspensionRequested(e.data_as()?),
+            SUSPENSION_DENIED => CaseEvent::SuspensionDenied(e.data_as()?),
+            REOPENED => CaseEvent::Reopened(e.data_as()?),
             DEADLINE_WARNING => CaseEvent::DeadlineWarning(e.data_as()?),
             OVERDUE => CaseEvent::Overdue(e.data_as()?),
             ESCALATED => CaseEvent::Escalated(e.data_as()?),

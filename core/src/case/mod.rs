@@ -21,6 +21,7 @@ const INSPECTOR: &[Role] = &[Role::Inspector];
 const DISPATCHER: &[Role] = &[Role::Dispatcher];
 const HANDLER: &[Role] = &[Role::Handler];
 const SERVER: &[Role] = &[Role::Server];
+const ADMIN: &[Role] = &[Role::Admin];
 
 /// Who may append which case event, and where. Inspectors act in their grid cells,
 /// dispatchers under their grid prefixes (a street, a district), handlers for the unit the
@@ -54,7 +55,21 @@ pub const PERMISSIONS: &[Rule] = &[
     rule(kinds::VERDICT, SERVER, ScopeCheck::Anywhere),
     rule(kinds::CLOSED, SERVER, ScopeCheck::Anywhere),
     rule(kinds::REWORK, SERVER, ScopeCheck::Anywhere),
-    rule(kinds::SUPERVISED, SERVER, ScopeCheck::Anywhere),
+    // 督办: the dispatcher or a (grid) supervisor in their area, an admin anywhere, and
+    // the scheduler past the escalation threshold.
+    rule(
+        kinds::SUPERVISED,
+        &[Role::Dispatcher, Role::Supervisor],
+        ScopeCheck::GridCell,
+    ),
+    rule(kinds::SUPERVISED, ADMIN, ScopeCheck::Anywhere),
+    rule(kinds::RECALLED, DISPATCHER, ScopeCheck::GridCell),
+    rule(kinds::SUSPENSION_REQUESTED, HANDLER, ScopeCheck::Unit),
+    rule(kinds::SUSPENSION_DENIED, DISPATCHER, ScopeCheck::GridCell),
+    // Corrections: an admin voids or reopens anywhere; each is in the log with its reason
+    // and in the server's audit log.
+    rule(kinds::VOIDED, ADMIN, ScopeCheck::Anywhere),
+    rule(kinds::REOPENED, ADMIN, ScopeCheck::Anywhere),
     rule(kinds::DEADLINE_WARNING, SERVER, ScopeCheck::Anywhere),
     rule(kinds::OVERDUE, SERVER, ScopeCheck::Anywhere),
     rule(kinds::ESCALATED, SERVER, ScopeCheck::Anywhere),

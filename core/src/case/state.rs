@@ -113,6 +113,19 @@ pub struct CaseState {
     pub self_fixed: bool,
     pub supervised: bool,
     pub supervision_count: u32,
+    /// The latest 督办: its reason and the new due time it set, shown on the handler's
+    /// phone.
+    pub supervision_reason: Option<String>,
+    pub supervision_due: Option<Millis>,
+    /// A handler's 挂账 / 缓办 request waiting for the dispatcher.
+    pub pending_suspension: Option<String>,
+    /// Why the case is back in the dispatcher's queue (a handler's 退回 or the
+    /// dispatcher's 收回); none once dispatched again.
+    pub back_to_dispatch: Option<String>,
+    /// Times the dispatcher took the case back from a unit.
+    pub recalls: u32,
+    /// Times an admin reopened the case after it ended.
+    pub reopened: u32,
     pub warned_at: Option<Millis>,
     pub overdue_at: Option<Millis>,
     pub escalated_to: Option<String>,
@@ -153,11 +166,27 @@ impl CaseState {
             self_fixed: false,
             supervised: false,
             supervision_count: 0,
+            supervision_reason: None,
+            supervision_due: None,
+            pending_suspension: None,
+            back_to_dispatch: None,
+            recalls: 0,
+            reopened: 0,
             warned_at: None,
             overdue_at: None,
             escalated_to: None,
             ignored: Vec::new(),
         }
+    }
+
+    /// A 退回 (by the handler) or 收回 (by the dispatcher): the case waits for dispatch
+    /// again, with no unit and no pending request, and the dispatcher's queue says why.
+    fn back_to_registered(&mut self, note: String) {
+        self.status = CaseStatus::Registered;
+        self.unit = None;
+        self.pending_extension = None;
+        self.pending_suspension = None;
+        self.back_to_dispatch = Some(note);
     }
 
     pub fn is_suspended(&self) -> bool {
@@ -238,17 +267,23 @@ impl<'a> CaseFold<'a> {
 
     // Every arm checks first and changes the state only once all checks passed.
     fn transition(&mut self, event: &Event) -> Result<(), String> {
-        let Some(rule) = PERMISSIONS.iter().find(|r| r.event == event.kind) else {
+        // An event may have several rows (督办 by a dispatcher in their grid, by an admin
+        // anywhere): any row naming the role will do.
+        let mut rows = PERMISSIONS
+            .iter()
+            .filter(|r| r.event == event.kind)
+            .peekable();
+        if rows.peek().is_none() {
             return Err(format!("unknown event type {}", event.kind));
-        };
-        if event.role != Role::Server && !rule.roles.contains(&event.role) {
-            return Err(format!("a {:?} may not write {}", event.role, event.kind));
+        }
+        if event.role != Role::Server && !rows.any(|r| r.roles.contains(&event.role)) {
+            return Err(format!("a {} may not write {}", event.role, event.kind));
         }
         let typed = CaseEvent::from_event(event).map_err(|e| e.to_string())?;
         let status = self.state.status;
         let at = event.at;
         let by = &event.by;
-        if status.is_final() {
+        if status.is_final() && event.kind != kinds::REOPENED {
             return Err(format!("the case is already {status:?}"));
         }
         if status == CaseStatus::New && event.kind != kinds::REPORTED {
@@ -336,6 +371,7 @@ impl<'a> CaseFold<'a> {
                     return Err("dispatched to no unit".into());
                 }
                 s.status = CaseStatus::Dispatched;
+                s.back_to_dispatch = None;
                 s.unit = Some(d.unit);
                 s.dispatched_at = Some(at);
                 s.first_dispatched_at.get_or_insert(at);
@@ -350,17 +386,57 @@ impl<'a> CaseFold<'a> {
                 s.accepted_by = Some(by.clone());
                 s.accepted_at = Some(at);
             }
-            CaseEvent::ReturnedToDispatch(_) => {
+            CaseEvent::ReturnedToDispatch(r) => {
                 if !matches!(status, CaseStatus::Dispatched | CaseStatus::Accepted) {
                     return Err(wrong());
                 }
                 if s.is_suspended() {
                     return Err("the case is suspended; resume it first".into());
                 }
+                s.back_to_registered(format!("退回: {}", r.reason));
+                s.returns += 1;
+            }
+            CaseEvent::Recalled(r) => {
+                if !status.is_with_unit() {
+                    return Err(wrong());
+                }
+                if s.is_suspended() {
+                    return Err("the case is suspended; resume it first".into());
+                }
+                s.back_to_registered(format!("收回: {}", r.reason));
+                s.recalls += 1;
+            }
+            CaseEvent::SuspensionRequested(r) => {
+                if !status.is_with_unit() {
+                    return Err(wrong());
+                }
+                if s.is_suspended() {
+                    return Err("the case is already suspended".into());
+                }
+                if s.pending_suspension.is_some() {
+                    return Err("a suspension request is already pending".into());
+                }
+                s.pending_suspension = Some(r.reason);
+            }
+            CaseEvent::SuspensionDenied(_) => {
+                if s.pending_suspension.is_none() {
+                    return Err("no suspension request is pending".into());
+                }
+                s.pending_suspension = None;
+            }
+            CaseEvent::Reopened(_) => {
+                if !status.is_final() {
+                    return Err(format!("only an ended case is reopened; it is {status:?}"));
+                }
+                // Back to the dispatcher's queue, as if just registered: whatever comes
+                // next (dispatch, a new verdict) is written anew.
                 s.status = CaseStatus::Registered;
                 s.unit = None;
-                s.pending_extension = None;
-                s.returns += 1;
+                s.duplicate_of = None;
+                s.ended_at = None;
+                s.closed_at = None;
+                s.back_to_dispatch = Some("重新打开 (reopened by an admin)".into());
+                s.reopened += 1;
             }
             CaseEvent::ExtensionRequested(r) => {
                 if !status.is_with_unit() {
@@ -386,12 +462,12 @@ impl<'a> CaseFold<'a> {
                 }
                 s.pending_extension = None;
                 s.extensions.push(g.extension);
-                match g.extension.unit {
-                    LimitUnit::WorkingHours => {
-                        s.total_extension.working_hours += g.extension.amount
-                    }
-                    LimitUnit::WorkingDays => s.total_extension.working_days += g.extension.amount,
-                }
+                // The amount is device-supplied: saturate, never overflow.
+                let total = match g.extension.unit {
+                    LimitUnit::WorkingHours => &mut s.total_extension.working_hours,
+                    LimitUnit::WorkingDays => &mut s.total_extension.working_days,
+                };
+                *total = total.saturating_add(g.extension.amount);
             }
             CaseEvent::ExtensionDenied(_) => {
                 if s.pending_extension.is_none() {
@@ -407,6 +483,7 @@ impl<'a> CaseFold<'a> {
                     return Err("the case is already suspended".into());
                 }
                 s.suspensions.push(Suspension { from: at, to: None });
+                s.pending_suspension = None;
             }
             CaseEvent::Resumed(_) => match s.suspensions.last_mut() {
                 Some(open) if open.to.is_none() => open.to = Some(at),
@@ -464,12 +541,20 @@ impl<'a> CaseFold<'a> {
                 s.status = CaseStatus::Rework;
                 s.rework_count += 1;
             }
-            CaseEvent::Supervised(_) => {
-                if status == CaseStatus::Reported {
+            CaseEvent::Supervised(order) => {
+                if matches!(status, CaseStatus::Reported | CaseStatus::SelfFixed) {
                     return Err(wrong());
+                }
+                if order.reason.trim().is_empty() {
+                    return Err("督办 needs a reason".into());
+                }
+                if order.due.is_some_and(|due| due <= at) {
+                    return Err("督办's new due time is already past".into());
                 }
                 s.supervised = true;
                 s.supervision_count += 1;
+                s.supervision_reason = Some(order.reason);
+                s.supervision_due = order.due;
             }
             CaseEvent::DeadlineWarning(_) | CaseEvent::Overdue(_) => {
                 if s.dispatched_at.is_none() {

@@ -98,6 +98,12 @@ impl Category {
         format!("{}{}", self.kind.digit(), self.code)
     }
 
+    /// The checks a catalogue applies to each entry (code, limits, radius, name), so an
+    /// import can name the entry that fails.
+    pub fn validate(&self) -> Result<()> {
+        validate_category(self)
+    }
+
     pub fn limits_for(&self, urgency: Urgency) -> &StepLimits {
         match urgency {
             Urgency::Normal => &self.limits.normal,

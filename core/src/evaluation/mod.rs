@@ -147,6 +147,9 @@ pub struct UnitRow {
     pub overdue: u32,
     /// 延期
     pub extended: u32,
+    /// 督办: cases a dispatcher, supervisor, admin or the scheduler ordered to act.
+    #[serde(default)]
+    pub supervised: u32,
     /// 结案率
     pub close_rate: Option<f64>,
     /// 按期结案率
@@ -306,6 +309,7 @@ pub fn evaluate(input: &EvaluationInput<'_>) -> Result<Evaluation> {
         row.rework += figures.rework as u32;
         row.extended += figures.extended as u32;
         row.overdue += figures.overdue as u32;
+        row.supervised += u32::from(state.supervision_count > 0);
     }
 
     // Inspectors: grid patrols.
@@ -472,6 +476,7 @@ impl Evaluation {
                 "按期结案率",
                 "返工率",
                 "超期率",
+                "督办",
             ],
         );
         for r in &self.units {
@@ -491,6 +496,7 @@ impl Evaluation {
                     &csv::ratio(r.on_time_rate),
                     &csv::ratio(r.rework_rate),
                     &csv::ratio(r.overdue_rate),
+                    &r.supervised.to_string(),
                 ],
             );
         }

@@ -178,7 +178,8 @@ pub fn assess_track(fixes: &[Fix], limits: &PlausibilityLimits) -> Result<TrackR
         let (a, b) = (pair[0], pair[1]);
         let d = distance_m(a.at(), b.at());
         length += d;
-        let dt = b.t - a.t;
+        // Device-supplied times: saturate rather than overflow on absurd values.
+        let dt = b.t.saturating_sub(a.t);
         // Phones stamp fixes to the second or coarser: two fixes closer than that still
         // took a second to record.
         let seconds = dt.max(SECOND) as f64 / SECOND as f64;
@@ -223,7 +224,7 @@ pub fn assess_track(fixes: &[Fix], limits: &PlausibilityLimits) -> Result<TrackR
         });
     }
     let duration = match (real.first(), real.last()) {
-        (Some(first), Some(last)) => last.t - first.t,
+        (Some(first), Some(last)) => last.t.saturating_sub(first.t),
         _ => 0,
     };
     let verdict = if findings.is_empty() {

@@ -50,13 +50,21 @@ pub struct Clause {
     pub stage_name: String,
     /// Item number in the reference list.
     pub no: u32,
+    /// The item in zh-CN, as the supervisor and the contractor read it on a checklist and
+    /// a notice.
     pub text: String,
+    /// The same item in English (the reference list's wording).
+    #[serde(default)]
+    pub text_en: String,
     /// The source's own grade (JGJ 59 保证项目 −10, 重大事故隐患, …).
     pub source_grade: String,
     pub severity: Severity,
-    /// When the app grade depends on circumstances ("较重 if it pollutes a river").
+    /// When the app grade depends on circumstances (“污染河道时为较重”), in zh-CN.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub severity_note: Option<String>,
+    /// The same note in English.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity_note_en: Option<String>,
     /// Source ids of the reference list (W5, W9, *cp* …).
     pub source: String,
 }
@@ -92,6 +100,14 @@ impl ClauseLibrary {
                 return Err(Error::invalid(
                     "clause library",
                     format!("clause {} given twice", clause.id),
+                ));
+            }
+            // Checklists and notices show `text` to Chinese field workers: a library
+            // without it (or English only) is refused rather than shown.
+            if !has_cjk(&clause.text) {
+                return Err(Error::invalid(
+                    "clause library",
+                    format!("clause {} has no Chinese text", clause.id),
                 ));
             }
             if !file.stages.iter().any(|s| s.key == clause.stage) {
@@ -137,6 +153,7 @@ impl ClauseLibrary {
                 .map(|c| ChecklistItem {
                     clause_id: c.id.clone(),
                     text: c.text.clone(),
+                    text_en: c.text_en.clone(),
                     severity: c.severity,
                     answer: None,
                     note: None,
@@ -145,6 +162,12 @@ impl ClauseLibrary {
                 .collect(),
         })
     }
+}
+
+/// True when `text` holds at least one CJK ideograph (the unified block and extension A).
+fn has_cjk(text: &str) -> bool {
+    text.chars()
+        .any(|c| matches!(c, '\u{4E00}'..='\u{9FFF}' | '\u{3400}'..='\u{4DBF}'))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -160,7 +183,11 @@ pub enum Answer {
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct ChecklistItem {
     pub clause_id: String,
+    /// The clause in zh-CN.
     pub text: String,
+    /// The clause in English.
+    #[serde(default)]
+    pub text_en: String,
     pub severity: Severity,
     pub answer: Option<Answer>,
     pub note: Option<String>,

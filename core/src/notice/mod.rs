@@ -14,8 +14,9 @@ mod rectification;
 pub use clauses::{Answer, Checklist, ChecklistItem, Clause, ClauseLibrary, Severity, Stage};
 pub use inspection::{fold_inspection, InspectionAnswered, InspectionState};
 pub use rectification::{
-    draft_notice, fold_notice, ItemConfirmed, ItemRejected, ItemReplied, ItemState, ItemStatus,
-    NoticeIssued, NoticeItem, NoticeState, NoticeStatus, NoticeVerdict, NoticeWarned,
+    draft_notice, fold_notice, named_contractor_acts, ItemConfirmed, ItemRejected, ItemReplied,
+    ItemState, ItemStatus, NoticeIssued, NoticeItem, NoticeState, NoticeStatus, NoticeVerdict,
+    NoticeWarned,
 };
 
 use serde::{Deserialize, Serialize};
@@ -123,6 +124,6 @@ pub(crate) fn role_check(rules: &[Rule], event: &Event) -> Result<(), String> {
     if rule.roles.contains(&event.role) {
         Ok(())
     } else {
-        Err(format!("a {:?} may not write {}", event.role, event.kind))
+        Err(format!("a {} may not write {}", event.role, event.kind))
     }
 }

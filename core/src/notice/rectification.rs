@@ -24,8 +24,11 @@ pub struct NoticeItem {
     /// Unique within the notice; the clause id when the item comes from a checklist.
     pub id: String,
     pub clause: String,
-    /// What was found (the clause wording, or the supervisor's own).
+    /// What was found, in zh-CN (the clause wording, or the supervisor's own).
     pub finding: String,
+    /// The same finding in English, when the clause library has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finding_en: Option<String>,
     pub required_action: String,
     pub severity: Severity,
 }
@@ -176,7 +179,10 @@ pub fn draft_notice(
         .failed()
         .map(|item| {
             let clause = library.clause(&item.clause_id);
-            let finding = clause.map_or_else(|| item.text.clone(), |c| c.text.clone());
+            let (finding, finding_en) = match clause {
+                Some(c) => (c.text.clone(), c.text_en.clone()),
+                None => (item.text.clone(), item.text_en.clone()),
+            };
             NoticeItem {
                 id: item.clause_id.clone(),
                 clause: item.clause_id.clone(),
@@ -186,6 +192,7 @@ pub fn draft_notice(
                     .filter(|n| !n.trim().is_empty())
                     .unwrap_or_else(|| format!("整改: {finding}")),
                 finding,
+                finding_en: Some(finding_en).filter(|t| !t.trim().is_empty()),
                 severity: item.severity,
             }
         })
@@ -199,6 +206,18 @@ pub fn draft_notice(
         due,
         inspection: inspection_id,
     })
+}
+
+/// Only the contractor named on the notice signs for it (签收) and replies (回复): another
+/// contractor of the same project has no say in it.
+pub fn named_contractor_acts(state: &NoticeState, by: &str, what: &str) -> Result<(), String> {
+    match state.contractor.as_deref() {
+        Some(named) if named == by => Ok(()),
+        Some(named) => Err(format!(
+            "只有通知单上指定的施工单位 {named} 可以{what}，{by} 不可以 (only the contractor named on the notice)"
+        )),
+        None => Err("the notice names no contractor".into()),
+    }
 }
 
 /// Folds a notice document.
@@ -296,6 +315,7 @@ fn apply(state: &mut NoticeState, event: &Event) -> Result<(), String> {
             if state.status != NoticeStatus::Issued {
                 return Err("the notice is already signed for".into());
             }
+            named_contractor_acts(state, &event.by, "签收")?;
             state.signed_at = Some(event.at);
             state.signed_by = Some(event.by.clone());
             state.status = NoticeStatus::Signed;
@@ -304,6 +324,7 @@ fn apply(state: &mut NoticeState, event: &Event) -> Result<(), String> {
             if state.status == NoticeStatus::Issued {
                 return Err("the contractor has not signed for the notice yet".into());
             }
+            named_contractor_acts(state, &event.by, "回复")?;
             let mut reply: ItemReplied = data(event)?;
             reply.photos.retain(|p| !p.trim().is_empty());
             if reply.photos.is_empty() {

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::case::events::{DeadlineNotice, Escalated};
+use crate::case::events::{DeadlineNotice, Escalated, Supervision};
 use crate::case::{kinds, CaseEvent, CaseState};
 use crate::catalogue::Catalogue;
 use crate::doc::Event;
@@ -63,7 +63,8 @@ pub fn case_clock(
         .map(|s| &s.limit)
         .chain(state.extensions.iter())
     {
-        clock.budget_ms += calendar.start_clock(start, limit)?.budget_ms;
+        let more = calendar.start_clock(start, limit)?.budget_ms;
+        clock.budget_ms = clock.budget_ms.saturating_add(more);
     }
     for s in &state.suspensions {
         clock.suspend(s.from, s.to.unwrap_or(now).max(s.from))?;
@@ -128,6 +129,19 @@ pub fn due_deadline_events(
     if countdown.band >= Band::Escalated && !written(kinds::ESCALATED) {
         let late = (-countdown.remaining_minutes).max(0);
         let unit = state.unit.as_deref().unwrap_or("the unit");
+        // The automatic 督办: on the handler's phone and in the evaluation like an
+        // order a person gave.
+        if !automatic_supervision_written(state, log, dispatched_at) {
+            out.push(CaseEvent::Supervised(Supervision {
+                reason: format!(
+                    "自动督办: {unit} 超过处置时限 {} 小时 {} 分钟仍未处置 (automatic: past the escalation threshold)",
+                    late / 60,
+                    late % 60
+                ),
+                due: None,
+                automatic: true,
+            }));
+        }
         out.push(CaseEvent::Escalated(Escalated {
             to: policy.escalate_to.clone(),
             reason: format!(
@@ -143,4 +157,14 @@ pub fn due_deadline_events(
         }));
     }
     Ok(out)
+}
+
+/// Whether the server already wrote its automatic 督办 since the latest dispatch.
+fn automatic_supervision_written(state: &CaseState, log: &[Event], since: Millis) -> bool {
+    log.iter().any(|e| {
+        e.kind == kinds::SUPERVISED
+            && e.role == crate::roles::Role::Server
+            && e.at >= since
+            && !state.is_ignored(e.id)
+    })
 }

@@ -8,12 +8,17 @@
 
 mod deadlines;
 mod dispatch;
+mod notice_deadlines;
+mod patrol_rules;
 mod plans;
 
 pub use deadlines::{case_clock, case_countdown, due_deadline_events, DeadlinePolicy};
 pub use dispatch::{
     auto_dispatch, dispatch_unit, ResponsibilityMatrix, ResponsibilityRule, BUILTIN_MATRIX_JSON,
 };
+pub use notice_deadlines::{due_notice_warnings, notice_band};
+pub use patrol_rules::{chief_level, river_requirement};
 pub use plans::{
-    plan_event, plans_due, task_done_event, task_done_for, ChiefAssignment, PlanChange,
+    plan_event, plan_event_at, plans_due, task_done_event, task_done_for, ChiefAssignment,
+    PlanChange,
 };

@@ -82,6 +82,35 @@ pub fn plan_event(existing: Option<&PlanState>, plan: Plan) -> Option<PlanChange
     }
 }
 
+/// [`plan_event`] for a plan recomputed at `now`: the windows of the existing plan that
+/// closed before `now` stay as they were issued (the past is not re-planned); the window
+/// running at `now` and the rest of the period follow the new plan. A warning level
+/// changed mid-month so re-plans only the rest of that month.
+pub fn plan_event_at(existing: Option<&PlanState>, plan: Plan, now: Millis) -> Option<PlanChange> {
+    let plan = match existing.and_then(|s| s.plan.as_ref()) {
+        Some(current) => keep_closed_windows(current, plan, now),
+        None => plan,
+    };
+    plan_event(existing, plan)
+}
+
+fn keep_closed_windows(current: &Plan, mut plan: Plan, now: Millis) -> Plan {
+    for task in &mut plan.tasks {
+        let Some(before) = current.task(&task.segment.id) else {
+            continue;
+        };
+        let mut windows: Vec<_> = before
+            .windows
+            .iter()
+            .filter(|w| w.ends <= now)
+            .cloned()
+            .collect();
+        windows.extend(task.windows.drain(..).filter(|w| w.ends > now));
+        task.windows = windows;
+    }
+    plan
+}
+
 fn change_reason(old: &Plan, new: &Plan) -> String {
     let mut parts = Vec::new();
     for task in &new.tasks {
@@ -155,4 +184,56 @@ pub fn task_done_event(done: &PlanTaskDone, id: Uuid, at: Millis, server: &str) 
         server,
         serde_json::to_value(done)?,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::NaiveDate;
+
+    use super::*;
+    use crate::plan::{plan_for, ChiefLevel, WarningLevel};
+    use crate::sla::local_midnight;
+
+    fn segment(warning: WarningLevel) -> Segment {
+        Segment {
+            id: "xixi-01".into(),
+            name: "西溪河 文新段".into(),
+            river: "西溪河".into(),
+            chief_level: ChiefLevel::Village,
+            warning,
+        }
+    }
+
+    #[test]
+    fn a_warning_raised_mid_month_replans_only_the_rest_of_it() {
+        let table = FrequencyTable::bundled().unwrap();
+        let period = PlanPeriod::month(2026, 11).unwrap();
+        let calm = plan_for("chief", &[segment(WarningLevel::None)], &period, &table).unwrap();
+        let red = plan_for("chief", &[segment(WarningLevel::Red)], &period, &table).unwrap();
+        let state = |plan: &Plan| PlanState {
+            plan: Some(plan.clone()),
+            issued_at: None,
+            updates: 0,
+            progress: Vec::new(),
+            ignored: Vec::new(),
+        };
+        let issued = state(&calm);
+        let raised_at = local_midnight(NaiveDate::from_ymd_opt(2026, 11, 16).unwrap());
+        let Some(PlanChange::Update(update)) = plan_event_at(Some(&issued), red.clone(), raised_at)
+        else {
+            panic!("a changed warning level updates the plan");
+        };
+        let windows = &update.plan.tasks[0].windows;
+        let (closed, open): (Vec<_>, Vec<_>) = windows.iter().partition(|w| w.ends <= raised_at);
+        // 旬 1–10 was over: it stays as issued; the red weeks from the 16th on apply.
+        assert_eq!(closed.len(), 1);
+        assert!(calm.tasks[0].windows.contains(closed[0]));
+        assert!(!open.is_empty());
+        assert!(open.iter().all(|w| red.tasks[0].windows.contains(w)));
+        assert!(red.tasks[0].windows.iter().any(|w| w.ends <= raised_at));
+        assert!(update.reason.contains("Red"), "{}", update.reason);
+        // The next tick, the same level, later on: nothing to write.
+        let updated = state(&update.plan);
+        assert!(plan_event_at(Some(&updated), red, raised_at + 3 * crate::time::DAY).is_none());
+    }
 }

@@ -26,7 +26,8 @@ const LATEST: Millis = 7_258_118_400_000; // 2200-01-01T00:00:00Z
 /// working day left); it ends with an error instead of running on.
 const MAX_WALK_DAYS: u32 = 366 * 30;
 
-const BUNDLED_YEARS: &[&str] = &[
+/// The year files shipped with the app, as JSON text.
+pub const BUNDLED_YEARS: &[&str] = &[
     include_str!("../../data/holidays/2025.json"),
     include_str!("../../data/holidays/2026.json"),
     include_str!("../../data/holidays/2027.json"),

@@ -23,7 +23,9 @@ pub struct TimeLimit {
 mod calendar;
 mod deadline;
 
-pub use calendar::{local_date, local_midnight, Calendar, Interval, OfficeWindow, WorkingHours};
+pub use calendar::{
+    local_date, local_midnight, Calendar, Interval, OfficeWindow, WorkingHours, BUNDLED_YEARS,
+};
 pub use deadline::{
     Band, Countdown, Deadline, Escalation, SlaClock, SlaPolicy, StepLimit, WorkingSpan,
 };

@@ -17,6 +17,7 @@
 //! (`capture`, `record_shared`, …) are one-operation batches.
 
 mod photos;
+mod reference;
 pub mod schema;
 
 use std::ffi::OsString;

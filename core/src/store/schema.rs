@@ -13,7 +13,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::error::{Error, Result};
 
 /// The schema version this build writes.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 
 /// Marks the file as a fieldloop store ("FLDL"), so another app's database is refused
 /// instead of being "migrated".
@@ -68,6 +68,11 @@ pub const STEPS: &[&str] = &[
     );
     CREATE INDEX listing_open_by_deadline ON listing (deadline, doc_id) WHERE open = 1;
     ALTER TABLE quarantine ADD COLUMN dismissed_at INTEGER;",
+    // 2 -> 3: the city's reference data as last synced, one row per kind.
+    "CREATE TABLE reference_kinds (
+        kind TEXT PRIMARY KEY NOT NULL,
+        json TEXT NOT NULL
+    ) WITHOUT ROWID;",
 ];
 
 /// The latest schema, for a new database.
@@ -115,7 +120,11 @@ pub const FRESH: &str = "CREATE TABLE meta (
         open INTEGER NOT NULL,
         updated_at INTEGER NOT NULL
     );
-    CREATE INDEX listing_open_by_deadline ON listing (deadline, doc_id) WHERE open = 1;";
+    CREATE INDEX listing_open_by_deadline ON listing (deadline, doc_id) WHERE open = 1;
+    CREATE TABLE reference_kinds (
+        kind TEXT PRIMARY KEY NOT NULL,
+        json TEXT NOT NULL
+    ) WITHOUT ROWID;";
 
 /// The `user_version` of an open database.
 pub fn version(conn: &Connection) -> Result<u32> {

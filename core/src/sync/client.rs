@@ -63,6 +63,8 @@ pub struct SyncReport {
     pub quarantined: u32,
     /// Everything was exchanged (false when the round limit stopped it first).
     pub complete: bool,
+    /// The reference version received this sync, when a newer one arrived.
+    pub reference_version: Option<u64>,
 }
 
 /// What `POST /v1/login` answers.
@@ -180,6 +182,38 @@ impl SyncClient {
         &self.base
     }
 
+    /// `POST /v1/logout`: revokes this client's token on the server.
+    pub fn logout(&self) -> Result<()> {
+        let response = self
+            .http
+            .post(self.url("/v1/logout"))
+            .bearer_auth(&self.token)
+            .send()
+            .map_err(net)?;
+        if !response.status().is_success() {
+            return Err(refusal(response));
+        }
+        Ok(())
+    }
+
+    /// A JSON `GET` with this client's token (`/v1/reference`, `/v1/me`); `None` when
+    /// the server has no such endpoint.
+    pub fn get_json(&self, path: &str) -> Result<Option<serde_json::Value>> {
+        let response = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(&self.token)
+            .send()
+            .map_err(net)?;
+        if response.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !response.status().is_success() {
+            return Err(refusal(response));
+        }
+        response.json().map(Some).map_err(net)
+    }
+
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -249,14 +283,30 @@ impl SyncClient {
             pushes,
             want_full: self.want_full.clone(),
             page_bytes: self.page_bytes,
+            reference_version: Some(store.reference_version()?),
         })
     }
 
     /// Exchanges everything with the server; `now` stamps quarantine entries.
     pub fn sync(&mut self, store: &mut Store, now: Millis) -> Result<SyncReport> {
+        self.sync_observed(store, now, &mut |_| true)
+    }
+
+    /// [`SyncClient::sync`], telling `observe` the report before each round trip; it
+    /// stops between rounds (every applied answer is saved whole) as soon as `observe`
+    /// answers false, with `complete` false. The phone's progress and cancel.
+    pub fn sync_observed(
+        &mut self,
+        store: &mut Store,
+        now: Millis,
+        observe: &mut dyn FnMut(&SyncReport) -> bool,
+    ) -> Result<SyncReport> {
         let mut report = SyncReport::default();
         let mut rejected_before: HashSet<Uuid> = HashSet::new();
         for _ in 0..self.max_rounds {
+            if !observe(&report) {
+                return Ok(report);
+            }
             let request = self.build_request(store)?;
             let (response, sent, received) = self.exchange(&request)?;
             self.want_full.clear();
@@ -299,6 +349,11 @@ impl SyncClient {
                 report.docs_received += 1;
             } else {
                 self.want_full.push(update.id);
+            }
+        }
+        if let Some(reference) = &response.reference {
+            if store.save_reference(reference)? {
+                report.reference_version = Some(reference.version);
             }
         }
         store.set_sync_cursor(i64::try_from(response.cursor).unwrap_or(i64::MAX))?;
@@ -353,6 +408,10 @@ pub fn listing_for(doc: &Doc) -> Result<Listing> {
         (None, None) => format!("{:?}", snapshot.header.kind),
     };
     let summary = summarize(&snapshot, bundled_reference())?;
+    let title = match &summary.badge {
+        Some(badge) => format!("【{badge}】{title}"),
+        None => title,
+    };
     Ok(Listing {
         status: summary.status.status,
         title,

@@ -77,7 +77,9 @@ pub fn remote_blob(client: &SyncClient, sha256: &str) -> Result<RemoteBlob> {
         .send()
         .map_err(net)?;
     match response.status() {
-        StatusCode::NOT_FOUND => Ok(RemoteBlob {
+        // A stored photo this person may not read (someone else's identical file): the
+        // server says nothing about it; a whole PUT is answered "already stored".
+        StatusCode::NOT_FOUND | StatusCode::FORBIDDEN => Ok(RemoteBlob {
             offset: offset_header(&response).unwrap_or(0),
             complete: false,
         }),
@@ -185,8 +187,23 @@ pub fn upload_pending(
     store: &mut Store,
     policy: &RetryPolicy,
 ) -> Result<UploadReport> {
+    upload_pending_observed(client, store, policy, &mut |_| true)
+}
+
+/// [`upload_pending`], telling `observe` the report before each photo and after the
+/// last; it stops (between photos, the store consistent) as soon as `observe` answers
+/// false. The phone's progress bar and cancel button.
+pub fn upload_pending_observed(
+    client: &SyncClient,
+    store: &mut Store,
+    policy: &RetryPolicy,
+    observe: &mut dyn FnMut(&UploadReport) -> bool,
+) -> Result<UploadReport> {
     let mut report = UploadReport::default();
     for blob in store.pending_uploads(usize::MAX)? {
+        if !observe(&report) {
+            return Ok(report);
+        }
         let file = store.read_photo(&blob.sha256)?;
         let mut delay = policy.first_delay;
         let mut attempt = 0;
@@ -211,5 +228,6 @@ pub fn upload_pending(
             }
         }
     }
+    observe(&report);
     Ok(report)
 }

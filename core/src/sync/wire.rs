@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::doc::DocKind;
 use crate::error::{Error, Result};
+use crate::reference::KindData;
 
 /// Content type of both bodies.
 pub const CONTENT_TYPE: &str = "application/x-fieldloop-sync";
@@ -33,6 +34,9 @@ pub struct SyncRequest {
     pub want_full: Vec<Uuid>,
     /// How many update bytes the device takes per page; the server caps it.
     pub page_bytes: u32,
+    /// The reference version the device holds (0: none). Appended after protocol 1
+    /// shipped: an older app's body ends before it and decodes with `None`.
+    pub reference_version: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -58,6 +62,73 @@ pub struct SyncResponse {
     pub cursor: u64,
     /// More updates wait: ask again at once with the new cursor.
     pub more: bool,
+    /// The newest reference data, when the device said it holds an older version.
+    /// Appended like `SyncRequest::reference_version`; an older app ignores it.
+    pub reference: Option<ReferenceUpdate>,
+}
+
+/// A whole reference version: the newest canonical JSON of every kind the city imported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReferenceUpdate {
+    pub version: u64,
+    pub kinds: Vec<KindData>,
+}
+
+/// A message that grew fields at its end since protocol 1: the shape before them, so a
+/// body from an older peer still decodes (postcard ignores trailing bytes the other way).
+pub trait Message: Serialize + for<'de> Deserialize<'de> {
+    type Older: for<'de> Deserialize<'de>;
+    fn from_older(older: Self::Older) -> Self;
+}
+
+#[derive(Deserialize)]
+pub struct SyncRequestV1 {
+    version: u16,
+    device_id: Uuid,
+    cursor: u64,
+    pushes: Vec<DocPush>,
+    want_full: Vec<Uuid>,
+    page_bytes: u32,
+}
+
+impl Message for SyncRequest {
+    type Older = SyncRequestV1;
+    fn from_older(v1: SyncRequestV1) -> SyncRequest {
+        SyncRequest {
+            version: v1.version,
+            device_id: v1.device_id,
+            cursor: v1.cursor,
+            pushes: v1.pushes,
+            want_full: v1.want_full,
+            page_bytes: v1.page_bytes,
+            reference_version: None,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct SyncResponseV1 {
+    version: u16,
+    acks: Vec<Ack>,
+    rejections: Vec<Rejection>,
+    updates: Vec<DocUpdate>,
+    cursor: u64,
+    more: bool,
+}
+
+impl Message for SyncResponse {
+    type Older = SyncResponseV1;
+    fn from_older(v1: SyncResponseV1) -> SyncResponse {
+        SyncResponse {
+            version: v1.version,
+            acks: v1.acks,
+            rejections: v1.rejections,
+            updates: v1.updates,
+            cursor: v1.cursor,
+            more: v1.more,
+            reference: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -106,8 +177,9 @@ pub fn encode<T: Serialize>(message: &T) -> Result<Vec<u8>> {
     zstd::bulk::compress(&raw, 3).map_err(Error::Io)
 }
 
-/// The inverse of [`encode`], refusing bodies over [`MAX_BODY_BYTES`] before decompressing.
-pub fn decode<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T> {
+/// The inverse of [`encode`], refusing bodies over [`MAX_BODY_BYTES`] before decompressing;
+/// a body in the message's older shape decodes with the newer fields absent.
+pub fn decode<T: Message>(body: &[u8]) -> Result<T> {
     if body.len() > MAX_BODY_BYTES {
         return Err(Error::invalid(
             "sync body",
@@ -116,7 +188,13 @@ pub fn decode<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T> {
     }
     let raw = zstd::bulk::decompress(body, MAX_BODY_BYTES)
         .map_err(|e| Error::invalid("sync body", format!("not zstd: {e}")))?;
-    postcard::from_bytes(&raw).map_err(|e| Error::invalid("sync body", format!("malformed: {e}")))
+    let malformed = |e: postcard::Error| Error::invalid("sync body", format!("malformed: {e}"));
+    match postcard::from_bytes::<T>(&raw) {
+        Err(postcard::Error::DeserializeUnexpectedEnd) => postcard::from_bytes::<T::Older>(&raw)
+            .map(T::from_older)
+            .map_err(malformed),
+        decoded => decoded.map_err(malformed),
+    }
 }
 
 pub fn heads_to_wire(heads: &[automerge::ChangeHash]) -> Vec<Head> {
@@ -145,6 +223,7 @@ mod tests {
             }],
             want_full: vec![],
             page_bytes: 1 << 20,
+            reference_version: Some(3),
         };
         let body = encode(&request).unwrap();
         assert_eq!(decode::<SyncRequest>(&body).unwrap(), request);
@@ -154,5 +233,74 @@ mod tests {
         ));
         let truncated = &body[..body.len() / 2];
         assert!(decode::<SyncRequest>(truncated).is_err());
+    }
+
+    /// Protocol-1 shapes, as an app and a server from before reference sync encode them.
+    #[derive(Serialize, Deserialize)]
+    struct OldRequest {
+        version: u16,
+        device_id: Uuid,
+        cursor: u64,
+        pushes: Vec<DocPush>,
+        want_full: Vec<Uuid>,
+        page_bytes: u32,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    struct OldResponse {
+        version: u16,
+        acks: Vec<Ack>,
+        rejections: Vec<Rejection>,
+        updates: Vec<DocUpdate>,
+        cursor: u64,
+        more: bool,
+    }
+
+    #[test]
+    fn old_and_new_peers_understand_each_other() {
+        let device_id = Uuid::now_v7();
+        let old = OldRequest {
+            version: PROTOCOL_VERSION,
+            device_id,
+            cursor: 9,
+            pushes: vec![],
+            want_full: vec![Uuid::now_v7()],
+            page_bytes: 4096,
+        };
+        let request: SyncRequest = decode(&encode(&old).unwrap()).unwrap();
+        assert_eq!((request.device_id, request.cursor), (device_id, 9));
+        assert_eq!(request.want_full, old.want_full);
+        assert_eq!(request.reference_version, None);
+
+        let response = SyncResponse {
+            version: PROTOCOL_VERSION,
+            cursor: 12,
+            more: true,
+            reference: Some(ReferenceUpdate {
+                version: 4,
+                kinds: vec![KindData {
+                    kind: "units".into(),
+                    json: "[]".into(),
+                }],
+            }),
+            ..SyncResponse::default()
+        };
+        let body = encode(&response).unwrap();
+        assert_eq!(decode::<SyncResponse>(&body).unwrap(), response);
+        // An old app reads the new response and ignores the reference at its end.
+        let raw = zstd::bulk::decompress(&body, MAX_BODY_BYTES).unwrap();
+        let seen_by_old: OldResponse = postcard::from_bytes(&raw).unwrap();
+        assert_eq!((seen_by_old.cursor, seen_by_old.more), (12, true));
+        // A new app reads an old server's response.
+        let from_old_server = OldResponse {
+            version: PROTOCOL_VERSION,
+            acks: vec![],
+            rejections: vec![],
+            updates: vec![],
+            cursor: 5,
+            more: false,
+        };
+        let decoded: SyncResponse = decode(&encode(&from_old_server).unwrap()).unwrap();
+        assert_eq!((decoded.cursor, decoded.reference), (5, None));
     }
 }

@@ -36,7 +36,7 @@ use crate::case::{fold, CaseEvent, CaseState, CaseStatus, Check, Verdict};
 use crate::catalogue::Catalogue;
 use crate::doc::{EvidenceStage, Snapshot};
 use crate::error::{Error, Result};
-use crate::geo::within_radius;
+use crate::geo::{within_radius, GridIndex, LatLon};
 use crate::roles::{Principal, Role, ScopeCheck};
 use crate::schedule::case_clock;
 use crate::sla::Calendar;
@@ -58,6 +58,9 @@ pub struct CaseVerification<'a> {
     pub people: Option<&'a BTreeMap<String, Principal>>,
     pub policy: &'a VerifyPolicy,
     pub now: Millis,
+    /// The deployment's grid cells, when known: the case's position must lie in the cell
+    /// it claims.
+    pub grid: Option<&'a GridIndex>,
 }
 
 /// The photos and events of the round being judged.
@@ -136,7 +139,8 @@ fn check(name: &str, problems: Vec<String>, ok: String) -> Check {
 }
 
 fn duration_words(ms: Millis) -> String {
-    let minutes = ms.abs() / MINUTE;
+    // Device-supplied times may be anything: `unsigned_abs` has no overflow at i64::MIN.
+    let minutes = ms.unsigned_abs() / MINUTE as u64;
     if minutes >= 60 {
         format!("{} h {} min", minutes / 60, minutes % 60)
     } else {
@@ -144,9 +148,10 @@ fn duration_words(ms: Millis) -> String {
     }
 }
 
-/// Judges a case whose verification was submitted. An error means the case cannot be
-/// judged at all (not waiting for a verdict, its category unknown to the catalogue),
-/// never that a check failed.
+/// Judges a case whose verification was submitted. An error means only that there is
+/// nothing to judge (no verification submitted); whatever the case itself holds (a
+/// category the catalogue lacks, times outside the calendar, absurd clocks) becomes a
+/// failed check with its reason, never a verdict that does not come.
 pub fn verify_case(input: &CaseVerification<'_>) -> Result<Outcome> {
     let snapshot = input.snapshot;
     let state = fold(snapshot);
@@ -159,11 +164,15 @@ pub fn verify_case(input: &CaseVerification<'_>) -> Result<Outcome> {
             ),
         ));
     }
-    let key = state
-        .category
-        .as_deref()
-        .ok_or_else(|| Error::invalid("case", format!("{} has no category", state.id)))?;
-    let category = input.catalogue.get_by_key(key)?;
+    // The radius comes from the category; without one the place check cannot pass.
+    let radius_m: std::result::Result<f64, String> = match state.category.as_deref() {
+        None => Err("案件没有类别，无法确定核实半径".to_string()),
+        Some(key) => input
+            .catalogue
+            .get_by_key(key)
+            .map(|c| c.radius_m)
+            .map_err(|_| format!("案件类别 {key} 不在类目目录中，无法确定核实半径")),
+    };
     let r = round(snapshot, &state);
     let policy = input.policy;
 
@@ -236,13 +245,13 @@ pub fn verify_case(input: &CaseVerification<'_>) -> Result<Outcome> {
         if let Some(u) = input.uploads.get(h.as_str()) {
             if !u.hash_matches {
                 problems.push(format!(
-                    "photo {}: the received file does not match its address",
+                    "照片 {}：服务器收到的文件与其内容地址不符 (the received file does not match its address)",
                     short(h)
                 ));
             }
             if !u.decodable {
                 problems.push(format!(
-                    "photo {}: the file is not a readable image",
+                    "照片 {}：文件不是可读的图片 (not a readable image)",
                     short(h)
                 ));
             }
@@ -257,15 +266,23 @@ pub fn verify_case(input: &CaseVerification<'_>) -> Result<Outcome> {
     // place
     let mut problems = Vec::new();
     let mut farthest: f64 = 0.0;
-    match snapshot.header.position {
-        None => problems.push("the case has no position to compare photos with".to_string()),
-        Some(case_at) => {
+    match (snapshot.header.position, &radius_m) {
+        (_, Err(why)) => problems.push(why.clone()),
+        (None, _) => problems.push("the case has no position to compare photos with".to_string()),
+        (Some(case_at), Ok(radius_m)) => {
             for (label, h) in &judged {
+                if snapshot.evidence.get(h.as_str()).is_some_and(|e| e.mock) {
+                    problems.push(format!(
+                        "{label} 照片 {} 的位置来自模拟定位应用，不能证明拍摄地点 (mock location)",
+                        short(h)
+                    ));
+                    continue;
+                }
                 let Some(at) = snapshot.evidence.get(h.as_str()).and_then(|e| e.position) else {
                     problems.push(format!("{label} photo {} has no GPS position", short(h)));
                     continue;
                 };
-                match within_radius(&at, &case_at, category.radius_m, &policy.accuracy) {
+                match within_radius(&at, &case_at, *radius_m, &policy.accuracy) {
                     Ok(c) if c.within => farthest = farthest.max(c.distance_m),
                     Ok(c) => problems.push(format!("{label} photo {}: {}", short(h), c.message())),
                     Err(e) => problems.push(format!("{label} photo {}: {e}", short(h))),
@@ -273,13 +290,20 @@ pub fn verify_case(input: &CaseVerification<'_>) -> Result<Outcome> {
             }
         }
     }
+    if let (Some(grid), Some(at)) = (input.grid, snapshot.header.position) {
+        problems.extend(grid_cell_problem(
+            grid,
+            at,
+            snapshot.header.scope.grid_cell.as_deref(),
+        ));
+    }
     out.push(check(
         checks::PLACE,
         problems,
         format!(
             "{} photos within {:.0} m of the case (farthest {:.0} m)",
             judged.len(),
-            category.radius_m,
+            radius_m.as_ref().copied().unwrap_or_default(),
             farthest
         ),
     ));
@@ -310,7 +334,7 @@ pub fn verify_case(input: &CaseVerification<'_>) -> Result<Outcome> {
                 problems.push(format!(
                     "after photo {} was taken {} before {start_label}",
                     short(h),
-                    duration_words(round_start - t)
+                    duration_words(round_start.saturating_sub(t))
                 ));
             }
         }
@@ -323,18 +347,18 @@ pub fn verify_case(input: &CaseVerification<'_>) -> Result<Outcome> {
                 problems.push(format!(
                     "verification photo {} was taken {} before the fix it verifies",
                     short(h),
-                    duration_words(verification_start - t)
+                    duration_words(verification_start.saturating_sub(t))
                 ));
             }
         }
     }
     for h in &referenced {
         if let Some(t) = taken(h) {
-            if t > input.now + policy.max_clock_ahead {
+            if t > input.now.saturating_add(policy.max_clock_ahead) {
                 problems.push(format!(
                     "photo {} claims to be taken {} in the future",
                     short(h),
-                    duration_words(t - input.now)
+                    duration_words(t.saturating_sub(input.now))
                 ));
             }
         }
@@ -350,15 +374,17 @@ pub fn verify_case(input: &CaseVerification<'_>) -> Result<Outcome> {
     let mut compared = 0;
     let mut judge_skew = |what: String, claimed: Millis, arrived: Millis| {
         compared += 1;
-        if claimed - arrived > policy.max_clock_ahead {
+        let ahead = claimed.saturating_sub(arrived);
+        let behind = arrived.saturating_sub(claimed);
+        if ahead > policy.max_clock_ahead {
             problems.push(format!(
                 "{what} claims a time {} after the server received it: the device clock runs ahead",
-                duration_words(claimed - arrived)
+                duration_words(ahead)
             ));
-        } else if arrived - claimed > policy.max_upload_delay {
+        } else if behind > policy.max_upload_delay {
             problems.push(format!(
                 "{what} reached the server {} after its claimed time (more than {} h offline): the device clock is suspect",
-                duration_words(arrived - claimed),
+                duration_words(behind),
                 policy.max_upload_delay / (60 * MINUTE)
             ));
         }
@@ -470,7 +496,7 @@ pub fn verify_case(input: &CaseVerification<'_>) -> Result<Outcome> {
     ));
 
     // deadline
-    out.push(deadline_check(input, &state)?);
+    out.push(deadline_check(input, &state));
 
     Ok(Outcome::Judged {
         verdict: Verdict { checks: out },
@@ -498,7 +524,7 @@ fn people_check(input: &CaseVerification<'_>, state: &CaseState) -> Check {
         match people.get(who) {
             None => problems.push(format!("{what} {who} is not a known user")),
             Some(p) if p.role != role || !p.jurisdiction.covers(check, &scope) => notes.push(
-                format!("{what} {who} has moved post since (now {:?})", p.role),
+                format!("{what} {who} has moved post since (now {})", p.role),
             ),
             Some(_) => {}
         }
@@ -530,8 +556,25 @@ fn people_check(input: &CaseVerification<'_>, state: &CaseState) -> Check {
     check(checks::PEOPLE, problems, ok)
 }
 
-fn deadline_check(input: &CaseVerification<'_>, state: &CaseState) -> Result<Check> {
-    let reason = if state.self_fixed {
+/// Never an error: a deadline the rules cannot compute (a category without limits, times
+/// outside the calendar's 1990–2199) fails this check with the reason instead.
+fn deadline_check(input: &CaseVerification<'_>, state: &CaseState) -> Check {
+    match deadline_reason(input, state) {
+        Ok(reason) => Check {
+            name: checks::DEADLINE.to_string(),
+            passed: true,
+            reason,
+        },
+        Err(e) => Check {
+            name: checks::DEADLINE.to_string(),
+            passed: false,
+            reason: format!("无法计算处置时限：{e}"),
+        },
+    }
+}
+
+fn deadline_reason(input: &CaseVerification<'_>, state: &CaseState) -> Result<String> {
+    Ok(if state.self_fixed {
         "自查自纠 on the spot: no unit deadline".to_string()
     } else {
         let handled = state.handled_at.unwrap_or(input.now);
@@ -547,21 +590,16 @@ fn deadline_check(input: &CaseVerification<'_>, state: &CaseState) -> Result<Che
                 if handled <= due.due {
                     format!(
                         "handled on time, {} before the deadline{provisional}",
-                        duration_words(due.due - handled)
+                        duration_words(due.due.saturating_sub(handled))
                     )
                 } else {
                     format!(
                         "handled {} after the deadline (超期), recorded for the evaluation{provisional}",
-                        duration_words(handled - due.due)
+                        duration_words(handled.saturating_sub(due.due))
                     )
                 }
             }
         }
-    };
-    Ok(Check {
-        name: checks::DEADLINE.to_string(),
-        passed: true,
-        reason,
     })
 }
 
@@ -585,4 +623,26 @@ pub fn case_verdict_events(verdict: Verdict) -> Vec<CaseEvent> {
         CaseEvent::Rework(Reason { reason })
     };
     vec![CaseEvent::Verdict(verdict), follow]
+}
+
+/// Whether the case's position lies in the grid cell it claims, as a problem when not.
+fn grid_cell_problem(
+    grid: &GridIndex,
+    at: crate::doc::Position,
+    claimed: Option<&str>,
+) -> Option<String> {
+    let found =
+        LatLon::new(at.lat, at.lon).and_then(|p| grid.cell_at(p).map(|c| c.map(str::to_owned)));
+    match (found, claimed) {
+        (Err(e), _) => Some(format!("案件位置无效 (the case position is invalid): {e}")),
+        (Ok(Some(cell)), Some(claimed)) if cell == claimed => None,
+        (Ok(Some(cell)), claimed) => Some(format!(
+            "案件位置在网格 {cell} 内，不在所报网格 {} 内 (the case lies outside the cell it claims)",
+            claimed.unwrap_or("(无)")
+        )),
+        (Ok(None), claimed) => Some(format!(
+            "案件位置不在任何已知网格内，所报网格为 {} (the case lies outside every known cell)",
+            claimed.unwrap_or("(无)")
+        )),
+    }
 }

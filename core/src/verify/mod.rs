@@ -12,7 +12,9 @@ mod notice;
 mod patrol;
 
 pub use case::{case_verdict_events, verify_case, CaseVerification};
-pub use notice::{verify_notice, NoticeOutcome};
+pub use notice::{
+    verify_notice, verify_notice_with, NoticeEvidence, NoticeOutcome, NOTICE_RADIUS_M,
+};
 pub use patrol::{verify_patrol, PatrolTarget};
 
 use std::collections::BTreeMap;

@@ -6,9 +6,10 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{short, UploadedPhoto};
+use super::{hamming, short, ReuseIndex, UploadedPhoto, VerifyPolicy};
 use crate::doc::{Event, Snapshot};
 use crate::error::Result;
+use crate::geo::within_radius;
 use crate::notice::{
     fold_notice, ItemStatus, NoticeStatus, NoticeVerdict, NOTICE_CLOSED, NOTICE_VERDICT,
 };
@@ -47,11 +48,39 @@ impl NoticeOutcome {
     }
 }
 
-/// Judges a notice whose items are all confirmed. `uploads` holds the photos received,
-/// by content hash.
+/// What the server knows beyond the notice itself, for the checks case photos get too:
+/// place (within `radius_m` of the notice's position, when it has one), time (taken
+/// after the notice was issued, not in the future) and reuse (not evidence in another
+/// document, not perceptually another photo).
+#[derive(Debug, Clone, Copy)]
+pub struct NoticeEvidence<'a> {
+    pub reuse: &'a ReuseIndex,
+    pub policy: &'a VerifyPolicy,
+    /// How far from the notice's position a reply photo may be taken: a site, not a spot.
+    pub radius_m: f64,
+    pub now: Millis,
+}
+
+/// A construction site's reach, for the place check of reply photos: fieldloop's default,
+/// not from a published source.
+pub const NOTICE_RADIUS_M: f64 = 300.0;
+
+/// Judges a notice whose items are all confirmed, on the supervisor's confirmations and
+/// the photos' arrival only (the phone's preview). `uploads` holds the photos received,
+/// by content hash. The server judges with [`verify_notice_with`].
 pub fn verify_notice(
     snapshot: &Snapshot,
     uploads: &BTreeMap<String, UploadedPhoto>,
+) -> Result<NoticeOutcome> {
+    verify_notice_with(snapshot, uploads, None)
+}
+
+/// [`verify_notice`], plus the place, time and reuse checks of every reply photo when
+/// `evidence` is given.
+pub fn verify_notice_with(
+    snapshot: &Snapshot,
+    uploads: &BTreeMap<String, UploadedPhoto>,
+    evidence: Option<&NoticeEvidence<'_>>,
 ) -> Result<NoticeOutcome> {
     let state = fold_notice(snapshot)?;
     if state.status != NoticeStatus::AllConfirmed {
@@ -114,20 +143,23 @@ pub fn verify_notice(
             if let Some(u) = uploads.get(h) {
                 if !u.hash_matches {
                     problems.push(format!(
-                        "item {}: photo {} does not match its address",
+                        "item {}: 照片 {} 与其内容地址不符 (does not match its address)",
                         item.item.id,
                         short(h)
                     ));
                 }
                 if !u.decodable {
                     problems.push(format!(
-                        "item {}: photo {} is not a readable image",
+                        "item {}: 照片 {} 不是可读的图片 (not a readable image)",
                         item.item.id,
                         short(h)
                     ));
                 }
             }
         }
+    }
+    if let Some(evidence) = evidence {
+        reply_photo_checks(snapshot, &state, uploads, evidence, &mut problems);
     }
     let passed = problems.is_empty();
     let reasons = if passed {
@@ -142,4 +174,112 @@ pub fn verify_notice(
         verdict: NoticeVerdict { passed, reasons },
         close: passed,
     })
+}
+
+/// Place, time and reuse of every reply photo, as a case's after-photos get them.
+fn reply_photo_checks(
+    snapshot: &Snapshot,
+    state: &crate::notice::NoticeState,
+    uploads: &BTreeMap<String, UploadedPhoto>,
+    evidence: &NoticeEvidence<'_>,
+    problems: &mut Vec<String>,
+) {
+    let policy = evidence.policy;
+    let own = snapshot.header.id;
+    let issued_at = state.issued_at.unwrap_or(Millis::MIN);
+    let phash_of = |h: &str| {
+        uploads
+            .get(h)
+            .and_then(|u| u.phash)
+            .or_else(|| snapshot.evidence.get(h).and_then(|e| e.phash))
+    };
+    let mut seen: Vec<(&str, &str, u64)> = Vec::new();
+    for item in &state.items {
+        let id = item.item.id.as_str();
+        for h in &item.photos {
+            let Some(e) = snapshot.evidence.get(h) else {
+                continue;
+            };
+            // place
+            if e.mock {
+                problems.push(format!(
+                    "item {id}: 照片 {} 的位置来自模拟定位应用 (place: mock location)",
+                    short(h)
+                ));
+            }
+            match (snapshot.header.position, e.position) {
+                (Some(site), Some(at)) => {
+                    match within_radius(&at, &site, evidence.radius_m, &policy.accuracy) {
+                        Ok(c) if c.within => {}
+                        Ok(c) => problems.push(format!(
+                            "item {id}: 照片 {} 离通知单位置太远 (place): {}",
+                            short(h),
+                            c.message()
+                        )),
+                        Err(e) => {
+                            problems.push(format!("item {id}: 照片 {} (place): {e}", short(h)))
+                        }
+                    }
+                }
+                (Some(_), None) => problems.push(format!(
+                    "item {id}: 照片 {} 没有 GPS 位置 (place: no GPS position)",
+                    short(h)
+                )),
+                // A notice issued without a position has no site to compare with.
+                (None, _) => {}
+            }
+            // time
+            if e.taken_at < issued_at {
+                problems.push(format!(
+                    "item {id}: 照片 {} 拍摄于通知单下达之前 (time: taken {} min before the notice)",
+                    short(h),
+                    issued_at.saturating_sub(e.taken_at) / crate::time::MINUTE
+                ));
+            }
+            if e.taken_at > evidence.now.saturating_add(policy.max_clock_ahead) {
+                problems.push(format!(
+                    "item {id}: 照片 {} 的拍摄时间在未来 (time: claims to be taken in the future)",
+                    short(h)
+                ));
+            }
+            // reuse: the same file in another document, or the same picture again
+            if let Some(others) = evidence.reuse.cases_by_hash.get(h.as_str()) {
+                let others: Vec<String> = others
+                    .iter()
+                    .filter(|d| **d != own)
+                    .map(|d| d.to_string())
+                    .collect();
+                if !others.is_empty() {
+                    problems.push(format!(
+                        "item {id}: 照片 {} 已是其他文档 {} 的证据 (reuse)",
+                        short(h),
+                        others.join(", ")
+                    ));
+                }
+            }
+            let Some(p) = phash_of(h) else {
+                continue;
+            };
+            if let Some((other_item, other, _)) = seen.iter().find(|(i, o, q)| {
+                *i != id && *o != h && hamming(p, *q) <= policy.max_phash_distance
+            }) {
+                problems.push(format!(
+                    "item {id}: 照片 {} 与 item {other_item} 的照片 {} 是同一画面 (reuse)",
+                    short(h),
+                    short(other)
+                ));
+            }
+            if let Some(copy) = evidence.reuse.phashes.iter().find(|o| {
+                o.case_id != own && o.hash != *h && hamming(p, o.phash) <= policy.max_phash_distance
+            }) {
+                problems.push(format!(
+                    "item {id}: 照片 {} 与文档 {} 的照片 {} 是同一画面 (reuse)",
+                    short(h),
+                    copy.case_id,
+                    short(&copy.hash)
+                ));
+            }
+            seen.push((id, h, p));
+        }
+    }
 }

@@ -18,6 +18,9 @@ pub enum PatrolTarget<'a> {
     /// An inspector's grid patrol counts when its track is plausible; mileage and
     /// coverage go to the evaluation, not into validity.
     Grid { limits: &'a PlausibilityLimits },
+    /// A river patrol on a segment the server does not know (none, or not in its
+    /// reference data): it cannot count, and the chief is told why rather than waiting.
+    UnknownSegment { segment: Option<&'a str> },
 }
 
 /// The verdict the server writes (`patrol.verdict`) for an ended patrol without one.
@@ -34,13 +37,31 @@ pub fn verify_patrol(state: &PatrolState, target: PatrolTarget<'_>) -> Result<Pa
             "the patrol already has its verdict",
         ));
     }
+    // A track the rules cannot assess (coordinates off the globe) is judged invalid with
+    // the reason: the verdict must come, whatever the phone sent.
+    let unreadable = |e: Error| PatrolVerdict {
+        valid: false,
+        reasons: vec![format!("轨迹无法评估 (the track cannot be assessed): {e}")],
+    };
     match target {
+        PatrolTarget::UnknownSegment { segment } => Ok(PatrolVerdict {
+            valid: false,
+            reasons: vec![match segment {
+                Some(s) => {
+                    format!("河段 {s} 不在服务器的河段名录中，巡河无法计入 (unknown river segment)")
+                }
+                None => "巡河没有指定河段，无法计入 (no river segment)".to_string(),
+            }],
+        }),
         PatrolTarget::River {
             segment,
             requirement,
-        } => Ok(river_report(state, segment, requirement)?.verdict()),
+        } => Ok(river_report(state, segment, requirement).map_or_else(unreadable, |r| r.verdict())),
         PatrolTarget::Grid { limits } => {
-            let report = assess_track(&state.fixes, limits)?;
+            let report = match assess_track(&state.fixes, limits) {
+                Ok(report) => report,
+                Err(e) => return Ok(unreadable(e)),
+            };
             let mut reasons: Vec<String> = report.findings.iter().map(|f| f.to_string()).collect();
             if state.kind != Some(PatrolKind::Grid) {
                 reasons.insert(0, "not a grid patrol".to_string());

@@ -369,8 +369,15 @@ fn server_warns_supervises_and_escalates() {
     w.step(&server(), CaseEvent::Overdue(DeadlineNotice { deadline }))
         .unwrap();
     let overdue = w.now;
-    w.step(&server(), CaseEvent::Supervised(reason("超期督办")))
-        .unwrap();
+    w.step(
+        &server(),
+        CaseEvent::Supervised(fieldloop_core::case::events::Supervision {
+            reason: "超期督办".into(),
+            due: None,
+            automatic: true,
+        }),
+    )
+    .unwrap();
     w.step(
         &server(),
         CaseEvent::Escalated(Escalated {

@@ -115,6 +115,7 @@ pub fn evidence(stage: EvidenceStage, by: &Principal, at: Millis) -> Evidence {
         by: by.user_id.clone(),
         phash: Some(0x0f0f_1234_5678_9abc),
         item: None,
+        mock: false,
     }
 }
 
@@ -127,12 +128,17 @@ pub struct Walk {
 impl Walk {
     /// A 暴露垃圾 case reported by the inspector with one before-photo.
     pub fn reported() -> Walk {
+        Walk::reported_as("20102", T0)
+    }
+
+    /// A case of `category` reported at `at` (whatever the catalogue and calendar say).
+    pub fn reported_as(category: &str, at: Millis) -> Walk {
         let inspector = inspector();
         let new = NewCase {
             id: Uuid::now_v7(),
             event_id: Uuid::now_v7(),
-            at: T0,
-            category: "20102".into(),
+            at,
+            category: category.into(),
             position: POSITION,
             grid_cell: GRID.into(),
             description: Some("垃圾堆在路边".into()),
@@ -140,12 +146,12 @@ impl Walk {
             report: Reported::default(),
             before_photos: vec![(
                 hash("before"),
-                evidence(EvidenceStage::Before, &inspector, T0),
+                evidence(EvidenceStage::Before, &inspector, at),
             )],
         };
         let case = CaseDoc::create(&inspector, &actor_for(&Uuid::now_v7()), new)
             .expect("a valid report is accepted");
-        Walk { case, now: T0 }
+        Walk { case, now: at }
     }
 
     pub fn tick(&mut self) -> Millis {

@@ -316,13 +316,13 @@ fn rows_serialise_to_json_and_csv() {
     let lines: Vec<&str> = csv.split("\r\n").collect();
     assert_eq!(
         lines[0],
-        "排名,单位,应结案,结案,按期结案,缓办,返工,超期,延期,结案率,按期结案率,返工率,超期率"
+        "排名,单位,应结案,结案,按期结案,缓办,返工,超期,延期,结案率,按期结案率,返工率,超期率,督办"
     );
     assert_eq!(
         lines[1],
-        "1,chaoyang-sanitation-1,6,4,3,1,1,2,1,0.8000,0.6000,0.2000,0.4000"
+        "1,chaoyang-sanitation-1,6,4,3,1,1,2,1,0.8000,0.6000,0.2000,0.4000,0"
     );
-    assert_eq!(lines[2], "2,chaoyang-roads-2,0,0,0,0,0,0,0,,,,");
+    assert_eq!(lines[2], "2,chaoyang-roads-2,0,0,0,0,0,0,0,,,,,0");
     assert_eq!(
         lines.len(),
         5,

@@ -3,8 +3,10 @@
 //! (media_bomb stays apart: it installs a counting global allocator.)
 
 mod case_catalogue;
+mod case_dispatch_control;
 mod case_lifecycle;
 mod case_support;
+mod data_sources;
 mod evaluation_month;
 mod geo_datum;
 mod geo_spatial;
@@ -13,8 +15,11 @@ mod media_photos;
 mod media_pipeline;
 mod media_support;
 mod merge_case;
+mod notice_clauses_zh;
 mod notice_flow;
+mod notice_rules;
 mod patrol_doc;
+mod patrol_plan_rules;
 mod permissions_case;
 mod permissions_validate;
 mod plan_compute;
@@ -32,3 +37,4 @@ mod store_support;
 mod verify_case;
 mod verify_notice_patrol;
 mod verify_real_photos;
+mod verify_stalls;

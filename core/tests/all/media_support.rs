@@ -6,23 +6,10 @@ use std::path::PathBuf;
 
 use fieldloop_core::media::RgbImage;
 
-/// `<repo>/../shared/photos`, or FIELDLOOP_PHOTOS; `None` (and a printed notice) when absent.
+/// `<repo>/../shared/photos`, or FIELDLOOP_PHOTOS; when absent, a failure under CI and a
+/// recorded skip (`None`) locally.
 pub fn photos_dir(test: &str) -> Option<PathBuf> {
-    // `<repo>/../shared/photos`; a git worktree sits deeper, so every ancestor is tried.
-    let dir = match std::env::var_os("FIELDLOOP_PHOTOS") {
-        Some(dir) => Some(PathBuf::from(dir)),
-        None => std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .ancestors()
-            .skip(2)
-            .map(|a| a.join("shared/photos"))
-            .find(|d| d.is_dir()),
-    };
-    if let Some(dir) = dir.filter(|d| d.is_dir()) {
-        Some(dir)
-    } else {
-        println!("{test}: skipped: ../shared/photos not found (set FIELDLOOP_PHOTOS)");
-        None
-    }
+    fieldloop_testdata::photos_dir(test)
 }
 
 pub fn image(width: u32, height: u32, f: impl Fn(u32, u32) -> [u8; 3]) -> RgbImage {

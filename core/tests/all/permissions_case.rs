@@ -46,15 +46,23 @@ const ALL_KINDS: &[&str] = &[
     kinds::DEADLINE_WARNING,
     kinds::OVERDUE,
     kinds::ESCALATED,
+    kinds::RECALLED,
+    kinds::SUSPENSION_REQUESTED,
+    kinds::SUSPENSION_DENIED,
+    kinds::REOPENED,
 ];
 
+/// Events with a second row: an admin's corrections and 督办 anywhere.
+const ADMIN_ROWS: &[&str] = &[kinds::SUPERVISED, kinds::VOIDED];
+
 #[test]
-fn every_case_event_has_exactly_one_row() {
+fn every_case_event_has_exactly_one_row_besides_the_admins() {
     for kind in ALL_KINDS {
         let rows = PERMISSIONS.iter().filter(|r| r.event == *kind).count();
-        assert_eq!(rows, 1, "{kind}");
+        let expected = if ADMIN_ROWS.contains(kind) { 2 } else { 1 };
+        assert_eq!(rows, expected, "{kind}");
     }
-    assert_eq!(PERMISSIONS.len(), ALL_KINDS.len());
+    assert_eq!(PERMISSIONS.len(), ALL_KINDS.len() + ADMIN_ROWS.len());
     let all: HashSet<_> = all_rules().iter().map(|r| r.event).collect();
     for kind in ALL_KINDS {
         assert!(all.contains(kind), "all_rules lacks {kind}");
@@ -72,7 +80,6 @@ fn server_only_rows_are_the_referee_and_the_clock() {
         kinds::VERDICT,
         kinds::CLOSED,
         kinds::REWORK,
-        kinds::SUPERVISED,
         kinds::DEADLINE_WARNING,
         kinds::OVERDUE,
         kinds::ESCALATED,
@@ -181,7 +188,13 @@ fn other_roles_and_unknown_events_are_refused() {
         let mut p = inspector();
         p.role = role;
         p.jurisdiction.everywhere = true;
-        for event in ALL_KINDS {
+        // 督办 (supervisors and admins) and an admin's corrections are their rows.
+        let theirs: &[&str] = match role {
+            Role::Supervisor => &[kinds::SUPERVISED],
+            Role::Admin => &[kinds::SUPERVISED, kinds::VOIDED, kinds::REOPENED],
+            _ => &[],
+        };
+        for event in ALL_KINDS.iter().filter(|e| !theirs.contains(e)) {
             assert!(
                 !allowed(&p, event, &at_grid(GRID, Some(UNIT))),
                 "{role:?} {event}"

@@ -308,7 +308,9 @@ fn plan_document_counts_patrols_per_window_and_survives_an_update() {
     let ignored: Vec<Uuid> = state.ignored.iter().map(|i| i.event_id).collect();
     assert_eq!(ignored, [duplicate, unknown_segment, outside, by_chief]);
     assert!(state.ignored[0].reason.contains("already counted"));
-    assert!(state.ignored[3].reason.contains("RiverChief may not write"));
+    assert!(state.ignored[3]
+        .reason
+        .contains("river_chief may not write"));
 
     // The segment turns red mid-month: weekly windows, five patrols each.
     seg.warning = WarningLevel::Red;

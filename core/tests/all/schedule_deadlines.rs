@@ -103,8 +103,8 @@ fn each_band_brings_its_event_once() {
     assert!(clock.due_at(&walk, monday(16, 0)).is_empty());
 
     let escalated = clock.due_at(&walk, monday(16, 40));
-    assert_eq!(kinds(&escalated), ["case.escalated"]);
-    match &escalated[0] {
+    assert_eq!(kinds(&escalated), ["case.supervised", "case.escalated"]);
+    match &escalated[1] {
         CaseEvent::Escalated(e) => {
             assert_eq!(e.to, "督办中心");
             assert!(e.reason.contains(UNIT), "{}", e.reason);
@@ -119,6 +119,8 @@ fn each_band_brings_its_event_once() {
     assert_eq!(state.warned_at, Some(monday(13, 50)));
     assert_eq!(state.overdue_at, Some(monday(14, 40)));
     assert_eq!(state.escalated_to.as_deref(), Some("督办中心"));
+    assert!(state.supervised, "the automatic 督办 is on the case");
+    assert_eq!(state.supervision_count, 1);
 }
 
 #[test]
@@ -131,7 +133,12 @@ fn a_scheduler_that_missed_the_yellow_band_writes_warning_and_overdue() {
     );
     assert_eq!(
         kinds(&clock.due_at(&walk, monday(17, 0))),
-        ["case.deadline_warning", "case.overdue", "case.escalated"]
+        [
+            "case.deadline_warning",
+            "case.overdue",
+            "case.supervised",
+            "case.escalated"
+        ]
     );
 }
 

@@ -2,8 +2,6 @@
 //! collects from report to closure, with the data fields a real one carries.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
-
 use automerge::ActorId;
 use fieldloop_core::doc::{
     Doc, DocKind, DocScope, Event, Evidence, EvidenceStage, Header, Position,
@@ -95,6 +93,7 @@ pub fn reported_case(id: Uuid, at: Millis, actor: &ActorId, photos: &[String; 3]
             by: INSPECTOR.into(),
             phash: Some(0x9f3c_11a0_77e2_5b04 ^ i as u64),
             item: None,
+            mock: false,
         };
         doc.add_evidence(hash, &evidence).expect("evidence");
     }
@@ -257,18 +256,10 @@ pub fn closed_listing(updated_at: Millis) -> Listing {
     }
 }
 
-/// `<repo>/../shared/photos` (or `FIELDLOOP_PHOTOS`), when present.
-pub fn shared_photos() -> Option<PathBuf> {
-    let dir = std::env::var_os("FIELDLOOP_PHOTOS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/photos"));
-    dir.is_dir().then_some(dir)
-}
-
-/// Three real JPEG files about the size of processed photos; `None` (and a printed note
-/// that `test` uses stand-in bytes) when the shared photos are not here.
+/// Three real JPEG files about the size of processed photos; `None` when the shared
+/// photos are not here (a failure under CI; locally recorded: `test` uses stand-in bytes).
 pub fn real_photos(test: &str) -> Option<Vec<Vec<u8>>> {
-    let found = shared_photos().and_then(|dir| {
+    let found = fieldloop_testdata::find_photos().and_then(|dir| {
         [
             "coolpix-gps-a.jpg",
             "coolpix-gps-b.jpg",
@@ -279,7 +270,11 @@ pub fn real_photos(test: &str) -> Option<Vec<Vec<u8>>> {
         .collect()
     });
     if found.is_none() {
-        println!("{test}: ../shared/photos not found (set FIELDLOOP_PHOTOS): using stand-in bytes");
+        fieldloop_testdata::missing(
+            test,
+            "../shared/photos not found (set FIELDLOOP_PHOTOS)",
+            "used stand-in bytes",
+        );
     }
     found
 }

@@ -50,18 +50,19 @@ fn all_uploaded(walk: &Walk) -> BTreeMap<String, UploadedPhoto> {
         .collect()
 }
 
-struct Judge {
+pub(crate) struct Judge {
     catalogue: Catalogue,
     calendar: Calendar,
-    uploads: BTreeMap<String, UploadedPhoto>,
-    arrivals: Arrivals,
+    pub(crate) uploads: BTreeMap<String, UploadedPhoto>,
+    pub(crate) arrivals: Arrivals,
     reuse: ReuseIndex,
     people: Option<BTreeMap<String, Principal>>,
     policy: VerifyPolicy,
+    pub(crate) grid: Option<fieldloop_core::geo::GridIndex>,
 }
 
 impl Judge {
-    fn new(walk: &Walk) -> Judge {
+    pub(crate) fn new(walk: &Walk) -> Judge {
         Judge {
             catalogue: Catalogue::builtin().unwrap(),
             calendar: Calendar::bundled().unwrap(),
@@ -70,10 +71,11 @@ impl Judge {
             reuse: ReuseIndex::default(),
             people: None,
             policy: VerifyPolicy::default(),
+            grid: None,
         }
     }
 
-    fn run(&self, walk: &Walk) -> fieldloop_core::Result<Outcome> {
+    pub(crate) fn run(&self, walk: &Walk) -> fieldloop_core::Result<Outcome> {
         let snapshot = walk.case.snapshot().unwrap();
         verify_case(&CaseVerification {
             snapshot: &snapshot,
@@ -85,10 +87,11 @@ impl Judge {
             people: self.people.as_ref(),
             policy: &self.policy,
             now: walk.now + MINUTE,
+            grid: self.grid.as_ref(),
         })
     }
 
-    fn verdict(&self, walk: &Walk) -> Verdict {
+    pub(crate) fn verdict(&self, walk: &Walk) -> Verdict {
         match self.run(walk).expect("judgeable") {
             Outcome::Judged { verdict } => verdict,
             other => panic!("expected a verdict, got {other:?}"),
@@ -96,7 +99,7 @@ impl Judge {
     }
 }
 
-fn failed(verdict: &Verdict) -> Vec<&str> {
+pub(crate) fn failed(verdict: &Verdict) -> Vec<&str> {
     verdict
         .checks
         .iter()
@@ -105,7 +108,7 @@ fn failed(verdict: &Verdict) -> Vec<&str> {
         .collect()
 }
 
-fn reason<'v>(verdict: &'v Verdict, name: &str) -> &'v str {
+pub(crate) fn reason<'v>(verdict: &'v Verdict, name: &str) -> &'v str {
     &verdict
         .checks
         .iter()

@@ -48,7 +48,7 @@ impl Notice {
             clock: T0,
         };
         n.push("notice.issued", "sup-1", Role::Supervisor, json!({
-            "contractor": "广州某建设有限公司",
+            "contractor": "con-9",
             "due": {"due": T0 + 72 * HOUR, "provisional": false},
             "items": [
                 {"id": "WW-09", "clause": "WW-09", "finding": "no edge protection", "required_action": "设置临边防护", "severity": "serious"},
@@ -83,6 +83,7 @@ impl Notice {
                     by: "con-9".into(),
                     phash: None,
                     item: Some(item.into()),
+                    mock: false,
                 },
             )
             .unwrap();

@@ -79,6 +79,7 @@ fn judge_with(
         people: None,
         policy: &VerifyPolicy::default(),
         now: walk.now + MINUTE,
+        grid: None,
     })
     .unwrap()
     {

@@ -11,18 +11,14 @@
 //! - Four river segments (polylines) with warning levels and chiefs, and the construction
 //!   project `canal-2026` with the stages its supervisors inspect.
 //!
-//! Served to devices as JSON by `GET /v1/reference` (see [`super::routes`]).
+//! A server learns it from the import files generated from it ([`super::city_files`]).
 
 use fieldloop_core::geo::grid::{GridCell, GridIndex};
 use fieldloop_core::geo::LatLon;
 use fieldloop_core::plan::{ChiefLevel, Segment, WarningLevel};
-use fieldloop_core::schedule::{
-    dispatch_unit, ChiefAssignment, ResponsibilityMatrix, ResponsibilityRule,
-};
+use fieldloop_core::schedule::{dispatch_unit, ResponsibilityMatrix, ResponsibilityRule};
 use fieldloop_core::Result;
 use serde::Serialize;
-
-use crate::referee::Reference;
 
 /// South-west corner of the demo grid, WGS-84 (west of West Lake, towards 西溪).
 pub const ORIGIN: LatLon = LatLon {
@@ -221,38 +217,6 @@ impl City {
         };
         matrix.validate()?;
         Ok(matrix)
-    }
-
-    /// The server's reference data for this city: the bundled catalogue and calendar,
-    /// plus this city's matrix, cells, river polylines and units.
-    pub fn server_reference(&self) -> Result<Reference> {
-        let mut reference = Reference::builtin()?;
-        reference.matrix = self.responsibility_matrix()?;
-        reference.grid = Some(self.grid_index()?);
-        reference.segments = self
-            .segments
-            .iter()
-            .map(|s| (s.segment.id.clone(), s.line.clone()))
-            .collect();
-        reference.units = self.units.iter().map(|u| u.id.to_owned()).collect();
-        reference.river_segments = self.segments.iter().map(|s| s.segment.clone()).collect();
-        let mut chiefs: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
-        for segment in &self.segments {
-            for chief in &segment.chiefs {
-                chiefs
-                    .entry(chief)
-                    .or_default()
-                    .push(segment.segment.id.clone());
-            }
-        }
-        reference.chiefs = chiefs
-            .into_iter()
-            .map(|(chief, segments)| ChiefAssignment {
-                chief: chief.to_owned(),
-                segments,
-            })
-            .collect();
-        Ok(reference)
     }
 
     /// The unit the matrix gives for a category key in a grid cell, by the core's rule

@@ -78,6 +78,7 @@ impl Phone {
             by: self.principal.user_id.clone(),
             phash: None,
             item: None,
+            mock: false,
         }
     }
 

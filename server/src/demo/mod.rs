@@ -1,8 +1,9 @@
 //! `fieldloop-server demo`: a seeded city and a simulated working day, run by simulated
 //! phones against the real listener over HTTP, then the server keeps serving.
 //!
-//! - [`city`]: the reference data (grid cells, units, responsibility matrix, river
-//!   segments, the canal-2026 project), served by `GET /v1/reference` ([`routes`]).
+//! - [`city`]: the demo city (grid cells, units, responsibility matrix, river segments,
+//!   the canal-2026 project), which the simulated phones know their way around;
+//!   [`city_files`]: the same city as import files, seeded through the reference import.
 //! - [`scenario`]: the day itself; [`scenario::run_day`] returns a [`Summary`] folded
 //!   from the documents the admin's phone synced.
 //! - [`device`], [`link`], [`photos`]: a simulated phone (its own store file, the core's
@@ -12,10 +13,11 @@
 //! seeds it and listens; [`run_day_on`] runs the day against that listener.
 
 pub mod city;
+pub mod city_files;
+pub mod days;
 pub mod device;
 pub mod link;
 pub mod photos;
-pub mod routes;
 pub mod scenario;
 
 use std::net::SocketAddr;
@@ -24,13 +26,14 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use days::DemoDay;
 pub use scenario::{DayOptions, Summary};
 
 use crate::clock::ManualClock;
 use crate::error::{Result, ServerError};
 use crate::serve::{self, RunningServer};
 use crate::state::{AppState, Config};
-use crate::{app, referee, seed};
+use crate::{app, seed};
 
 /// How often the demo server's scheduler looks for due deadline events. Short, because
 /// the day's clock jumps: the scheduler reads that clock, not the wall clock.
@@ -42,6 +45,8 @@ pub struct DemoServer {
     pub clock: Arc<ManualClock>,
     pub server: RunningServer,
     pub data: PathBuf,
+    /// The working day this run plays (the next one after those already played in `data`).
+    pub day: DemoDay,
     scheduler: tokio::task::JoinHandle<()>,
     stop_scheduler: tokio::sync::oneshot::Sender<()>,
 }
@@ -60,24 +65,29 @@ impl DemoServer {
     }
 }
 
-/// Opens `<data>` with the day's clock (08:30 on 2026-11-23, China time) and the demo
-/// city as the referee's reference data (matrix, cells, rivers, units), seeds the demo
-/// users (idempotent), starts the deadline scheduler and listens on `listen` over plain
-/// HTTP.
+/// Opens `<data>` with the day's clock (08:30 China time on the next working day to play,
+/// see [`days`]), seeds the demo users and imports the demo city's files as the admin (both
+/// idempotent), starts the deadline scheduler and listens on `listen` over plain HTTP.
 pub async fn start(data: &Path, listen: SocketAddr) -> Result<DemoServer> {
-    let clock = Arc::new(ManualClock::new(scenario::at(8, 30)));
+    let day = days::next_day(data, &fieldloop_core::sla::Calendar::bundled()?)?;
+    let clock = Arc::new(ManualClock::new(day.at(8, 30)));
     let dir = data.to_path_buf();
     let server_clock: Arc<dyn crate::clock::Clock> = clock.clone();
-    let reference = city::City::builtin().server_reference()?;
     let state = tokio::task::spawn_blocking(move || {
         AppState::embedded(&dir, server_clock, Config::default())
     })
-    .await??
-    .with_reference(reference);
+    .await??;
     let created = seed::seed_demo(&state).await?;
     tracing::info!(created, "demo users seeded");
+    let admin = state
+        .users
+        .user_by_name("admin")
+        .await?
+        .ok_or_else(|| ServerError::Internal("the demo admin was not seeded".into()))?;
+    let imported = city_files::import_demo_city(&state, &admin.principal()).await?;
+    tracing::info!(version = imported.version(), "demo city imported");
     let (stop_scheduler, stopped) = tokio::sync::oneshot::channel::<()>();
-    let scheduler = referee::spawn_scheduler(state.clone(), SCHEDULER_EVERY, async {
+    let scheduler = crate::scheduler::spawn_scheduler(state.clone(), SCHEDULER_EVERY, async {
         let _ = stopped.await;
     });
     let server = serve::start(app(state.clone()), listen, None).await?;
@@ -86,6 +96,7 @@ pub async fn start(data: &Path, listen: SocketAddr) -> Result<DemoServer> {
         clock,
         server,
         data: data.to_path_buf(),
+        day,
         scheduler,
         stop_scheduler,
     })
@@ -99,7 +110,9 @@ pub async fn run_day_on(
     stop: Arc<AtomicBool>,
     mut progress: impl FnMut(&str) + Send + 'static,
 ) -> Result<Summary> {
+    days::record(&demo.data, &demo.day)?;
     let base_url = demo.base_url();
+    let day = demo.day;
     let devices = demo.data.join("devices");
     let clock = demo.clock.clone();
     let summary = tokio::task::spawn_blocking(move || {
@@ -110,6 +123,7 @@ pub async fn run_day_on(
                 clock,
                 settle,
                 stop,
+                day,
             },
             &mut progress,
         )

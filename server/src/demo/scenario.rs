@@ -1,5 +1,6 @@
-//! The simulated working day, Monday 2026-11-23 in Hangzhou (UTC+8), run against a real
-//! server over HTTP by simulated phones, each with its own store file.
+//! The simulated working day in Hangzhou (UTC+8), run against a real server over HTTP by
+//! simulated phones, each with its own store file. The first run on a data directory
+//! plays Monday 2026-11-23, later runs the following working days ([`super::days`]).
 //!
 //! The server's clock is the day's clock: before every step the scenario sets it to the
 //! step's time, so arrival times, deadlines and verdict times agree with the phones.
@@ -30,7 +31,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::{FixedOffset, TimeZone};
 use fieldloop_core::case::events::{
     Dispatched, Empty, Handled, Registered, Reported, SelfFixed, VerificationSubmitted,
 };
@@ -56,30 +56,16 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::city::{City, PROJECT};
+use super::days::DemoDay;
 use super::device::Phone;
 use super::link::SyncCounts;
 use super::photos::{reencoded, scene, Photo};
 use crate::clock::ManualClock;
 use crate::seed::{demo_users, DEMO_PASSWORD};
 
-/// 2026-11-23 00:00 +08:00, the simulated day.
-pub fn day_start() -> Millis {
-    let china = FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");
-    china
-        .with_ymd_and_hms(2026, 11, 23, 0, 0, 0)
-        .single()
-        .expect("an unambiguous instant")
-        .timestamp_millis()
-}
-
-/// An instant of the simulated day, local time.
-pub fn at(hour: i64, minute: i64) -> Millis {
-    day_start() + hour * HOUR + minute * MINUTE
-}
-
-/// "HH:MM" local for an instant of the day.
-pub fn hhmm(t: Millis) -> String {
-    let minutes = (t - day_start()).div_euclid(MINUTE);
+/// "HH:MM" local for an instant of the day starting at `day_start`.
+pub fn hhmm(day_start: Millis, t: Millis) -> String {
+    let minutes = (t - day_start).div_euclid(MINUTE);
     format!("{:02}:{:02}", minutes / 60, minutes % 60)
 }
 
@@ -299,9 +285,17 @@ pub struct PatrolOutcome {
     pub minutes: i64,
 }
 
-/// What the day produced, folded from the documents the admin's phone synced.
+/// What the day produced, folded from the documents the admin's phone synced. Cases,
+/// notice, patrols, sync counts and steps are the day's own; plans and the units'
+/// evaluation are month to date, over every day played on the data directory.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
+    /// "Tuesday 2026-11-24".
+    pub day: String,
+    /// 1 for the first day played on the data directory, 2 for the next, …
+    pub day_number: usize,
+    /// The month the evaluation covers, "2026-11".
+    pub period: String,
     pub cases: Vec<CaseOutcome>,
     pub cases_reported: usize,
     pub cases_closed: usize,
@@ -339,6 +333,8 @@ pub struct DayOptions<'a> {
     pub settle: Duration,
     /// Set to stop the day at the next sync (Ctrl-C).
     pub stop: Arc<AtomicBool>,
+    /// The working day played.
+    pub day: DemoDay,
 }
 
 struct Day<'a> {
@@ -372,7 +368,11 @@ impl<'a> Day<'a> {
 
     fn say(&mut self, line: impl AsRef<str>) {
         self.steps += 1;
-        let text = format!("[{}] {}", hhmm(self.now), line.as_ref());
+        let text = format!(
+            "[{}] {}",
+            hhmm(self.opts.day.start(), self.now),
+            line.as_ref()
+        );
         (self.progress)(&text);
     }
 
@@ -470,6 +470,10 @@ pub fn run_day(opts: DayOptions<'_>, progress: &mut dyn FnMut(&str)) -> Result<S
     let catalogue = Catalogue::builtin()?;
     let library = ClauseLibrary::bundled()?;
     let calendar = Calendar::bundled()?;
+    // Every time of the scenario is on the day played.
+    let today = opts.day;
+    let at = move |hour: i64, minute: i64| today.at(hour, minute);
+    let hhmm = move |t: Millis| hhmm(today.start(), t);
     let mut day = Day {
         opts,
         phones: HashMap::new(),
@@ -1318,8 +1322,8 @@ fn river_patrol(
         .segment(segment)
         .ok_or_else(|| Error::invalid("demo", format!("no segment {segment}")))?;
     let start = match style {
-        PatrolStyle::Proper => at(9, 46),
-        PatrolStyle::Cheating => at(9, 50),
+        PatrolStyle::Proper => day.opts.day.at(9, 46),
+        PatrolStyle::Cheating => day.opts.day.at(9, 50),
     };
     day.set_time(start);
     let id = day.phone(chief)?.create_doc(
@@ -1529,6 +1533,9 @@ fn summarise(
     let (units_ranked, evaluation_source) =
         evaluate_units(day, city, catalogue, calendar, case_ids, &[])?;
     Ok(Summary {
+        day: day.opts.day.label(),
+        day_number: day.opts.day.number,
+        period: day.opts.day.period(),
         cases_reported: cases.len(),
         cases_closed,
         cases_reworked,
@@ -1590,13 +1597,12 @@ fn evaluate_units(
     case_ids: &[Uuid],
     patrols: &[PatrolState],
 ) -> Result<(Vec<UnitRow>, String)> {
+    let period = day.opts.day.period();
     let admin = day.phone("admin")?;
-    if let Some(json) = admin.link().get_json("/v1/evaluation?period=2026-11")? {
+    let path = format!("/v1/evaluation?period={period}");
+    if let Some(json) = admin.link().get_json(&path)? {
         if let Ok(evaluation) = serde_json::from_value::<Evaluation>(json) {
-            return Ok((
-                evaluation.units,
-                "server: GET /v1/evaluation?period=2026-11".into(),
-            ));
+            return Ok((evaluation.units, format!("server: GET {path}")));
         }
     }
     let mut cases = Vec::new();
@@ -1606,7 +1612,7 @@ fn evaluate_units(
     let units: Vec<String> = city.units.iter().map(|u| u.id.to_owned()).collect();
     let grid = city.grid_index()?;
     let evaluation = evaluation::evaluate(&EvaluationInput {
-        period: "2026-11",
+        period: &period,
         cases: &cases,
         patrols,
         grid: &grid,
@@ -1618,21 +1624,27 @@ fn evaluate_units(
     })?;
     Ok((
         evaluation.units,
-        "core::evaluation over the admin's synced cases (the server has no /v1/evaluation)".into(),
+        "core::evaluation over today's cases on the admin's phone (the server has no /v1/evaluation)"
+            .into(),
     ))
 }
 
 impl Summary {
-    /// The summary as the demo prints it.
+    /// The summary as the demo prints it: the day's own figures first, then the month's
+    /// so far, each under its own heading.
     pub fn render(&self) -> String {
         let mut out = String::new();
         let mut line = |s: String| {
             out.push_str(&s);
             out.push('\n');
         };
-        line("── summary of Monday 2026-11-23 ──".into());
         line(format!(
-            "cases: {} reported, {} closed, {} reworked ({} of them closed after rework), {} overdue",
+            "── summary of {} (day {} played on this data directory) ──",
+            self.day, self.day_number
+        ));
+        line(format!("today, {}:", self.day));
+        line(format!(
+            "  cases: {} reported, {} closed, {} reworked ({} of them closed after rework), {} overdue",
             self.cases_reported,
             self.cases_closed,
             self.cases_reworked,
@@ -1641,7 +1653,7 @@ impl Summary {
         ));
         for c in &self.cases {
             line(format!(
-                "  {} {} {:<16} {:<22} reworks {}{}{}",
+                "    {} {} {:<16} {:<22} reworks {}{}{}",
                 c.label,
                 c.category,
                 c.unit.as_deref().unwrap_or("-"),
@@ -1661,22 +1673,23 @@ impl Summary {
         }
         if self.server_verdicts == 0 {
             line(
-                "  (the server wrote no verdict today: verified cases wait for the referee)".into(),
+                "    (the server wrote no verdict today: verified cases wait for the referee)"
+                    .into(),
             );
         }
         line(format!(
-            "notices: {} issued, {} closed (status {})",
+            "  notices: {} issued, {} closed (status {})",
             self.notices,
             self.notices_closed,
             self.notice_status.join(", ")
         ));
         line(format!(
-            "patrols: {} valid, {} invalid",
+            "  patrols: {} valid, {} invalid",
             self.patrols_valid, self.patrols_invalid
         ));
         for p in &self.patrols {
             line(format!(
-                "  {} on {}: {} ({:.2} km, {} min; judged by {}){}",
+                "    {} on {}: {} ({:.2} km, {} min; judged by {}){}",
                 p.chief,
                 p.segment,
                 if p.valid { "valid" } else { "INVALID" },
@@ -1691,15 +1704,42 @@ impl Summary {
             ));
         }
         line(format!(
-            "river patrol plans: {} pushed to the chiefs for the month, {} plan task(s) done by valid patrols",
+            "  sync: {} round trips, {} documents pushed, {} received, {} photos uploaded, {} rejected; {} steps",
+            self.sync.round_trips,
+            self.sync.pushed,
+            self.sync.received,
+            self.sync.photos_uploaded,
+            self.sync.rejected,
+            self.steps
+        ));
+        let days = if self.day_number == 1 {
+            "1 day played".to_owned()
+        } else {
+            format!("{} days played", self.day_number)
+        };
+        line(format!(
+            "month to date, {} ({days} on this data directory):",
+            self.period
+        ));
+        line(format!(
+            "  river patrol plans: {} pushed to the chiefs, {} plan task(s) done by valid patrols",
             self.plans_issued, self.plan_tasks_done
         ));
-        line(format!("units ranked ({}):", self.evaluation_source));
+        let sum = |f: fn(&UnitRow) -> u32| self.units.iter().map(f).sum::<u32>();
+        line(format!(
+            "  cases due {}, closed {} ({} on time), reworked {}, overdue {}",
+            sum(|u| u.due),
+            sum(|u| u.closed),
+            sum(|u| u.closed_on_time),
+            sum(|u| u.rework),
+            sum(|u| u.overdue)
+        ));
+        line(format!("  units ranked ({}):", self.evaluation_source));
         let percent =
             |r: Option<f64>| r.map_or("   -".to_owned(), |r| format!("{:5.1}%", r * 100.0));
         for u in &self.units {
             line(format!(
-                "  {}. {:<18} 按期结案率 {}  结案率 {}  应结案 {} 结案 {} 按期 {} 返工 {} 超期 {}",
+                "    {}. {:<18} 按期结案率 {}  结案率 {}  应结案 {} 结案 {} 按期 {} 返工 {} 超期 {}",
                 u.rank,
                 u.unit,
                 percent(u.on_time_rate),
@@ -1711,15 +1751,6 @@ impl Summary {
                 u.overdue
             ));
         }
-        line(format!(
-            "sync: {} round trips, {} documents pushed, {} received, {} photos uploaded, {} rejected; {} steps",
-            self.sync.round_trips,
-            self.sync.pushed,
-            self.sync.received,
-            self.sync.photos_uploaded,
-            self.sync.rejected,
-            self.steps
-        ));
         out
     }
 }

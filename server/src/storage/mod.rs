@@ -21,11 +21,13 @@ use uuid::Uuid;
 
 pub use error::{StoreError, StoreResult};
 
+pub mod accounts;
 pub mod compaction;
 pub mod error;
 pub mod fs_blobs;
 pub mod open;
 pub mod postgres;
+pub mod reference;
 pub mod s3_blobs;
 mod s3_sign;
 pub mod schema;

@@ -5,9 +5,11 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use super::accounts::AccountDirectory;
 use super::error::{StoreError, StoreResult};
 use super::fs_blobs::FsBlobStore;
 use super::postgres::PgStore;
+use super::reference::ReferenceStore;
 use super::s3_blobs::{S3BlobStore, S3Settings};
 use super::sqlite::SqliteStore;
 use super::{AuditLog, AuthStore, BlobIndex, BlobStore, DocStore, LeaseStore, UserStore};
@@ -21,6 +23,8 @@ pub struct Stores {
     pub blob_index: Arc<dyn BlobIndex>,
     pub audit: Arc<dyn AuditLog>,
     pub leases: Arc<dyn LeaseStore>,
+    pub accounts: Arc<dyn AccountDirectory>,
+    pub reference: Arc<dyn ReferenceStore>,
     pub blobs: Arc<dyn BlobStore>,
 }
 
@@ -28,7 +32,16 @@ impl Stores {
     /// One value implementing the record stores, plus a blob store.
     pub fn new<R>(records: R, blobs: Arc<dyn BlobStore>) -> Stores
     where
-        R: UserStore + AuthStore + DocStore + BlobIndex + AuditLog + LeaseStore + Clone + 'static,
+        R: UserStore
+            + AuthStore
+            + DocStore
+            + BlobIndex
+            + AuditLog
+            + LeaseStore
+            + ReferenceStore
+            + AccountDirectory
+            + Clone
+            + 'static,
     {
         Stores {
             users: Arc::new(records.clone()),
@@ -36,15 +49,50 @@ impl Stores {
             docs: Arc::new(records.clone()),
             blob_index: Arc::new(records.clone()),
             audit: Arc::new(records.clone()),
-            leases: Arc::new(records),
+            leases: Arc::new(records.clone()),
+            accounts: Arc::new(records.clone()),
+            reference: Arc::new(records),
             blobs,
         }
     }
 }
 
+/// Where a deployment's data lives: the two addresses and the S3 settings for an
+/// `s3://` one. [`Location::embedded`] is the default under a data directory.
+#[derive(Debug, Clone)]
+pub struct Location {
+    pub database: String,
+    pub blobs: String,
+    pub s3: S3Settings,
+}
+
+impl Location {
+    /// SQLite at `DATA/fieldloop.sqlite3`, photos under `DATA/blobs`.
+    pub fn embedded(data: &Path) -> Location {
+        Location {
+            database: data.join("fieldloop.sqlite3").display().to_string(),
+            blobs: data.join("blobs").display().to_string(),
+            s3: S3Settings::default(),
+        }
+    }
+
+    /// Shown in logs and messages; never shows a password in the database URL.
+    pub fn describe(&self) -> String {
+        let database = match self.database.split_once('@') {
+            Some((credentials, host)) if self.database.contains("://") => {
+                let scheme = credentials.split("://").next().unwrap_or("postgres");
+                format!("{scheme}://…@{host}")
+            }
+            _ => self.database.clone(),
+        };
+        format!("database {database}, photos {}", self.blobs)
+    }
+}
+
 /// `s3` gives the endpoint, region and keys for an `s3://` blob address (its bucket is
 /// taken from the address).
-pub async fn open(database: &str, blobs: &str, s3: &S3Settings) -> StoreResult<Stores> {
+pub async fn open(location: &Location) -> StoreResult<Stores> {
+    let (database, blobs, s3) = (&location.database, &location.blobs, &location.s3);
     let blobs: Arc<dyn BlobStore> = match blobs.strip_prefix("s3://") {
         Some(bucket) => {
             let bucket = bucket.trim_end_matches('/');

@@ -9,7 +9,7 @@ use rusqlite::{Connection, Transaction};
 
 use super::error::{StoreError, StoreResult as Result};
 
-pub const VERSION: i64 = 5;
+pub const VERSION: i64 = 7;
 
 /// The schema of version 1, kept so tests can build an old database to migrate.
 pub const V1: &str = r#"
@@ -135,6 +135,20 @@ ALTER TABLE blobs ADD COLUMN phash INTEGER;
     ),
     (
         5,
+        // Open311 client apps: an admin issues each an api_key (only its SHA-256 kept).
+        r#"
+CREATE TABLE open311_clients (
+    key_hash BLOB PRIMARY KEY NOT NULL,
+    client TEXT NOT NULL,
+    issued_by TEXT NOT NULL,
+    issued_at INTEGER NOT NULL,
+    revoked_at INTEGER
+) STRICT;
+"#,
+    ),
+    (6, super::reference::SQLITE_TABLE),
+    (
+        7,
         // Scans page through indexes instead of reading a capped count: live cases by
         // (kind, status, id); documents count their changes since the last compaction so
         // the compactor finds the long ones; the scheduler's lease.
@@ -254,12 +268,24 @@ CREATE TABLE device_heads (
     pending_cursor INTEGER,
     PRIMARY KEY (device_id, doc_id)
 ) STRICT, WITHOUT ROWID;
+CREATE TABLE open311_clients (
+    key_hash BLOB PRIMARY KEY NOT NULL,
+    client TEXT NOT NULL,
+    issued_by TEXT NOT NULL,
+    issued_at INTEGER NOT NULL,
+    revoked_at INTEGER
+) STRICT;
 CREATE TABLE leases (
     name TEXT PRIMARY KEY NOT NULL,
     holder TEXT NOT NULL,
     expires_at INTEGER NOT NULL
 ) STRICT;
 "#;
+
+/// [`CURRENT`] plus the tables added after it was last written out.
+fn current_schema() -> String {
+    format!("{CURRENT}{}", super::reference::SQLITE_TABLE)
+}
 
 fn user_version(conn: &Connection) -> Result<i64> {
     Ok(conn.query_row("PRAGMA user_version", [], |row| row.get(0))?)
@@ -280,7 +306,7 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
     let tx = conn.transaction()?;
     let found = user_version(&tx)?;
     if found == 0 && is_empty(&tx)? {
-        tx.execute_batch(CURRENT)?;
+        tx.execute_batch(&current_schema())?;
     } else if found > VERSION {
         return Err(StoreError::Schema(format!(
             "database schema version {found} is newer than this server's {VERSION}"

@@ -75,7 +75,7 @@ impl SqliteStore {
         Ok(conn)
     }
 
-    fn read<T, F>(&self, f: F) -> StoreFuture<'static, T>
+    pub(super) fn read<T, F>(&self, f: F) -> StoreFuture<'static, T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
@@ -99,7 +99,7 @@ impl SqliteStore {
         })
     }
 
-    fn write<T, F>(&self, f: F) -> StoreFuture<'static, T>
+    pub(super) fn write<T, F>(&self, f: F) -> StoreFuture<'static, T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,

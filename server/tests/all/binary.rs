@@ -1,4 +1,5 @@
-//! The real `fieldloop-server` binary: `demo` seeds and serves, SIGTERM stops it cleanly.
+//! The real `fieldloop-server` binary: `demo` seeds and serves, prints its own lines on
+//! stdout with the logs in a file, and SIGTERM stops it cleanly.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -28,7 +29,6 @@ fn demo_seeds_serves_and_stops_gracefully_on_sigterm() {
         .args(["demo", "--listen", "127.0.0.1:0", "--data"])
         .arg(dir.path())
         .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -43,15 +43,16 @@ fn demo_seeds_serves_and_stops_gracefully_on_sigterm() {
         }
     });
     let mut log = Vec::new();
-    let listening = wait_for(&lines, "fieldloop-server listening", &mut log);
-    let Some(listening) = listening else {
+    let banner = wait_for(&lines, "server on http://", &mut log);
+    let Some(banner) = banner else {
         let _ = child.kill();
         panic!("server did not start: {log:#?}");
     };
-    let addr = listening
-        .split_whitespace()
-        .find_map(|word| word.strip_prefix("addr="))
-        .expect("addr in log line")
+    let addr = banner
+        .split("server on http://")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .expect("address in the banner")
         .to_owned();
 
     let client = reqwest::blocking::Client::new();
@@ -84,6 +85,15 @@ fn demo_seeds_serves_and_stops_gracefully_on_sigterm() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "clean exit: {status}");
-    assert!(wait_for(&lines, "stopped", &mut log).is_some(), "{log:#?}");
+    log.extend(lines.try_iter());
+    assert!(
+        log.iter()
+            .all(|l| !l.contains(" INFO ") && !l.contains('\u{1b}')),
+        "stdout has the demo's lines, not logs: {log:#?}"
+    );
+    let logs = std::fs::read_to_string(dir.path().join("server.log")).expect("log file");
+    assert!(logs.contains("fieldloop-server listening"), "{logs}");
+    assert!(logs.contains("stopped"), "{logs}");
+    assert!(!logs.contains('\u{1b}'), "no colour codes in a file");
     assert!(dir.path().join("fieldloop.sqlite3").is_file());
 }

@@ -269,7 +269,9 @@ async fn bytes_that_are_not_an_image_are_rejected() {
 
 #[tokio::test]
 async fn heic_from_an_iphone_is_refused_as_unsupported() {
-    let Some(dir) = shared_photos() else { return };
+    let Some(dir) = shared_photos("heic_from_an_iphone_is_refused_as_unsupported") else {
+        return;
+    };
     let (server, token) = inspector_server().await;
     let heic = std::fs::read(dir.join("iphone13-pro-max.heic")).expect("heic sample");
     let reply = put_photo(&server, &token, &heic).await;
@@ -283,7 +285,9 @@ async fn heic_from_an_iphone_is_refused_as_unsupported() {
 
 #[tokio::test]
 async fn a_real_camera_photo_uploads_in_pieces() {
-    let Some(dir) = shared_photos() else { return };
+    let Some(dir) = shared_photos("a_real_camera_photo_uploads_in_pieces") else {
+        return;
+    };
     let (server, token) = inspector_server().await;
     let photo = std::fs::read(dir.join("olympus-ep3-12mp.jpg")).expect("sample");
     let hash = sha256_hex(&photo);

@@ -167,15 +167,8 @@ pub fn make_png(width: u32, height: u32) -> Vec<u8> {
     out.into_inner()
 }
 
-/// `<repo>/../shared/photos` (or `$FIELDLOOP_PHOTOS`), if present.
-pub fn shared_photos() -> Option<PathBuf> {
-    let dir = std::env::var_os("FIELDLOOP_PHOTOS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/photos"));
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        println!("skipped: ../shared/photos not found");
-        None
-    }
+/// `<repo>/../shared/photos` (or `$FIELDLOOP_PHOTOS`); when absent, a failure under CI
+/// and a recorded skip (`None`) locally.
+pub fn shared_photos(test: &str) -> Option<PathBuf> {
+    fieldloop_testdata::photos_dir(test)
 }

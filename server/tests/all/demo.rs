@@ -41,13 +41,16 @@ async fn the_reference_endpoint_serves_the_city_to_a_logged_in_phone() {
         .json()
         .await
         .expect("json");
-    let cells = city["cells"].as_array().expect("cells");
+    // Seeded through the reference import from server/demo-city/: one version.
+    assert_eq!(city["version"], 1);
+    let cells = city["grid"].as_array().expect("cells");
     assert_eq!(cells.len(), 36);
     assert!(cells.iter().all(|c| c["code"]
         .as_str()
         .is_some_and(|code| code.len() == 15 && code.starts_with("330106"))));
     assert_eq!(city["units"].as_array().map(Vec::len), Some(6));
-    let warnings: Vec<&str> = city["segments"]
+    assert_eq!(city["projects"][0]["id"], "canal-2026");
+    let warnings: Vec<&str> = city["rivers"]
         .as_array()
         .expect("segments")
         .iter()
@@ -115,6 +118,20 @@ async fn the_day_closes_reworks_runs_overdue_and_judges_patrols_over_http() {
     }
     assert!(
         report.contains("[08:35]") && report.contains("[16:20]"),
+        "{report}"
+    );
+    assert_eq!(
+        (
+            summary.day.as_str(),
+            summary.day_number,
+            summary.period.as_str()
+        ),
+        ("Monday 2026-11-23", 1, "2026-11"),
+        "{report}"
+    );
+    assert!(report.contains("today, Monday 2026-11-23:"), "{report}");
+    assert!(
+        report.contains("month to date, 2026-11 (1 day played"),
         "{report}"
     );
     assert!(summary.steps > 60, "one progress line per step\n{report}");
@@ -242,9 +259,33 @@ async fn the_day_closes_reworks_runs_overdue_and_judges_patrols_over_http() {
     assert!(summary.evaluation_source.starts_with("server"), "{report}");
 
     // `demo` again on the same data directory: the seed is kept, the phones keep their
-    // stores, and the second day's cases (new photos) go the same way as the first's.
+    // stores, and the next working day's cases (new photos) go the same way as the
+    // first's, under the new date; the month's figures add both days up.
     let (again, report) = run_the_day(dir.path()).await;
     assert!(report.contains("16 people log in"), "{report}");
+    assert_eq!(
+        (again.day.as_str(), again.day_number),
+        ("Tuesday 2026-11-24", 2),
+        "{report}"
+    );
+    assert!(report.contains("today, Tuesday 2026-11-24:"), "{report}");
+    assert!(
+        report.contains("month to date, 2026-11 (2 days played"),
+        "{report}"
+    );
+    let enforcement = |s: &Summary| {
+        s.units
+            .iter()
+            .find(|u| u.unit == "enforcement-xihu")
+            .map(|u| (u.due, u.overdue))
+            .expect("enforcement row")
+    };
+    let (due_monday, overdue_monday) = enforcement(&summary);
+    assert_eq!(
+        enforcement(&again),
+        (2 * due_monday, 2 * overdue_monday),
+        "month to date counts both days\n{report}"
+    );
     assert_eq!(
         (
             again.cases_reported,
@@ -266,4 +307,42 @@ async fn the_day_closes_reworks_runs_overdue_and_judges_patrols_over_http() {
         "{report}"
     );
     assert_eq!(again.sync.rejected, 0, "{report}");
+
+    assert_readme_figures(&[summary.render(), again.render()]);
+}
+
+/// The figures the READMEs quote (written there by scripts/demo-figures) are a real run's:
+/// every headline line of these summaries appears in each README's generated block.
+fn assert_readme_figures(summaries: &[String]) {
+    let headline = |line: &&str| {
+        [
+            "── summary of ",
+            "today, ",
+            "  cases: ",
+            "  notices: ",
+            "  patrols: ",
+            "month to date, ",
+            "  cases due ",
+        ]
+        .iter()
+        .any(|p| line.starts_with(p))
+    };
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for readme in [root.join("../README.md"), root.join("README.md")] {
+        let text = std::fs::read_to_string(&readme).expect("README");
+        let block = text
+            .split("<!-- demo-figures:run -->")
+            .nth(1)
+            .and_then(|rest| rest.split("<!-- /demo-figures:run -->").next())
+            .unwrap_or_else(|| panic!("{}: no demo-figures block", readme.display()));
+        for summary in summaries {
+            for line in summary.lines().filter(headline) {
+                assert!(
+                    block.lines().any(|quoted| quoted == line),
+                    "{} does not quote this run's {line:?}: run scripts/demo-figures",
+                    readme.display()
+                );
+            }
+        }
+    }
 }

@@ -28,11 +28,19 @@ enum Keep {
     Cluster(Arc<PgCluster>, tempfile::TempDir),
 }
 
+fn location(database: String, blobs: String, s3: S3Settings) -> open::Location {
+    open::Location {
+        database,
+        blobs,
+        s3,
+    }
+}
+
 async fn sqlite() -> (Stores, Keep) {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = dir.path().join("db.sqlite3").display().to_string();
     let blobs = dir.path().join("blobs").display().to_string();
-    let stores = open::open(&db, &blobs, &S3Settings::default())
+    let stores = open::open(&location(db, blobs, S3Settings::default()))
         .await
         .expect("open sqlite");
     (stores, Keep::Dir(dir))
@@ -42,7 +50,7 @@ async fn pg() -> Option<(Stores, Keep)> {
     let (cluster, url) = postgres().await?;
     let dir = tempfile::tempdir().expect("temp dir");
     let blobs = dir.path().join("blobs").display().to_string();
-    let stores = open::open(&url, &blobs, &S3Settings::default())
+    let stores = open::open(&location(url, blobs, S3Settings::default()))
         .await
         .expect("open postgres");
     Some((stores, Keep::Cluster(cluster, dir)))
@@ -76,6 +84,7 @@ on_both_databases! {
     live_cases_and_evidence_are_read_page_by_page => paging,
     a_lease_has_one_holder_until_it_expires => leases,
     compaction_keeps_every_change_and_loads_from_one_base => compaction,
+    reference_versions_and_the_account_directory_read_back => reference_and_accounts,
 }
 
 const CELL: &str = "330106001001002";
@@ -267,6 +276,111 @@ fn suite_blob(hash: &str) -> fieldloop_server::storage::BlobMeta {
         uploaded_at: common::T0,
         phash: Some(1),
     }
+}
+
+async fn reference_versions_and_the_account_directory_read_back(store: Stores) {
+    use fieldloop_core::reference::KindData;
+    use fieldloop_core::roles::{Jurisdiction, Role};
+    use fieldloop_server::storage::{DeviceRecord, TokenRecord, UserRecord};
+
+    let reference = &store.reference;
+    assert_eq!(reference.reference_version().await.unwrap(), 0);
+    let kind = |kind: &str, json: &str| KindData {
+        kind: kind.into(),
+        json: json.into(),
+    };
+    let first = reference
+        .store_reference(
+            vec![kind("units", "[1]"), kind("grid", "[2]")],
+            "admin".into(),
+            1,
+        )
+        .await
+        .unwrap();
+    let second = reference
+        .store_reference(vec![kind("units", "[3]")], "admin".into(), 2)
+        .await
+        .unwrap();
+    assert_eq!((first, second), (1, 2));
+    let latest = reference.latest_reference().await.unwrap();
+    assert_eq!(latest.version, 2);
+    // Each kind's newest data, whichever version last changed it.
+    assert_eq!(
+        latest.kinds,
+        vec![kind("grid", "[2]"), kind("units", "[3]")]
+    );
+
+    let user = UserRecord {
+        id: "u1".into(),
+        username: "zhang".into(),
+        password_hash: "old".into(),
+        role: Role::Dispatcher,
+        jurisdiction: Jurisdiction {
+            grid_prefixes: vec!["330106001".into()],
+            ..Jurisdiction::default()
+        },
+        created_at: 10,
+        disabled: false,
+    };
+    store.users.create_user(user.clone()).await.unwrap();
+    let device = DeviceRecord {
+        id: "d1".into(),
+        user_id: "u1".into(),
+        name: "phone".into(),
+        registered_at: 11,
+    };
+    store.users.register_device(device).await.unwrap();
+    for (n, expires_at) in [(1u8, 1_000), (2, 5)] {
+        let token = TokenRecord {
+            hash: [n; 32],
+            user_id: "u1".into(),
+            device_id: Some("d1".into()),
+            created_at: 1,
+            expires_at,
+            revoked_at: None,
+        };
+        store.auth.insert_token(token).await.unwrap();
+    }
+    let directory = &store.accounts;
+    let accounts = directory.list_accounts().await.unwrap();
+    assert_eq!(accounts.len(), 1);
+    assert_eq!(accounts[0].jurisdiction, user.jurisdiction);
+    assert_eq!(accounts[0].role, Role::Dispatcher);
+    let devices = directory.list_devices(100).await.unwrap();
+    assert_eq!(
+        devices[0].live_tokens, 1,
+        "the token expired at 5 is not live"
+    );
+    assert_eq!(directory.revoke_device("d1".into(), 100).await.unwrap(), 2);
+    assert_eq!(directory.list_devices(100).await.unwrap()[0].live_tokens, 0);
+    assert!(directory
+        .set_password("u1".into(), "new".into(), 100)
+        .await
+        .unwrap());
+    assert!(!directory
+        .set_password("nobody".into(), "x".into(), 100)
+        .await
+        .unwrap());
+    assert_eq!(
+        store
+            .users
+            .user_by_id("u1")
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash,
+        "new"
+    );
+
+    directory
+        .issue_client_key([7; 32], "citizen-app".into(), "u1".into(), 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        directory.client_of_key([7; 32]).await.unwrap().as_deref(),
+        Some("citizen-app")
+    );
+    assert_eq!(directory.client_of_key([8; 32]).await.unwrap(), None);
 }
 
 async fn a_lease_has_one_holder_until_it_expires(store: Stores) {
@@ -474,7 +588,12 @@ async fn photos_on_s3_resume_through_any_instance_and_promote() {
         BlobState::Complete(300_000)
     );
     // A bad address is refused before any request.
-    let bad = open::open("x.sqlite3", "s3://", &server.settings()).await;
+    let bad = open::open(&location(
+        "x.sqlite3".into(),
+        "s3://".into(),
+        server.settings(),
+    ))
+    .await;
     assert!(matches!(bad, Err(StoreError::Config(_))));
 }
 

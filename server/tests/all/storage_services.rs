@@ -1,7 +1,7 @@
 //! Real storage services for the tests, started on loopback and stopped after: a
 //! throwaway PostgreSQL 15 cluster (initdb + pg_ctl in a temp dir) and an S3 server
 //! (s3s-fs on a temp dir). `scripts/install-services` installs both. Where one is
-//! missing the test says so and skips, except under `CI=true`, where it fails.
+//! missing the test is a recorded skip, except under CI, where it fails.
 #![allow(dead_code)]
 
 use std::net::TcpListener;
@@ -19,13 +19,18 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// `None` (with a visible note) when `what` is not installed here; a failure on CI.
+/// `None` when `what` is not installed here: a recorded skip locally (in the skip log
+/// `scripts/test-all` prints), a failure under CI.
 fn missing(what: &str) -> Option<std::convert::Infallible> {
-    let note = format!("{what} is not installed (scripts/install-services installs it)");
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{note}");
-    }
-    eprintln!("SKIPPED: {note}");
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("a storage test")
+        .to_owned();
+    fieldloop_testdata::missing(
+        &test,
+        &format!("{what} is not installed (scripts/install-services installs it)"),
+        "skipped",
+    );
     None
 }
 

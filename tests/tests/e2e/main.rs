@@ -1,6 +1,16 @@
 //! The end-to-end tests in one binary: real server on loopback, devices with their own stores.
 
+mod backup;
+mod control;
+mod faults_bad_input;
+mod faults_convergence;
+mod faults_crash;
+mod faults_network;
+mod faults_security;
+mod notices;
 mod referee;
+mod reference;
 mod scale_out;
+mod stalls;
 mod sync;
 mod upload;

@@ -13,9 +13,9 @@ use fieldloop_tests::*;
 use uuid::Uuid;
 
 /// A processed JPEG of a generated scene: distinct seeds are distinct pictures.
-struct Photo {
-    hash: String,
-    jpeg: Vec<u8>,
+pub(crate) struct Photo {
+    pub(crate) hash: String,
+    pub(crate) jpeg: Vec<u8>,
 }
 
 fn scene_jpeg(seed: u32, quality: u8) -> Vec<u8> {
@@ -37,7 +37,7 @@ fn scene_jpeg(seed: u32, quality: u8) -> Vec<u8> {
     out
 }
 
-fn photo(seed: u32, quality: u8) -> Photo {
+pub(crate) fn photo(seed: u32, quality: u8) -> Photo {
     let processed = process_photo(
         &scene_jpeg(seed, quality),
         &PhotoLimits::default(),
@@ -50,7 +50,7 @@ fn photo(seed: u32, quality: u8) -> Photo {
     }
 }
 
-fn at(
+pub(crate) fn at(
     position: Position,
     device: &Device,
     stage: EvidenceStage,
@@ -62,7 +62,7 @@ fn at(
 }
 
 /// Appends `event` with `photo` captured beside it, durably, like the app does.
-fn act_with_photo(
+pub(crate) fn act_with_photo(
     device: &mut Device,
     id: Uuid,
     event: CaseEvent,
@@ -83,18 +83,18 @@ fn act_with_photo(
     device.capture(&mut case, &[(&photo.hash, &photo.jpeg)]);
 }
 
-fn upload(device: &mut Device) {
+pub(crate) fn upload(device: &mut Device) {
     upload_pending(&device.client, &mut device.store, &RetryPolicy::default()).expect("upload");
 }
 
-struct Street {
-    server: TestServer,
-    inspector: Device,
-    dispatcher: Device,
-    handler: Device,
+pub(crate) struct Street {
+    pub(crate) server: TestServer,
+    pub(crate) inspector: Device,
+    pub(crate) dispatcher: Device,
+    pub(crate) handler: Device,
 }
 
-fn street() -> Street {
+pub(crate) fn street() -> Street {
     let server = TestServer::with_street_people();
     let inspector = Device::login(&server, "inspector");
     let dispatcher = Device::login(&server, "dispatcher");
@@ -108,7 +108,7 @@ fn street() -> Street {
 }
 
 /// Reported with `before`, registered, and dispatched by the server's matrix.
-fn dispatched_case(s: &mut Street, before: &Photo) -> Uuid {
+pub(crate) fn dispatched_case(s: &mut Street, before: &Photo) -> Uuid {
     s.server.clock.set(minutes(0));
     let placed = at(POSITION, &s.inspector, EvidenceStage::Before, minutes(0));
     let id = report_with_photo(
@@ -134,7 +134,12 @@ fn dispatched_case(s: &mut Street, before: &Photo) -> Uuid {
 }
 
 /// A dispatched case, accepted and handled with `after` taken at `after_at`.
-fn handled_case(s: &mut Street, before: &Photo, after: &Photo, after_at: Position) -> Uuid {
+pub(crate) fn handled_case(
+    s: &mut Street,
+    before: &Photo,
+    after: &Photo,
+    after_at: Position,
+) -> Uuid {
     let id = dispatched_case(s, before);
 
     s.server.clock.set(minutes(30));
@@ -158,7 +163,7 @@ fn handled_case(s: &mut Street, before: &Photo, after: &Photo, after_at: Positio
     id
 }
 
-fn verify(s: &mut Street, id: Uuid, photo: &Photo, when: Millis) {
+pub(crate) fn verify(s: &mut Street, id: Uuid, photo: &Photo, when: Millis) {
     verify_on(&s.server, &mut s.inspector, id, photo, when);
 }
 
@@ -182,7 +187,7 @@ fn verify_on(server: &TestServer, device: &mut Device, id: Uuid, photo: &Photo, 
     device.sync(when);
 }
 
-fn verdict_checks(s: &Street, id: Uuid) -> Vec<(String, bool, String)> {
+pub(crate) fn verdict_checks(s: &Street, id: Uuid) -> Vec<(String, bool, String)> {
     let doc = s.server.doc(id).expect("server doc");
     let state = fieldloop_core::case::fold(&doc.snapshot().expect("snapshot"));
     let verdict = state.last_verdict.expect("a verdict");

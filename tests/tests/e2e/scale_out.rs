@@ -12,7 +12,8 @@ use fieldloop_core::store::sha256_hex;
 use fieldloop_core::sync::upload::{upload_pending, RetryPolicy};
 use fieldloop_core::time::DAY;
 use fieldloop_server::clock::ManualClock;
-use fieldloop_server::referee::{self, SCHEDULER_LEASE};
+use fieldloop_server::referee;
+use fieldloop_server::scheduler::{self, SCHEDULER_LEASE};
 use fieldloop_server::storage::s3_blobs::S3Settings;
 use fieldloop_tests::services::{PgCluster, S3Server};
 use fieldloop_tests::*;
@@ -104,8 +105,7 @@ fn two_instances_on_one_database_and_shared_photo_files_behave_the_same() {
 }
 
 fn two_instances(cluster: &PgCluster, blobs: &str, s3: &S3Settings) {
-    let Some(photos) = shared_photos() else {
-        println!("SKIPPED: ../shared/photos not found");
+    let Some(photos) = shared_photos("scale_out::two_instances") else {
         return;
     };
     let database = tokio::runtime::Runtime::new()
@@ -125,7 +125,7 @@ fn two_instances(cluster: &PgCluster, blobs: &str, s3: &S3Settings) {
     // A's scheduler starts first and takes the lease; B's waits behind it.
     let scheduler_a = {
         let _inside = a.runtime().enter();
-        referee::spawn_scheduler_as(
+        scheduler::spawn_scheduler_as(
             a.state.clone(),
             "instance-a".into(),
             ROUND,
@@ -137,7 +137,7 @@ fn two_instances(cluster: &PgCluster, blobs: &str, s3: &S3Settings) {
     });
     let _scheduler_b = {
         let _inside = b.runtime().enter();
-        referee::spawn_scheduler_as(
+        scheduler::spawn_scheduler_as(
             b.state.clone(),
             "instance-b".into(),
             ROUND,

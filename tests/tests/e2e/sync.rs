@@ -480,7 +480,10 @@ fn bad_requests_are_refused_with_a_reason() {
     let http = reqwest::blocking::Client::new();
     let url = format!("{}/v1/sync", server.base);
     let send = |token: Option<&str>, body: Vec<u8>| {
-        let mut request = http.post(&url).body(body);
+        let mut request = http
+            .post(&url)
+            .header("content-type", wire::CONTENT_TYPE)
+            .body(body);
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }

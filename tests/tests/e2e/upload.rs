@@ -12,10 +12,7 @@ use fieldloop_tests::*;
 use uuid::Uuid;
 
 fn photo_bytes(test: &str) -> Option<Vec<u8>> {
-    let Some(dir) = shared_photos() else {
-        println!("{test}: skipped: ../shared/photos not found");
-        return None;
-    };
+    let dir = shared_photos(test)?;
     Some(std::fs::read(dir.join("coolpix-gps-a.jpg")).expect("photo readable"))
 }
 

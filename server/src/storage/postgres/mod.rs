@@ -8,6 +8,7 @@
 //! few inserts before the commit, and it makes sequence numbers visible in order, so a
 //! sync cursor never skips a change that commits late.
 
+mod directory;
 mod docs;
 pub mod schema;
 

@@ -10,7 +10,7 @@ use tokio_postgres::Client;
 
 use crate::storage::error::{StoreError, StoreResult};
 
-pub const VERSION: i32 = 2;
+pub const VERSION: i32 = 3;
 
 /// Serialises migrations between instances starting at once (any constant of our own).
 const MIGRATION_LOCK: i64 = 0x6669_656c_646c_6f6f;
@@ -120,12 +120,13 @@ CREATE TABLE device_heads (
 "#;
 
 /// `(version reached, step)`, applied in order to databases older than that version.
-pub const MIGRATIONS: &[(i32, &str)] = &[(
-    2,
-    // Scans page through indexes: live cases by (kind, status, id); the compactor finds
-    // long documents by their count of changes since the last compaction; the lease that
-    // names the scheduler's instance.
-    r#"
+pub const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        2,
+        // Scans page through indexes: live cases by (kind, status, id); the compactor finds
+        // long documents by their count of changes since the last compaction; the lease that
+        // names the scheduler's instance.
+        r#"
 DROP INDEX projections_by_status;
 CREATE INDEX projections_by_status ON projections(kind, status, doc_id);
 CREATE INDEX projections_by_grid ON projections(grid_cell, seq);
@@ -139,7 +140,32 @@ CREATE TABLE leases (
     expires_at TIMESTAMPTZ NOT NULL
 );
 "#,
-)];
+    ),
+    (
+        3,
+        // The city's own reference data, versioned; Open311 client apps' keys (hashes).
+        V3_TABLES,
+    ),
+];
+
+const V3_TABLES: &str = r#"
+CREATE TABLE reference_data (
+    version BIGINT NOT NULL,
+    kind TEXT NOT NULL,
+    json TEXT NOT NULL,
+    stored_by TEXT NOT NULL,
+    stored_at BIGINT NOT NULL,
+    PRIMARY KEY (kind, version)
+);
+CREATE INDEX reference_data_by_version ON reference_data(version);
+CREATE TABLE open311_clients (
+    key_hash BYTEA PRIMARY KEY,
+    client TEXT NOT NULL,
+    issued_by TEXT NOT NULL,
+    issued_at BIGINT NOT NULL,
+    revoked_at BIGINT
+);
+"#;
 
 /// The current schema, for a fresh database: version 1 plus every migration, written out
 /// (columns added by `ALTER TABLE` go last).
@@ -159,6 +185,7 @@ pub fn current() -> String {
         "CREATE TABLE leases (\n    name TEXT PRIMARY KEY,\n    holder TEXT NOT NULL,\n    \
          expires_at TIMESTAMPTZ NOT NULL\n);\n",
     );
+    sql.push_str(V3_TABLES);
     sql
 }
 

@@ -1,0 +1,24 @@
+// WorkManager's periodic sync whenever a network is there: the same call as "sync now".
+package fieldloop.app
+
+import android.content.Context
+import androidx.work.CoroutineWorker
+import androidx.work.WorkerParameters
+import uniffi.fieldloop_ffi.FieldException
+
+class SyncWorker(context: Context, params: WorkerParameters) : CoroutineWorker(context, params) {
+    override suspend fun doWork(): Result {
+        val phone = (applicationContext as FieldloopApp).phone
+        return try {
+            phone.syncNow()
+            Result.success()
+        } catch (e: FieldException.Offline) {
+            Result.retry()
+        } catch (e: FieldException.Unauthorized) {
+            // Nobody logged in: nothing to sync until someone does.
+            Result.success()
+        } catch (e: FieldException) {
+            Result.retry()
+        }
+    }
+}

@@ -1,0 +1,189 @@
+"""The field day, shortened, through the generated Python bindings against a real server.
+
+    PYTHONPATH=<bindings>/python python3 field_day.py <phone-test-server> <photos dir>
+
+An inspector captures a case offline with a real JPEG, the dispatcher registers it, the
+server dispatches it, the handler repairs it with an after-photo, the inspector verifies
+on site, and the server's verdict closes it on every phone. Bad input is a typed error
+and leaves the store as it was.
+"""
+
+import asyncio
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+from fieldloop import fieldloop_core as core
+from fieldloop import fieldloop_ffi as ffi
+
+MINUTE = 60_000
+ORIGIN = (30.262, 120.095)  # south-west corner of cell 330106001001001
+CATEGORY = "20102"  # 暴露垃圾 → sanitation-xihu → `handler`
+
+
+class Clock:
+    """The day's clock, shared by the phones and the server."""
+
+    def __init__(self, start):
+        self.now = start
+
+    def now_ms(self):
+        return self.now
+
+
+def site(east_m, north_m):
+    lat = ORIGIN[0] + north_m / 111_320.0
+    lon = ORIGIN[1] + east_m / (111_320.0 * math.cos(math.radians(ORIGIN[0])))
+    return lat, lon
+
+
+def fix(lat, lon):
+    return ffi.PositionFix(lat=lat, lon=lon, accuracy_m=6.0, provider="fused", mock=False)
+
+
+class Day:
+    def __init__(self, server_exe, root):
+        self.server = subprocess.Popen(
+            [server_exe], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        self.url = self.server.stdout.readline().strip()
+        start = int(self.server.stdout.readline().split()[1])
+        self.day_start = start - (8 * 60 + 30) * MINUTE
+        self.clock = Clock(start)
+        self.root = root
+        self.phones = []
+
+    def at(self, hour, minute):
+        self.clock.now = self.day_start + (hour * 60 + minute) * MINUTE
+        self.server.stdin.write(f"at {self.clock.now}\n")
+        self.server.stdin.flush()
+        assert self.server.stdout.readline().strip() == "ok"
+
+    def phone(self, user, password):
+        phone = ffi.FieldPhone.open_with_clock(
+            os.path.join(self.root, user), self.url, self.clock
+        )
+        phone.login(user, password)
+        phone.register_device(f"python phone of {user}")
+        self.phones.append(phone)
+        return phone
+
+    def close(self):
+        for p in self.phones:
+            p.shutdown()
+        self.server.stdin.close()
+        try:
+            self.server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.server.kill()
+
+
+def sync(phone):
+    return asyncio.run(phone.sync_now())
+
+
+def until(what, phone, done):
+    deadline = time.monotonic() + 30
+    while True:
+        sync(phone)
+        if done():
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for: {what}")
+        time.sleep(0.25)
+
+
+def store_state(phone):
+    rows = [(t.id, t.status) for t in phone.inbox(ffi.InboxFilter.ALL)]
+    return rows, phone.pending_changes(), phone.pending_photos()
+
+
+def main(server_exe, photos):
+    def photo(name):
+        path = os.path.join(photos, name)
+        assert os.path.isfile(path), f"missing photo {path}"
+        return path
+
+    root = tempfile.mkdtemp(prefix="fieldloop-py-")
+    day = Day(server_exe, root)
+    try:
+        inspector = day.phone("inspector", "inspect-demo-pass")
+        dispatcher = day.phone("dispatch-xihu", "xihu-demo-2026")
+        handler = day.phone("handler", "handler-demo-pass")
+        day.at(8, 31)
+        for p in (inspector, dispatcher, handler):
+            sync(p)
+
+        day.at(8, 40)
+        lat, lon = site(150, 150)
+        assert inspector.grid_cell_at(lat, lon) == "330106001001001"
+        before = store_state(inspector)
+        try:
+            asyncio.run(
+                inspector.capture_case(
+                    ffi.CaseDraft(
+                        category="29999", position=fix(lat, lon), description=None,
+                        address=None, urgent=False, component_id=None,
+                        photo_paths=[photo("jolla-phone-8mp.jpg")],
+                    )
+                )
+            )
+            raise AssertionError("an unknown category was accepted")
+        except ffi.FieldError.InvalidInput as e:
+            assert e.field == "category", e.field
+        assert store_state(inspector) == before, "nothing stored by a refused capture"
+
+        case = asyncio.run(
+            inspector.capture_case(
+                ffi.CaseDraft(
+                    category=CATEGORY, position=fix(lat, lon), description="垃圾堆放在路边",
+                    address=None, urgent=False, component_id=None,
+                    photo_paths=[photo("jolla-phone-8mp.jpg")],
+                )
+            )
+        )
+        assert inspector.pending_photos() == 1
+        day.at(8, 45)
+        sync(inspector)
+
+        day.at(8, 50)
+        sync(dispatcher)
+        dispatcher.register_case(case, None)
+        until("dispatch by the server", dispatcher,
+              lambda: dispatcher.case_view(case).state.unit == "sanitation-xihu")
+
+        day.at(9, 0)
+        sync(handler)
+        task = next(t for t in handler.inbox(ffi.InboxFilter.CASES) if t.id == case)
+        assert task.band == core.Band.GREEN and task.remaining_working_minutes > 0, task
+        handler.accept_case(case)
+        day.at(9, 20)
+        after = ffi.PhotoInput(path=photo("olympus-ep3-12mp.jpg"), position=fix(*site(152, 148)))
+        asyncio.run(handler.hand_in_repair(case, "已清运", [after]))
+        sync(handler)
+
+        day.at(9, 40)
+        sync(inspector)
+        verify = ffi.PhotoInput(path=photo("coolpix-gps-a.jpg"), position=fix(*site(154, 147)))
+        report = asyncio.run(inspector.precheck_verification(case, True, [verify]))
+        assert report.would_pass, report.warnings
+        asyncio.run(inspector.submit_verification(case, True, None, [verify]))
+        until("the verdict closes the case", inspector,
+              lambda: inspector.case_view(case).state.status == core.CaseStatus.CLOSED)
+        for p in (dispatcher, handler):
+            sync(p)
+            assert p.case_view(case).state.status == core.CaseStatus.CLOSED
+        print("ok   python field day: captured offline, dispatched, repaired, verified, closed on 3 phones")
+    finally:
+        day.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        sys.exit("usage: field_day.py <phone-test-server> <photos dir>")
+    main(sys.argv[1], sys.argv[2])

@@ -1,0 +1,223 @@
+//! GeoJSON (RFC 7946, WGS-84 longitude-latitude) for maps and data sharing: cases,
+//! grid cells, river segments and patrol tracks, each limited to the caller's scope.
+
+use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use fieldloop_core::doc::{actor_for, DocKind};
+use fieldloop_core::patrol;
+use fieldloop_core::roles::Principal;
+use serde::Serialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::cases::{list_cases, CaseFilter, CaseRow};
+use super::names::{city, People};
+use super::{iso, scan, MAX_EXPORT};
+use crate::auth::Auth;
+use crate::error::Result;
+use crate::state::AppState;
+
+const GEOJSON: &str = "application/geo+json";
+
+fn geojson(value: Value) -> Response {
+    ([(header::CONTENT_TYPE, GEOJSON)], value.to_string()).into_response()
+}
+
+fn collection(features: Vec<Value>) -> Value {
+    json!({ "type": "FeatureCollection", "features": features })
+}
+
+#[derive(Serialize)]
+struct Point {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    coordinates: [f64; 2],
+}
+
+#[derive(Serialize)]
+struct CaseFeature {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    id: Uuid,
+    geometry: Point,
+    properties: CaseRow,
+}
+
+#[derive(Serialize)]
+struct CaseCollection {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    features: Vec<CaseFeature>,
+    next_cursor: Option<String>,
+}
+
+/// Cases with a position as points; `properties` is the list row. Serialized from typed
+/// rows (not a `serde_json::Value` tree): the map asks for ten thousand at once.
+pub async fn cases_geojson(
+    state: &AppState,
+    who: &Principal,
+    filter: &CaseFilter,
+) -> Result<Vec<u8>> {
+    let page = list_cases(state, who, filter, MAX_EXPORT).await?;
+    let features = page
+        .items
+        .into_iter()
+        .filter_map(|row| {
+            let coordinates = [row.lon?, row.lat?];
+            Some(CaseFeature {
+                kind: "Feature",
+                id: row.id,
+                geometry: Point {
+                    kind: "Point",
+                    coordinates,
+                },
+                properties: row,
+            })
+        })
+        .collect();
+    let collection = CaseCollection {
+        kind: "FeatureCollection",
+        features,
+        next_cursor: page.next_cursor,
+    };
+    serde_json::to_vec(&collection)
+        .map_err(|e| crate::error::ServerError::Internal(format!("GeoJSON: {e}")))
+}
+
+#[utoipa::path(get, path = "/v1/cases.geojson", tag = "geo", params(CaseFilter),
+    responses((status = 200, description = "GeoJSON FeatureCollection of case points", content_type = "application/geo+json")),
+    security(("bearer" = [])))]
+pub async fn cases_handler(
+    auth: Auth,
+    State(state): State<AppState>,
+    Query(mut filter): Query<CaseFilter>,
+) -> Result<Response> {
+    filter.limit = Some(filter.limit.unwrap_or(MAX_EXPORT));
+    let body = cases_geojson(&state, &auth.principal, &filter).await?;
+    Ok(([(header::CONTENT_TYPE, GEOJSON)], body).into_response())
+}
+
+/// The grid cells under the caller's grid prefixes (all for a citywide jurisdiction).
+pub fn cells_geojson(who: &Principal) -> Value {
+    let j = &who.jurisdiction;
+    let everywhere = j.everywhere || j.grid_prefixes.is_empty();
+    let city = city();
+    let features = city
+        .cells
+        .iter()
+        .filter(|c| {
+            everywhere
+                || j.grid_prefixes
+                    .iter()
+                    .any(|p| c.code.starts_with(p.as_str()))
+        })
+        .map(|cell| {
+            let mut ring: Vec<[f64; 2]> = cell.ring.iter().map(|p| [p.lon, p.lat]).collect();
+            if ring.first() != ring.last() {
+                ring.push(ring[0]);
+            }
+            let community = city
+                .streets
+                .iter()
+                .flat_map(|s| s.communities.iter().map(move |c| (s, c)))
+                .find(|(_, c)| c.code == cell.community)
+                .map(|(s, c)| format!("{} {}", s.name, c.name));
+            json!({
+                "type": "Feature",
+                "id": cell.code,
+                "geometry": { "type": "Polygon", "coordinates": [ring] },
+                "properties": { "code": cell.code, "community": community },
+            })
+        })
+        .collect();
+    collection(features)
+}
+
+#[utoipa::path(get, path = "/v1/geo/cells", tag = "geo",
+    responses((status = 200, description = "Grid cells as polygons", content_type = "application/geo+json")),
+    security(("bearer" = [])))]
+pub async fn cells_handler(auth: Auth) -> Response {
+    geojson(cells_geojson(&auth.principal))
+}
+
+pub fn segments_geojson() -> Value {
+    let features = city()
+        .segments
+        .iter()
+        .map(|s| {
+            let line: Vec<[f64; 2]> = s.line.iter().map(|p| [p.lon, p.lat]).collect();
+            json!({
+                "type": "Feature",
+                "id": s.segment.id,
+                "geometry": { "type": "LineString", "coordinates": line },
+                "properties": {
+                    "id": s.segment.id,
+                    "name": s.segment.name,
+                    "river": s.segment.river,
+                    "chief_level": s.segment.chief_level,
+                    "warning": s.segment.warning,
+                    "chiefs": s.chiefs,
+                },
+            })
+        })
+        .collect();
+    collection(features)
+}
+
+#[utoipa::path(get, path = "/v1/geo/segments", tag = "geo",
+    responses((status = 200, description = "River segments as lines", content_type = "application/geo+json")),
+    security(("bearer" = [])))]
+pub async fn segments_handler(_auth: Auth) -> Response {
+    geojson(segments_geojson())
+}
+
+/// Patrol tracks (mock-location fixes left out) with the server's verdict and reasons.
+pub async fn patrols_geojson(state: &AppState, who: &Principal) -> Result<Value> {
+    let (patrols, _) = scan(state, who, 0, MAX_EXPORT, |p| p.kind == DocKind::Patrol).await?;
+    let actor = actor_for(&Uuid::nil());
+    let mut people = People::default();
+    let mut features = Vec::new();
+    for projection in patrols {
+        let Some(stored) = state.docs.load_doc(projection.doc_id).await? else {
+            continue;
+        };
+        let fold = patrol::fold(&stored.load(&actor)?.snapshot()?);
+        let line: Vec<[f64; 2]> = fold
+            .real_positions()
+            .iter()
+            .map(|p| [p.lon, p.lat])
+            .collect();
+        if line.len() < 2 {
+            continue;
+        }
+        let patroller = match &fold.patroller {
+            Some(id) => Some(people.name(state, id).await?),
+            None => None,
+        };
+        features.push(json!({
+            "type": "Feature",
+            "id": projection.doc_id,
+            "geometry": { "type": "LineString", "coordinates": line },
+            "properties": {
+                "id": projection.doc_id,
+                "kind": fold.kind,
+                "patroller": patroller,
+                "segment": fold.segment,
+                "status": fold.status,
+                "started_at": fold.started_at.map(iso),
+                "ended_at": fold.ended_at.map(iso),
+                "valid": fold.verdict.as_ref().map(|v| v.valid),
+                "reasons": fold.verdict.as_ref().map(|v| v.reasons.clone()).unwrap_or_default(),
+            },
+        }));
+    }
+    Ok(collection(features))
+}
+
+#[utoipa::path(get, path = "/v1/geo/patrols", tag = "geo",
+    responses((status = 200, description = "Patrol tracks with validity and reasons", content_type = "application/geo+json")),
+    security(("bearer" = [])))]
+pub async fn patrols_handler(auth: Auth, State(state): State<AppState>) -> Result<Response> {
+    Ok(geojson(patrols_geojson(&state, &auth.principal).await?))
+}

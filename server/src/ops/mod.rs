@@ -1,0 +1,96 @@
+//! Running the server in production: the error shape of every answer ([`shape`]),
+//! health, readiness and metrics endpoints ([`health`]), configuration ([`config`]),
+//! logs ([`logging`]), and backup / restore of the embedded default ([`backup`]).
+
+pub mod backup;
+pub mod config;
+pub mod health;
+pub mod logging;
+pub mod shape;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+pub use logging::{LogFormat, OpsArgs};
+
+/// `serve` flags for how requests and shutdown are bounded.
+#[derive(Debug, Clone, Args)]
+pub struct ServeOps {
+    /// Seconds open requests (a sync in flight) get to finish after SIGINT/SIGTERM.
+    #[arg(long, env = "FIELDLOOP_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
+    pub shutdown_grace_secs: u64,
+    /// Seconds before a request other than a photo transfer is answered 408.
+    #[arg(long, env = "FIELDLOOP_REQUEST_TIMEOUT_SECS", default_value_t = 120)]
+    pub request_timeout_secs: u64,
+}
+
+impl ServeOps {
+    pub fn grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
+
+    /// The app's settings with this request timeout.
+    pub fn app_config(&self) -> crate::Config {
+        crate::Config {
+            request_timeout: Duration::from_secs(self.request_timeout_secs.max(1)),
+            ..crate::Config::default()
+        }
+    }
+}
+
+/// `fieldloop-server backup`.
+#[derive(Debug, Clone, Args)]
+pub struct BackupArgs {
+    /// The data directory of the running (or stopped) server.
+    #[arg(long, env = "FIELDLOOP_DATA", default_value = "./fieldloop-data")]
+    pub data: PathBuf,
+    /// A new (or empty) directory to write the backup into.
+    #[arg(long)]
+    pub to: PathBuf,
+}
+
+/// `fieldloop-server restore`.
+#[derive(Debug, Clone, Args)]
+pub struct RestoreArgs {
+    /// A directory written by `backup`.
+    #[arg(long)]
+    pub from: PathBuf,
+    /// The data directory to create (must hold no database yet).
+    #[arg(long, env = "FIELDLOOP_DATA", default_value = "./fieldloop-data")]
+    pub data: PathBuf,
+}
+
+/// Runs `backup` and prints what was copied.
+pub async fn run_backup(args: BackupArgs) -> crate::Result<()> {
+    let (data, to) = (args.data.clone(), args.to.clone());
+    let manifest = tokio::task::spawn_blocking(move || backup::backup(&data, &to)).await??;
+    println!(
+        "backup of {} in {}: {} documents up to change {}, {} photos ({} bytes)",
+        args.data.display(),
+        args.to.display(),
+        manifest.documents,
+        manifest.head_seq,
+        manifest.photos,
+        manifest.photo_bytes
+    );
+    Ok(())
+}
+
+/// Runs `restore` and prints what was laid out.
+pub async fn run_restore(args: RestoreArgs) -> crate::Result<()> {
+    let (from, data) = (args.from.clone(), args.data.clone());
+    let manifest = tokio::task::spawn_blocking(move || backup::restore(&from, &data)).await??;
+    println!(
+        "restored {} (taken {}) into {}: {} documents up to change {}, {} photos; start it with `fieldloop-server serve --data {}`",
+        args.from.display(),
+        manifest.taken_at,
+        args.data.display(),
+        manifest.documents,
+        manifest.head_seq,
+        manifest.photos,
+        args.data.display()
+    );
+    Ok(())
+}

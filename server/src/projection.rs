@@ -1,0 +1,36 @@
+//! A document's query row (status, unit, cell, deadline, band, console fields), from its
+//! fold: written beside every stored change, by sync, the referee and the console alike.
+
+use fieldloop_core::doc::Snapshot;
+use fieldloop_core::status;
+
+use crate::reference::Reference;
+use crate::storage::ProjectionFields;
+
+/// The query columns of a document, from its fold.
+pub fn projection_of(snapshot: &Snapshot, reference: &Reference) -> ProjectionFields {
+    let header = &snapshot.header;
+    // A document whose fold fails still gets its row (no status): the push was valid.
+    let (status, due, scope) =
+        match status::summarize(snapshot, Some((&reference.catalogue, &reference.calendar))) {
+            Ok(s) => (Some(s.status.status), s.due, s.scope),
+            Err(_) => (None, status::Due::default(), header.scope.clone()),
+        };
+    ProjectionFields {
+        status,
+        unit: scope.unit,
+        grid_cell: scope.grid_cell,
+        project: scope.project,
+        segment: scope.segment,
+        deadline: due.deadline,
+        band: due.band_name(),
+        // Position, creation time and source let the console's lists and map read rows only.
+        json: serde_json::json!({
+            "created_by": header.created_by,
+            "category": header.category,
+            "position": header.position,
+            "created_at": header.created_at,
+            "source": snapshot.fields.get("source"),
+        }),
+    }
+}

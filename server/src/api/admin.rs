@@ -14,7 +14,8 @@ use crate::error::{Result, ServerError};
 use crate::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
 use crate::storage::accounts::{AccountRow, DeviceRow};
-use crate::storage::AuditEntry;
+use crate::storage::audit::{check_chain, ChainCheck};
+use crate::storage::{AuditEntry, ChainedAudit};
 
 /// Shortest password an admin may set.
 const MIN_PASSWORD: usize = 8;
@@ -129,4 +130,41 @@ pub async fn revoke_device_handler(
         .await?;
     audit(&state, &auth.principal, "device.revoked", &id).await?;
     Ok(Json(Revoked { revoked_tokens }))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct AuditQuery {
+    /// Rows with ids above this one (0: from the start).
+    pub after: Option<i64>,
+    /// At most this many rows (default and cap 500).
+    pub limit: Option<usize>,
+}
+
+/// Rows per page of `GET /v1/admin/audit` at most.
+const AUDIT_PAGE: usize = 500;
+
+#[utoipa::path(get, path = "/v1/admin/audit", tag = "admin",
+    params(AuditQuery),
+    responses((status = 200, description = "Audit rows oldest first, each with its chain hash", body = Vec<ChainedAudit>)),
+    security(("bearer" = [])))]
+pub async fn audit_handler(
+    auth: Auth,
+    State(state): State<AppState>,
+    crate::extract::ApiQuery(query): crate::extract::ApiQuery<AuditQuery>,
+) -> Result<Json<Vec<ChainedAudit>>> {
+    require_admin(&auth.principal, "read the audit log")?;
+    let limit = query.limit.unwrap_or(AUDIT_PAGE).clamp(1, AUDIT_PAGE);
+    let after = query.after.unwrap_or(0);
+    Ok(Json(state.audit.chain_page(after, limit).await?))
+}
+
+#[utoipa::path(get, path = "/v1/admin/audit/check", tag = "admin",
+    responses((status = 200, description = "The hash chain recomputed over every row", body = ChainCheck)),
+    security(("bearer" = [])))]
+pub async fn audit_check_handler(
+    auth: Auth,
+    State(state): State<AppState>,
+) -> Result<Json<ChainCheck>> {
+    require_admin(&auth.principal, "check the audit log")?;
+    Ok(Json(check_chain(state.audit.as_ref()).await?))
 }

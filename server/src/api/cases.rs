@@ -185,7 +185,10 @@ pub fn case_row(state: &AppState, p: &Projection) -> CaseRow {
         status: f.status.clone(),
         band: f.band.clone().unwrap_or_else(|| "green".into()),
         deadline: f.deadline.map(iso),
-        unit_name: f.unit.as_deref().map(unit_name),
+        unit_name: f
+            .unit
+            .as_deref()
+            .map(|u| unit_name(&state.reference.current(), u)),
         unit: f.unit.clone(),
         grid_cell: f.grid_cell.clone(),
         lat: coordinate("lat"),

@@ -12,10 +12,11 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::cases::{list_cases, CaseFilter, CaseRow};
-use super::names::{city, People};
+use super::names::People;
 use super::{iso, scan, MAX_EXPORT};
 use crate::auth::Auth;
 use crate::error::Result;
+use crate::reference::Reference;
 use crate::state::AppState;
 
 const GEOJSON: &str = "application/geo+json";
@@ -99,11 +100,11 @@ pub async fn cases_handler(
 }
 
 /// The grid cells under the caller's grid prefixes (all for a citywide jurisdiction).
-pub fn cells_geojson(who: &Principal) -> Value {
+pub fn cells_geojson(reference: &Reference, who: &Principal) -> Value {
     let j = &who.jurisdiction;
     let everywhere = j.everywhere || j.grid_prefixes.is_empty();
-    let city = city();
-    let features = city
+    let features = reference
+        .city
         .cells
         .iter()
         .filter(|c| {
@@ -117,12 +118,7 @@ pub fn cells_geojson(who: &Principal) -> Value {
             if ring.first() != ring.last() {
                 ring.push(ring[0]);
             }
-            let community = city
-                .streets
-                .iter()
-                .flat_map(|s| s.communities.iter().map(move |c| (s, c)))
-                .find(|(_, c)| c.code == cell.community)
-                .map(|(s, c)| format!("{} {}", s.name, c.name));
+            let community = (!cell.name.is_empty()).then_some(&cell.name);
             json!({
                 "type": "Feature",
                 "id": cell.code,
@@ -137,13 +133,14 @@ pub fn cells_geojson(who: &Principal) -> Value {
 #[utoipa::path(get, path = "/v1/geo/cells", tag = "geo",
     responses((status = 200, description = "Grid cells as polygons", content_type = "application/geo+json")),
     security(("bearer" = [])))]
-pub async fn cells_handler(auth: Auth) -> Response {
-    geojson(cells_geojson(&auth.principal))
+pub async fn cells_handler(auth: Auth, State(state): State<AppState>) -> Response {
+    geojson(cells_geojson(&state.reference.current(), &auth.principal))
 }
 
-pub fn segments_geojson() -> Value {
-    let features = city()
-        .segments
+pub fn segments_geojson(reference: &Reference) -> Value {
+    let features = reference
+        .city
+        .rivers
         .iter()
         .map(|s| {
             let line: Vec<[f64; 2]> = s.line.iter().map(|p| [p.lon, p.lat]).collect();
@@ -168,8 +165,8 @@ pub fn segments_geojson() -> Value {
 #[utoipa::path(get, path = "/v1/geo/segments", tag = "geo",
     responses((status = 200, description = "River segments as lines", content_type = "application/geo+json")),
     security(("bearer" = [])))]
-pub async fn segments_handler(_auth: Auth) -> Response {
-    geojson(segments_geojson())
+pub async fn segments_handler(_auth: Auth, State(state): State<AppState>) -> Response {
+    geojson(segments_geojson(&state.reference.current()))
 }
 
 /// Patrol tracks (mock-location fixes left out) with the server's verdict and reasons.

@@ -53,6 +53,8 @@ pub fn routes() -> Router<AppState> {
             post(admin::reset_password_handler),
         )
         .route("/v1/admin/devices", get(admin::devices_handler))
+        .route("/v1/admin/audit", get(admin::audit_handler))
+        .route("/v1/admin/audit/check", get(admin::audit_check_handler))
         .route(
             "/v1/admin/devices/{id}/revoke",
             post(admin::revoke_device_handler),

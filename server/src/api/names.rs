@@ -1,30 +1,25 @@
 //! Names a person reads instead of codes and ids: units, categories, people.
 //!
-//! Unit names, cell outlines and river names come from the city's reference data. Until
-//! the reference module holds them, they are read from the built-in demo city here, and
-//! only here: this is the one place to switch to the deployment's imported data.
+//! Unit names come from the deployment's reference data (what its admins imported), never
+//! from the demo city.
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 
+use axum::extract::State;
 use fieldloop_core::catalogue::Catalogue;
 
-use crate::demo::city::City;
 use crate::error::Result;
+use crate::reference::Reference;
 use crate::state::AppState;
 
-/// The city's geography and names as the console shows them.
-pub fn city() -> &'static City {
-    static CITY: OnceLock<City> = OnceLock::new();
-    CITY.get_or_init(City::builtin)
-}
-
-pub fn unit_name(unit: &str) -> String {
-    city()
+/// The unit's name in the imported reference, or its id when the city has not named it.
+pub fn unit_name(reference: &Reference, unit: &str) -> String {
+    reference
+        .city
         .units
         .iter()
         .find(|u| u.id == unit)
-        .map_or_else(|| unit.to_owned(), |u| u.name.to_owned())
+        .map_or_else(|| unit.to_owned(), |u| u.name.clone())
 }
 
 /// "大类 / 小类" for a category key ("20102"), or the key when the catalogue lacks it.
@@ -67,14 +62,19 @@ pub struct UnitName {
 #[utoipa::path(get, path = "/v1/units", tag = "reference",
     responses((status = 200, description = "Responsible units by id and name", body = Vec<UnitName>)),
     security(("bearer" = [])))]
-pub async fn units_handler(_auth: crate::auth::Auth) -> axum::Json<Vec<UnitName>> {
+pub async fn units_handler(
+    _auth: crate::auth::Auth,
+    State(state): State<AppState>,
+) -> axum::Json<Vec<UnitName>> {
+    let reference = state.reference.current();
     axum::Json(
-        city()
+        reference
+            .city
             .units
             .iter()
             .map(|u| UnitName {
-                id: u.id.to_owned(),
-                name: u.name.to_owned(),
+                id: u.id.clone(),
+                name: u.name.clone(),
             })
             .collect(),
     )

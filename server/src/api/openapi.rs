@@ -33,6 +33,8 @@ impl Modify for BearerAuth {
         super::cases::detail_handler,
         super::actions::act_handler,
         super::queues::queues_handler,
+        super::admin::audit_handler,
+        super::admin::audit_check_handler,
         super::names::units_handler,
         super::export::cases_csv_handler,
         super::geo::cases_handler,

@@ -190,13 +190,14 @@ pub async fn ranking(
     for row in &mut evaluation.inspectors {
         row.inspector = people.name(state, &row.inspector).await?;
     }
+    let reference = state.reference.current();
     let units = evaluation
         .units
         .iter()
         .map(|u| UnitRanking {
             rank: ranked.then_some(u.rank),
             unit: u.unit.clone(),
-            unit_name: unit_name(&u.unit),
+            unit_name: unit_name(&reference, &u.unit),
             due: u.due,
             closed: u.closed,
             closed_on_time: u.closed_on_time,
@@ -236,7 +237,7 @@ pub async fn ranking(
         trend.push(overall(period.label(), &evaluation));
     }
     for row in &mut evaluation.units {
-        row.unit = unit_name(&row.unit);
+        row.unit = unit_name(&reference, &row.unit);
     }
     Ok((
         Ranking {

@@ -22,6 +22,7 @@ use crate::api::names::{category_name, unit_name};
 use crate::api::{iso, scan};
 use crate::error::Result;
 use crate::projection::projection_of;
+use crate::reference::Reference;
 use crate::state::AppState;
 use crate::storage::{NewChange, Origin};
 
@@ -240,7 +241,7 @@ pub async fn create_request(
 }
 
 /// `status` and `status_notes` of a case as Open311 words them.
-fn status_of(snapshot: &Snapshot) -> (&'static str, String) {
+fn status_of(reference: &Reference, snapshot: &Snapshot) -> (&'static str, String) {
     let fold = case::fold(snapshot);
     let last_reason = |kind: &str| {
         snapshot
@@ -256,7 +257,11 @@ fn status_of(snapshot: &Snapshot) -> (&'static str, String) {
             })
             .unwrap_or_default()
     };
-    let unit = fold.unit.as_deref().map(unit_name).unwrap_or_default();
+    let unit = fold
+        .unit
+        .as_deref()
+        .map(|u| unit_name(reference, u))
+        .unwrap_or_default();
     let note = match fold.status {
         CaseStatus::New | CaseStatus::Reported => "已受理，等待立案".to_owned(),
         CaseStatus::Registered => "已立案，等待派遣".to_owned(),
@@ -280,7 +285,8 @@ fn status_of(snapshot: &Snapshot) -> (&'static str, String) {
 fn request_json(state: &AppState, snapshot: &Snapshot, deadline: Option<i64>) -> Value {
     let header = &snapshot.header;
     let fold = case::fold(snapshot);
-    let (status, notes) = status_of(snapshot);
+    let reference = &state.reference.current();
+    let (status, notes) = status_of(reference, snapshot);
     let code = header.category.clone().unwrap_or_default();
     let updated = snapshot
         .events
@@ -295,7 +301,7 @@ fn request_json(state: &AppState, snapshot: &Snapshot, deadline: Option<i64>) ->
         "service_name": category_name(&state.reference.current().catalogue, &code),
         "service_code": code,
         "description": snapshot.fields.get("description"),
-        "agency_responsible": fold.unit.as_deref().map(unit_name),
+        "agency_responsible": fold.unit.as_deref().map(|u| unit_name(reference, u)),
         "service_notice": null,
         "requested_datetime": iso(header.created_at),
         "updated_datetime": iso(updated),

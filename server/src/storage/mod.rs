@@ -19,9 +19,11 @@ use fieldloop_core::time::Millis;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub use audit::ChainedAudit;
 pub use error::{StoreError, StoreResult};
 
 pub mod accounts;
+pub mod audit;
 pub mod compaction;
 pub mod error;
 pub mod fs_blobs;
@@ -112,7 +114,7 @@ pub trait AuthStore: Send + Sync {
     fn bind_token_device(&self, hash: [u8; 32], device_id: &str) -> StoreFuture<'_, ()>;
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub at: Millis,
     pub user_id: Option<String>,
@@ -124,9 +126,12 @@ pub struct AuditEntry {
 }
 
 pub trait AuditLog: Send + Sync {
+    /// Appends the entry with its chain hash ([`audit::chain_hash`]), one writer at a time.
     fn record(&self, entry: AuditEntry) -> StoreFuture<'_, ()>;
     /// Newest first.
     fn recent(&self, limit: usize) -> StoreFuture<'_, Vec<AuditEntry>>;
+    /// Rows with ids above `after_id`, oldest first, at most `limit`, with their hashes.
+    fn chain_page(&self, after_id: i64, limit: usize) -> StoreFuture<'_, Vec<ChainedAudit>>;
 }
 
 // ---------------------------------------------------------------------------------------

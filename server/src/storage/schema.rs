@@ -9,7 +9,7 @@ use rusqlite::{Connection, Transaction};
 
 use super::error::{StoreError, StoreResult as Result};
 
-pub const VERSION: i64 = 7;
+pub const VERSION: i64 = 8;
 
 /// The schema of version 1, kept so tests can build an old database to migrate.
 pub const V1: &str = r#"
@@ -167,6 +167,13 @@ CREATE TABLE leases (
 ) STRICT;
 "#,
     ),
+    (
+        8,
+        // The audit log is hash-chained (storage/audit.rs); older rows keep no hash.
+        r#"
+ALTER TABLE audit ADD COLUMN hash BLOB;
+"#,
+    ),
 ];
 
 /// The current schema, for a fresh database.
@@ -242,7 +249,8 @@ CREATE TABLE audit (
     device_id TEXT,
     action TEXT NOT NULL,
     target TEXT,
-    detail TEXT
+    detail TEXT,
+    hash BLOB
 ) STRICT;
 CREATE TABLE blobs (
     hash TEXT PRIMARY KEY NOT NULL,

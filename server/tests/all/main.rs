@@ -1,5 +1,6 @@
 //! Every server integration test in one binary (one link of the dependency tree, not six).
 
+mod audit_chain;
 mod auth;
 mod binary;
 mod blobs;

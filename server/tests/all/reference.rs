@@ -134,6 +134,10 @@ async fn an_initialised_deployment_has_only_its_admin_who_imports_the_city_file_
     assert_eq!(empty["version"], 0);
     assert!(empty.get("grid").is_none() && empty.get("rivers").is_none());
 
+    let no_units = server
+        .call(Method::GET, "/v1/units", Some(&token), Body::empty())
+        .await;
+    assert_eq!(no_units.json(), serde_json::json!([]), "no demo units");
     let units = put(&server, &token, "units", UNITS).await;
     assert_eq!(units.status, StatusCode::CREATED, "{:?}", units.json());
     assert_eq!(units.json()["version"], 1);
@@ -208,6 +212,25 @@ async fn an_initialised_deployment_has_only_its_admin_who_imports_the_city_file_
     assert_eq!(city["version"], 3);
     assert_eq!(city["grid"].as_array().map(Vec::len), Some(2));
     assert_eq!(city["units"][1]["name"], "西湖区环境卫生管理中心, 环卫");
+    // The console names units and draws cells from the city's own data, not the demo's.
+    let units = server
+        .call(Method::GET, "/v1/units", Some(&token), Body::empty())
+        .await
+        .json();
+    assert_eq!(units[0]["id"], "roads");
+    assert_eq!(units[0]["name"], "西湖区市政道路养护所");
+    assert_eq!(units.as_array().map(Vec::len), Some(2));
+    let cells = server
+        .call(Method::GET, "/v1/geo/cells", Some(&token), Body::empty())
+        .await
+        .json();
+    let codes: Vec<&str> = cells["features"]
+        .as_array()
+        .expect("features")
+        .iter()
+        .filter_map(|f| f["id"].as_str())
+        .collect();
+    assert_eq!(codes, ["330106001001001", "330106001001002"]);
     // The referee dispatches by the city's matrix now.
     let held = server.state.reference.current();
     assert_eq!(held.version, 3);

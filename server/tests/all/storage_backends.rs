@@ -381,6 +381,26 @@ async fn reference_versions_and_the_account_directory_read_back(store: Stores) {
         Some("citizen-app")
     );
     assert_eq!(directory.client_of_key([8; 32]).await.unwrap(), None);
+
+    // The audit log chains on either backend.
+    for action in ["login", "import", "logout"] {
+        let entry = fieldloop_server::storage::AuditEntry {
+            at: 5,
+            user_id: Some("u1".into()),
+            device_id: None,
+            action: action.into(),
+            target: None,
+            detail: None,
+        };
+        store.audit.record(entry).await.unwrap();
+    }
+    let rows = store.audit.chain_page(0, 10).await.unwrap();
+    assert_eq!(rows.len(), 3);
+    assert!(rows.iter().all(|r| r.hash.is_some()));
+    let check = fieldloop_server::storage::audit::check_chain(store.audit.as_ref())
+        .await
+        .unwrap();
+    assert_eq!((check.checked, check.broken_at), (3, None));
 }
 
 async fn a_lease_has_one_holder_until_it_expires(store: Stores) {

@@ -22,8 +22,8 @@ use uuid::Uuid;
 use super::error::{StoreError, StoreResult as Result};
 use super::sqlite::{enum_parse, enum_text};
 use super::{
-    AuditEntry, AuditLog, AuthStore, BlobHash, BlobIndex, BlobMeta, CaseEvidence, DeviceRecord,
-    LeaseStore, Registration, StoreFuture, TokenRecord, UserRecord, UserStore,
+    AuditEntry, AuditLog, AuthStore, BlobHash, BlobIndex, BlobMeta, CaseEvidence, ChainedAudit,
+    DeviceRecord, LeaseStore, Registration, StoreFuture, TokenRecord, UserRecord, UserStore,
 };
 
 /// Connections per instance at most; PostgreSQL's own limit is shared by all instances.
@@ -307,14 +307,29 @@ impl AuthStore for PgStore {
     }
 }
 
+/// Serialises audit appends across instances, so each row chains onto the last.
+const AUDIT_LOCK: i64 = 0x6175_6469_745f_6c6f;
+
 impl AuditLog for PgStore {
     fn record(&self, entry: AuditEntry) -> StoreFuture<'_, ()> {
         Box::pin(async move {
-            let client = self.pool.get().await?;
-            client
-                .execute(
+            let mut client = self.pool.get().await?;
+            let tx = client.transaction().await?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&AUDIT_LOCK])
+                .await?;
+            let previous: Option<Vec<u8>> = tx
+                .query_opt("SELECT hash FROM audit ORDER BY id DESC LIMIT 1", &[])
+                .await?
+                .map(|row| row.try_get(0))
+                .transpose()?
+                .flatten();
+            let previous = previous
+                .and_then(|h| <[u8; 32]>::try_from(h.as_slice()).ok())
+                .unwrap_or(super::audit::GENESIS);
+            let id: i64 = tx
+                .query_one(
                     "INSERT INTO audit (at, user_id, device_id, action, target, detail) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
+                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
                     &[
                         &entry.at,
                         &entry.user_id,
@@ -324,8 +339,47 @@ impl AuditLog for PgStore {
                         &entry.detail,
                     ],
                 )
-                .await?;
+                .await?
+                .try_get(0)?;
+            let hash = super::audit::chain_hash(&previous, id, &entry);
+            tx.execute(
+                "UPDATE audit SET hash = $2 WHERE id = $1",
+                &[&id, &hash.as_slice()],
+            )
+            .await?;
+            tx.commit().await?;
             Ok(())
+        })
+    }
+
+    fn chain_page(&self, after_id: i64, limit: usize) -> StoreFuture<'_, Vec<ChainedAudit>> {
+        Box::pin(async move {
+            let client = self.pool.get().await?;
+            let rows = client
+                .query(
+                    "SELECT id, at, user_id, device_id, action, target, detail, hash FROM audit \
+                     WHERE id > $1 ORDER BY id LIMIT $2",
+                    &[&after_id, &to_i64(limit)],
+                )
+                .await?;
+            rows.iter()
+                .map(|row| {
+                    let hash: Option<Vec<u8>> = row.try_get(7)?;
+                    Ok(ChainedAudit {
+                        id: row.try_get(0)?,
+                        entry: AuditEntry {
+                            at: row.try_get(1)?,
+                            user_id: row.try_get(2)?,
+                            device_id: row.try_get(3)?,
+                            action: row.try_get(4)?,
+                            target: row.try_get(5)?,
+                            detail: row.try_get(6)?,
+                        },
+                        hash: hash
+                            .map(|h| <[u8; 32]>::try_from(h.as_slice()).unwrap_or([0xff; 32])),
+                    })
+                })
+                .collect()
         })
     }
 

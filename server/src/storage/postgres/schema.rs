@@ -10,7 +10,7 @@ use tokio_postgres::Client;
 
 use crate::storage::error::{StoreError, StoreResult};
 
-pub const VERSION: i32 = 3;
+pub const VERSION: i32 = 4;
 
 /// Serialises migrations between instances starting at once (any constant of our own).
 const MIGRATION_LOCK: i64 = 0x6669_656c_646c_6f6f;
@@ -146,6 +146,11 @@ CREATE TABLE leases (
         // The city's own reference data, versioned; Open311 client apps' keys (hashes).
         V3_TABLES,
     ),
+    (
+        4,
+        // The audit log is hash-chained (storage/audit.rs); older rows keep no hash.
+        "ALTER TABLE audit ADD COLUMN hash BYTEA;",
+    ),
 ];
 
 const V3_TABLES: &str = r#"
@@ -186,7 +191,10 @@ pub fn current() -> String {
          expires_at TIMESTAMPTZ NOT NULL\n);\n",
     );
     sql.push_str(V3_TABLES);
-    sql
+    sql.replace(
+        "    target TEXT,\n    detail TEXT\n);\nCREATE TABLE blobs",
+        "    target TEXT,\n    detail TEXT,\n    hash BYTEA\n);\nCREATE TABLE blobs",
+    )
 }
 
 /// Brings the database to [`VERSION`]: creates it when empty, migrates it when older,

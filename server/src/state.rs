@@ -50,6 +50,8 @@ pub struct AppState {
     pub audit: Arc<dyn AuditLog>,
     /// Account and device listings for the console's admin pages.
     pub accounts: Arc<dyn crate::storage::accounts::AccountDirectory>,
+    /// Devices' evidence signing keys, for the verdict's signature check.
+    pub device_keys: Arc<dyn crate::storage::device_keys::DeviceKeyStore>,
     pub clock: Arc<dyn Clock>,
     pub config: Arc<Config>,
     /// Failed logins per account name, to slow password guessing.
@@ -82,6 +84,7 @@ impl AppState {
             + AuditLog
             + ReferenceStore
             + crate::storage::accounts::AccountDirectory
+            + crate::storage::device_keys::DeviceKeyStore
             + Clone
             + 'static,
         B: BlobStore + 'static,
@@ -92,6 +95,7 @@ impl AppState {
             docs: Arc::new(records.clone()),
             blob_index: Arc::new(records.clone()),
             accounts: Arc::new(records.clone()),
+            device_keys: Arc::new(records.clone()),
             reference_store: Arc::new(records.clone()),
             audit: Arc::new(records),
             blobs: Arc::new(blobs),

@@ -19,6 +19,7 @@ use uuid::Uuid;
 use crate::error::{Result, ServerError};
 
 pub mod accounts;
+pub mod device_keys;
 pub mod fs_blobs;
 pub mod reference;
 pub mod schema;

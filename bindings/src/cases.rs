@@ -126,6 +126,9 @@ fn evidence_for(
         phash: Some(photo.processed.phash),
         item: None,
         mock: fix.mock,
+        original_sha256: None,
+        exif: None,
+        seal: None,
     }
 }
 
@@ -154,7 +157,11 @@ impl FieldPhone {
         let now = self.now();
         let mut case = self.case(id)?;
         for (photo, fix) in &photos {
-            let evidence = evidence_for(&principal, stage, photo, fix, now);
+            let evidence = self.sealed(
+                case.header()?.id,
+                photo,
+                evidence_for(&principal, stage, photo, fix, now),
+            )?;
             case.add_evidence(&principal, &photo.processed.content_hash, &evidence)?;
         }
         case.append(&principal, &event, Uuid::now_v7(), now)?;
@@ -166,16 +173,18 @@ impl FieldPhone {
         let principal = self.principal()?;
         let now = self.now();
         let grid_cell = self.cell_at(draft.position.lat, draft.position.lon)?;
+        let id = Uuid::now_v7();
         let before: Vec<(String, Evidence)> = photos
             .iter()
             .map(|p| {
-                (
+                let evidence =
+                    evidence_for(&principal, EvidenceStage::Before, p, &draft.position, now);
+                Ok((
                     p.processed.content_hash.clone(),
-                    evidence_for(&principal, EvidenceStage::Before, p, &draft.position, now),
-                )
+                    self.sealed(id, p, evidence)?,
+                ))
             })
-            .collect();
-        let id = Uuid::now_v7();
+            .collect::<Result<_>>()?;
         let new = NewCase {
             id,
             event_id: Uuid::now_v7(),
@@ -221,7 +230,11 @@ impl FieldPhone {
         let now = self.now();
         let mut case = self.case(id)?;
         for (photo, fix) in photos {
-            let evidence = evidence_for(&principal, EvidenceStage::Verification, photo, fix, now);
+            let evidence = self.sealed(
+                case.header()?.id,
+                photo,
+                evidence_for(&principal, EvidenceStage::Verification, photo, fix, now),
+            )?;
             case.add_evidence(&principal, &photo.processed.content_hash, &evidence)?;
         }
         case.append(
@@ -410,6 +423,7 @@ impl FieldPhone {
             people: None,
             policy: &VerifyPolicy::default(),
             grid: None,
+            custody: None,
             now: self.now(),
         })?;
         let checks: Vec<Check> = match outcome {

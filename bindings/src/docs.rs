@@ -53,7 +53,8 @@ impl FieldPhone {
         let mut doc = self.read(|r| Ok(r.load_doc(id)?))?;
         let before = doc.snapshot()?;
         for (photo, evidence) in &photos {
-            doc.add_evidence(&photo.processed.content_hash, evidence)?;
+            let evidence = self.sealed(id, photo, evidence.clone())?;
+            doc.add_evidence(&photo.processed.content_hash, &evidence)?;
         }
         doc.append_event(&Event::new(
             Uuid::now_v7(),

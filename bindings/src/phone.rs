@@ -98,6 +98,20 @@ impl FieldPhone {
         }))
     }
 
+    /// Signs `evidence` for photo `photo` of document `doc_id` with this device's key,
+    /// after recording what the photo itself says (original hash, EXIF time and GPS).
+    pub(crate) fn sealed(
+        &self,
+        doc_id: Uuid,
+        photo: &ReadyPhoto,
+        mut evidence: fieldloop_core::doc::Evidence,
+    ) -> Result<fieldloop_core::doc::Evidence> {
+        evidence.original_sha256 = Some(photo.processed.original_sha256.clone());
+        evidence.exif = photo.processed.exif.facts();
+        let signer = self.write(|s| Ok(s.evidence_signer().clone()))?;
+        Ok(signer.seal(doc_id, &photo.processed.content_hash, evidence)?)
+    }
+
     pub(crate) fn now(&self) -> Millis {
         self.clock.now_ms()
     }

@@ -117,8 +117,8 @@ impl FieldPhone {
     /// Binds this device to the logged-in person on the server (blocking).
     pub fn register_device(&self, name: String) -> Result<()> {
         let client = self.client()?;
-        let device = self.write(|s| Ok(s.device_id()))?;
-        Ok(client.register_device(device, &name)?)
+        let signer = self.write(|s| Ok(s.evidence_signer().clone()))?;
+        Ok(client.register_device(&signer, &name)?)
     }
 
     /// Revokes the token on the server when it can be reached, and forgets it here.

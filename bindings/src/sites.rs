@@ -79,6 +79,9 @@ impl FieldPhone {
                     phash: Some(photo.processed.phash),
                     item: item.clone(),
                     mock: input.position.mock,
+                    original_sha256: None,
+                    exif: None,
+                    seal: None,
                 };
                 (photo, evidence)
             })

@@ -177,6 +177,44 @@ pub struct Evidence {
     /// taken. Absent in documents written before the flag was recorded.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub mock: bool,
+    /// SHA-256 (hex) of the file as the camera handed it over, before processing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_sha256: Option<String>,
+    /// What the photo's own EXIF said at capture. The processed file carries no EXIF,
+    /// so these facts travel here, under the signature, for the server to compare.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exif: Option<ExifFacts>,
+    /// The capturing device's signature over this record (see [`crate::custody`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seal: Option<Seal>,
+}
+
+/// The time and place a photo's own EXIF block recorded, each when present.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct ExifFacts {
+    /// DateTimeOriginal, the camera's wall clock counted as if it were UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_time: Option<Millis>,
+    /// OffsetTimeOriginal in minutes east of UTC, when the camera wrote one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset_minutes: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lat: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lon: Option<f64>,
+}
+
+/// A device's ed25519 signature over one evidence record, made at capture.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct Seal {
+    /// The device (as registered with the server) whose key signed.
+    pub device_id: String,
+    /// The document the record was signed for: evidence copied elsewhere still names it.
+    pub doc_id: Uuid,
+    /// 64-byte signature, lower-case hex.
+    pub signature: String,
 }
 
 /// An event a fold kept in the log but gave no effect, and why: the log is the audit

@@ -17,6 +17,7 @@ uniffi::custom_type!(Uuid, String, {
 
 pub mod case;
 pub mod catalogue;
+pub mod custody;
 pub mod doc;
 pub mod error;
 pub mod evaluation;

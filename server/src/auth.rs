@@ -510,6 +510,10 @@ pub async fn me(auth: Auth) -> Result<Response> {
 pub struct DeviceRequest {
     pub device_id: String,
     pub name: String,
+    /// The device's ed25519 evidence signing key, 64 hex digits. Optional for phones
+    /// built before evidence was signed; their evidence then fails the signature check.
+    #[serde(default)]
+    pub public_key: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -568,7 +572,18 @@ pub async fn register_device(
         name: request.name.trim().to_owned(),
         registered_at: state.clock.now(),
     };
+    let public_key = request
+        .public_key
+        .as_deref()
+        .map(crate::device_keys::parse)
+        .transpose()?;
     let outcome = state.users.register_device(device.clone()).await?;
+    if let Some(key) = public_key {
+        state
+            .device_keys
+            .register_key(device.id.clone(), key, device.registered_at)
+            .await?;
+    }
     state
         .auth
         .bind_token_device(auth.token_hash, &device.id)

@@ -32,6 +32,7 @@ pub mod clock;
 pub mod console;
 pub mod corrections;
 pub mod demo;
+pub mod device_keys;
 pub mod error;
 pub mod evaluation;
 pub mod extract;

@@ -269,7 +269,14 @@ async fn judge_case(
     now: Millis,
 ) -> Result<Option<case::Verdict>> {
     let reference = &state.reference.current();
-    let uploads = uploads_for(state, snapshot).await?;
+    let mut uploads = uploads_for(state, snapshot).await?;
+    let custody = crate::device_keys::custody_facts(state, snapshot).await?;
+    // The file as held now, not as it arrived: a file changed at rest fails here too.
+    for (hash, held) in &custody.stored_sha256 {
+        if let Some(upload) = uploads.get_mut(hash) {
+            upload.hash_matches = held == hash;
+        }
+    }
     let arrivals = arrivals_of(state, stored).await?;
     let reuse = reuse_index(state, snapshot).await?;
     let people = people_of(state, snapshot).await?;
@@ -284,6 +291,7 @@ async fn judge_case(
         policy: &reference.verify_policy,
         now,
         grid: reference.grid.as_ref(),
+        custody: Some(&custody),
     };
     match verify_case(&input)? {
         Outcome::Judged { verdict } => Ok(Some(verdict)),

@@ -10,6 +10,7 @@ use crate::clock::Clock;
 use crate::error::Result;
 use crate::reference::{Reference, ReferenceCell};
 use crate::storage::accounts::AccountDirectory;
+use crate::storage::device_keys::DeviceKeyStore;
 use crate::storage::fs_blobs::FsBlobStore;
 use crate::storage::open::{Location, Stores};
 use crate::storage::reference::ReferenceStore;
@@ -55,6 +56,8 @@ pub struct AppState {
     pub leases: Arc<dyn LeaseStore>,
     /// Account and device listings for the console's admin pages.
     pub accounts: Arc<dyn AccountDirectory>,
+    /// Devices' evidence signing keys, for the verdict's signature check.
+    pub device_keys: Arc<dyn DeviceKeyStore>,
     pub clock: Arc<dyn Clock>,
     pub config: Arc<Config>,
     /// Failed logins per account name, to slow password guessing.
@@ -88,6 +91,7 @@ impl AppState {
             + LeaseStore
             + ReferenceStore
             + AccountDirectory
+            + DeviceKeyStore
             + Clone
             + 'static,
         B: BlobStore + 'static,
@@ -114,6 +118,7 @@ impl AppState {
             audit: stores.audit,
             leases: stores.leases,
             accounts: stores.accounts,
+            device_keys: stores.device_keys,
             reference_store: stores.reference,
             blobs: stores.blobs,
             clock,

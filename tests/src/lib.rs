@@ -243,7 +243,7 @@ impl Device {
         let principal = info.principal();
         store.set_principal(Some(&principal)).expect("principal");
         client
-            .register_device(store.device_id(), &format!("{username}'s phone"))
+            .register_device(store.evidence_signer(), &format!("{username}'s phone"))
             .expect("device registers");
         Device {
             store,
@@ -292,12 +292,9 @@ impl Device {
     pub fn photo(&mut self, id: Uuid, stage: EvidenceStage, label: &str, at: Millis) -> String {
         let hash = sha256_hex(label.as_bytes());
         let mut case = self.case(id);
-        case.add_evidence(
-            &self.principal,
-            &hash,
-            &evidence(stage, &self.principal, at),
-        )
-        .expect("photo attaches");
+        let placed = signed(&self.store, id, &hash, evidence(stage, &self.principal, at));
+        case.add_evidence(&self.principal, &hash, &placed)
+            .expect("photo attaches");
         self.save(case.doc_mut());
         hash
     }
@@ -324,6 +321,15 @@ impl Device {
     }
 }
 
+/// `evidence` signed with `store`'s device key as photo `hash` of document `doc`, as the
+/// app signs every capture.
+pub fn signed(store: &Store, doc: Uuid, hash: &str, evidence: Evidence) -> Evidence {
+    store
+        .evidence_signer()
+        .seal(doc, hash, evidence)
+        .expect("evidence signs")
+}
+
 pub fn evidence(stage: EvidenceStage, by: &Principal, at: Millis) -> Evidence {
     Evidence {
         stage,
@@ -333,6 +339,9 @@ pub fn evidence(stage: EvidenceStage, by: &Principal, at: Millis) -> Evidence {
         phash: None,
         item: None,
         mock: false,
+        original_sha256: None,
+        exif: None,
+        seal: None,
     }
 }
 
@@ -356,10 +365,9 @@ fn new_case(id: Uuid, grid_cell: &str, at: Millis, before: (String, Evidence)) -
 /// A case reported in `grid_cell`, its before-photo referenced but no file kept.
 pub fn report_case(device: &mut Device, grid_cell: &str, at: Millis) -> Uuid {
     let id = Uuid::now_v7();
-    let before = (
-        sha256_hex(format!("before {id}").as_bytes()),
-        evidence(EvidenceStage::Before, &device.principal, at),
-    );
+    let hash = sha256_hex(format!("before {id}").as_bytes());
+    let placed = evidence(EvidenceStage::Before, &device.principal, at);
+    let before = (hash.clone(), signed(&device.store, id, &hash, placed));
     let new = new_case(id, grid_cell, at, before);
     let mut case = CaseDoc::create(&device.principal, device.store.actor(), new).expect("report");
     device.save(case.doc_mut());
@@ -376,6 +384,7 @@ pub fn report_with_photo(
     before: Evidence,
 ) -> Uuid {
     let id = Uuid::now_v7();
+    let before = signed(&device.store, id, hash, before);
     let new = new_case(id, GRID, at, (hash.to_owned(), before));
     let mut case = CaseDoc::create(&device.principal, device.store.actor(), new).expect("report");
     device.capture(&mut case, &[(hash, jpeg)]);

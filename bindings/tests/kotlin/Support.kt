@@ -106,17 +106,48 @@ inline fun <reified E : Throwable> expectThrows(what: String, block: () -> Unit)
     throw AssertionError("$what: expected ${E::class.simpleName}, nothing thrown")
 }
 
-/** Real camera photos: FIELDLOOP_PHOTOS or ../shared/photos beside the checkout. */
+/**
+ * Real camera photos: FIELDLOOP_PHOTOS or ../shared/photos beside the checkout, handed over
+ * as a camera would at capture time. The stock files were taken years ago in other countries,
+ * and the verdict compares a photo's own EXIF time and GPS with what the phone claims (tested
+ * with their real EXIF in core and the end-to-end tests), so the phones here get a copy
+ * without the EXIF block: the pixels are the camera's, the claim is the day's.
+ */
 class Photos(dir: String) {
     val dir = File(dir)
+    private val captured: File = Files.createTempDirectory("fieldloop-captures").toFile()
     init {
         expect(this.dir.isDirectory) { "no photos in ${this.dir}" }
+        captured.deleteOnExit()
     }
     fun path(name: String): String {
         val file = File(dir, name)
         expect(file.isFile) { "missing photo $file" }
-        return file.path
+        val copy = File(captured, name)
+        if (!copy.isFile) {
+            copy.writeBytes(withoutExif(file.readBytes()))
+            copy.deleteOnExit()
+        }
+        return copy.path
     }
+}
+
+/** A JPEG without its APP1 "Exif" segments (every other segment and the scan kept as is). */
+fun withoutExif(jpeg: ByteArray): ByteArray {
+    val out = java.io.ByteArrayOutputStream(jpeg.size)
+    out.write(jpeg, 0, 2)
+    var at = 2
+    while (at + 4 <= jpeg.size && jpeg[at] == 0xFF.toByte()) {
+        val marker = jpeg[at + 1].toInt() and 0xFF
+        if (marker == 0xDA) break
+        val length = ((jpeg[at + 2].toInt() and 0xFF) shl 8) or (jpeg[at + 3].toInt() and 0xFF)
+        val isExif = marker == 0xE1 && at + 10 <= jpeg.size &&
+            String(jpeg, at + 4, 4, Charsets.ISO_8859_1) == "Exif"
+        if (!isExif) out.write(jpeg, at, 2 + length)
+        at += 2 + length
+    }
+    out.write(jpeg, at, jpeg.size - at)
+    return out.toByteArray()
 }
 
 /** Metres east/north of a point, for positions near a case (local flat approximation). */

@@ -43,6 +43,9 @@ fn capture_one(store: &mut Store, n: u32, now: i64) -> fieldloop_core::Result<(U
             phash: None,
             item: None,
             mock: false,
+            original_sha256: None,
+            exif: None,
+            seal: None,
         },
     )?;
     doc.append_event(&Event::new(

@@ -7,7 +7,7 @@ use exif::{Exif, In, Tag, Value};
 use super::{PhotoExif, PhotoGps, PhotoTime};
 
 pub(super) fn read(tiff: Option<&[u8]>) -> PhotoExif {
-    let Some(exif) = tiff.and_then(|t| exif::Reader::new().read_raw(t.to_vec()).ok()) else {
+    let Some(exif) = tiff.and_then(parse) else {
         return PhotoExif {
             taken_at: None,
             gps: None,
@@ -24,6 +24,17 @@ pub(super) fn read(tiff: Option<&[u8]>) -> PhotoExif {
             .filter(|o| (1..=8).contains(o))
             .unwrap_or(1),
     }
+}
+
+/// Phones' EXIF is often slightly broken (a pointer past the end, a tag of the wrong
+/// type). The parser goes on past such faults and keeps every tag it could read, so one
+/// bad entry does not lose the capture time and position with it.
+fn parse(tiff: &[u8]) -> Option<Exif> {
+    exif::Reader::new()
+        .continue_on_error(true)
+        .read_raw(tiff.to_vec())
+        .or_else(|e| e.distill_partial_result(|_| {}))
+        .ok()
 }
 
 fn ascii(exif: &Exif, tag: Tag) -> Option<String> {
@@ -85,12 +96,13 @@ fn parse_offset(text: &str) -> Option<i32> {
 fn gps(exif: &Exif) -> Option<PhotoGps> {
     let lat = degrees(exif, Tag::GPSLatitude)?;
     let lon = degrees(exif, Tag::GPSLongitude)?;
+    // A negative (signed rational) value is south or west whatever the reference says.
     let lat = match ascii(exif, Tag::GPSLatitudeRef).as_deref() {
-        Some("S") => -lat,
+        Some("S") => -lat.abs(),
         _ => lat,
     };
     let lon = match ascii(exif, Tag::GPSLongitudeRef).as_deref() {
-        Some("W") => -lon,
+        Some("W") => -lon.abs(),
         _ => lon,
     };
     if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
@@ -114,13 +126,18 @@ fn gps(exif: &Exif) -> Option<PhotoGps> {
     })
 }
 
-/// Degrees, minutes, seconds as three rationals, to decimal degrees.
+/// Degrees, minutes, seconds as three rationals, to decimal degrees. The standard says
+/// unsigned rationals; some phones write signed ones, with the sign on the degrees.
 fn degrees(exif: &Exif, tag: Tag) -> Option<f64> {
-    let Value::Rational(parts) = &exif.get_field(tag, In::PRIMARY)?.value else {
-        return None;
+    let parts: Vec<f64> = match &exif.get_field(tag, In::PRIMARY)?.value {
+        Value::Rational(parts) => parts.iter().map(|r| r.to_f64()).collect(),
+        Value::SRational(parts) => parts.iter().map(|r| r.to_f64()).collect(),
+        _ => return None,
     };
-    let part = |i: usize| parts.get(i).map(|r| r.to_f64()).unwrap_or(0.0);
-    let value = part(0) + part(1) / 60.0 + part(2) / 3600.0;
+    let part = |i: usize| parts.get(i).copied().unwrap_or(0.0);
+    let magnitude = part(0).abs() + part(1).abs() / 60.0 + part(2).abs() / 3600.0;
+    let negative = parts.iter().any(|p| *p < 0.0);
+    let value = if negative { -magnitude } else { magnitude };
     (!parts.is_empty() && value.is_finite()).then_some(value)
 }
 

@@ -102,6 +102,20 @@ pub struct PhotoExif {
     pub orientation: u16,
 }
 
+impl PhotoExif {
+    /// The time and place facts the evidence record keeps (the output JPEG has no EXIF);
+    /// none when the photo recorded neither.
+    pub fn facts(&self) -> Option<crate::doc::ExifFacts> {
+        let facts = crate::doc::ExifFacts {
+            local_time: self.taken_at.as_ref().map(|t| t.local_as_utc_millis),
+            offset_minutes: self.taken_at.as_ref().and_then(|t| t.offset_minutes),
+            lat: self.gps.map(|g| g.lat),
+            lon: self.gps.map(|g| g.lon),
+        };
+        (facts != crate::doc::ExifFacts::default()).then_some(facts)
+    }
+}
+
 /// The result of processing one photo.
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]

@@ -16,6 +16,7 @@
 //! Every write goes through [`Store::batch`], one transaction; the single-purpose methods
 //! (`capture`, `record_shared`, …) are one-operation batches.
 
+mod device_key;
 mod photos;
 mod reference;
 pub mod schema;
@@ -119,6 +120,7 @@ pub struct Store {
     photos: PhotoDir,
     device_id: Uuid,
     actor: ActorId,
+    signer: crate::custody::EvidenceSigner,
 }
 
 impl std::fmt::Debug for Store {
@@ -385,6 +387,7 @@ impl Store {
                 id
             }
         };
+        let signer = device_key::load_or_create(&conn, &device_id.to_string())?;
         let photos = PhotoDir::open(photos_dir_for(path))?;
         Ok(Store {
             conn,
@@ -392,6 +395,7 @@ impl Store {
             photos,
             device_id,
             actor: actor_for(&device_id),
+            signer,
         })
     }
 
@@ -406,6 +410,11 @@ impl Store {
     /// This device's id, generated when the store was created and kept for good.
     pub fn device_id(&self) -> Uuid {
         self.device_id
+    }
+
+    /// The key this device signs its evidence with (registered with the server).
+    pub fn evidence_signer(&self) -> &crate::custody::EvidenceSigner {
+        &self.signer
     }
 
     /// The automerge actor every local change is written with.

@@ -13,7 +13,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::error::{Error, Result};
 
 /// The schema version this build writes.
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 
 /// Marks the file as a fieldloop store ("FLDL"), so another app's database is refused
 /// instead of being "migrated".
@@ -73,6 +73,12 @@ pub const STEPS: &[&str] = &[
         kind TEXT PRIMARY KEY NOT NULL,
         json TEXT NOT NULL
     ) WITHOUT ROWID;",
+    // 3 -> 4: the device's evidence signing key, made once on first open.
+    "CREATE TABLE device_key (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        secret BLOB NOT NULL,
+        public_key TEXT NOT NULL
+    );",
 ];
 
 /// The latest schema, for a new database.
@@ -124,7 +130,12 @@ pub const FRESH: &str = "CREATE TABLE meta (
     CREATE TABLE reference_kinds (
         kind TEXT PRIMARY KEY NOT NULL,
         json TEXT NOT NULL
-    ) WITHOUT ROWID;";
+    ) WITHOUT ROWID;
+    CREATE TABLE device_key (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        secret BLOB NOT NULL,
+        public_key TEXT NOT NULL
+    );";
 
 /// The `user_version` of an open database.
 pub fn version(conn: &Connection) -> Result<u32> {

@@ -29,6 +29,7 @@ use reqwest::blocking::{Client, Response};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use crate::custody::EvidenceSigner;
 use crate::doc::{heads_from_hex, heads_to_hex, Doc, Event, Evidence, Snapshot};
 use crate::error::{Error, Result};
 use crate::roles::{all_rules, Jurisdiction, Principal, Role};
@@ -163,13 +164,18 @@ impl SyncClient {
         Ok((client, info))
     }
 
-    /// `POST /v1/devices`: binds this token to the device, so its changes name it.
-    pub fn register_device(&self, device_id: Uuid, name: &str) -> Result<()> {
+    /// `POST /v1/devices`: binds this token to the device, so its changes name it, and
+    /// registers the device's evidence signing key (see [`crate::custody`]).
+    pub fn register_device(&self, signer: &EvidenceSigner, name: &str) -> Result<()> {
         let response = self
             .http
             .post(self.url("/v1/devices"))
             .bearer_auth(&self.token)
-            .json(&serde_json::json!({ "device_id": device_id.to_string(), "name": name }))
+            .json(&serde_json::json!({
+                "device_id": signer.device_id(),
+                "name": name,
+                "public_key": signer.public_key_hex(),
+            }))
             .send()
             .map_err(net)?;
         if !response.status().is_success() {

@@ -26,10 +26,17 @@
 //!   one of another case's photos;
 //! - **workflow**: the inspector judged it fixed, no extension request pending, not
 //!   suspended;
-//! - **deadline**: handled on time or late, recorded for the evaluation, never a failure.
+//! - **deadline**: handled on time or late, recorded for the evaluation, never a failure;
+//! - **signature** (server only): each photo's record signed by a registered, unrevoked
+//!   device of its author, for this case, over the very file the server holds
+//!   (see [`super::custody`]);
+//! - **exif**: the photo's own EXIF time and GPS agree with what the phone claims
+//!   (see [`super::exif`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::custody::{signature_check, CustodyFacts};
+use super::exif::exif_check;
 use super::{checks, hamming, short, Arrivals, Outcome, ReuseIndex, UploadedPhoto, VerifyPolicy};
 use crate::case::events::Reason;
 use crate::case::{fold, CaseEvent, CaseState, CaseStatus, Check, Verdict};
@@ -61,6 +68,9 @@ pub struct CaseVerification<'a> {
     /// The deployment's grid cells, when known: the case's position must lie in the cell
     /// it claims.
     pub grid: Option<&'a GridIndex>,
+    /// Registered device keys and the stored files' hashes, for the signature check;
+    /// none on the phone, which does not know the other devices' keys (no such check).
+    pub custody: Option<&'a CustodyFacts>,
 }
 
 /// The photos and events of the round being judged.
@@ -205,7 +215,7 @@ pub fn verify_case(input: &CaseVerification<'_>) -> Result<Outcome> {
         .flat_map(|(label, _, hashes)| hashes.iter().map(move |h| (*label, *h)))
         .collect();
 
-    let mut out = Vec::with_capacity(9);
+    let mut out = Vec::with_capacity(11);
 
     // evidence
     let mut problems = Vec::new();
@@ -262,6 +272,16 @@ pub fn verify_case(input: &CaseVerification<'_>) -> Result<Outcome> {
         problems,
         format!("all {} photos received intact", referenced.len()),
     ));
+
+    // signature and exif, over every photo of the round
+    let all_photos: Vec<(&str, &str)> = stage_photos
+        .iter()
+        .flat_map(|(label, _, hashes)| hashes.iter().map(move |h| (*label, h.as_str())))
+        .collect();
+    if let Some(custody) = input.custody {
+        out.push(signature_check(snapshot, &all_photos, custody));
+    }
+    out.push(exif_check(snapshot, &all_photos, policy));
 
     // place
     let mut problems = Vec::new();

@@ -8,10 +8,13 @@
 //! arrival times the server recorded and the evidence of other cases ([`ReuseIndex`]).
 
 mod case;
+mod custody;
+mod exif;
 mod notice;
 mod patrol;
 
 pub use case::{case_verdict_events, verify_case, CaseVerification};
+pub use custody::{CustodyFacts, RegisteredKey};
 pub use notice::{
     verify_notice, verify_notice_with, NoticeEvidence, NoticeOutcome, NOTICE_RADIUS_M,
 };
@@ -37,6 +40,8 @@ pub mod checks {
     pub const REUSE: &str = "reuse";
     pub const WORKFLOW: &str = "workflow";
     pub const DEADLINE: &str = "deadline";
+    pub const SIGNATURE: &str = "signature";
+    pub const EXIF: &str = "exif";
 }
 
 /// What the server knows about a photo it has received. A referenced photo absent from
@@ -95,11 +100,35 @@ pub struct VerifyPolicy {
     /// A case needs a before-photo to close (a hotline report gets one from the
     /// inspector who goes to look).
     pub require_before: bool,
+    /// How far the time a phone claims may be from the photo's own EXIF time.
+    #[serde(default = "default_exif_time_gap")]
+    pub max_exif_time_gap: Millis,
+    /// The zone (minutes east of UTC) an EXIF time without its own offset is read in:
+    /// the deployment's local time, China's UTC+8 by default.
+    #[serde(default = "default_exif_zone")]
+    pub exif_zone_minutes: i32,
+    /// What a camera's GPS may be off by beyond the phone's reported accuracy (EXIF GPS
+    /// carries no accuracy of its own), in metres.
+    #[serde(default = "default_exif_gps_slack")]
+    pub exif_gps_slack_m: f64,
+}
+
+fn default_exif_time_gap() -> Millis {
+    10 * MINUTE
+}
+
+fn default_exif_zone() -> i32 {
+    8 * 60
+}
+
+fn default_exif_gps_slack() -> f64 {
+    30.0
 }
 
 impl Default for VerifyPolicy {
     /// fieldloop defaults, not from a published source: Hamming ≤ 8 of 64 bits, 5 min
-    /// of clock lead, 72 h offline.
+    /// of clock lead, 72 h offline, 10 min between EXIF and claimed time, 30 m of camera
+    /// GPS error.
     fn default() -> Self {
         VerifyPolicy {
             accuracy: AccuracyPolicy::default(),
@@ -107,6 +136,9 @@ impl Default for VerifyPolicy {
             max_clock_ahead: 5 * MINUTE,
             max_upload_delay: 72 * HOUR,
             require_before: true,
+            max_exif_time_gap: default_exif_time_gap(),
+            exif_zone_minutes: default_exif_zone(),
+            exif_gps_slack_m: default_exif_gps_slack(),
         }
     }
 }

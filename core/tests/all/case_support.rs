@@ -116,6 +116,9 @@ pub fn evidence(stage: EvidenceStage, by: &Principal, at: Millis) -> Evidence {
         phash: Some(0x0f0f_1234_5678_9abc),
         item: None,
         mock: false,
+        original_sha256: None,
+        exif: None,
+        seal: None,
     }
 }
 

@@ -85,6 +85,9 @@ impl Notice {
                     phash: None,
                     item: Some(item.into()),
                     mock: false,
+                    original_sha256: None,
+                    exif: None,
+                    seal: None,
                 },
             )
             .unwrap();

@@ -308,3 +308,38 @@ fn a_damaged_document_is_a_typed_error() {
     let err = store.load_doc(id).unwrap_err();
     assert!(matches!(err, Error::Automerge(_)), "{err}");
 }
+
+#[test]
+fn the_device_signing_key_is_made_once_and_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v3.db");
+    // A store as version 3 left it: no key yet; the upgrade makes one.
+    {
+        let mut conn = Connection::open(&path).unwrap();
+        schema::migrate_to(&mut conn, 3).unwrap();
+    }
+    let first = Store::open(&path).unwrap();
+    let key = first.evidence_signer().public_key_hex();
+    assert_eq!(
+        first.evidence_signer().device_id(),
+        first.device_id().to_string()
+    );
+    drop(first);
+    let again = Store::open(&path).unwrap();
+    assert_eq!(
+        again.evidence_signer().public_key_hex(),
+        key,
+        "kept for good"
+    );
+    let other = Store::open(dir.path().join("other.db")).unwrap();
+    assert_ne!(
+        other.evidence_signer().public_key_hex(),
+        key,
+        "one key per device"
+    );
+    let rows: i64 = Connection::open(&path)
+        .unwrap()
+        .query_row("SELECT count(*) FROM device_key", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 1);
+}

@@ -94,6 +94,9 @@ pub fn reported_case(id: Uuid, at: Millis, actor: &ActorId, photos: &[String; 3]
             phash: Some(0x9f3c_11a0_77e2_5b04 ^ i as u64),
             item: None,
             mock: false,
+            original_sha256: None,
+            exif: None,
+            seal: None,
         };
         doc.add_evidence(hash, &evidence).expect("evidence");
     }

@@ -59,6 +59,7 @@ pub(crate) struct Judge {
     people: Option<BTreeMap<String, Principal>>,
     policy: VerifyPolicy,
     pub(crate) grid: Option<fieldloop_core::geo::GridIndex>,
+    pub(crate) custody: Option<fieldloop_core::verify::CustodyFacts>,
 }
 
 impl Judge {
@@ -72,6 +73,7 @@ impl Judge {
             people: None,
             policy: VerifyPolicy::default(),
             grid: None,
+            custody: None,
         }
     }
 
@@ -88,6 +90,7 @@ impl Judge {
             policy: &self.policy,
             now: walk.now + MINUTE,
             grid: self.grid.as_ref(),
+            custody: self.custody.as_ref(),
         })
     }
 
@@ -118,7 +121,12 @@ pub(crate) fn reason<'v>(verdict: &'v Verdict, name: &str) -> &'v str {
 }
 
 /// Attaches a handler's after-photo with a chosen position and time, then handles.
-fn handle_with(walk: &mut Walk, label: &str, position: Position, taken_at: Millis) -> String {
+pub(crate) fn handle_with(
+    walk: &mut Walk,
+    label: &str,
+    position: Position,
+    taken_at: Millis,
+) -> String {
     let h = hash(label);
     let mut e = evidence(EvidenceStage::After, &handler(), taken_at);
     e.position = Some(position);
@@ -154,6 +162,7 @@ fn a_clean_case_passes_every_check_and_closes() {
         [
             checks::EVIDENCE,
             checks::UPLOADS,
+            checks::EXIF,
             checks::PLACE,
             checks::TIME,
             checks::CLOCK,

@@ -80,6 +80,7 @@ fn judge_with(
         policy: &VerifyPolicy::default(),
         now: walk.now + MINUTE,
         grid: None,
+        custody: None,
     })
     .unwrap()
     {

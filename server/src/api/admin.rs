@@ -128,6 +128,11 @@ pub async fn revoke_device_handler(
         .accounts
         .revoke_device(id.clone(), state.clock.now())
         .await?;
+    // Its evidence signatures stop counting in verdicts from now on.
+    state
+        .device_keys
+        .revoke_key(id.clone(), state.clock.now())
+        .await?;
     audit(&state, &auth.principal, "device.revoked", &id).await?;
     Ok(Json(Revoked { revoked_tokens }))
 }

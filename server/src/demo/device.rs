@@ -59,6 +59,14 @@ impl Phone {
         &self.link
     }
 
+    /// `evidence` for `photo` of document `doc`, with the phone's perceptual hash, signed
+    /// with this phone's key as the app signs every capture.
+    fn sealed(&self, doc: Uuid, photo: &Photo, evidence: &Evidence) -> Result<Evidence> {
+        self.store
+            .evidence_signer()
+            .seal(doc, &photo.sha256, with_phash(evidence, photo))
+    }
+
     /// Evidence in this person's name.
     pub fn evidence(
         &self,
@@ -79,6 +87,9 @@ impl Phone {
             phash: None,
             item: None,
             mock: false,
+            original_sha256: None,
+            exif: None,
+            seal: None,
         }
     }
 
@@ -96,8 +107,15 @@ impl Phone {
     }
 
     /// 信息收集: a new case with its before-photo, saved offline.
-    pub fn report_case(&mut self, new: NewCase, photos: &[&Photo]) -> Result<Uuid> {
+    pub fn report_case(&mut self, mut new: NewCase, photos: &[&Photo]) -> Result<Uuid> {
         let id = new.id;
+        // Signed at capture, like every photo the app takes.
+        let signer = self.store.evidence_signer();
+        new.before_photos = new
+            .before_photos
+            .into_iter()
+            .map(|(hash, evidence)| Ok((hash.clone(), signer.seal(id, &hash, evidence)?)))
+            .collect::<Result<_>>()?;
         let case = CaseDoc::create(&self.principal, self.store.actor(), new)?;
         let mut doc = case.into_doc();
         self.save(&mut doc, photos)?;
@@ -122,7 +140,8 @@ impl Phone {
     ) -> Result<()> {
         let mut case = self.case(id)?;
         for (photo, evidence) in photos {
-            case.add_evidence(&self.principal, &photo.sha256, &with_phash(evidence, photo))?;
+            let evidence = self.sealed(id, photo, evidence)?;
+            case.add_evidence(&self.principal, &photo.sha256, &evidence)?;
         }
         case.append(&self.principal, &event, Uuid::now_v7(), at)?;
         let mut doc = case.into_doc();
@@ -176,7 +195,7 @@ impl Phone {
             return Err(Error::Forbidden(reason));
         }
         for (photo, evidence) in photos {
-            doc.add_evidence(&photo.sha256, &with_phash(evidence, photo))?;
+            doc.add_evidence(&photo.sha256, &self.sealed(id, photo, evidence)?)?;
         }
         doc.append_event(&Event::new(
             Uuid::now_v7(),

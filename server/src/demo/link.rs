@@ -42,7 +42,10 @@ impl Link {
         store: &Store,
     ) -> Result<(Link, Principal)> {
         let (client, info) = SyncClient::login(base, username, password)?;
-        client.register_device(store.device_id(), &format!("demo phone of {username}"))?;
+        client.register_device(
+            store.evidence_signer(),
+            &format!("demo phone of {username}"),
+        )?;
         let http = reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(60))
             .build()

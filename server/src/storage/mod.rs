@@ -25,6 +25,7 @@ pub use error::{StoreError, StoreResult};
 pub mod accounts;
 pub mod audit;
 pub mod compaction;
+pub mod device_keys;
 pub mod error;
 pub mod fs_blobs;
 pub mod open;

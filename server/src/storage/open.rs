@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::accounts::AccountDirectory;
+use super::device_keys::DeviceKeyStore;
 use super::error::{StoreError, StoreResult};
 use super::fs_blobs::FsBlobStore;
 use super::postgres::PgStore;
@@ -24,6 +25,7 @@ pub struct Stores {
     pub audit: Arc<dyn AuditLog>,
     pub leases: Arc<dyn LeaseStore>,
     pub accounts: Arc<dyn AccountDirectory>,
+    pub device_keys: Arc<dyn DeviceKeyStore>,
     pub reference: Arc<dyn ReferenceStore>,
     pub blobs: Arc<dyn BlobStore>,
 }
@@ -40,6 +42,7 @@ impl Stores {
             + LeaseStore
             + ReferenceStore
             + AccountDirectory
+            + DeviceKeyStore
             + Clone
             + 'static,
     {
@@ -51,6 +54,7 @@ impl Stores {
             audit: Arc::new(records.clone()),
             leases: Arc::new(records.clone()),
             accounts: Arc::new(records.clone()),
+            device_keys: Arc::new(records.clone()),
             reference: Arc::new(records),
             blobs,
         }

@@ -9,7 +9,7 @@ use rusqlite::{Connection, Transaction};
 
 use super::error::{StoreError, StoreResult as Result};
 
-pub const VERSION: i64 = 8;
+pub const VERSION: i64 = 9;
 
 /// The schema of version 1, kept so tests can build an old database to migrate.
 pub const V1: &str = r#"
@@ -174,6 +174,8 @@ CREATE TABLE leases (
 ALTER TABLE audit ADD COLUMN hash BLOB;
 "#,
     ),
+    // Devices' evidence signing keys.
+    (9, super::device_keys::SQLITE_TABLE),
 ];
 
 /// The current schema, for a fresh database.
@@ -292,7 +294,11 @@ CREATE TABLE leases (
 
 /// [`CURRENT`] plus the tables added after it was last written out.
 fn current_schema() -> String {
-    format!("{CURRENT}{}", super::reference::SQLITE_TABLE)
+    format!(
+        "{CURRENT}{}{}",
+        super::reference::SQLITE_TABLE,
+        super::device_keys::SQLITE_TABLE
+    )
 }
 
 fn user_version(conn: &Connection) -> Result<i64> {

@@ -382,6 +382,45 @@ async fn reference_versions_and_the_account_directory_read_back(store: Stores) {
     );
     assert_eq!(directory.client_of_key([8; 32]).await.unwrap(), None);
 
+    // A device's signing key is registered once and never swapped.
+    let keys = &store.device_keys;
+    let key = "ab".repeat(32);
+    keys.register_key("d1".into(), key.clone(), 20)
+        .await
+        .unwrap();
+    keys.register_key("d1".into(), key.clone(), 21)
+        .await
+        .unwrap();
+    let swapped = keys.register_key("d1".into(), "cd".repeat(32), 22).await;
+    assert!(
+        matches!(
+            swapped,
+            Err(StoreError::Conflict {
+                code: "device_key_taken",
+                ..
+            })
+        ),
+        "{swapped:?}"
+    );
+    keys.revoke_key("d1".into(), 30).await.unwrap();
+    keys.revoke_key("d1".into(), 40).await.unwrap();
+    let held = keys
+        .device_keys(vec!["d1".into(), "unknown".into()])
+        .await
+        .unwrap();
+    assert_eq!(held.len(), 1);
+    let d1 = &held["d1"];
+    assert_eq!(
+        (
+            d1.public_key.as_str(),
+            d1.user_id.as_str(),
+            d1.registered_at,
+            d1.revoked_at
+        ),
+        (key.as_str(), "u1", 20, Some(30)),
+        "the first revocation time stays"
+    );
+
     // The audit log chains on either backend.
     for action in ["login", "import", "logout"] {
         let entry = fieldloop_server::storage::AuditEntry {

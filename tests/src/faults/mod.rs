@@ -509,7 +509,12 @@ pub fn report_in(
 ) -> fieldloop_core::Result<(Uuid, Uuid)> {
     let id = Uuid::now_v7();
     let event_id = Uuid::now_v7();
-    let before = evidence(EvidenceStage::Before, principal, now);
+    let before = crate::signed(
+        store,
+        id,
+        &photo.hash,
+        evidence(EvidenceStage::Before, principal, now),
+    );
     let new = NewCase {
         id,
         event_id,
@@ -557,7 +562,12 @@ fn advance(post: Post, device: &mut Device, id: Uuid, now: Millis, photo: &Photo
         _ => return None,
     };
     if let Some(stage) = stage {
-        let placed = evidence(stage, &device.principal, now);
+        let placed = crate::signed(
+            &device.store,
+            id,
+            &photo.hash,
+            evidence(stage, &device.principal, now),
+        );
         case.add_evidence(&device.principal, &photo.hash, &placed)
             .ok()?;
     }

@@ -130,7 +130,7 @@ fn a_phone_killed_at_random_points_keeps_everything_it_acknowledged() {
             .set_principal(Some(&info.principal()))
             .expect("principal");
         client
-            .register_device(store.device_id(), "crash phone")
+            .register_device(store.evidence_signer(), "crash phone")
             .expect("register");
         info.token
     };

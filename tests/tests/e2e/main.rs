@@ -2,6 +2,7 @@
 
 mod backup;
 mod control;
+mod custody;
 mod faults_bad_input;
 mod faults_convergence;
 mod faults_crash;

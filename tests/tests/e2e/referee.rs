@@ -72,12 +72,14 @@ pub(crate) fn act_with_photo(
     position: Position,
 ) {
     let mut case: CaseDoc = device.case(id);
-    case.add_evidence(
-        &device.principal,
+    let placed = signed(
+        &device.store,
+        id,
         &photo.hash,
-        &at(position, device, stage, when),
-    )
-    .expect("evidence");
+        at(position, device, stage, when),
+    );
+    case.add_evidence(&device.principal, &photo.hash, &placed)
+        .expect("evidence");
     case.append(&device.principal, &event, Uuid::now_v7(), when)
         .expect("event allowed");
     device.capture(&mut case, &[(&photo.hash, &photo.jpeg)]);

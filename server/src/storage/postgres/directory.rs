@@ -6,7 +6,11 @@ use fieldloop_core::roles::{Jurisdiction, Role};
 use fieldloop_core::time::Millis;
 
 use super::PgStore;
+use std::collections::BTreeMap;
+
 use crate::storage::accounts::{parse, AccountDirectory, AccountRow, DeviceRow};
+use crate::storage::device_keys::{DeviceKey, DeviceKeyStore};
+use crate::storage::error::StoreError;
 use crate::storage::error::StoreResult as Result;
 use crate::storage::reference::{ReferenceStore, StoredReference};
 use crate::storage::sqlite::enum_parse;
@@ -199,6 +203,79 @@ impl AccountDirectory for PgStore {
                 )
                 .await?;
             Ok(row.map(|row| row.try_get(0)).transpose()?)
+        })
+    }
+}
+
+impl DeviceKeyStore for PgStore {
+    fn register_key(
+        &self,
+        device_id: String,
+        public_key: String,
+        now: Millis,
+    ) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            // Inserted, or already there with this very key: both fine; another key is not.
+            let row = client
+                .query_one(
+                    "WITH added AS (
+                         INSERT INTO device_keys (device_id, public_key, registered_at)
+                         VALUES ($1, $2, $3) ON CONFLICT (device_id) DO NOTHING RETURNING public_key)
+                     SELECT coalesce((SELECT public_key FROM added),
+                                     (SELECT public_key FROM device_keys WHERE device_id = $1))",
+                    &[&device_id, &public_key, &now],
+                )
+                .await?;
+            let held: Option<String> = row.try_get(0)?;
+            if held.as_deref() == Some(public_key.as_str()) {
+                return Ok(());
+            }
+            Err(StoreError::conflict(
+                "device_key_taken",
+                format!(
+                    "设备 {device_id} 已登记了另一把签名公钥，公钥不能更换；重新安装的应用请以新设备登记"
+                ),
+            ))
+        })
+    }
+
+    fn device_keys(&self, device_ids: Vec<String>) -> StoreFuture<'_, BTreeMap<String, DeviceKey>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let rows = client
+                .query(
+                    "SELECT k.device_id, k.public_key, d.user_id, k.registered_at, k.revoked_at \
+                     FROM device_keys k JOIN devices d ON d.id = k.device_id \
+                     WHERE k.device_id = ANY($1)",
+                    &[&device_ids],
+                )
+                .await?;
+            rows.iter()
+                .map(|row| {
+                    let key = DeviceKey {
+                        device_id: row.try_get(0)?,
+                        public_key: row.try_get(1)?,
+                        user_id: row.try_get(2)?,
+                        registered_at: row.try_get(3)?,
+                        revoked_at: row.try_get(4)?,
+                    };
+                    Ok((key.device_id.clone(), key))
+                })
+                .collect()
+        })
+    }
+
+    fn revoke_key(&self, device_id: String, now: Millis) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            client
+                .execute(
+                    "UPDATE device_keys SET revoked_at = $2 WHERE device_id = $1 AND revoked_at IS NULL",
+                    &[&device_id, &now],
+                )
+                .await?;
+            Ok(())
         })
     }
 }

@@ -10,7 +10,7 @@ use tokio_postgres::Client;
 
 use crate::storage::error::{StoreError, StoreResult};
 
-pub const VERSION: i32 = 4;
+pub const VERSION: i32 = 5;
 
 /// Serialises migrations between instances starting at once (any constant of our own).
 const MIGRATION_LOCK: i64 = 0x6669_656c_646c_6f6f;
@@ -151,7 +151,21 @@ CREATE TABLE leases (
         // The audit log is hash-chained (storage/audit.rs); older rows keep no hash.
         "ALTER TABLE audit ADD COLUMN hash BYTEA;",
     ),
+    (
+        5,
+        // Devices' evidence signing keys (storage/device_keys.rs).
+        V5_DEVICE_KEYS,
+    ),
 ];
+
+const V5_DEVICE_KEYS: &str = r#"
+CREATE TABLE device_keys (
+    device_id TEXT PRIMARY KEY REFERENCES devices(id),
+    public_key TEXT NOT NULL,
+    registered_at BIGINT NOT NULL,
+    revoked_at BIGINT
+);
+"#;
 
 const V3_TABLES: &str = r#"
 CREATE TABLE reference_data (
@@ -191,6 +205,7 @@ pub fn current() -> String {
          expires_at TIMESTAMPTZ NOT NULL\n);\n",
     );
     sql.push_str(V3_TABLES);
+    sql.push_str(V5_DEVICE_KEYS);
     sql.replace(
         "    target TEXT,\n    detail TEXT\n);\nCREATE TABLE blobs",
         "    target TEXT,\n    detail TEXT,\n    hash BYTEA\n);\nCREATE TABLE blobs",

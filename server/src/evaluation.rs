@@ -51,7 +51,8 @@ pub async fn evaluation(
         ));
     }
 
-    let evaluation = compute(&state, period).await?;
+    // Kept up to date incrementally and cut to the reader's jurisdiction.
+    let evaluation = crate::evaluation_view::evaluation(&state, &auth.principal, &period).await?;
 
     if format == "csv" {
         let body = if rows == "units" {

@@ -61,6 +61,10 @@ pub struct AppState {
     pub reference_store: Arc<dyn ReferenceStore>,
     /// The referee's retries, failure count and refused photos.
     pub judging: Arc<crate::judging::Judging>,
+    /// Open cases by category and place, for duplicate suggestions.
+    pub open_cases: Arc<dyn crate::storage::nearby::OpenCaseIndex>,
+    /// Case, patrol and notice snapshots and computed months for the evaluation.
+    pub evaluation_cache: Arc<crate::evaluation_view::EvaluationCache>,
 }
 
 impl AppState {
@@ -82,6 +86,7 @@ impl AppState {
             + AuditLog
             + ReferenceStore
             + crate::storage::accounts::AccountDirectory
+            + crate::storage::nearby::OpenCaseIndex
             + Clone
             + 'static,
         B: BlobStore + 'static,
@@ -92,6 +97,7 @@ impl AppState {
             docs: Arc::new(records.clone()),
             blob_index: Arc::new(records.clone()),
             accounts: Arc::new(records.clone()),
+            open_cases: Arc::new(records.clone()),
             reference_store: Arc::new(records.clone()),
             audit: Arc::new(records),
             blobs: Arc::new(blobs),
@@ -100,6 +106,7 @@ impl AppState {
             uploads: Arc::default(),
             login_throttle: Arc::default(),
             judging: Arc::default(),
+            evaluation_cache: Arc::default(),
             // The bundled reference data is compiled in and covered by tests; the city's
             // own is read from the store by `reference::refresh`.
             reference: Arc::new(ReferenceCell::new(

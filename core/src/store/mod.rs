@@ -16,6 +16,7 @@
 //! Every write goes through [`Store::batch`], one transaction; the single-purpose methods
 //! (`capture`, `record_shared`, …) are one-operation batches.
 
+mod nearby;
 mod photos;
 mod reference;
 pub mod schema;

@@ -20,6 +20,7 @@ use crate::error::{Result, ServerError};
 
 pub mod accounts;
 pub mod fs_blobs;
+pub mod nearby;
 pub mod reference;
 pub mod schema;
 pub mod sqlite;

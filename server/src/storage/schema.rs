@@ -9,7 +9,7 @@ use rusqlite::{Connection, Transaction};
 
 use crate::error::{Result, ServerError};
 
-pub const VERSION: i64 = 6;
+pub const VERSION: i64 = 7;
 
 /// The schema of version 1, kept so tests can build an old database to migrate.
 pub const V1: &str = r#"
@@ -147,6 +147,7 @@ CREATE TABLE open311_clients (
 "#,
     ),
     (6, super::reference::SQLITE_TABLE),
+    (7, super::nearby::SQLITE_INDEX),
 ];
 
 /// The current schema, for a fresh database.
@@ -256,7 +257,11 @@ CREATE TABLE open311_clients (
 
 /// [`CURRENT`] plus the tables added after it was last written out.
 fn current_schema() -> String {
-    format!("{CURRENT}{}", super::reference::SQLITE_TABLE)
+    format!(
+        "{CURRENT}{}{}",
+        super::reference::SQLITE_TABLE,
+        super::nearby::SQLITE_INDEX
+    )
 }
 
 fn user_version(conn: &Connection) -> Result<i64> {

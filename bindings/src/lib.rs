@@ -11,6 +11,7 @@ uniffi::use_remote_type!(fieldloop_core::Uuid);
 
 mod cases;
 mod docs;
+mod duplicates;
 mod error;
 mod inbox;
 mod patrols;
@@ -22,6 +23,7 @@ mod sites;
 mod sync;
 
 pub use cases::{CaseDraft, CaseView, EvidencePhoto, PhotoInput, PositionFix, PrecheckReport};
+pub use duplicates::NearbyCase;
 pub use error::FieldError;
 pub use inbox::{InboxFilter, Task};
 pub use patrols::{PatrolLive, PlanProgress, PlanWindow};

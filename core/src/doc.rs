@@ -232,6 +232,10 @@ pub struct Ignored {
 pub struct Snapshot {
     pub header: Header,
     pub fields: BTreeMap<String, String>,
+    /// Editable fields two writers set concurrently (automerge keeps both): every value
+    /// kept, until someone allowed to edit the field picks one. `fields` holds automerge's
+    /// arbitrary winner meanwhile, so nothing may read it as settled.
+    pub conflicts: BTreeMap<String, Vec<String>>,
     /// Sorted by [`Event::fold_key`].
     pub events: Vec<Event>,
     pub evidence: BTreeMap<String, Evidence>,
@@ -319,6 +323,41 @@ impl Doc {
         Ok(out)
     }
 
+    /// The fields with concurrent values (see [`Snapshot::conflicts`]), values sorted.
+    pub fn field_conflicts(&self) -> Result<BTreeMap<String, Vec<String>>> {
+        let fields = obj(&self.am, FIELDS)?;
+        let mut out = BTreeMap::new();
+        for key in self.am.keys(&fields) {
+            let all = self.am.get_all(&fields, &key)?;
+            if all.len() > 1 {
+                let mut values: Vec<String> = all.iter().filter_map(|(v, _)| as_str(v)).collect();
+                values.sort();
+                values.dedup();
+                out.insert(key, values);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Settles a conflicted field on one of its values: a write that supersedes every
+    /// concurrent one this document has seen.
+    pub fn resolve_field(&mut self, name: &str, value: &str) -> Result<()> {
+        let conflicts = self.field_conflicts()?;
+        let Some(values) = conflicts.get(name) else {
+            return Err(Error::invalid(
+                "field",
+                format!("{name} has no conflicting values"),
+            ));
+        };
+        if !values.iter().any(|v| v == value) {
+            return Err(Error::invalid(
+                "field",
+                format!("{value:?} is not one of the values of {name}"),
+            ));
+        }
+        self.set_field(name, value)
+    }
+
     /// Last writer wins; meant for description, address and the like.
     pub fn set_field(&mut self, name: &str, value: &str) -> Result<()> {
         let fields = obj(&self.am, FIELDS)?;
@@ -381,6 +420,7 @@ impl Doc {
         Ok(Snapshot {
             header: self.header()?,
             fields: self.fields()?,
+            conflicts: self.field_conflicts()?,
             events: self.events()?,
             evidence: self.evidence()?,
         })

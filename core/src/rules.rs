@@ -226,7 +226,9 @@ fn check_field_edits(
     after: &Snapshot,
     scope_now: &DocScope,
 ) -> Result<(), Rejection> {
-    if before.fields == after.fields {
+    // Picking one of two concurrent values may leave the winner as it was: the conflict's
+    // end is an edit too.
+    if before.fields == after.fields && before.conflicts == after.conflicts {
         return Ok(());
     }
     if let Some(gone) = before
@@ -242,7 +244,9 @@ fn check_field_edits(
     let edited: Vec<&str> = after
         .fields
         .iter()
-        .filter(|(k, v)| before.fields.get(*k) != Some(*v))
+        .filter(|(k, v)| {
+            before.fields.get(*k) != Some(*v) || before.conflicts.get(*k) != after.conflicts.get(*k)
+        })
         .map(|(k, _)| k.as_str())
         .collect();
     match field_edit_scope(principal.role) {

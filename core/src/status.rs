@@ -29,7 +29,8 @@ pub struct Summary {
     pub due: Due,
     /// Where it belongs now (a case's unit comes from its dispatches).
     pub scope: DocScope,
-    /// A mark the list shows before the title: "督办" for a case under supervision.
+    /// A mark the list shows before the title: "督办" for a case under supervision, "冲突"
+    /// for a document with a field two people set concurrently.
     pub badge: Option<String>,
 }
 
@@ -83,6 +84,14 @@ pub fn summarize(snapshot: &Snapshot, due_by: Option<(&Catalogue, &Calendar)>) -
             };
         }
         DocKind::SiteInspection | DocKind::PatrolPlan => {}
+    }
+    // Two values of one field wait for someone to pick one: the list says so first.
+    if !snapshot.conflicts.is_empty() {
+        let badge = match summary.badge.take() {
+            Some(other) => format!("冲突·{other}"),
+            None => "冲突".to_owned(),
+        };
+        summary.badge = Some(badge);
     }
     Ok(summary)
 }

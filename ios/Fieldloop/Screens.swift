@@ -79,6 +79,9 @@ struct CaptureView: View {
     @State private var cell: String?
     @State private var photos: [String] = []
     @State private var message: String?
+    /// Open cases on the phone this report may duplicate (疑似重复); a second tap saves anyway.
+    @State private var duplicates: [NearbyCase] = []
+    @State private var duplicatesSeen = false
     private let location = LocationService()
 
     var body: some View {
@@ -86,7 +89,10 @@ struct CaptureView: View {
             TextField("问题类别 (代码或名称)", text: $query)
                 .onChange(of: query) { q in categories = (try? model.phone.searchCategories(query: q)) ?? [] }
             ForEach(categories.prefix(8), id: \.key) { c in
-                Button("\(c.key) \(c.major)/\(c.name)") { picked = c }
+                Button("\(c.key) \(c.major)/\(c.name)") { picked = c; checkDuplicates() }
+            }
+            if let nearest = duplicates.first {
+                Text("附近 \(Int(nearest.distanceM)) 米已有同类案件「\(nearest.title)」, 可能重复上报").foregroundColor(.orange)
             }
             Text(cell.map { "网格: \($0)" } ?? "网格: 未定位")
             if fix?.mock == true { Text("检测到模拟定位, 该位置将被标记").foregroundColor(.orange) }
@@ -98,14 +104,26 @@ struct CaptureView: View {
             location.onFix = { f, _ in
                 fix = f
                 cell = try? model.phone.gridCellAt(lat: f.lat, lon: f.lon)
+                checkDuplicates()
             }
             location.start()
         }
         .onDisappear { location.stop() }
     }
 
+    func checkDuplicates() {
+        guard let picked, let fix else { return }
+        duplicates = (try? model.phone.nearbyDuplicates(category: picked.key, lat: fix.lat, lon: fix.lon)) ?? []
+        duplicatesSeen = false
+    }
+
     func save() async {
         guard let picked, let fix else { return }
+        if !duplicates.isEmpty && !duplicatesSeen {
+            duplicatesSeen = true
+            message = "可能重复上报, 确认不是同一问题请再点一次保存"
+            return
+        }
         let draft = CaseDraft(category: picked.key, position: fix, description: nil, address: nil,
                               urgent: false, componentId: nil, photoPaths: photos)
         do {

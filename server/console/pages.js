@@ -88,6 +88,7 @@ const ACTION_FIELDS = {
   "case.extension_denied": ["reason"],
   "case.supervised": ["reason"],
   "case.merged": ["duplicate_of"],
+  "case.duplicate_kept": ["reason"],
   "case.dispatched": ["unit"],
   "case.extension_granted": ["amount"],
   "case.resumed": [],
@@ -152,7 +153,8 @@ PAGES.case = async function ([id], view, keepResult) {
       [[h("strong", { id: "case-status" }, statusText(detail.status)), detail.unit_name || "—", time(detail.deadline) || "—", detail.grid_cell || "—",
         time(detail.reported_at), detail.reported_by, detail.urgency]]),
     detail.description ? h("p", {}, t("description") + ": " + detail.description) : null,
-    detail.address ? h("p", {}, t("address") + ": " + detail.address) : null);
+    detail.address ? h("p", {}, t("address") + ": " + detail.address) : null,
+    detail.field_conflicts.map((c) => h("p", { class: "error conflict" }, t("conflict") + " · " + t(c.field) + ": " + c.values.join(" ／ "))));
   const verdict = h("div", { class: "card", id: "verdict" }, h("h3", {}, t("verdict")),
     detail.verdict
       ? [h("p", {}, time(detail.verdict.at) + " · ", h("strong", { class: detail.verdict.passed ? "light-green" : "light-red" },
@@ -164,6 +166,15 @@ PAGES.case = async function ([id], view, keepResult) {
   const actions = h("div", { class: "card actions", id: "actions" }, h("h3", {}, t("actions")),
     forms.length ? forms : h("p", { class: "muted" }, t("no_actions")),
     result || h("p", { id: "action-result" }));
+  const duplicates = detail.duplicate_candidates.length ? h("div", { class: "card", id: "duplicates" },
+    h("h3", {}, t("duplicate_suggested")),
+    table([t("case_title"), t("distance"), t("reported_at"), ""], detail.duplicate_candidates.map((c) => [
+      h("a", { href: "#/case/" + c.case_id }, h("code", {}, c.case_id.slice(0, 8))), Math.round(c.distance_m) + " m", time(c.reported_at),
+      detail.actions.includes("case.merged") ? h("button", { class: "merge-into", "data-case": c.case_id, onclick: () => {
+        const input = document.querySelector('form[data-action="case.merged"] input[name="duplicate_of"]');
+        if (input) { input.value = c.case_id; input.form.requestSubmit(); }
+      } }, t("merge_into")) : "",
+    ]))) : null;
   const photos = h("div", { class: "card photos" }, h("h3", {}, t("photos")), await Promise.all(detail.photos.map(photoThumb)));
   const mapDiv = h("div", { class: "mini-map" });
   const position = h("div", { class: "card" }, h("h3", {}, t("position")),
@@ -174,7 +185,7 @@ PAGES.case = async function ([id], view, keepResult) {
       time(e.at), e.by, e.role, t(e.type),
       h("span", {}, e.data ? h("code", {}, JSON.stringify(e.data).slice(0, 200)) : "", e.ignored ? h("span", { class: "error" }, " " + t("ignored") + ": " + e.ignored) : null),
     ])));
-  view.replaceChildren(header, h("div", { class: "grid2" }, h("div", {}, verdict, actions), position), photos, events);
+  view.replaceChildren(header, duplicates || "", h("div", { class: "grid2" }, h("div", {}, verdict, actions), position), photos, events);
   if (currentMap) { currentMap.remove(); currentMap = null; }
   if (detail.lat !== null) {
     const map = await baseMap(mapDiv);
@@ -250,7 +261,10 @@ PAGES.ranking = async function ([period], view) {
     table([t("inspectors"), t("reports"), t("valid_reports"), t("verifications"), t("patrols"), t("mileage"), t("coverage")],
       data.inspectors.map((i) => [i.inspector, i.reports, i.valid_reports, i.verifications, i.patrols, i.mileage_km, pct(i.coverage)])));
   const trend = h("div", { class: "card" }, h("h3", {}, t("trend")), trendChart(data.trend));
-  view.replaceChildren(...[form, notice, unitsTable, trend, people].filter(Boolean));
+  const contractors = data.contractors.length ? h("div", { class: "card", id: "contractors" }, h("h3", {}, t("contractor_notices")),
+    table([t("contractor"), t("notices_issued"), t("notices_closed"), t("on_time"), t("overdue"), t("on_time_rate")],
+      data.contractors.map((c) => [c.contractor, c.issued, c.closed, c.closed_on_time, c.overdue, pct(c.on_time_rate)]))) : null;
+  view.replaceChildren(...[form, notice, unitsTable, trend, people, contractors].filter(Boolean));
 };
 
 // ---- river chiefs ------------------------------------------------------------------------

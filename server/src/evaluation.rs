@@ -5,19 +5,12 @@
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use fieldloop_core::doc::DocKind;
-use fieldloop_core::evaluation::{evaluate, EvaluationInput, DEFAULT_VERIFICATION_LIMIT};
-use fieldloop_core::geo::GridIndex;
-use fieldloop_core::patrol;
-use fieldloop_core::roles::{Jurisdiction, Role};
+use fieldloop_core::roles::Role;
 use serde::Deserialize;
 
 use crate::auth::Auth;
 use crate::error::{Result, ServerError};
 use crate::state::AppState;
-
-/// Documents read per page: the evaluation reads every case and patrol, page by page.
-const PAGE_DOCS: usize = 2000;
 
 #[derive(Debug, Deserialize)]
 pub struct EvaluationQuery {
@@ -50,7 +43,8 @@ pub async fn evaluation(
         ));
     }
 
-    let evaluation = compute(&state, period).await?;
+    // Kept up to date incrementally and cut to the reader's jurisdiction.
+    let evaluation = crate::evaluation_view::evaluation(&state, &auth.principal, &period).await?;
 
     if format == "csv" {
         let body = if rows == "units" {
@@ -78,77 +72,4 @@ pub async fn evaluation(
         body,
     )
         .into_response())
-}
-
-/// The evaluation of `period` ("YYYY-MM") over every case and patrol, on the server's
-/// clock; a malformed period is a 400 `bad_period`.
-pub async fn compute(
-    state: &AppState,
-    period: String,
-) -> Result<fieldloop_core::evaluation::Evaluation> {
-    let everywhere = Jurisdiction {
-        everywhere: true,
-        ..Jurisdiction::default()
-    };
-    let mut cases = Vec::new();
-    let mut patrols = Vec::new();
-    let actor = fieldloop_core::doc::actor_for(&uuid::Uuid::nil());
-    let mut cursor = 0;
-    let mut seen = std::collections::HashSet::new();
-    loop {
-        let page = state
-            .docs
-            .changed_since(cursor, everywhere.clone(), PAGE_DOCS)
-            .await?;
-        let Some(last) = page.last() else {
-            break;
-        };
-        cursor = last.seq;
-        for projection in page {
-            // A document changed while paging comes round again with its new sequence number.
-            let wanted = matches!(projection.kind, DocKind::Case | DocKind::Patrol);
-            if !wanted || !seen.insert(projection.doc_id) {
-                continue;
-            }
-            let Some(stored) = state.docs.load_doc(projection.doc_id).await? else {
-                continue;
-            };
-            let snapshot = stored.load(&actor)?.snapshot()?;
-            match projection.kind {
-                DocKind::Case => cases.push(snapshot),
-                _ => patrols.push(patrol::fold(&snapshot)),
-            }
-        }
-    }
-    let reference = state.reference.current();
-    let now = state.clock.now();
-    let result = tokio::task::spawn_blocking(move || {
-        let no_grid;
-        let grid = match &reference.grid {
-            Some(grid) => grid,
-            None => {
-                no_grid = GridIndex::new(Vec::new())?;
-                &no_grid
-            }
-        };
-        evaluate(&EvaluationInput {
-            period: &period,
-            cases: &cases,
-            patrols: &patrols,
-            grid,
-            catalogue: &reference.catalogue,
-            calendar: &reference.calendar,
-            units: &reference.units,
-            verification_limit: DEFAULT_VERIFICATION_LIMIT,
-            now,
-        })
-    })
-    .await
-    .map_err(|e| ServerError::Internal(format!("evaluation: {e}")))?;
-    result.map_err(|e| match e {
-        fieldloop_core::Error::Invalid { what, reason } => {
-            ServerError::bad_request("bad_period", format!("{what}: {reason}"))
-        }
-        other => other.into(),
-    })
 }

@@ -31,6 +31,7 @@ pub fn projection_of(snapshot: &Snapshot, reference: &Reference) -> ProjectionFi
             "position": header.position,
             "created_at": header.created_at,
             "source": snapshot.fields.get("source"),
+            "duplicate_candidates": crate::duplicates::pending_candidates(snapshot),
         }),
     }
 }

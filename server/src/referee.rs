@@ -122,7 +122,12 @@ pub(crate) async fn react_one(state: &AppState, id: Uuid) -> Result<Written> {
             DocKind::Case => {
                 let case_state = case::fold(&snapshot);
                 let mut typed = Vec::new();
-                if let Some(cell) = snapshot.header.scope.grid_cell.as_deref() {
+                // A possible duplicate waits for the dispatcher instead of being dispatched.
+                if let Some(suggested) =
+                    crate::duplicates::suggestion(state, &snapshot, &case_state).await?
+                {
+                    typed.push(suggested);
+                } else if let Some(cell) = snapshot.header.scope.grid_cell.as_deref() {
                     typed.extend(auto_dispatch(&case_state, cell, &reference.matrix));
                 }
                 if case_state.status == CaseStatus::VerificationSubmitted {

@@ -12,6 +12,7 @@ use crate::reference::{Reference, ReferenceCell};
 use crate::storage::accounts::AccountDirectory;
 use crate::storage::device_keys::DeviceKeyStore;
 use crate::storage::fs_blobs::FsBlobStore;
+use crate::storage::nearby::OpenCaseIndex;
 use crate::storage::open::{Location, Stores};
 use crate::storage::reference::ReferenceStore;
 use crate::storage::sqlite::SqliteStore;
@@ -69,6 +70,10 @@ pub struct AppState {
     pub reference_store: Arc<dyn ReferenceStore>,
     /// The referee's retries, failure count and refused photos.
     pub judging: Arc<crate::judging::Judging>,
+    /// Open cases by category and place, for duplicate suggestions.
+    pub open_cases: Arc<dyn OpenCaseIndex>,
+    /// Case, patrol and notice snapshots and computed months for the evaluation.
+    pub evaluation_cache: Arc<crate::evaluation_view::EvaluationCache>,
 }
 
 impl AppState {
@@ -92,6 +97,7 @@ impl AppState {
             + ReferenceStore
             + AccountDirectory
             + DeviceKeyStore
+            + OpenCaseIndex
             + Clone
             + 'static,
         B: BlobStore + 'static,
@@ -118,6 +124,7 @@ impl AppState {
             audit: stores.audit,
             leases: stores.leases,
             accounts: stores.accounts,
+            open_cases: stores.open_cases,
             device_keys: stores.device_keys,
             reference_store: stores.reference,
             blobs: stores.blobs,
@@ -126,6 +133,7 @@ impl AppState {
             uploads: Arc::default(),
             login_throttle: Arc::default(),
             judging: Arc::default(),
+            evaluation_cache: Arc::default(),
             // The bundled reference data is compiled in and covered by tests; the city's
             // own is read from the store by `reference::refresh`.
             reference: Arc::new(ReferenceCell::new(

@@ -74,6 +74,12 @@ class FieldDayTest(private val day: Day, private val photos: Photos) {
         day.at(8, 42)
         val far = capture(260.0, 240.0, "canon-rot90-hdr-off.jpg", "垃圾桶满溢")
         expect(inspector.pendingPhotos() == 2u) { "two photos wait for upload" }
+        // 疑似重复 offline: 10 m east of the first case the phone already holds it; the
+        // second, 140 m away, is not.
+        val (nearLat, nearLon) = site(160.0, 150.0)
+        val near = inspector.nearbyDuplicates(CATEGORY, nearLat, nearLon)
+        expect(near.map { it.caseId } == listOf(good) && near[0].distanceM in 5.0..15.0) { "offline duplicate check: $near" }
+        expect(inspector.nearbyDuplicates("20103", nearLat, nearLon).isEmpty()) { "another category is no duplicate" }
         day.at(8, 45)
         val first = inspector.sync()
         expect(first.photosUploaded == 2u && first.docsPushed >= 2u) { "inspector's sync: $first" }
@@ -125,6 +131,35 @@ class FieldDayTest(private val day: Day, private val photos: Photos) {
         }
         expect(handler.inbox(InboxFilter.ALL).none { it.id == good }) { "a closed case leaves the inbox" }
         println("ok   field day: captured offline, dispatched by the server, repaired, verified, closed on 3 phones")
+
+        // 09:50 — the reporter and the dispatcher both reword the second case offline: both
+        // wordings are kept (冲突) until the dispatcher picks one.
+        day.at(9, 50)
+        inspector.editCaseField(far, "description", "垃圾桶满溢, 周边有散落垃圾")
+        dispatcher.editCaseField(far, "description", "果壳箱满溢")
+        inspector.sync()
+        dispatcher.sync()
+        inspector.sync()
+        for (p in listOf(inspector, dispatcher)) {
+            val conflicts = p.caseView(far).state.fieldConflicts
+            expect(conflicts.size == 1 && conflicts[0].field == "description" && conflicts[0].values.size == 2) {
+                "both wordings kept on ${p.whoAmI()?.username}: $conflicts"
+            }
+        }
+        expectThrows<FieldException>("the handler may not pick") {
+            handler.sync()
+            handler.resolveCaseField(far, "description", "果壳箱满溢")
+        }
+        dispatcher.resolveCaseField(far, "description", "垃圾桶满溢, 周边有散落垃圾")
+        dispatcher.sync()
+        inspector.sync()
+        for (p in listOf(inspector, dispatcher)) {
+            val view = p.caseView(far)
+            expect(view.state.fieldConflicts.isEmpty() && view.description == "垃圾桶满溢, 周边有散落垃圾") {
+                "settled on ${p.whoAmI()?.username}: ${view.state.fieldConflicts} ${view.description}"
+            }
+        }
+        println("ok   concurrent edits: both wordings kept as a conflict, settled by the dispatcher on both phones")
 
         // 10:00 — the failing one: the verification photo is 600 m away.
         day.at(10, 0)

@@ -229,6 +229,28 @@ impl CaseDoc {
         self.doc.add_evidence(content_hash, evidence)
     }
 
+    /// Sets an editable field (description, address) as `principal`, after the same
+    /// check the server makes: the creator, a dispatcher in their grid, an admin.
+    pub fn edit_field(&mut self, principal: &Principal, name: &str, value: &str) -> Result<()> {
+        let mut after = self.doc.clone();
+        after.set_field(name, value)?;
+        self.commit_checked(principal, after)
+    }
+
+    /// Settles a 冲突 on one of the field's values, with the right to edit it.
+    pub fn resolve_field(&mut self, principal: &Principal, name: &str, value: &str) -> Result<()> {
+        let mut after = self.doc.clone();
+        after.resolve_field(name, value)?;
+        self.commit_checked(principal, after)
+    }
+
+    fn commit_checked(&mut self, principal: &Principal, after: Doc) -> Result<()> {
+        let before = self.doc.snapshot()?;
+        validate_update(principal, Some(&before), &after.snapshot()?, PERMISSIONS)?;
+        self.doc = after;
+        Ok(())
+    }
+
     pub fn state(&self) -> Result<CaseState> {
         Ok(fold(&self.doc.snapshot()?))
     }

@@ -39,6 +39,11 @@ pub mod kinds {
     pub const SUSPENSION_DENIED: &str = "case.suspension_denied";
     /// An admin reopens a case that ended (voided, rejected, merged, closed) by mistake.
     pub const REOPENED: &str = "case.reopened";
+    /// The server found open cases of the same category close by (疑似重复): the
+    /// dispatcher merges the new case into one of them or keeps it.
+    pub const DUPLICATE_SUGGESTED: &str = "case.duplicate_suggested";
+    /// The dispatcher looked at the suggestion and keeps the case as a case of its own.
+    pub const DUPLICATE_KEPT: &str = "case.duplicate_kept";
     pub const DEADLINE_WARNING: &str = "case.deadline_warning";
     pub const OVERDUE: &str = "case.overdue";
     pub const ESCALATED: &str = "case.escalated";
@@ -92,6 +97,24 @@ pub struct Reason {
 pub struct Merged {
     /// The case this one duplicates.
     pub duplicate_of: Uuid,
+}
+
+/// One open case a new one may duplicate, and how far apart they are.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct DuplicateCandidate {
+    pub case_id: Uuid,
+    pub distance_m: f64,
+    /// When the other case was reported.
+    pub reported_at: Millis,
+}
+
+/// 疑似重复, written by the server when the case arrives or is registered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct DuplicateSuggested {
+    /// Nearest first.
+    pub candidates: Vec<DuplicateCandidate>,
 }
 
 /// 派遣 to a responsible unit; the deadline clock starts here.
@@ -219,6 +242,8 @@ pub enum CaseEvent {
     SuspensionRequested(Reason),
     SuspensionDenied(Reason),
     Reopened(Reason),
+    DuplicateSuggested(DuplicateSuggested),
+    DuplicateKept(Reason),
     DeadlineWarning(DeadlineNotice),
     Overdue(DeadlineNotice),
     Escalated(Escalated),
@@ -252,6 +277,8 @@ impl CaseEvent {
             CaseEvent::SuspensionRequested(_) => SUSPENSION_REQUESTED,
             CaseEvent::SuspensionDenied(_) => SUSPENSION_DENIED,
             CaseEvent::Reopened(_) => REOPENED,
+            CaseEvent::DuplicateSuggested(_) => DUPLICATE_SUGGESTED,
+            CaseEvent::DuplicateKept(_) => DUPLICATE_KEPT,
             CaseEvent::DeadlineWarning(_) => DEADLINE_WARNING,
             CaseEvent::Overdue(_) => OVERDUE,
             CaseEvent::Escalated(_) => ESCALATED,
@@ -273,7 +300,9 @@ impl CaseEvent {
             | CaseEvent::Recalled(d)
             | CaseEvent::SuspensionRequested(d)
             | CaseEvent::SuspensionDenied(d)
-            | CaseEvent::Reopened(d) => serde_json::to_value(d),
+            | CaseEvent::Reopened(d)
+            | CaseEvent::DuplicateKept(d) => serde_json::to_value(d),
+            CaseEvent::DuplicateSuggested(d) => serde_json::to_value(d),
             CaseEvent::Supervised(d) => serde_json::to_value(d),
             CaseEvent::Merged(d) => serde_json::to_value(d),
             CaseEvent::Dispatched(d) => serde_json::to_value(d),
@@ -333,6 +362,8 @@ impl CaseEvent {
             SUSPENSION_REQUESTED => CaseEvent::SuspensionRequested(e.data_as()?),
             SUSPENSION_DENIED => CaseEvent::SuspensionDenied(e.data_as()?),
             REOPENED => CaseEvent::Reopened(e.data_as()?),
+            DUPLICATE_SUGGESTED => CaseEvent::DuplicateSuggested(e.data_as()?),
+            DUPLICATE_KEPT => CaseEvent::DuplicateKept(e.data_as()?),
             DEADLINE_WARNING => CaseEvent::DeadlineWarning(e.data_as()?),
             OVERDUE => CaseEvent::Overdue(e.data_as()?),
             ESCALATED => CaseEvent::Escalated(e.data_as()?),

@@ -7,12 +7,16 @@
 //! verdict. See [`state`] for every transition.
 
 pub mod doc;
+pub mod duplicates;
 pub mod events;
 pub mod state;
 
 pub use doc::{CaseDoc, NewCase};
-pub use events::{kinds, CaseEvent, Check, Verdict};
-pub use state::{fold, scopes_along, CaseFold, CaseState, CaseStatus, Ignored, Suspension};
+pub use duplicates::{nearby_duplicates, OpenCase};
+pub use events::{kinds, CaseEvent, Check, DuplicateCandidate, DuplicateSuggested, Verdict};
+pub use state::{
+    fold, scopes_along, CaseFold, CaseState, CaseStatus, FieldConflict, Ignored, Suspension,
+};
 
 use crate::doc::EvidenceStage;
 use crate::roles::{Role, Rule, ScopeCheck};
@@ -70,6 +74,8 @@ pub const PERMISSIONS: &[Rule] = &[
     // and in the server's audit log.
     rule(kinds::VOIDED, ADMIN, ScopeCheck::Anywhere),
     rule(kinds::REOPENED, ADMIN, ScopeCheck::Anywhere),
+    rule(kinds::DUPLICATE_SUGGESTED, SERVER, ScopeCheck::Anywhere),
+    rule(kinds::DUPLICATE_KEPT, DISPATCHER, ScopeCheck::GridCell),
     rule(kinds::DEADLINE_WARNING, SERVER, ScopeCheck::Anywhere),
     rule(kinds::OVERDUE, SERVER, ScopeCheck::Anywhere),
     rule(kinds::ESCALATED, SERVER, ScopeCheck::Anywhere),

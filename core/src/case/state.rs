@@ -67,6 +67,15 @@ pub struct Suspension {
 
 pub use crate::doc::Ignored;
 
+/// An editable field (description, address) two people set concurrently offline: both
+/// values are kept and the case shows 冲突 until someone allowed to edit picks one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct FieldConflict {
+    pub field: String,
+    pub values: Vec<String>,
+}
+
 /// Granted extensions summed per unit; the working calendar turns them into time.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
@@ -91,6 +100,10 @@ pub struct CaseState {
     pub handler: Option<String>,
     pub verifier: Option<String>,
     pub duplicate_of: Option<Uuid>,
+    /// The server's 疑似重复 waiting for the dispatcher (merge or keep); empty when none.
+    pub duplicate_candidates: Vec<super::events::DuplicateCandidate>,
+    /// The dispatcher kept the case after a suggestion: the server does not ask again.
+    pub duplicate_kept: bool,
     pub reported_at: Option<Millis>,
     pub registered_at: Option<Millis>,
     pub first_dispatched_at: Option<Millis>,
@@ -129,6 +142,8 @@ pub struct CaseState {
     pub warned_at: Option<Millis>,
     pub overdue_at: Option<Millis>,
     pub escalated_to: Option<String>,
+    /// Fields with concurrent values (冲突); empty when every field is settled.
+    pub field_conflicts: Vec<FieldConflict>,
     pub ignored: Vec<Ignored>,
 }
 
@@ -146,6 +161,8 @@ impl CaseState {
             handler: None,
             verifier: None,
             duplicate_of: None,
+            duplicate_candidates: Vec::new(),
+            duplicate_kept: false,
             reported_at: None,
             registered_at: None,
             first_dispatched_at: None,
@@ -175,6 +192,7 @@ impl CaseState {
             warned_at: None,
             overdue_at: None,
             escalated_to: None,
+            field_conflicts: Vec::new(),
             ignored: Vec::new(),
         }
     }
@@ -361,6 +379,7 @@ impl<'a> CaseFold<'a> {
                 }
                 s.status = CaseStatus::Merged;
                 s.duplicate_of = Some(m.duplicate_of);
+                s.duplicate_candidates.clear();
                 s.ended_at = Some(at);
             }
             CaseEvent::Dispatched(d) => {
@@ -372,6 +391,11 @@ impl<'a> CaseFold<'a> {
                 }
                 s.status = CaseStatus::Dispatched;
                 s.back_to_dispatch = None;
+                // Dispatching a suggested duplicate is keeping it.
+                if !s.duplicate_candidates.is_empty() {
+                    s.duplicate_candidates.clear();
+                    s.duplicate_kept = true;
+                }
                 s.unit = Some(d.unit);
                 s.dispatched_at = Some(at);
                 s.first_dispatched_at.get_or_insert(at);
@@ -556,6 +580,25 @@ impl<'a> CaseFold<'a> {
                 s.supervision_reason = Some(order.reason);
                 s.supervision_due = order.due;
             }
+            CaseEvent::DuplicateSuggested(d) => {
+                if !matches!(status, CaseStatus::Reported | CaseStatus::Registered) {
+                    return Err(wrong());
+                }
+                if s.duplicate_kept {
+                    return Err("the dispatcher already kept this case".into());
+                }
+                if d.candidates.is_empty() || d.candidates.iter().any(|c| c.case_id == s.id) {
+                    return Err("a duplicate suggestion names no other case".into());
+                }
+                s.duplicate_candidates = d.candidates;
+            }
+            CaseEvent::DuplicateKept(_) => {
+                if s.duplicate_candidates.is_empty() {
+                    return Err("no duplicate suggestion is pending".into());
+                }
+                s.duplicate_candidates.clear();
+                s.duplicate_kept = true;
+            }
             CaseEvent::DeadlineWarning(_) | CaseEvent::Overdue(_) => {
                 if s.dispatched_at.is_none() {
                     return Err("no deadline runs before dispatch".into());
@@ -584,7 +627,16 @@ pub fn fold(snapshot: &Snapshot) -> CaseState {
     for event in &snapshot.events {
         machine.apply(event);
     }
-    machine.into_state()
+    let mut state = machine.into_state();
+    state.field_conflicts = snapshot
+        .conflicts
+        .iter()
+        .map(|(field, values)| FieldConflict {
+            field: field.clone(),
+            values: values.clone(),
+        })
+        .collect();
+    state
 }
 
 /// The scope in force just before each event of `snapshot.events` (same order), then the

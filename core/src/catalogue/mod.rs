@@ -86,6 +86,9 @@ pub struct Category {
     /// How far after/verification photos may be from the case position.
     pub radius_m: f64,
     pub unit_type: String,
+    /// When a new case of this category is a possible duplicate (疑似重复) of an open one.
+    #[serde(default = "DuplicateRule::fallback")]
+    pub duplicates: DuplicateRule,
     /// Where code and limits come from (S-numbers of the reference file), or "default".
     pub source: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -109,6 +112,34 @@ impl Category {
             Urgency::Normal => &self.limits.normal,
             Urgency::Urgent => &self.limits.urgent,
         }
+    }
+}
+
+/// An open case of the same category reported within `window_hours` before a new one and
+/// within `radius_m` of it is suggested to the dispatcher as the case the new one may
+/// duplicate; the phone warns before submitting on the same rule.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct DuplicateRule {
+    pub radius_m: f64,
+    pub window_hours: u32,
+    /// No source gave the figures: a deployment should set its own.
+    #[serde(default)]
+    pub default: bool,
+}
+
+impl DuplicateRule {
+    /// For a catalogue entry that names no rule: 50 m and three days.
+    pub fn fallback() -> DuplicateRule {
+        DuplicateRule {
+            radius_m: 50.0,
+            window_hours: 72,
+            default: true,
+        }
+    }
+
+    pub fn window_ms(&self) -> crate::time::Millis {
+        i64::from(self.window_hours) * crate::time::HOUR
     }
 }
 
@@ -217,6 +248,26 @@ fn validate_category(category: &Category) -> Result<()> {
         return Err(Error::invalid(
             "category catalogue",
             format!("{key}: radius {} m out of range", category.radius_m),
+        ));
+    }
+    let dup = &category.duplicates;
+    // Beyond a kilometre or a year every case of a busy category would look like a duplicate.
+    if !(dup.radius_m.is_finite() && dup.radius_m > 0.0 && dup.radius_m <= 1000.0) {
+        return Err(Error::invalid(
+            "category catalogue",
+            format!(
+                "{key}: duplicate radius {} m out of range (0–1000 m)",
+                dup.radius_m
+            ),
+        ));
+    }
+    if dup.window_hours == 0 || dup.window_hours > 24 * 366 {
+        return Err(Error::invalid(
+            "category catalogue",
+            format!(
+                "{key}: duplicate window {} h out of range (1 h – 1 year)",
+                dup.window_hours
+            ),
         ));
     }
     if category.name.trim().is_empty() {

@@ -44,6 +44,9 @@
 //!   assigned cells the tracks passed ÷ assigned cells, over the union of the patrols.
 
 mod csv;
+mod notices;
+
+pub use notices::{evaluate_contractors, ContractorRow};
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -186,6 +189,10 @@ pub struct Evaluation {
     /// Ranked, best first.
     pub units: Vec<UnitRow>,
     pub inspectors: Vec<InspectorRow>,
+    /// Rectification notices per contractor ([`evaluate_contractors`]); empty when the
+    /// caller did not ask for them.
+    #[serde(default)]
+    pub contractors: Vec<ContractorRow>,
     /// Cases left out and why (unknown category, …).
     pub skipped: Vec<String>,
 }
@@ -361,6 +368,7 @@ pub fn evaluate(input: &EvaluationInput<'_>) -> Result<Evaluation> {
         provisional,
         units,
         inspectors: inspectors.into_values().collect(),
+        contractors: Vec::new(),
         skipped,
     })
 }

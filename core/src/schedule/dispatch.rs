@@ -135,6 +135,10 @@ pub fn auto_dispatch(
     if state.status != CaseStatus::Registered || state.returns > 0 {
         return None;
     }
+    // A possible duplicate waits for the dispatcher to merge or keep it.
+    if !state.duplicate_candidates.is_empty() {
+        return None;
+    }
     let category = state.category.as_deref()?;
     let unit = dispatch_unit(matrix, category, grid_cell)?;
     Some(CaseEvent::Dispatched(Dispatched {

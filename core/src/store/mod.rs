@@ -17,6 +17,7 @@
 //! (`capture`, `record_shared`, …) are one-operation batches.
 
 mod device_key;
+mod nearby;
 mod photos;
 mod reference;
 pub mod schema;

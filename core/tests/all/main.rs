@@ -4,10 +4,12 @@
 
 mod case_catalogue;
 mod case_dispatch_control;
+mod case_duplicates;
 mod case_lifecycle;
 mod case_support;
 mod data_sources;
 mod evaluation_month;
+mod field_conflicts;
 mod geo_datum;
 mod geo_spatial;
 mod media_exif_tolerant;

@@ -310,3 +310,59 @@ fn a_reply_photo_used_elsewhere_or_repeated_for_another_item_fails() {
         "{reasons:?}"
     );
 }
+
+/// Signed, both items replied and confirmed, judged and closed; the clock moved to `at`
+/// first.
+fn closed_at(at: Millis) -> Snapshot {
+    let mut n = Notice::issued();
+    n.push("notice.signed", "con-9", Role::Contractor, json!({}));
+    n.reply("WW-09", &"a".repeat(64), T0 + HOUR, SITE);
+    n.reply("WW-10", &"b".repeat(64), T0 + HOUR, SITE);
+    n.confirm("WW-09");
+    n.confirm("WW-10");
+    n.clock = n.clock.max(at - 2 * HOUR);
+    n.push(
+        "notice.verdict",
+        "server",
+        Role::Server,
+        json!({"passed": true}),
+    );
+    n.push("notice.closed", "server", Role::Server, json!({}));
+    let snapshot = n.snapshot();
+    assert_eq!(fold_notice(&snapshot).unwrap().status, NoticeStatus::Closed);
+    snapshot
+}
+
+#[test]
+fn notices_count_per_contractor_in_the_month_issued_closed_on_time_and_overdue() {
+    use fieldloop_core::evaluation::evaluate_contractors;
+    let on_time = closed_at(T0 + 10 * HOUR);
+    let open = Notice::issued().snapshot();
+    let late = closed_at(T0 + 5 * DAY);
+    let notices = [on_time, open, late];
+
+    // As of 1 December: the month is over.
+    let (rows, skipped) = evaluate_contractors("2026-11", &notices, T0 + 8 * DAY).unwrap();
+    assert!(skipped.is_empty(), "{skipped:?}");
+    assert_eq!(rows.len(), 1);
+    let row = &rows[0];
+    assert_eq!(row.contractor, "con-9");
+    assert_eq!(
+        (row.issued, row.closed, row.closed_on_time, row.overdue),
+        (3, 2, 1, 2),
+        "{row:?}"
+    );
+    assert_eq!(row.on_time_rate, Some(0.5));
+
+    // As of the next day nothing was due yet, and only the first was closed.
+    let (rows, _) = evaluate_contractors("2026-11", &notices, T0 + DAY).unwrap();
+    let row = &rows[0];
+    assert_eq!(
+        (row.issued, row.closed, row.closed_on_time, row.overdue),
+        (3, 1, 1, 0),
+        "{row:?}"
+    );
+    // December has none of them.
+    let (rows, _) = evaluate_contractors("2026-12", &notices, T0 + 40 * DAY).unwrap();
+    assert!(rows.is_empty(), "{rows:?}");
+}

@@ -50,6 +50,8 @@ const ALL_KINDS: &[&str] = &[
     kinds::SUSPENSION_REQUESTED,
     kinds::SUSPENSION_DENIED,
     kinds::REOPENED,
+    kinds::DUPLICATE_SUGGESTED,
+    kinds::DUPLICATE_KEPT,
 ];
 
 /// Events with a second row: an admin's corrections and 督办 anywhere.
@@ -83,6 +85,7 @@ fn server_only_rows_are_the_referee_and_the_clock() {
         kinds::DEADLINE_WARNING,
         kinds::OVERDUE,
         kinds::ESCALATED,
+        kinds::DUPLICATE_SUGGESTED,
     ]
     .into_iter()
     .collect();

@@ -66,6 +66,7 @@ fn plan_doc(events: &[Event]) -> PlanState {
             scope: DocScope::default(),
         },
         fields: BTreeMap::new(),
+        conflicts: BTreeMap::new(),
         events: events.to_vec(),
         evidence: BTreeMap::new(),
     };

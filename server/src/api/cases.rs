@@ -293,11 +293,32 @@ pub struct CaseDetail {
     pub rework_count: u32,
     pub supervised: bool,
     pub duplicate_of: Option<Uuid>,
+    /// 疑似重复: open cases close by that this one may duplicate, waiting for the
+    /// dispatcher to merge (`case.merged`) or keep (`case.duplicate_kept`); nearest first.
+    pub duplicate_candidates: Vec<DuplicateView>,
+    /// 冲突: fields two people set concurrently offline, with every value kept, until
+    /// someone allowed to edit picks one (`description` / `address` above show automerge's
+    /// provisional winner meanwhile).
+    pub field_conflicts: Vec<FieldConflictView>,
     pub events: Vec<EventView>,
     pub photos: Vec<PhotoView>,
     pub verdict: Option<VerdictView>,
     /// Event types the caller may write on this case now (see `POST …/actions`).
     pub actions: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FieldConflictView {
+    pub field: String,
+    pub values: Vec<String>,
+}
+
+/// A case the server suggests this one duplicates.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DuplicateView {
+    pub case_id: Uuid,
+    pub distance_m: f64,
+    pub reported_at: String,
 }
 
 /// Loads a case the principal may see; 404 for one that does not exist or is out of
@@ -321,6 +342,10 @@ pub async fn load_visible(
 pub const CONSOLE_ACTIONS: &[(&str, &[CaseStatus])] = &[
     (kinds::REGISTERED, &[CaseStatus::Reported]),
     (kinds::REJECTED, &[CaseStatus::Reported]),
+    (
+        kinds::DUPLICATE_KEPT,
+        &[CaseStatus::Reported, CaseStatus::Registered],
+    ),
     (
         kinds::MERGED,
         &[CaseStatus::Reported, CaseStatus::Registered],
@@ -394,6 +419,9 @@ pub fn allowed_actions(
                 || state.pending_extension.is_some()
         })
         .filter(|(kind, _)| (*kind == kinds::RESUMED) == state.is_suspended())
+        .filter(|(kind, _)| {
+            *kind != kinds::DUPLICATE_KEPT || !state.duplicate_candidates.is_empty()
+        })
         .filter(|(kind, _)| decide_in(all_rules(), who, kind, &scope) == Decision::Allowed)
         .map(|(kind, _)| (*kind).to_owned())
         .collect()
@@ -461,6 +489,23 @@ pub async fn case_detail(state: &AppState, who: &Principal, id: Uuid) -> Result<
         rework_count: fold.rework_count,
         supervised: fold.supervised,
         duplicate_of: fold.duplicate_of,
+        duplicate_candidates: fold
+            .duplicate_candidates
+            .iter()
+            .map(|c| DuplicateView {
+                case_id: c.case_id,
+                distance_m: c.distance_m,
+                reported_at: iso(c.reported_at),
+            })
+            .collect(),
+        field_conflicts: fold
+            .field_conflicts
+            .iter()
+            .map(|c| FieldConflictView {
+                field: c.field.clone(),
+                values: c.values.clone(),
+            })
+            .collect(),
         actions: allowed_actions(who, &snapshot, &fold),
         events,
         photos,

@@ -21,7 +21,7 @@ const LISTED: usize = 200;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Queue {
-    /// to_register, to_dispatch, returned, overdue, supervised.
+    /// to_register, duplicates, to_dispatch, returned, overdue, supervised.
     pub key: String,
     pub label: String,
     pub count: usize,
@@ -44,8 +44,15 @@ const OPEN: [&str; 6] = [
 
 type Test = fn(&Projection) -> bool;
 
-const QUEUES: [(&str, &str, Test); 5] = [
+const QUEUES: [(&str, &str, Test); 6] = [
     ("to_register", "待立案", |p| status(p) == "reported"),
+    // Also counted in to_register / to_dispatch: the dispatcher merges or keeps them.
+    ("duplicates", "疑似重复", |p| {
+        matches!(status(p), "reported" | "registered")
+            && p.fields.json["duplicate_candidates"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty())
+    }),
     ("to_dispatch", "待派遣", |p| status(p) == "registered"),
     ("returned", "返工", |p| status(p) == "rework"),
     ("overdue", "超期", |p| {

@@ -16,7 +16,7 @@ use super::export::csv_attachment;
 use super::names::{unit_name, People};
 use crate::auth::Auth;
 use crate::error::{Result, ServerError};
-use crate::evaluation::compute;
+use crate::evaluation_view::evaluation as month_evaluation;
 use crate::state::AppState;
 
 /// Months in the trend, the asked one included.
@@ -95,6 +95,18 @@ pub struct Ranking {
     pub units: Vec<UnitRanking>,
     pub inspectors: Vec<InspectorRanking>,
     pub trend: Vec<TrendPoint>,
+    /// Rectification notices per contractor (by name) this month.
+    pub contractors: Vec<ContractorRanking>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ContractorRanking {
+    pub contractor: String,
+    pub issued: u32,
+    pub closed: u32,
+    pub closed_on_time: u32,
+    pub overdue: u32,
+    pub on_time_rate: Option<f64>,
 }
 
 fn light(on_time: Option<f64>, overdue: Option<f64>) -> Option<String> {
@@ -158,7 +170,7 @@ pub async fn ranking(
     require_reader(who)?;
     let period = Period::parse(period_text)
         .map_err(|e| ServerError::bad_request("bad_period", e.to_string()))?;
-    let mut evaluation = compute(state, period.label()).await?;
+    let mut evaluation = month_evaluation(state, who, &period.label()).await?;
     let now = state.clock.now();
     let due: u32 = evaluation.units.iter().map(|u| u.due).sum();
     let activity: u32 = evaluation
@@ -227,11 +239,23 @@ pub async fn ranking(
             coverage: i.coverage,
         })
         .collect();
+    let mut contractors = Vec::with_capacity(evaluation.contractors.len());
+    for row in &mut evaluation.contractors {
+        row.contractor = people.name(state, &row.contractor).await?;
+        contractors.push(ContractorRanking {
+            contractor: row.contractor.clone(),
+            issued: row.issued,
+            closed: row.closed,
+            closed_on_time: row.closed_on_time,
+            overdue: row.overdue,
+            on_time_rate: row.on_time_rate,
+        });
+    }
     let mut trend = Vec::new();
     if with_trend {
         for back in (1..TREND_MONTHS).rev() {
             let label = month_before(&period, back);
-            let earlier = compute(state, label.clone()).await?;
+            let earlier = month_evaluation(state, who, &label).await?;
             trend.push(overall(label, &earlier));
         }
         trend.push(overall(period.label(), &evaluation));
@@ -248,6 +272,7 @@ pub async fn ranking(
             units,
             inspectors,
             trend,
+            contractors,
         },
         evaluation,
     ))

@@ -9,6 +9,7 @@ use super::accounts::AccountDirectory;
 use super::device_keys::DeviceKeyStore;
 use super::error::{StoreError, StoreResult};
 use super::fs_blobs::FsBlobStore;
+use super::nearby::OpenCaseIndex;
 use super::postgres::PgStore;
 use super::reference::ReferenceStore;
 use super::s3_blobs::{S3BlobStore, S3Settings};
@@ -26,6 +27,7 @@ pub struct Stores {
     pub leases: Arc<dyn LeaseStore>,
     pub accounts: Arc<dyn AccountDirectory>,
     pub device_keys: Arc<dyn DeviceKeyStore>,
+    pub open_cases: Arc<dyn OpenCaseIndex>,
     pub reference: Arc<dyn ReferenceStore>,
     pub blobs: Arc<dyn BlobStore>,
 }
@@ -43,6 +45,7 @@ impl Stores {
             + ReferenceStore
             + AccountDirectory
             + DeviceKeyStore
+            + OpenCaseIndex
             + Clone
             + 'static,
     {
@@ -55,6 +58,7 @@ impl Stores {
             leases: Arc::new(records.clone()),
             accounts: Arc::new(records.clone()),
             device_keys: Arc::new(records.clone()),
+            open_cases: Arc::new(records.clone()),
             reference: Arc::new(records),
             blobs,
         }

@@ -461,7 +461,7 @@ impl AuditLog for SqliteStore {
 // ---------------------------------------------------------------------------------------
 // Documents
 
-const PROJECTION_COLUMNS: &str =
+pub(super) const PROJECTION_COLUMNS: &str =
     "doc_id, kind, status, unit, grid_cell, project, segment, deadline, band, json, seq";
 
 fn projection_from_row(row: &Row<'_>) -> rusqlite::Result<(String, String, ProjectionRaw)> {
@@ -568,7 +568,7 @@ fn scoped_changes(
     Some((sql, args))
 }
 
-fn query_projections(
+pub(super) fn query_projections(
     conn: &Connection,
     sql: &str,
     params: impl rusqlite::Params,

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::common::{jurisdiction_cells, TestServer, T0};
 
-async fn city_server() -> TestServer {
+pub(crate) async fn city_server() -> TestServer {
     let server = TestServer::new();
     let importer = fieldloop_core::roles::Principal {
         user_id: "city-importer".into(),
@@ -61,7 +61,7 @@ async fn city_server() -> TestServer {
     server
 }
 
-async fn principal(server: &TestServer, username: &str) -> Principal {
+pub(crate) async fn principal(server: &TestServer, username: &str) -> Principal {
     server
         .state
         .users
@@ -73,7 +73,13 @@ async fn principal(server: &TestServer, username: &str) -> Principal {
 }
 
 /// A case reported by `username` at the centre of `cell`, stored as an accepted change.
-async fn report(server: &TestServer, username: &str, cell: &str, category: &str, at: i64) -> Uuid {
+pub(crate) async fn report(
+    server: &TestServer,
+    username: &str,
+    cell: &str,
+    category: &str,
+    at: i64,
+) -> Uuid {
     let who = principal(server, username).await;
     let city = City::builtin();
     let centre = city.cell(cell).expect("demo cell").centre;
@@ -118,7 +124,7 @@ async fn report(server: &TestServer, username: &str, cell: &str, category: &str,
     id
 }
 
-async fn get(server: &TestServer, uri: &str, token: &str) -> crate::common::Reply {
+pub(crate) async fn get(server: &TestServer, uri: &str, token: &str) -> crate::common::Reply {
     server
         .call(Method::GET, uri, Some(token), Body::empty())
         .await
@@ -133,7 +139,7 @@ fn ids(reply: &crate::common::Reply) -> Vec<String> {
         .collect()
 }
 
-async fn post_json(
+pub(crate) async fn post_json(
     server: &TestServer,
     uri: &str,
     token: &str,

@@ -7,6 +7,8 @@ mod blobs;
 mod common;
 mod console_api;
 mod demo;
+mod duplicates;
+mod evaluation_scope;
 mod listener;
 mod ops_config;
 mod ops_errors;

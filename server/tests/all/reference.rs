@@ -283,6 +283,7 @@ async fn categories_keep_both_codes_and_refuse_a_broken_mapping_by_entry() {
     let entries = broken["categories"].as_array_mut().expect("categories");
     entries[1]["gb47678"] = entries[0]["gb47678"].clone();
     entries[2]["code"] = serde_json::json!("0100");
+    entries[3]["duplicates"]["radius_m"] = serde_json::json!(5000);
     let refused = reference::import(
         &server.state,
         &admin,
@@ -299,6 +300,7 @@ async fn categories_keep_both_codes_and_refuse_a_broken_mapping_by_entry() {
         [
             (Place::Entry(2), "duplicate_gb47678"),
             (Place::Entry(3), "bad_category"),
+            (Place::Entry(4), "bad_category"),
         ]
     );
     assert_eq!(server.state.reference.current().version, 1);

@@ -540,9 +540,17 @@ pub fn report_in(
 /// The post's next move on the case as the phone sees it; the event id when one was written.
 fn advance(post: Post, device: &mut Device, id: Uuid, now: Millis, photo: &Photo) -> Option<Uuid> {
     let mut case = device.case(id);
-    let status = case.state().ok()?.status;
-    let (event, stage) = match (post, status) {
+    let state = case.state().ok()?;
+    let (event, stage) = match (post, state.status) {
         (Post::Dispatcher, CaseStatus::Reported) => (crate::register(), None),
+        // The street's cases are all at one spot: the server suggests each later one as a
+        // duplicate (疑似重复), and the dispatcher keeps it so it is dispatched.
+        (Post::Dispatcher, CaseStatus::Registered) if !state.duplicate_candidates.is_empty() => (
+            CaseEvent::DuplicateKept(fieldloop_core::case::events::Reason {
+                reason: "另一处问题".into(),
+            }),
+            None,
+        ),
         (Post::Handler, CaseStatus::Dispatched) => (crate::accept(), None),
         (Post::Handler, CaseStatus::Accepted | CaseStatus::Rework) => (
             CaseEvent::Handled(Handled {

@@ -1,6 +1,7 @@
 //! The end-to-end tests in one binary: real server on loopback, devices with their own stores.
 
 mod backup;
+mod conflicts;
 mod control;
 mod custody;
 mod faults_bad_input;

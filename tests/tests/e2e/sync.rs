@@ -603,16 +603,20 @@ fn two_devices_pushing_the_same_case_at_once_leave_a_consistent_projection() {
     let mut inspector = Device::login(&server, "inspector");
     let mut dispatcher = Device::login(&server, "dispatcher");
     for round in 0..5 {
-        let id = report_case(&mut inspector, GRID, minutes(round * 10));
-        inspector.sync(minutes(round * 10 + 1));
-        dispatcher.sync(minutes(round * 10 + 1));
-        dispatcher.act(id, register(), minutes(round * 10 + 2));
+        // Four days apart, so no round's case is a possible duplicate of the one before
+        // (same place, same category) held back from dispatch.
+        let start = round * 4 * 24 * 60;
+        server.clock.set(minutes(start));
+        let id = report_case(&mut inspector, GRID, minutes(start));
+        inspector.sync(minutes(start + 1));
+        dispatcher.sync(minutes(start + 1));
+        dispatcher.act(id, register(), minutes(start + 2));
         let mut doc = inspector.store.load_doc(id).unwrap();
         doc.set_field("address", &format!("门牌 {round}")).unwrap();
         inspector.save(&mut doc);
         std::thread::scope(|s| {
-            s.spawn(|| inspector.sync(minutes(round * 10 + 3)));
-            s.spawn(|| dispatcher.sync(minutes(round * 10 + 3)));
+            s.spawn(|| inspector.sync(minutes(start + 3)));
+            s.spawn(|| dispatcher.sync(minutes(start + 3)));
         });
         // Whoever came second, the projection is computed from both changes (and the
         // referee's dispatch by the responsibility matrix that follows the registration).

@@ -10,6 +10,7 @@
 
 mod directory;
 mod docs;
+mod nearby;
 pub mod schema;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};

@@ -9,6 +9,7 @@ import uniffi.fieldloop_ffi.CaseDraft
 import uniffi.fieldloop_ffi.CategoryView
 import uniffi.fieldloop_ffi.FieldException
 import uniffi.fieldloop_ffi.FieldPhone
+import uniffi.fieldloop_ffi.NearbyCase
 import uniffi.fieldloop_ffi.PhotoInput
 import uniffi.fieldloop_ffi.PositionFix
 
@@ -36,6 +37,10 @@ data class CaptureState(
     val saving: Boolean = false,
     val savedCaseId: String? = null,
     val error: String? = null,
+    /** Open cases on this phone that the report may duplicate (疑似重复), nearest first. */
+    val duplicates: List<NearbyCase> = emptyList(),
+    /** The person saw the duplicate warning and reports anyway. */
+    val duplicatesAcknowledged: Boolean = false,
 ) {
     val canSave: Boolean get() = category != null && location != null && photos.isNotEmpty() && !saving
     /** Shown next to the position: a mock location is recorded and the referee sees it. */
@@ -45,6 +50,13 @@ data class CaptureState(
             location.mock -> "检测到模拟定位, 该位置将被标记"
             location.accuracyM > 50 -> "定位精度较差 (±${location.accuracyM.toInt()} 米)"
             else -> null
+        }
+
+    /** Shown before submitting when the phone already holds a case like this one close by. */
+    val duplicateWarning: String?
+        get() = duplicates.firstOrNull()?.let { nearest ->
+            val more = if (duplicates.size > 1) " 等 ${duplicates.size} 件" else ""
+            "附近 ${nearest.distanceM.toInt()} 米已有同类案件「${nearest.title}」$more, 可能重复上报"
         }
 }
 
@@ -58,6 +70,7 @@ class CaptureModel(private val phone: FieldPhone) {
 
     fun pick(category: CategoryView) {
         _state.value = _state.value.copy(category = category)
+        checkDuplicates()
     }
 
     /** The location service's latest reading; the grid cell is resolved offline. */
@@ -68,6 +81,25 @@ class CaptureModel(private val phone: FieldPhone) {
             null
         }
         _state.value = _state.value.copy(location = reading, gridCell = cell)
+        checkDuplicates()
+    }
+
+    /** Looks for open cases of the picked category near the position, offline. */
+    private fun checkDuplicates() {
+        val s = _state.value
+        val category = s.category ?: return
+        val location = s.location ?: return
+        val found = try {
+            phone.nearbyDuplicates(category.key, location.lat, location.lon)
+        } catch (e: FieldException) {
+            emptyList()
+        }
+        _state.value = s.copy(duplicates = found, duplicatesAcknowledged = false)
+    }
+
+    /** The person read the warning and the report is not the same problem. */
+    fun reportAnyway() {
+        _state.value = _state.value.copy(duplicatesAcknowledged = true)
     }
 
     fun photoTaken(path: String) {
@@ -83,6 +115,11 @@ class CaptureModel(private val phone: FieldPhone) {
         val s = _state.value
         val category = s.category ?: return null
         val location = s.location ?: return null
+        // A possible duplicate is shown first; saving goes on once the person says so.
+        if (s.duplicates.isNotEmpty() && !s.duplicatesAcknowledged) {
+            _state.value = s.copy(error = s.duplicateWarning)
+            return null
+        }
         _state.value = s.copy(saving = true, error = null)
         return try {
             val id = phone.captureCase(

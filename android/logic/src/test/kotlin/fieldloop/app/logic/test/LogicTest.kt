@@ -66,6 +66,21 @@ fun main(args: Array<String>) {
         capture.photoTaken(photos.path("jolla-phone-8mp.jpg"))
         capture.describe("路边垃圾")
         val caseId = runBlocking { capture.save() } ?: throw AssertionError("save: ${capture.state.value.error}")
+        // A second report of the same kind at the same place: the phone warns before saving.
+        val again = CaptureModel(inspectorPhone)
+        again.search("暴露垃圾")
+        again.pick(again.state.value.categories.first { it.key == "20102" })
+        again.located(reading())
+        val nearest = again.state.value.duplicates.firstOrNull()
+        expect(nearest?.caseId == caseId && nearest.distanceM < 1.0) { "duplicate found: ${again.state.value.duplicates}" }
+        expect(again.state.value.duplicateWarning?.contains("可能重复上报") == true) { "warning ${again.state.value.duplicateWarning}" }
+        again.photoTaken(photos.path("jolla-phone-8mp.jpg"))
+        expect(runBlocking { again.save() } == null && again.state.value.error == again.state.value.duplicateWarning) {
+            "saving waits for the person: ${again.state.value}"
+        }
+        // Another category at the same place is no duplicate.
+        again.pick(again.state.value.categories.firstOrNull { it.key != "20102" } ?: inspectorPhone.searchCategories("").first { it.key != "20102" })
+        expect(again.state.value.duplicates.isEmpty()) { "other category: ${again.state.value.duplicates}" }
         syncModel.refreshCounts()
         expect(syncModel.state.value.pendingPhotos == 1u) { "photo queued: ${syncModel.state.value}" }
         at(15)

@@ -95,6 +95,7 @@ pub fn run(server: &Server, config: &CityConfig, perf: Option<&Path>) -> Result<
         })
         .collect();
     let perf = perf.and_then(|out| procfs::Perf::attach(server.pid, out));
+    procfs::reset_peak_rss(server.pid);
     let server_cpu0 = server.cpu_seconds();
     let own_cpu0 = procfs::own_cpu_seconds();
     barrier.wait();

@@ -100,6 +100,7 @@ fn phase(
             })
         })
         .collect();
+    crate::procfs::reset_peak_rss(server.pid);
     let cpu0 = server.cpu_seconds();
     barrier.wait();
     let start = Instant::now();

@@ -126,6 +126,7 @@ pub fn run(config: &CityConfig) -> Result<SyncFigures> {
     }
     server.say("stats")?;
     let before: ServerCounters = serde_json::from_str(&server.line()?)?;
+    procfs::reset_peak_rss(server_pid);
     let cpu0 = procfs::cpu_seconds(server_pid);
     devices.say("go")?;
     let result: DevicesResult = serde_json::from_str(&devices.line().map_err(|_| {

@@ -33,6 +33,12 @@ pub fn peak_rss_bytes(pid: u32) -> u64 {
     status_kib(pid, "VmHWM:") * 1024
 }
 
+/// Resets `pid`'s peak RSS to its current RSS (clear_refs 5), so a peak measures a phase:
+/// the setup's logins (argon2 with its memory cost, several at once) would otherwise set it.
+pub fn reset_peak_rss(pid: u32) {
+    let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
+}
+
 /// Current resident set size (VmRSS) of `pid` in bytes.
 pub fn rss_bytes(pid: u32) -> u64 {
     status_kib(pid, "VmRSS:") * 1024

@@ -13,7 +13,7 @@ use crate::storage::accounts::AccountDirectory;
 use crate::storage::device_keys::DeviceKeyStore;
 use crate::storage::fs_blobs::FsBlobStore;
 use crate::storage::nearby::OpenCaseIndex;
-use crate::storage::open::{Location, Stores};
+use crate::storage::open::{Location, RecordStores, Stores};
 use crate::storage::reference::ReferenceStore;
 use crate::storage::sqlite::SqliteStore;
 use crate::storage::{
@@ -88,18 +88,7 @@ impl AppState {
     /// Any backend: one value implementing the record stores plus a blob store.
     pub fn from_parts<R, B>(records: R, blobs: B, clock: Arc<dyn Clock>, config: Config) -> AppState
     where
-        R: UserStore
-            + AuthStore
-            + DocStore
-            + BlobIndex
-            + AuditLog
-            + LeaseStore
-            + ReferenceStore
-            + AccountDirectory
-            + DeviceKeyStore
-            + OpenCaseIndex
-            + Clone
-            + 'static,
+        R: RecordStores + Clone + 'static,
         B: BlobStore + 'static,
     {
         AppState::from_stores(Stores::new(records, Arc::new(blobs)), clock, config)

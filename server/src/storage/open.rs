@@ -32,22 +32,41 @@ pub struct Stores {
     pub blobs: Arc<dyn BlobStore>,
 }
 
+/// Every record store a backend provides, as one bound: a backend implements each trait
+/// and gets this for free.
+pub trait RecordStores:
+    UserStore
+    + AuthStore
+    + DocStore
+    + BlobIndex
+    + AuditLog
+    + LeaseStore
+    + ReferenceStore
+    + AccountDirectory
+    + DeviceKeyStore
+    + OpenCaseIndex
+{
+}
+
+impl<T> RecordStores for T where
+    T: UserStore
+        + AuthStore
+        + DocStore
+        + BlobIndex
+        + AuditLog
+        + LeaseStore
+        + ReferenceStore
+        + AccountDirectory
+        + DeviceKeyStore
+        + OpenCaseIndex
+{
+}
+
 impl Stores {
     /// One value implementing the record stores, plus a blob store.
     pub fn new<R>(records: R, blobs: Arc<dyn BlobStore>) -> Stores
     where
-        R: UserStore
-            + AuthStore
-            + DocStore
-            + BlobIndex
-            + AuditLog
-            + LeaseStore
-            + ReferenceStore
-            + AccountDirectory
-            + DeviceKeyStore
-            + OpenCaseIndex
-            + Clone
-            + 'static,
+        R: RecordStores + Clone + 'static,
     {
         Stores {
             users: Arc::new(records.clone()),

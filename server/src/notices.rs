@@ -23,13 +23,21 @@ const SCAN_PAGE: usize = 1000;
 /// The notice's verdict, when one is due: every item confirmed, photos arrived, and each
 /// reply photo taken on the site, after the notice, and not used elsewhere.
 pub async fn judge(state: &AppState, snapshot: &Snapshot, now: Millis) -> Result<NoticeOutcome> {
-    let uploads = uploads_for(state, snapshot).await?;
+    let mut uploads = uploads_for(state, snapshot).await?;
+    let custody = crate::device_keys::custody_facts(state, snapshot).await?;
+    // The file as held now, as for a case: a file changed at rest fails the verdict.
+    for (hash, held) in &custody.stored_sha256 {
+        if let Some(upload) = uploads.get_mut(hash) {
+            upload.hash_matches = held == hash;
+        }
+    }
     let reuse = reuse_index(state, snapshot).await?;
     let evidence = NoticeEvidence {
         reuse: &reuse,
         policy: &state.reference.current().verify_policy,
         radius_m: NOTICE_RADIUS_M,
         now,
+        custody: Some(&custody),
     };
     Ok(verify_notice_with(snapshot, &uploads, Some(&evidence))?)
 }

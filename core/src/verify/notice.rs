@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::custody::{signature_check, CustodyFacts};
 use super::{hamming, short, ReuseIndex, UploadedPhoto, VerifyPolicy};
 use crate::doc::{Event, Snapshot};
 use crate::error::Result;
@@ -59,6 +60,9 @@ pub struct NoticeEvidence<'a> {
     /// How far from the notice's position a reply photo may be taken: a site, not a spot.
     pub radius_m: f64,
     pub now: Millis,
+    /// The server's registered device keys and held files: every reply photo's signature
+    /// is checked as a case photo's is (`None`: not checked, as on the phone).
+    pub custody: Option<&'a CustodyFacts>,
 }
 
 /// A construction site's reach, for the place check of reply photos: fieldloop's default,
@@ -160,6 +164,22 @@ pub fn verify_notice_with(
     }
     if let Some(evidence) = evidence {
         reply_photo_checks(snapshot, &state, uploads, evidence, &mut problems);
+        if let Some(custody) = evidence.custody {
+            let labels: Vec<(String, &str)> = state
+                .items
+                .iter()
+                .flat_map(|i| {
+                    i.photos
+                        .iter()
+                        .map(move |h| (format!("item {}", i.item.id), h.as_str()))
+                })
+                .collect();
+            let photos: Vec<(&str, &str)> = labels.iter().map(|(l, h)| (l.as_str(), *h)).collect();
+            let check = signature_check(snapshot, &photos, custody);
+            if !check.passed {
+                problems.push(check.reason);
+            }
+        }
     }
     let passed = problems.is_empty();
     let reasons = if passed {

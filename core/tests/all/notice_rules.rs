@@ -15,8 +15,8 @@ use fieldloop_core::schedule::due_notice_warnings;
 use fieldloop_core::sla::{Band, Calendar, SlaPolicy};
 use fieldloop_core::time::{Millis, DAY, HOUR, MINUTE};
 use fieldloop_core::verify::{
-    verify_notice_with, NoticeEvidence, NoticeOutcome, ReuseIndex, UploadedPhoto, VerifyPolicy,
-    NOTICE_RADIUS_M,
+    verify_notice_with, CustodyFacts, NoticeEvidence, NoticeOutcome, ReuseIndex, UploadedPhoto,
+    VerifyPolicy, NOTICE_RADIUS_M,
 };
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -225,6 +225,15 @@ fn the_notice_deadline_brings_warning_then_overdue_once_each() {
 }
 
 fn judged(n: &Notice, reuse: &ReuseIndex, phashes: &[(&str, u64)]) -> (bool, Vec<String>) {
+    judged_with(n, reuse, phashes, None)
+}
+
+fn judged_with(
+    n: &Notice,
+    reuse: &ReuseIndex,
+    phashes: &[(&str, u64)],
+    custody: Option<&CustodyFacts>,
+) -> (bool, Vec<String>) {
     let snapshot = n.snapshot();
     let policy = VerifyPolicy::default();
     let evidence = NoticeEvidence {
@@ -232,6 +241,7 @@ fn judged(n: &Notice, reuse: &ReuseIndex, phashes: &[(&str, u64)]) -> (bool, Vec
         policy: &policy,
         radius_m: NOTICE_RADIUS_M,
         now: n.clock + MINUTE,
+        custody,
     };
     match verify_notice_with(&snapshot, &intact(&snapshot, phashes), Some(&evidence)).unwrap() {
         NoticeOutcome::Judged { verdict, .. } => (verdict.passed, verdict.reasons),
@@ -256,6 +266,26 @@ fn reply_photos_on_site_after_the_notice_and_new_pass() {
     let (n, _, _) = replied_and_confirmed((T0 + 2 * HOUR, SITE));
     let (passed, reasons) = judged(&n, &ReuseIndex::default(), &[]);
     assert!(passed, "{reasons:?}");
+}
+
+#[test]
+fn on_the_server_an_unsigned_reply_photo_fails_the_notice_verdict() {
+    let (n, a, _) = replied_and_confirmed((T0 + 2 * HOUR, SITE));
+    let (passed, reasons) = judged_with(
+        &n,
+        &ReuseIndex::default(),
+        &[],
+        Some(&CustodyFacts::default()),
+    );
+    assert!(!passed);
+    let signature = reasons
+        .iter()
+        .find(|r| r.contains("没有设备签名"))
+        .unwrap_or_else(|| panic!("{reasons:?}"));
+    assert!(
+        signature.contains("item WW-09") && signature.contains(&a[..8]),
+        "{signature}"
+    );
 }
 
 #[test]

@@ -168,6 +168,20 @@ fn two_instances(cluster: &PgCluster, blobs: &str, s3: &S3Settings) {
         dispatcher.act(id, register(), minutes(5));
     }
     dispatcher.sync(minutes(5));
+    // Same place, same category, minutes apart: the later reports wait as possible
+    // duplicates (疑似重复) until the dispatcher keeps them; then B's referee dispatches.
+    let held: Vec<Uuid> = std::iter::once(judged)
+        .chain(late.iter().copied())
+        .filter(|id| a.status(*id).as_deref() == Some("registered"))
+        .collect();
+    assert!(held.len() < 3, "the first report is nobody's duplicate");
+    for id in &held {
+        let keep = CaseEvent::DuplicateKept(fieldloop_core::case::events::Reason {
+            reason: "另一处问题".into(),
+        });
+        dispatcher.act(*id, keep, minutes(5));
+    }
+    dispatcher.sync(minutes(5));
     for id in std::iter::once(judged).chain(late.iter().copied()) {
         assert_eq!(a.status(id).as_deref(), Some("dispatched"), "{id}");
     }

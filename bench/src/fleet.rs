@@ -177,19 +177,8 @@ impl Device {
 fn new_case(by: &Principal, cell: &str, n: usize, at: Millis) -> NewCase {
     let id = Uuid::now_v7();
     let photo = sha256_hex(format!("before {id}").as_bytes());
-    let evidence = Evidence {
-        stage: EvidenceStage::Before,
-        taken_at: at,
-        position: Some(POSITION),
-        by: by.user_id.clone(),
-        phash: None,
-        item: None,
-        mock: false,
-        // The sync bench never asks for a verdict, so the photo reference goes unsigned.
-        original_sha256: None,
-        exif: None,
-        seal: None,
-    };
+    // The sync bench never asks for a verdict, so the photo reference goes unsigned.
+    let evidence = Evidence::new(EvidenceStage::Before, at, Some(POSITION), &by.user_id);
     NewCase {
         id,
         event_id: Uuid::now_v7(),

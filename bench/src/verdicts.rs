@@ -41,22 +41,12 @@ fn person(id: &str, role: Role, jurisdiction: Jurisdiction) -> Principal {
 }
 
 fn photo(by: &Principal, stage: EvidenceStage, at: Millis) -> Evidence {
-    Evidence {
-        stage,
-        taken_at: at,
-        position: Some(Position {
-            lat: 39.9219,
-            lon: 116.4436,
-            accuracy_m: 8.0,
-        }),
-        by: by.user_id.clone(),
-        phash: None,
-        item: None,
-        mock: false,
-        original_sha256: None,
-        exif: None,
-        seal: None,
-    }
+    let position = Position {
+        lat: 39.9219,
+        lon: 116.4436,
+        accuracy_m: 8.0,
+    };
+    Evidence::new(stage, at, Some(position), &by.user_id)
 }
 
 /// A case walked through its life to a submitted verification, with the server's inputs.

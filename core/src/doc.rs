@@ -189,6 +189,30 @@ pub struct Evidence {
     pub seal: Option<Seal>,
 }
 
+impl Evidence {
+    /// A photo record with only what every capture has: stage, time, place and author.
+    /// The rest (pHash, item, mock flag, EXIF, original hash, seal) starts empty.
+    pub fn new(
+        stage: EvidenceStage,
+        taken_at: Millis,
+        position: Option<Position>,
+        by: impl Into<String>,
+    ) -> Evidence {
+        Evidence {
+            stage,
+            taken_at,
+            position,
+            by: by.into(),
+            phash: None,
+            item: None,
+            mock: false,
+            original_sha256: None,
+            exif: None,
+            seal: None,
+        }
+    }
+}
+
 /// The time and place a photo's own EXIF block recorded, each when present.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]

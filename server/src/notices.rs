@@ -13,7 +13,9 @@ use fieldloop_core::verify::{
 use uuid::Uuid;
 
 use crate::error::Result;
-use crate::referee::{stamp_after, uploads_for, write_events, writer_actor, Written, SERVER_USER};
+use crate::referee::{
+    stamp_after, uploads_and_custody, write_events, writer_actor, Written, SERVER_USER,
+};
 use crate::state::AppState;
 use crate::storage::{retry_stale, BlobHash};
 
@@ -23,14 +25,7 @@ const SCAN_PAGE: usize = 1000;
 /// The notice's verdict, when one is due: every item confirmed, photos arrived, and each
 /// reply photo taken on the site, after the notice, and not used elsewhere.
 pub async fn judge(state: &AppState, snapshot: &Snapshot, now: Millis) -> Result<NoticeOutcome> {
-    let mut uploads = uploads_for(state, snapshot).await?;
-    let custody = crate::device_keys::custody_facts(state, snapshot).await?;
-    // The file as held now, as for a case: a file changed at rest fails the verdict.
-    for (hash, held) in &custody.stored_sha256 {
-        if let Some(upload) = uploads.get_mut(hash) {
-            upload.hash_matches = held == hash;
-        }
-    }
+    let (uploads, custody) = uploads_and_custody(state, snapshot).await?;
     let reuse = reuse_index(state, snapshot).await?;
     let evidence = NoticeEvidence {
         reuse: &reuse,
@@ -69,14 +64,11 @@ async fn reuse_index(state: &AppState, snapshot: &Snapshot) -> Result<ReuseIndex
 /// own: one that cannot be read is logged, counted and looked at again next tick. Reads
 /// the open notices page by page through the (kind, status) index, never a capped count.
 pub async fn warnings(state: &AppState, now: Millis) -> Result<Written> {
-    let open: Vec<String> = [
+    let open = crate::projection::status_names(&[
         NoticeStatus::Issued,
         NoticeStatus::Signed,
         NoticeStatus::AllConfirmed,
-    ]
-    .iter()
-    .filter_map(|s| serde_json::to_value(s).ok()?.as_str().map(str::to_owned))
-    .collect();
+    ]);
     let mut written = Written::default();
     let mut after = None;
     loop {

@@ -7,6 +7,14 @@ use fieldloop_core::status;
 use crate::reference::Reference;
 use crate::storage::ProjectionFields;
 
+/// Statuses as the projections store them (their serde names), for status-index scans.
+pub fn status_names<T: serde::Serialize>(statuses: &[T]) -> Vec<String> {
+    statuses
+        .iter()
+        .filter_map(|s| serde_json::to_value(s).ok()?.as_str().map(str::to_owned))
+        .collect()
+}
+
 /// The query columns of a document, from its fold.
 pub fn projection_of(snapshot: &Snapshot, reference: &Reference) -> ProjectionFields {
     let header = &snapshot.header;

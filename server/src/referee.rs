@@ -34,8 +34,8 @@ use fieldloop_core::schedule::{
 };
 use fieldloop_core::time::Millis;
 use fieldloop_core::verify::{
-    case_verdict_events, verify_case, verify_patrol, Arrivals, CaseVerification, OtherEvidence,
-    Outcome, PatrolTarget, ReuseIndex, UploadedPhoto,
+    case_verdict_events, verify_case, verify_patrol, Arrivals, CaseVerification, CustodyFacts,
+    OtherEvidence, Outcome, PatrolTarget, ReuseIndex, UploadedPhoto,
 };
 use uuid::Uuid;
 
@@ -274,14 +274,7 @@ async fn judge_case(
     now: Millis,
 ) -> Result<Option<case::Verdict>> {
     let reference = &state.reference.current();
-    let mut uploads = uploads_for(state, snapshot).await?;
-    let custody = crate::device_keys::custody_facts(state, snapshot).await?;
-    // The file as held now, not as it arrived: a file changed at rest fails here too.
-    for (hash, held) in &custody.stored_sha256 {
-        if let Some(upload) = uploads.get_mut(hash) {
-            upload.hash_matches = held == hash;
-        }
-    }
+    let (uploads, custody) = uploads_and_custody(state, snapshot).await?;
     let arrivals = arrivals_of(state, stored).await?;
     let reuse = reuse_index(state, snapshot).await?;
     let people = people_of(state, snapshot).await?;
@@ -331,6 +324,23 @@ pub(crate) async fn uploads_for(
         }
     }
     Ok(uploads)
+}
+
+/// The photos as a verdict judges them: what arrived, and the custody facts (registered
+/// keys, the files re-hashed as held now). A file changed at rest after its verified
+/// arrival no longer matches its address.
+pub(crate) async fn uploads_and_custody(
+    state: &AppState,
+    snapshot: &Snapshot,
+) -> Result<(BTreeMap<String, UploadedPhoto>, CustodyFacts)> {
+    let mut uploads = uploads_for(state, snapshot).await?;
+    let custody = crate::device_keys::custody_facts(state, snapshot).await?;
+    for (hash, held) in &custody.stored_sha256 {
+        if let Some(upload) = uploads.get_mut(hash) {
+            upload.hash_matches = held == hash;
+        }
+    }
+    Ok((uploads, custody))
 }
 
 /// `None`: not (completely) uploaded. `Some(None)`: stored but not decodable.
@@ -535,15 +545,11 @@ async fn deadline_events(state: &AppState, now: Millis) -> Result<Written> {
 
 /// The statuses in which a case's clock runs (`CaseStatus::is_with_unit`), as stored.
 fn with_unit_statuses() -> Vec<String> {
-    [
+    crate::projection::status_names(&[
         CaseStatus::Dispatched,
         CaseStatus::Accepted,
         CaseStatus::Rework,
-    ]
-    .into_iter()
-    .filter(|s| s.is_with_unit())
-    .filter_map(|s| serde_json::to_value(s).ok()?.as_str().map(str::to_owned))
-    .collect()
+    ])
 }
 
 /// The deadline events due on one case; the next tick looks at it again whatever happens.

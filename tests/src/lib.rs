@@ -331,18 +331,7 @@ pub fn signed(store: &Store, doc: Uuid, hash: &str, evidence: Evidence) -> Evide
 }
 
 pub fn evidence(stage: EvidenceStage, by: &Principal, at: Millis) -> Evidence {
-    Evidence {
-        stage,
-        taken_at: at,
-        position: Some(POSITION),
-        by: by.user_id.clone(),
-        phash: None,
-        item: None,
-        mock: false,
-        original_sha256: None,
-        exif: None,
-        seal: None,
-    }
+    Evidence::new(stage, at, Some(POSITION), &by.user_id)
 }
 
 /// A 暴露垃圾 report in `grid_cell` by the device's inspector, saved on the device.

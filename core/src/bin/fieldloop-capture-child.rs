@@ -35,18 +35,7 @@ fn capture_one(store: &mut Store, n: u32, now: i64) -> fieldloop_core::Result<(U
     let mut doc = Doc::create(&header, store.actor())?;
     doc.add_evidence(
         &hash,
-        &Evidence {
-            stage: EvidenceStage::Before,
-            taken_at: now,
-            position: None,
-            by: "u-insp-child".into(),
-            phash: None,
-            item: None,
-            mock: false,
-            original_sha256: None,
-            exif: None,
-            seal: None,
-        },
+        &Evidence::new(EvidenceStage::Before, now, None, "u-insp-child"),
     )?;
     doc.append_event(&Event::new(
         Uuid::now_v7(),

@@ -75,22 +75,12 @@ impl Phone {
         lat: f64,
         lon: f64,
     ) -> Evidence {
-        Evidence {
-            stage,
-            taken_at: at,
-            position: Some(fieldloop_core::doc::Position {
-                lat,
-                lon,
-                accuracy_m: 8.0,
-            }),
-            by: self.principal.user_id.clone(),
-            phash: None,
-            item: None,
-            mock: false,
-            original_sha256: None,
-            exif: None,
-            seal: None,
-        }
+        let position = fieldloop_core::doc::Position {
+            lat,
+            lon,
+            accuracy_m: 8.0,
+        };
+        Evidence::new(stage, at, Some(position), &self.principal.user_id)
     }
 
     fn save(&mut self, doc: &mut Doc, photos: &[&Photo]) -> Result<()> {

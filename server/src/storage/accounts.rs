@@ -56,18 +56,9 @@ pub(super) fn parse<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
     serde_json::from_str(text).map_err(|e| StoreError::damaged(format!("stored value: {e}")))
 }
 
-impl SqliteStore {
-    fn blocking<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut rusqlite::Connection) -> Result<T> + Send + 'static,
-    ) -> StoreFuture<'static, T> {
-        self.write(f)
-    }
-}
-
 impl AccountDirectory for SqliteStore {
     fn list_accounts(&self) -> StoreFuture<'_, Vec<AccountRow>> {
-        self.blocking(|conn| {
+        self.read(|conn| {
             let mut stmt = conn.prepare(
                 "SELECT id, username, role, jurisdiction, disabled, created_at FROM users ORDER BY username",
             )?;
@@ -99,7 +90,7 @@ impl AccountDirectory for SqliteStore {
     }
 
     fn list_devices(&self, now: Millis) -> StoreFuture<'_, Vec<DeviceRow>> {
-        self.blocking(move |conn| {
+        self.read(move |conn| {
             let mut stmt = conn.prepare(
                 "SELECT d.id, u.username, d.name, d.registered_at,
                         (SELECT COUNT(*) FROM tokens t WHERE t.device_id = d.id
@@ -122,7 +113,7 @@ impl AccountDirectory for SqliteStore {
     }
 
     fn set_password(&self, user_id: String, hash: String, now: Millis) -> StoreFuture<'_, bool> {
-        self.blocking(move |conn| {
+        self.write(move |conn| {
             let tx = conn.transaction()?;
             let changed = tx.execute(
                 "UPDATE users SET password_hash = ?2 WHERE id = ?1",
@@ -138,7 +129,7 @@ impl AccountDirectory for SqliteStore {
     }
 
     fn revoke_device(&self, device_id: String, now: Millis) -> StoreFuture<'_, usize> {
-        self.blocking(move |conn| {
+        self.write(move |conn| {
             Ok(conn.execute(
                 "UPDATE tokens SET revoked_at = ?2 WHERE device_id = ?1 AND revoked_at IS NULL",
                 params![device_id, now],
@@ -153,7 +144,7 @@ impl AccountDirectory for SqliteStore {
         issued_by: String,
         now: Millis,
     ) -> StoreFuture<'_, ()> {
-        self.blocking(move |conn| {
+        self.write(move |conn| {
             conn.execute(
                 "INSERT INTO open311_clients (key_hash, client, issued_by, issued_at) VALUES (?1, ?2, ?3, ?4)",
                 params![key_hash.to_vec(), client, issued_by, now],
@@ -163,7 +154,7 @@ impl AccountDirectory for SqliteStore {
     }
 
     fn client_of_key(&self, key_hash: [u8; 32]) -> StoreFuture<'_, Option<String>> {
-        self.blocking(move |conn| {
+        self.read(move |conn| {
             use rusqlite::OptionalExtension;
             Ok(conn
                 .query_row(

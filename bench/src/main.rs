@@ -264,19 +264,26 @@ fn photo_section(args: &PhotoArgs, table: &mut Vec<String>) -> Result<Value> {
     Ok(json!(f))
 }
 
-fn scale_section(args: &ScaleArgs, table: &mut Vec<String>) -> Result<Value> {
+fn scale_section(common: &Common, args: &ScaleArgs, table: &mut Vec<String>) -> Result<Value> {
     let binary = server_binary()?;
+    let backend = backend(common);
     let points = scale::run(
         &binary,
+        &backend,
         &args.counts,
         args.syncs,
         Duration::from_secs(args.seed_budget_s),
     )?;
     for p in &points {
         table.push(format!(
-            "| §2 one-doc sync, {} docs stored | sqlite | median {:.2} ms (p90 {:.2}) | {} B | server peak RSS {:.0} MB, db {:.0} MB, seeded in {:.0} s |",
-            p.documents_stored, p.sync_median_ms, p.sync_p90_ms, p.bytes_per_sync,
+            "| §2 one-doc sync, {} docs stored | {} | median {:.2} ms (p90 {:.2}) | {} B | server peak RSS {:.0} MB, db {:.0} MB, seeded in {:.0} s |",
+            p.documents_stored, backend.name(), p.sync_median_ms, p.sync_p90_ms, p.bytes_per_sync,
             p.server_peak_rss_mb, p.database_mb, p.seed_seconds
+        ));
+        table.push(format!(
+            "| city-server §5, {} docs ({} open) | {} | tick {:.0} ms (again {:.0} ms) | evaluation {:.0} ms cold ({} docs read), {:.1} ms warm | bench process peak RSS {:.0} MB | target tick ≤ 1 s, evaluation ≤ 2 s |",
+            p.documents_stored, p.open_cases, backend.name(), p.tick_first_ms, p.tick_second_ms,
+            p.evaluation_cold_ms, p.evaluation_docs_read, p.evaluation_warm_ms, p.bench_peak_rss_mb
         ));
     }
     let growth = match (points.first(), points.last()) {
@@ -359,7 +366,7 @@ fn run(cli: Cli) -> Result<()> {
         }),
         _ => None,
     } {
-        results["scale"] = scale_section(&args, &mut table)?;
+        results["scale"] = scale_section(&common, &args, &mut table)?;
         note_load("scale");
     }
     results["load_average"] = json!(load_averages);

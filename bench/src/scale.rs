@@ -8,15 +8,25 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fieldloop_core::doc::DocKind;
+use fieldloop_core::case::events::{
+    Check, Dispatched, Empty, Handled, Registered, Verdict, VerificationSubmitted,
+};
+use fieldloop_core::case::CaseEvent;
+use fieldloop_core::doc::{DocKind, Evidence, EvidenceStage};
 use fieldloop_core::roles::{Jurisdiction, Principal, Role};
+use fieldloop_core::store::sha256_hex;
+use fieldloop_core::time::{Millis, DAY, HOUR, MINUTE};
 use fieldloop_server::clock::SystemClock;
-use fieldloop_server::storage::{NewChange, Origin, ProjectionFields};
-use fieldloop_server::{AppState, Config};
+use fieldloop_server::projection::projection_of;
+use fieldloop_server::reference::Reference;
+use fieldloop_server::storage::open::Location;
+use fieldloop_server::storage::{NewChange, Origin};
+use fieldloop_server::{evaluation_view, referee, AppState, Config};
 use serde::Serialize;
+use uuid::Uuid;
 
 use crate::error::{setup, Result};
-use crate::fleet::{loose_case, Device, T0};
+use crate::fleet::{loose_case, Device, UNIT};
 use crate::load::timed_sync;
 use crate::server::{Backend, Server};
 use crate::stats::median;
@@ -28,6 +38,8 @@ const ELSEWHERE: &str = "110105001099";
 #[derive(Debug, Clone, Serialize)]
 pub struct ScalePoint {
     pub documents_stored: u64,
+    /// Of those, open cases (with a unit, so the deadline tick looks at them).
+    pub open_cases: u64,
     pub seed_seconds: f64,
     pub syncs: usize,
     pub sync_median_ms: f64,
@@ -35,58 +47,199 @@ pub struct ScalePoint {
     pub bytes_per_sync: u64,
     pub server_peak_rss_mb: f64,
     pub database_mb: f64,
+    /// The scheduler's deadline tick (`referee::tick`), first (it writes what is due)
+    /// and second (nothing new due) run, in this process on the same storage.
+    pub tick_first_ms: f64,
+    pub tick_second_ms: f64,
+    /// The running month's evaluation for an admin on a cold server, then repeated.
+    pub evaluation_cold_ms: f64,
+    pub evaluation_warm_ms: f64,
+    /// Documents the cold evaluation read (its active window meets the month).
+    pub evaluation_docs_read: u64,
+    /// This process's peak RSS after the tick and the evaluation.
+    pub bench_peak_rss_mb: f64,
 }
 
-fn seeder() -> Principal {
+/// One document in this many is an open case; the rest were closed over the years.
+const OPEN_EVERY: u64 = 100;
+/// How far back the closed cases go.
+const HISTORY: Millis = 8 * 365 * DAY;
+
+fn person(id: &str, role: Role, jurisdiction: Jurisdiction) -> Principal {
     Principal {
-        user_id: "bench-seeder".into(),
-        role: Role::Inspector,
-        jurisdiction: Jurisdiction {
-            grid_prefixes: vec![ELSEWHERE.into()],
-            ..Jurisdiction::default()
-        },
+        user_id: id.into(),
+        role,
+        jurisdiction,
     }
 }
 
-/// Appends documents `from..to` to the store in `data`; false if `budget` ran out first
-/// (then `to` is not reached and the caller reports the count reached).
-fn seed(data: &std::path::Path, from: u64, to: u64, budget: Duration) -> Result<u64> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
+fn seeder() -> Principal {
+    person(
+        "bench-seeder",
+        Role::Inspector,
+        Jurisdiction {
+            grid_prefixes: vec![ELSEWHERE.into()],
+            ..Jurisdiction::default()
+        },
+    )
+}
+
+/// Document `i`: an open case dispatched in the last two weeks, or (99 in 100) a case
+/// reported at a time spread over the past eight years and closed two days later, with
+/// the events a real one has (registered, dispatched, accepted, handled, verified, a
+/// passing verdict, closed). Built without the per-event permission check: the events
+/// are the ones people and the referee write, and seeding a million must stay quick.
+fn seeded_case(i: u64, now: Millis, reference: &Reference) -> Result<NewChange> {
+    let by = seeder();
+    let dispatcher = person(
+        "bench-dispatcher",
+        Role::Dispatcher,
+        Jurisdiction::default(),
+    );
+    let handler = person("bench-handler", Role::Handler, Jurisdiction::default());
+    let referee = person("server", Role::Server, Jurisdiction::default());
+    let cell = format!("{ELSEWHERE}{:03}", i % 1000);
+    // A spread that does not line up with the month boundaries (Knuth's multiplier).
+    let spread = |range: Millis| (i.wrapping_mul(2_654_435_761) % range as u64) as Millis;
+    let open = i.is_multiple_of(OPEN_EVERY);
+    let reported = if open {
+        now - spread(14 * DAY) - HOUR
+    } else {
+        now - 3 * DAY - spread(HISTORY)
+    };
+    let mut case = loose_case(&by, &cell, i as usize, reported)?;
+    let mut steps: Vec<(&Principal, CaseEvent, Millis)> = vec![
+        (
+            &dispatcher,
+            CaseEvent::Registered(Registered::default()),
+            reported + 10 * MINUTE,
+        ),
+        (
+            &dispatcher,
+            CaseEvent::Dispatched(Dispatched {
+                unit: UNIT.into(),
+                note: None,
+            }),
+            reported + 20 * MINUTE,
+        ),
+    ];
+    if !open {
+        let after = sha256_hex(format!("after {i}").as_bytes());
+        let check = sha256_hex(format!("check {i}").as_bytes());
+        let handled_at = reported + DAY;
+        let checked_at = reported + 2 * DAY;
+        let doc = case.doc_mut();
+        doc.add_evidence(
+            &after,
+            &Evidence::new(EvidenceStage::After, handled_at, None, &handler.user_id),
+        )?;
+        doc.add_evidence(
+            &check,
+            &Evidence::new(EvidenceStage::Verification, checked_at, None, &by.user_id),
+        )?;
+        steps.extend([
+            (&handler, CaseEvent::Accepted(Empty {}), reported + HOUR),
+            (
+                &handler,
+                CaseEvent::Handled(Handled {
+                    note: None,
+                    photos: vec![after],
+                }),
+                handled_at,
+            ),
+            (
+                &by,
+                CaseEvent::VerificationSubmitted(VerificationSubmitted {
+                    fixed: true,
+                    note: None,
+                    photos: vec![check],
+                }),
+                checked_at,
+            ),
+            (
+                &referee,
+                CaseEvent::Verdict(Verdict {
+                    checks: vec![Check {
+                        name: "evidence".into(),
+                        passed: true,
+                        reason: "照片齐全".into(),
+                    }],
+                }),
+                checked_at + MINUTE,
+            ),
+            (&referee, CaseEvent::Closed(Empty {}), checked_at + MINUTE),
+        ]);
+    }
+    for (n, (who, event, at)) in steps.into_iter().enumerate() {
+        let id = Uuid::from_u128(((i as u128) << 8) | n as u128 | (0xbe << 120));
+        let entry = event.to_event(id, at, &who.user_id, who.role)?;
+        case.doc_mut().append_event(&entry)?;
+    }
+    let snapshot = case.snapshot()?;
+    Ok(NewChange {
+        doc_id: snapshot.header.id,
+        kind: DocKind::Case,
+        bytes: case.doc_mut().save(),
+        origin: Origin {
+            user_id: by.user_id.clone(),
+            device_id: None,
+            arrived_at: reported,
+        },
+        projection: projection_of(&snapshot, reference),
+        blob_refs: vec![],
+    })
+}
+
+/// The storage a point is measured on: the embedded default in the data directory, or
+/// the database URL given to `serve` with `--database`.
+fn location(data: &std::path::Path, backend: &Backend) -> Location {
+    let mut location = Location::embedded(data);
+    if let Backend::External { serve_args, .. } = backend {
+        if let Some(at) = serve_args.iter().position(|a| a == "--database") {
+            if let Some(url) = serve_args.get(at + 1) {
+                location.database = url.clone();
+            }
+        }
+    }
+    location
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
-        .build()?;
-    let state = AppState::embedded(data, Arc::new(SystemClock), Config::default())
+        .build()?)
+}
+
+/// Appends documents `from..to` to the storage; stops early when `budget` runs out and
+/// answers the count reached. Two threads build documents while a third stores them.
+fn seed(location: &Location, from: u64, to: u64, now: Millis, budget: Duration) -> Result<u64> {
+    let rt = runtime()?;
+    let state = rt
+        .block_on(AppState::open(
+            location,
+            Arc::new(SystemClock),
+            Config::default(),
+        ))
         .map_err(|e| setup(format!("open the server's storage: {e}")))?;
-    let by = seeder();
+    let reference = state.reference.current();
     let start = Instant::now();
     let mut n = from;
     while n < to && start.elapsed() < budget {
         let end = (n + BATCH as u64).min(to);
-        let batch = (n..end)
-            .map(|i| {
-                let cell = format!("{ELSEWHERE}{:03}", i % 1000);
-                let mut case = loose_case(&by, &cell, i as usize, T0)?;
-                Ok(NewChange {
-                    doc_id: case.header()?.id,
-                    kind: DocKind::Case,
-                    bytes: case.doc_mut().save(),
-                    origin: Origin {
-                        user_id: by.user_id.clone(),
-                        device_id: None,
-                        arrived_at: T0,
-                    },
-                    projection: ProjectionFields {
-                        status: Some("reported".into()),
-                        grid_cell: Some(cell),
-                        json: serde_json::json!({
-                            "created_by": by.user_id, "category": "20102", "created_at": T0,
-                        }),
-                        ..ProjectionFields::default()
-                    },
-                    blob_refs: vec![],
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let half = n + (end - n) / 2;
+        let build = |range: std::ops::Range<u64>| {
+            range
+                .map(|i| seeded_case(i, now, &reference))
+                .collect::<Result<Vec<_>>>()
+        };
+        let (a, b) = std::thread::scope(|scope| {
+            let first = scope.spawn(|| build(n..half));
+            let second = build(half..end);
+            (first.join(), second)
+        });
+        let mut batch = a.map_err(|_| setup("a seeding thread panicked".to_owned()))??;
+        batch.extend(b?);
         rt.block_on(state.docs.append_changes(batch))
             .map_err(|e| setup(format!("seed: {e}")))?;
         n = end;
@@ -94,17 +247,78 @@ fn seed(data: &std::path::Path, from: u64, to: u64, budget: Duration) -> Result<
     Ok(n)
 }
 
+/// The deadline tick twice and the running month's evaluation cold then warm, on a fresh
+/// state over the same storage (as a restarted server would be).
+struct Timings {
+    tick_first_ms: f64,
+    tick_second_ms: f64,
+    evaluation_cold_ms: f64,
+    evaluation_warm_ms: f64,
+    evaluation_docs_read: u64,
+}
+
+fn time_tick_and_evaluation(location: &Location, now: Millis) -> Result<Timings> {
+    let rt = runtime()?;
+    rt.block_on(async {
+        let state = AppState::open(location, Arc::new(SystemClock), Config::default())
+            .await
+            .map_err(|e| setup(format!("open the server's storage: {e}")))?;
+        let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
+        let t = Instant::now();
+        referee::tick(&state, now)
+            .await
+            .map_err(|e| setup(format!("tick: {e}")))?;
+        let tick_first_ms = ms(t);
+        let t = Instant::now();
+        referee::tick(&state, now)
+            .await
+            .map_err(|e| setup(format!("tick: {e}")))?;
+        let tick_second_ms = ms(t);
+        let admin = person(
+            "bench-admin",
+            Role::Admin,
+            Jurisdiction {
+                everywhere: true,
+                ..Jurisdiction::default()
+            },
+        );
+        let month = chrono::DateTime::from_timestamp_millis(now + 8 * HOUR)
+            .map(|d| d.format("%Y-%m").to_string())
+            .ok_or_else(|| setup("now is not a date".to_owned()))?;
+        let t = Instant::now();
+        evaluation_view::evaluation(&state, &admin, &month)
+            .await
+            .map_err(|e| setup(format!("evaluation: {e}")))?;
+        let evaluation_cold_ms = ms(t);
+        let evaluation_docs_read = state.evaluation_cache.counters().docs_loaded;
+        let t = Instant::now();
+        evaluation_view::evaluation(&state, &admin, &month)
+            .await
+            .map_err(|e| setup(format!("evaluation: {e}")))?;
+        Ok(Timings {
+            tick_first_ms,
+            tick_second_ms,
+            evaluation_cold_ms,
+            evaluation_warm_ms: ms(t),
+            evaluation_docs_read,
+        })
+    })
+}
+
 /// Measures at each count in `counts` (ascending), seeding the difference between them
 /// into the same server; stops early when seeding runs out of `budget` in total.
 pub fn run(
     binary: &std::path::Path,
+    backend: &Backend,
     counts: &[u64],
     syncs: usize,
     budget: Duration,
 ) -> Result<Vec<ScalePoint>> {
     let dir = crate::server::bench_dir()?;
     let data = dir.path().join("server");
-    Server::init(binary, &data)?;
+    Server::init_on(binary, &data, backend)?;
+    let location = location(&data, backend);
+    let now = crate::fleet::now_millis();
     let mut dir = Some(dir);
     let mut stored = 0u64;
     let mut device: Option<(Device, uuid::Uuid)> = None;
@@ -114,11 +328,11 @@ pub fn run(
     for &count in counts {
         let seed_start = Instant::now();
         let left = budget.saturating_sub(started.elapsed());
-        stored = seed(&data, stored, count, left)?;
+        stored = seed(&location, stored, count, now, left)?;
         let seed_seconds = seed_start.elapsed().as_secs_f64();
         let server = Server::serve(
             binary,
-            &Backend::Embedded,
+            backend,
             dir.take().expect("directory"),
             data.clone(),
         )?;
@@ -143,17 +357,26 @@ pub fn run(
         let database_mb = std::fs::metadata(data.join("fieldloop.sqlite3"))
             .map(|m| m.len() as f64 / 1e6)
             .unwrap_or(0.0);
+        let server_peak_rss_mb = server.peak_rss_bytes() as f64 / 1e6;
+        dir = Some(server.stop());
+        let timings = time_tick_and_evaluation(&location, now)?;
         points.push(ScalePoint {
             documents_stored: stored,
+            open_cases: stored.div_ceil(OPEN_EVERY),
             seed_seconds,
             syncs,
             sync_median_ms: median(&times),
             sync_p90_ms: crate::stats::percentile(&times, 90.0),
             bytes_per_sync: bytes / syncs.max(1) as u64,
-            server_peak_rss_mb: server.peak_rss_bytes() as f64 / 1e6,
+            server_peak_rss_mb,
             database_mb,
+            tick_first_ms: timings.tick_first_ms,
+            tick_second_ms: timings.tick_second_ms,
+            evaluation_cold_ms: timings.evaluation_cold_ms,
+            evaluation_warm_ms: timings.evaluation_warm_ms,
+            evaluation_docs_read: timings.evaluation_docs_read,
+            bench_peak_rss_mb: crate::procfs::peak_rss_bytes(std::process::id()) as f64 / 1e6,
         });
-        dir = Some(server.stop());
         if stored < count {
             break;
         }

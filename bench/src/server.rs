@@ -95,9 +95,17 @@ impl Server {
 
     /// `fieldloop-server init` on `data` (before seeding its storage directly).
     pub fn init(binary: &Path, data: &Path) -> Result<()> {
-        let status = Command::new(binary)
-            .args(["init", "--admin", ADMIN, "--data"])
-            .arg(data)
+        Server::init_on(binary, data, &Backend::Embedded)
+    }
+
+    /// [`Server::init`] on the backend's storage (`init` takes `serve`'s storage flags).
+    pub fn init_on(binary: &Path, data: &Path, backend: &Backend) -> Result<()> {
+        let mut command = Command::new(binary);
+        command.args(["init", "--admin", ADMIN, "--data"]).arg(data);
+        if let Backend::External { serve_args, .. } = backend {
+            command.args(serve_args);
+        }
+        let status = command
             .env("FIELDLOOP_ADMIN_PASSWORD", PASSWORD)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())

@@ -1,13 +1,18 @@
 //! The monthly evaluation as people read it: kept up to date incrementally and cut to the
 //! reader's jurisdiction.
 //!
-//! **Incremental.** The server keeps the snapshots of every case, patrol and notice in
-//! memory and, on each request, reloads only the documents changed since the change
-//! sequence it last saw (an index range on the sequence, not a scan). A month's figures
-//! are kept too and recomputed only when a change could alter them: an event stamped
-//! before the month's end arrived (a closed past month stays frozen as long as nothing
-//! backdated into it arrives), or, for the running month, the minute moved on (its
-//! cut-off is "now"). New reference data clears everything.
+//! **Only what is active in the month.** A month's evaluation reads the cases, patrols
+//! and notices whose active window meets it (`storage::active`, through an index), not
+//! every document a city ever stored; the snapshots read are kept for the months cached,
+//! up to [`MAX_CACHED_DOCS`].
+//!
+//! **Incremental.** On each request the server looks at the documents changed since the
+//! change sequence it last saw (an index range on the sequence, not a scan). A month's
+//! figures are kept and recomputed only when a change could alter them: for a document
+//! already read, an event stamped before the month's end arrived (a closed past month
+//! stays frozen as long as nothing backdated into it arrives); for one not read, its new
+//! active window meets the month; for the running month, the minute moved on (its cut-off
+//! is "now"). New reference data clears everything.
 //!
 //! **Jurisdiction.** A city-wide reader (admin, or a dispatcher whose jurisdiction is
 //! everywhere) sees the whole city. A dispatcher's evaluation is computed over their own
@@ -22,12 +27,14 @@ use std::sync::Mutex;
 
 use fieldloop_core::doc::{actor_for, DocKind, Snapshot};
 use fieldloop_core::evaluation::{
-    evaluate, evaluate_contractors, Evaluation, EvaluationInput, Period, DEFAULT_VERIFICATION_LIMIT,
+    evaluate, evaluate_contractors, ActiveWindow, Evaluation, EvaluationInput, Period,
+    DEFAULT_VERIFICATION_LIMIT,
 };
 use fieldloop_core::geo::GridIndex;
 use fieldloop_core::patrol;
 use fieldloop_core::roles::{Jurisdiction, Principal, Role};
 use fieldloop_core::time::{Millis, MINUTE};
+use futures_util::StreamExt;
 use uuid::Uuid;
 
 use crate::error::{Result, ServerError};
@@ -36,6 +43,14 @@ use crate::storage::Seq;
 
 /// Changed documents read per page while catching up.
 const PAGE: usize = 5_000;
+/// Snapshots kept at most; past this the cache starts over (a province's year of months).
+pub const MAX_CACHED_DOCS: usize = 200_000;
+/// Documents whose window ended up to this long before a month are read for it too: a
+/// due time moves when new reference data (another calendar) arrives after the window
+/// was stored.
+const WINDOW_SLACK: Millis = 31 * fieldloop_core::time::DAY;
+/// Documents loaded at once while filling a month.
+const LOADS_AT_ONCE: usize = 4;
 
 #[derive(Default)]
 pub struct EvaluationCache {
@@ -56,7 +71,8 @@ pub struct CacheCounters {
 
 #[derive(Default)]
 struct Inner {
-    seen: Seq,
+    /// The change sequence caught up to; none before the first request.
+    seen: Option<Seq>,
     reference_version: Option<u64>,
     docs: HashMap<Uuid, Snapshot>,
     months: HashMap<String, Month>,
@@ -125,7 +141,12 @@ pub async fn evaluation(state: &AppState, who: &Principal, period: &str) -> Resu
     let mut patrols = Vec::new();
     let mut notices = Vec::new();
     let mut people: BTreeMap<String, bool> = BTreeMap::new();
-    for snapshot in inner.docs.values() {
+    let active = state
+        .docs
+        .active_between(parsed.starts - WINDOW_SLACK, parsed.ends)
+        .await?;
+    load_missing(state, &mut inner, &active).await?;
+    for snapshot in active.iter().filter_map(|id| inner.docs.get(id)) {
         // Nothing created after the cut-off counts.
         if snapshot.header.created_at >= parsed.ends {
             continue;
@@ -211,6 +232,12 @@ pub async fn evaluation(state: &AppState, who: &Principal, period: &str) -> Resu
         evaluation.inspectors = kept;
     }
     cache.count(|c| c.computed += 1);
+    if inner.docs.len() > MAX_CACHED_DOCS {
+        // Start over: a cached month must hold every document it read (see `catch_up`).
+        inner.docs.clear();
+        inner.months.clear();
+        return Ok(evaluation);
+    }
     // The lock is held throughout, so no change slipped in between catch-up and here.
     inner.months.insert(
         key,
@@ -260,19 +287,65 @@ async fn inspector_inside(state: &AppState, j: &Jurisdiction, user_id: &str) -> 
     })
 }
 
-/// Reloads the documents changed since the last request and forgets the months their new
-/// events could change.
+/// Reads the snapshots of `ids` not held yet, a few at a time.
+async fn load_missing(state: &AppState, inner: &mut Inner, ids: &[Uuid]) -> Result<()> {
+    let missing: Vec<Uuid> = ids
+        .iter()
+        .filter(|id| !inner.docs.contains_key(id))
+        .copied()
+        .collect();
+    let mut loads = futures_util::stream::iter(missing)
+        .map(|id| load_snapshot(state, id))
+        .buffer_unordered(LOADS_AT_ONCE);
+    while let Some(loaded) = loads.next().await {
+        if let Some((id, snapshot)) = loaded? {
+            inner.docs.insert(id, snapshot);
+        }
+    }
+    Ok(())
+}
+
+async fn load_snapshot(state: &AppState, id: Uuid) -> Result<Option<(Uuid, Snapshot)>> {
+    let Some(stored) = state.docs.load_doc(id).await? else {
+        return Ok(None);
+    };
+    state.evaluation_cache.count(|c| c.docs_loaded += 1);
+    // Loading and folding a document is CPU work: off the async workers.
+    let snapshot =
+        tokio::task::spawn_blocking(move || stored.load(&actor_for(&Uuid::nil()))?.snapshot())
+            .await
+            .map_err(|e| ServerError::Internal(format!("evaluation: {e}")))??;
+    Ok(Some((id, snapshot)))
+}
+
+/// The active window a projection stores; a row from before windows is always active.
+fn stored_window(projection: &crate::storage::Projection) -> ActiveWindow {
+    let json = &projection.fields.json;
+    ActiveWindow {
+        from: json["active_from"].as_i64().unwrap_or(Millis::MIN),
+        until: json["active_until"].as_i64(),
+    }
+}
+
+/// Looks at the documents changed since the last request and forgets the months their
+/// changes could alter: for a document held, months ending after its first new event; for
+/// one not held (so not read by any cached month), months its new window meets.
 async fn catch_up(state: &AppState, inner: &mut Inner) -> Result<()> {
+    let Some(mut seen) = inner.seen else {
+        // Nothing is cached yet, so only later changes can make a difference.
+        inner.seen = Some(state.docs.head_seq().await?);
+        return Ok(());
+    };
     let everywhere = Jurisdiction {
         everywhere: true,
         ..Jurisdiction::default()
     };
-    let actor = actor_for(&Uuid::nil());
     let mut earliest: Option<Millis> = None;
+    let mut windows: Vec<ActiveWindow> = Vec::new();
     loop {
         let page = state
             .docs
-            .changed_since(inner.seen, everywhere.clone(), PAGE)
+            .changed_since(seen, everywhere.clone(), PAGE)
             .await?;
         let Some(last) = page.last().map(|p| p.seq) else {
             break;
@@ -284,34 +357,40 @@ async fn catch_up(state: &AppState, inner: &mut Inner) -> Result<()> {
             ) {
                 continue;
             }
-            let Some(stored) = state.docs.load_doc(projection.doc_id).await? else {
+            let Some(old) = inner.docs.get(&projection.doc_id) else {
+                windows.push(stored_window(projection));
                 continue;
             };
-            state.evaluation_cache.count(|c| c.docs_loaded += 1);
-            let snapshot = stored.load(&actor)?.snapshot()?;
-            let old = inner.docs.get(&projection.doc_id);
+            let Some((id, snapshot)) = load_snapshot(state, projection.doc_id).await? else {
+                continue;
+            };
             let first_new = snapshot
                 .events
                 .iter()
-                .filter(|e| old.is_none_or(|old| !old.events.iter().any(|o| o.id == e.id)))
+                .filter(|e| !old.events.iter().any(|o| o.id == e.id))
                 .map(|e| e.at)
                 .min();
             if let Some(at) = first_new {
                 earliest = Some(earliest.map_or(at, |e: Millis| e.min(at)));
             }
-            inner.docs.insert(projection.doc_id, snapshot);
+            inner.docs.insert(id, snapshot);
         }
-        inner.seen = last;
+        seen = last;
         if page.len() < PAGE {
             break;
         }
     }
-    // An event counts in every month that ends after it.
-    if let Some(at) = earliest {
-        inner.months.retain(|key, _| {
-            let period = key.split('#').next().unwrap_or_default();
-            Period::parse(period).is_ok_and(|p| p.ends <= at)
-        });
-    }
+    inner.seen = Some(seen);
+    inner.months.retain(|key, _| {
+        let period = key.split('#').next().unwrap_or_default();
+        let Ok(p) = Period::parse(period) else {
+            return false;
+        };
+        // An event counts in every month that ends after it.
+        earliest.is_none_or(|at| p.ends <= at)
+            && !windows
+                .iter()
+                .any(|w| w.meets(p.starts - WINDOW_SLACK, p.ends))
+    });
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! fold: written beside every stored change, by sync, the referee and the console alike.
 
 use fieldloop_core::doc::Snapshot;
+use fieldloop_core::evaluation::active_window;
 use fieldloop_core::status;
 
 use crate::reference::Reference;
@@ -19,6 +20,7 @@ pub fn status_names<T: serde::Serialize>(statuses: &[T]) -> Vec<String> {
 pub fn projection_of(snapshot: &Snapshot, reference: &Reference) -> ProjectionFields {
     let header = &snapshot.header;
     // A document whose fold fails still gets its row (no status): the push was valid.
+    let window = active_window(snapshot, &reference.catalogue, &reference.calendar);
     let (status, due, scope) =
         match status::summarize(snapshot, Some((&reference.catalogue, &reference.calendar))) {
             Ok(s) => (Some(s.status.status), s.due, s.scope),
@@ -40,6 +42,9 @@ pub fn projection_of(snapshot: &Snapshot, reference: &Reference) -> ProjectionFi
             "created_at": header.created_at,
             "source": snapshot.fields.get("source"),
             "duplicate_candidates": crate::duplicates::pending_candidates(snapshot),
+            // Which months' evaluations must read the document (storage::active).
+            "active_from": window.from,
+            "active_until": window.until,
         }),
     }
 }

@@ -45,8 +45,10 @@
 
 mod csv;
 mod notices;
+mod window;
 
 pub use notices::{evaluate_contractors, ContractorRow};
+pub use window::{active_window, ActiveWindow};
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -20,7 +20,7 @@ use fieldloop_core::case::CaseEvent;
 use fieldloop_core::catalogue::Catalogue;
 use fieldloop_core::doc::{EvidenceStage, Snapshot};
 use fieldloop_core::evaluation::{
-    evaluate, Evaluation, EvaluationInput, Period, DEFAULT_VERIFICATION_LIMIT,
+    active_window, evaluate, Evaluation, EvaluationInput, Period, DEFAULT_VERIFICATION_LIMIT,
 };
 use fieldloop_core::geo::{Fix, GridCell, GridIndex, LatLon};
 use fieldloop_core::patrol::{
@@ -406,4 +406,62 @@ fn a_case_with_an_unknown_category_is_skipped_and_said_so() {
     assert!(eval.skipped[0].contains("29999"), "{:?}", eval.skipped);
     // The report still counts for the inspector.
     assert_eq!(eval.inspectors[0].reports, 1);
+}
+
+/// The server reads only the cases whose active window meets the month; for each month
+/// around the hand-computed one that must give exactly the figures of reading them all.
+#[test]
+fn reading_only_the_cases_active_in_a_month_gives_the_same_figures() {
+    let catalogue = Catalogue::builtin().unwrap();
+    let calendar = Calendar::bundled().unwrap();
+    let cases = cases();
+    let grid = grid();
+    let units = [UNIT.to_string(), OTHER_UNIT.to_string()];
+    let mut left_out = 0;
+    for month in ["2026-10", "2026-11", "2026-12", "2027-01"] {
+        let period = Period::parse(month).unwrap();
+        let active: Vec<Snapshot> = cases
+            .iter()
+            .filter(|c| active_window(c, &catalogue, &calendar).meets(period.starts, period.ends))
+            .cloned()
+            .collect();
+        left_out += cases.len() - active.len();
+        let run = |cases: &[Snapshot]| {
+            evaluate(&EvaluationInput {
+                period: month,
+                cases,
+                patrols: &[],
+                grid: &grid,
+                catalogue: &catalogue,
+                calendar: &calendar,
+                units: &units,
+                verification_limit: DEFAULT_VERIFICATION_LIMIT,
+                now: T0 + 70 * DAY,
+            })
+            .unwrap()
+        };
+        assert_eq!(run(&active), run(&cases), "{month}");
+    }
+    // Closed November cases are not read for October or for the months after.
+    assert!(left_out >= 10, "only {left_out} case-months left out");
+}
+
+#[test]
+fn an_open_case_stays_active_and_a_closed_one_ends_at_its_due_time_or_last_event() {
+    let catalogue = Catalogue::builtin().unwrap();
+    let calendar = Calendar::bundled().unwrap();
+    let open = Walk::dispatched();
+    let window = active_window(&snapshot(&open), &catalogue, &calendar);
+    assert_eq!(window.until, None);
+    assert!(window.meets(T0 + 400 * DAY, T0 + 430 * DAY));
+    assert!(!window.meets(T0 - 60 * DAY, T0 - 30 * DAY));
+
+    let mut closed = Walk::dispatched();
+    done(&mut closed, "A");
+    let snap = snapshot(&closed);
+    let window = active_window(&snap, &catalogue, &calendar);
+    let last = snap.events.iter().map(|e| e.at).max().unwrap();
+    let until = window.until.expect("a closed case ends");
+    assert!(until >= last);
+    assert!(!window.meets(until + 1, until + DAY));
 }

@@ -23,6 +23,7 @@ pub use audit::ChainedAudit;
 pub use error::{StoreError, StoreResult};
 
 pub mod accounts;
+pub mod active;
 pub mod audit;
 pub mod compaction;
 pub mod device_keys;
@@ -279,6 +280,9 @@ pub trait DocStore: Send + Sync {
     fn origins(&self, id: Uuid) -> StoreFuture<'_, Vec<(Seq, Origin)>>;
     /// The latest sequence number handed out (0 when empty).
     fn head_seq(&self) -> StoreFuture<'_, Seq>;
+    /// Cases, patrols and notices whose active window meets `[starts, ends)`
+    /// ([`active`]): what an evaluation of that period must read.
+    fn active_between(&self, starts: Millis, ends: Millis) -> StoreFuture<'_, Vec<Uuid>>;
 
     // Sync bookkeeping (see `crate::sync`).
 

@@ -865,6 +865,16 @@ impl DocStore for SqliteStore {
         })
     }
 
+    fn active_between(&self, starts: Millis, ends: Millis) -> StoreFuture<'_, Vec<Uuid>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&super::active::sqlite_query())?;
+            let ids = stmt
+                .query_map(params![starts, ends], |row| row.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            ids.iter().map(|id| parse_uuid(id)).collect()
+        })
+    }
+
     fn origins(&self, id: Uuid) -> StoreFuture<'_, Vec<(Seq, Origin)>> {
         self.read(move |conn| {
             let mut stmt = conn.prepare(

@@ -147,9 +147,14 @@ async fn a_month_is_kept_between_requests_and_a_closed_month_stays_frozen() {
         2,
         "October is not touched by November's events"
     );
-    assert_eq!(cache().docs_loaded, 3, "only the new case was read");
+    assert_eq!(
+        cache().docs_loaded,
+        2,
+        "October does not read November's new case"
+    );
     let november = evaluation(&server, "root", "2026-11").await;
     assert_eq!(cache().computed, 3);
+    assert_eq!(cache().docs_loaded, 3, "only the new case was read");
     assert_eq!(
         inspectors(&november).len(),
         2,
@@ -167,4 +172,31 @@ async fn a_month_is_kept_between_requests_and_a_closed_month_stays_frozen() {
     let after = evaluation(&server, "root", "2026-10").await;
     assert_eq!(cache().computed, 5);
     assert_ne!(before["inspectors"], after["inspectors"]);
+}
+
+#[tokio::test]
+async fn a_month_reads_its_documents_through_the_active_window_index() {
+    let server = city_with_two_streets().await;
+    let conn = rusqlite::Connection::open(server.dir.path().join("fieldloop.sqlite3")).unwrap();
+    let sql = format!(
+        "EXPLAIN QUERY PLAN {}",
+        fieldloop_server::storage::active::sqlite_query()
+    );
+    let plan: Vec<String> = conn
+        .prepare(&sql)
+        .unwrap()
+        .query_map(rusqlite::params![0i64, i64::MAX], |row| {
+            row.get::<_, String>(3)
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(
+        plan.iter().any(|step| step.contains("projections_active")),
+        "{plan:?}"
+    );
+    assert!(
+        !plan.iter().any(|step| step.starts_with("SCAN")),
+        "{plan:?}"
+    );
 }

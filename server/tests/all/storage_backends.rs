@@ -82,6 +82,7 @@ on_both_databases! {
     a_versioned_write_on_a_moved_document_stores_nothing => versioned_writes,
     racing_writers_of_one_document_write_its_verdict_once => racing_writers,
     live_cases_and_evidence_are_read_page_by_page => paging,
+    a_month_finds_the_documents_whose_window_meets_it => active_windows,
     a_lease_has_one_holder_until_it_expires => leases,
     compaction_keeps_every_change_and_loads_from_one_base => compaction,
     reference_versions_and_the_account_directory_read_back => reference_and_accounts,
@@ -263,6 +264,36 @@ async fn live_cases_and_evidence_are_read_page_by_page(store: Stores) {
         evidence.extend(page);
     }
     assert_eq!(evidence.len(), 7, "all seven photos over three pages");
+}
+
+async fn a_month_finds_the_documents_whose_window_meets_it(store: Stores) {
+    let device = actor_for(&Uuid::now_v7());
+    let day = 24 * 60 * 60_000;
+    let t = common::T0;
+    // (from, until): open since t; ended before t; ending inside; starting after; no window.
+    let windows = [
+        (Some(t - 90 * day), None),
+        (Some(t - 90 * day), Some(t - 40 * day)),
+        (Some(t - 60 * day), Some(t + 5 * day)),
+        (Some(t + 40 * day), None),
+        (None, None),
+    ];
+    let mut ids = Vec::new();
+    for (from, until) in windows {
+        let (id, mut c) = new_case(&device, CELL, t, "dispatched");
+        c.projection.json["active_from"] = serde_json::json!(from);
+        c.projection.json["active_until"] = serde_json::json!(until);
+        store.docs.append_change(c).await.unwrap();
+        ids.push(id);
+    }
+    let mut found = store.docs.active_between(t, t + 30 * day).await.unwrap();
+    found.sort();
+    let mut want = vec![ids[0], ids[2], ids[4]];
+    want.sort();
+    assert_eq!(
+        found, want,
+        "open, ending inside, and the row without a window"
+    );
 }
 
 fn suite_blob(hash: &str) -> fieldloop_server::storage::BlobMeta {

@@ -3,6 +3,7 @@
 use deadpool_postgres::Transaction;
 use fieldloop_core::doc::DocKind;
 use fieldloop_core::roles::Jurisdiction;
+use fieldloop_core::time::Millis;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 use uuid::Uuid;
@@ -479,6 +480,18 @@ impl DocStore for PgStore {
                 .query_one("SELECT value FROM seq_counter", &[])
                 .await?
                 .try_get(0)?)
+        })
+    }
+
+    fn active_between(&self, starts: Millis, ends: Millis) -> StoreFuture<'_, Vec<Uuid>> {
+        Box::pin(async move {
+            let client = self.pool.get().await?;
+            let rows = client
+                .query(&crate::storage::active::pg_query(), &[&starts, &ends])
+                .await?;
+            rows.iter()
+                .map(|row| Ok(row.try_get::<_, Uuid>(0)?))
+                .collect()
         })
     }
 

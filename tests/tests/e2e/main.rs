@@ -1,5 +1,6 @@
 //! The end-to-end tests in one binary: real server on loopback, devices with their own stores.
 
+mod audit_trail;
 mod backup;
 mod conflicts;
 mod control;

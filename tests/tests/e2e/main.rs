@@ -16,4 +16,5 @@ mod reference;
 mod scale_out;
 mod stalls;
 mod sync;
+mod throttle_instances;
 mod upload;

@@ -20,18 +20,6 @@ fn admin_call(server: &TestServer, token: &str, method: reqwest::Method, path: &
         .as_u16()
 }
 
-/// The bundled catalogue with 暴露垃圾 (20102) given `radius_m`: a new version.
-fn catalogue_with_radius(radius_m: f64) -> String {
-    let mut catalogue: serde_json::Value =
-        serde_json::from_str(fieldloop_core::catalogue::BUILTIN_JSON).expect("catalogue");
-    for entry in catalogue["categories"].as_array_mut().expect("categories") {
-        if entry["kind"] == "event" && entry["code"] == "0102" {
-            entry["radius_m"] = serde_json::json!(radius_m);
-        }
-    }
-    catalogue.to_string()
-}
-
 #[test]
 fn every_verdict_rejection_admin_change_and_import_is_audited_in_the_chain() {
     let mut s = street();
@@ -98,7 +86,7 @@ fn every_verdict_rejection_admin_change_and_import_is_audited_in_the_chain() {
     let imported = Client::new()
         .put(format!("{}/v1/reference/categories", s.server.base))
         .bearer_auth(&admin)
-        .body(catalogue_with_radius(55.0))
+        .body(crate::reference::catalogue(55.0))
         .send()
         .expect("import");
     assert!(imported.status().is_success(), "{}", imported.status());

@@ -21,6 +21,7 @@ use crate::error::{Result, ServerError};
 use crate::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
 use crate::storage::{AuditEntry, DeviceRecord, Registration, TokenRecord, UserRecord};
+use crate::throttle::{self, ClientAddr};
 
 /// Every role a person can hold. `Role::Server` is the server itself, never a login.
 pub const PERSON_ROLES: &[Role] = &[
@@ -389,26 +390,14 @@ fn bad_credentials() -> ServerError {
 /// `POST /v1/login`.
 pub async fn login(
     State(state): State<AppState>,
+    ClientAddr(address): ClientAddr,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> Result<Json<LoginResponse>> {
     if request.username.len() > MAX_USERNAME || request.password.len() > MAX_PASSWORD {
         return Err(bad_credentials());
     }
     let now = state.clock.now();
-    if let Some(until) = state.login_throttle.locked_until(&request.username, now) {
-        let wait_secs = u64::try_from(until - now)
-            .unwrap_or(0)
-            .div_ceil(1000)
-            .max(1);
-        return Err(ServerError::TooMany {
-            code: "too_many_attempts",
-            reason: format!(
-                "too many failed logins for this account; try again in {} min",
-                wait_secs.div_ceil(60)
-            ),
-            retry_after_secs: wait_secs,
-        });
-    }
+    throttle::check(&state, &request.username, address, now).await?;
     let user = state.users.user_by_name(&request.username).await?;
     let stored = user
         .as_ref()
@@ -419,7 +408,7 @@ pub async fn login(
     let user = match user {
         Some(user) if matches => user,
         _ => {
-            state.login_throttle.failed(&request.username, now);
+            throttle::failed(&state, &request.username, address, now).await?;
             state
                 .audit
                 .record(AuditEntry {
@@ -428,13 +417,13 @@ pub async fn login(
                     device_id: None,
                     action: "login.failed".into(),
                     target: Some(request.username),
-                    detail: None,
+                    detail: address.map(|a| format!("from {a}")),
                 })
                 .await?;
             return Err(bad_credentials());
         }
     };
-    state.login_throttle.succeeded(&request.username);
+    throttle::succeeded(&state, &request.username).await?;
     if user.disabled {
         return Err(ServerError::unauthorized(
             "account_disabled",

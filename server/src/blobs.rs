@@ -293,7 +293,10 @@ pub async fn put_blob(
     let _slot = UploadSlot::take(&state, &hash)?;
     if too_big {
         state.blobs.discard_part(&hash).await?;
-        return Err(too_large(max));
+        let e = too_large(max);
+        let actor = crate::audit_trail::Actor::person(auth.user_id(), auth.device_id.as_deref());
+        crate::audit_trail::refused_upload(&state, actor, hash.as_str(), e.to_string()).await;
+        return Err(e);
     }
     // Checked again under the slot: another upload may have just finished it.
     let mut have = match state.blobs.state(&hash).await? {
@@ -506,6 +509,8 @@ async fn finish(state: &AppState, auth: &Auth, hash: &BlobHash) -> Result<Respon
 /// itself is the answer to the upload, so the referee's trouble is only logged.
 async fn refused(state: &AppState, auth: &Auth, hash: &BlobHash, refusal: &ServerError) {
     let uploader = &auth.principal.user_id;
+    let actor = crate::audit_trail::Actor::person(uploader, auth.device_id.as_deref());
+    crate::audit_trail::refused_upload(state, actor, hash.as_str(), refusal.to_string()).await;
     if let Err(e) = crate::judging::photo_refused(state, hash, uploader, refusal).await {
         tracing::error!(%hash, error = %e, "referee after a refused upload failed");
     }

@@ -26,6 +26,7 @@
 //! | GET    | `/v1/evaluation`     | dispatchers, admins (see [`evaluation`]) |
 
 pub mod api;
+pub mod audit_trail;
 pub mod auth;
 pub mod blobs;
 pub mod clock;

@@ -258,6 +258,7 @@ async fn append_server_events(
     };
     state.docs.append_versioned(vec![(change, base)]).await?;
     crate::metrics::verdicts_written(&events);
+    crate::audit_trail::verdicts(state, id, &events, now).await;
     tracing::info!(doc = %id, events = ?events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(), "referee wrote");
     Ok(Written {
         documents: 1,

@@ -53,7 +53,8 @@ pub async fn start(
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
     let handle = Handle::new();
-    let service = app.into_make_service();
+    // The peer address reaches handlers (the login throttle counts per client address).
+    let service = app.into_make_service_with_connect_info::<SocketAddr>();
     let is_tls = tls.is_some();
     let task = match tls {
         Some(config) => {

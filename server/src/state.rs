@@ -12,6 +12,7 @@ use crate::reference::{Reference, ReferenceCell};
 use crate::storage::accounts::AccountDirectory;
 use crate::storage::device_keys::DeviceKeyStore;
 use crate::storage::fs_blobs::FsBlobStore;
+use crate::storage::login_throttle::LoginFailureStore;
 use crate::storage::nearby::OpenCaseIndex;
 use crate::storage::open::{Location, RecordStores, Stores};
 use crate::storage::reference::ReferenceStore;
@@ -19,7 +20,7 @@ use crate::storage::sqlite::SqliteStore;
 use crate::storage::{
     AuditLog, AuthStore, BlobHash, BlobIndex, BlobStore, DocStore, LeaseStore, UserStore,
 };
-use crate::throttle::LoginThrottle;
+use crate::throttle::ThrottleSettings;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -33,6 +34,9 @@ pub struct Config {
     /// A request (other than a photo upload or download) still unanswered after this
     /// long gets 408; the phone sends it again.
     pub request_timeout: std::time::Duration,
+    /// Failed logins allowed per account name and per client address, and whose
+    /// `X-Forwarded-For` to believe.
+    pub login_throttle: ThrottleSettings,
 }
 
 impl Default for Config {
@@ -42,6 +46,7 @@ impl Default for Config {
             max_blob_bytes: 40 * 1024 * 1024,
             abandoned_upload_after: std::time::Duration::from_secs(7 * 24 * 3600),
             request_timeout: std::time::Duration::from_secs(120),
+            login_throttle: ThrottleSettings::default(),
         }
     }
 }
@@ -61,8 +66,8 @@ pub struct AppState {
     pub device_keys: Arc<dyn DeviceKeyStore>,
     pub clock: Arc<dyn Clock>,
     pub config: Arc<Config>,
-    /// Failed logins per account name, to slow password guessing.
-    pub(crate) login_throttle: Arc<LoginThrottle>,
+    /// Runs of failed logins per account name and client address (`crate::throttle`).
+    pub login_failures: Arc<dyn LoginFailureStore>,
     /// Blobs being uploaded right now: one writer per hash at a time.
     pub(crate) uploads: Arc<Mutex<HashSet<BlobHash>>>,
     /// What the referee judges against: catalogue, calendar, matrix, grid, rivers.
@@ -120,7 +125,7 @@ impl AppState {
             clock,
             config: Arc::new(config),
             uploads: Arc::default(),
-            login_throttle: Arc::default(),
+            login_failures: stores.login_failures,
             judging: Arc::default(),
             evaluation_cache: Arc::default(),
             // The bundled reference data is compiled in and covered by tests; the city's

@@ -237,6 +237,7 @@ async fn apply_pushes(
     };
     let judged = retry_stale(|| judge_and_store(state, &auth.principal, &origin, &pushes)).await?;
     response.acks.extend(judged.acks);
+    crate::audit_trail::rejected_changes(state, &origin, &judged.rejections).await;
     response.rejections.extend(judged.rejections);
     if !judged.accepted.is_empty() {
         after_changes_accepted(state, &judged.accepted).await?;

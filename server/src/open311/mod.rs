@@ -227,6 +227,16 @@ async fn issue_key(
         ));
     }
     let key = service::issue_key(&state, &client, auth.user_id()).await?;
+    let actor = crate::audit_trail::Actor::person(auth.user_id(), auth.device_id.as_deref());
+    crate::audit_trail::record(
+        &state,
+        state.clock.now(),
+        actor,
+        "open311.key_issued",
+        client.clone(),
+        None,
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "client": client, "api_key": key })),

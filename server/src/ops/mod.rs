@@ -24,6 +24,24 @@ pub struct ServeOps {
     /// Seconds before a request other than a photo transfer is answered 408.
     #[arg(long, env = "FIELDLOOP_REQUEST_TIMEOUT_SECS", default_value_t = 120)]
     pub request_timeout_secs: u64,
+    /// Failed logins in a row for one account name before it is locked.
+    #[arg(long, env = "FIELDLOOP_LOGIN_MAX_FAILURES", default_value_t = crate::throttle::MAX_FAILURES)]
+    pub login_max_failures: u32,
+    /// Failed logins from one client address (any names) before it is locked.
+    #[arg(long, env = "FIELDLOOP_LOGIN_MAX_ADDRESS_FAILURES",
+          default_value_t = crate::throttle::MAX_ADDRESS_FAILURES)]
+    pub login_max_address_failures: u32,
+    /// Minutes a lock lasts after the failure that set it.
+    #[arg(long, env = "FIELDLOOP_LOGIN_LOCK_MINUTES", default_value_t = 15)]
+    pub login_lock_minutes: u32,
+    /// A reverse proxy whose X-Forwarded-For names the client (repeat, or comma
+    /// separated). None by default: the socket's peer is the client.
+    #[arg(
+        long = "trusted-proxy",
+        env = "FIELDLOOP_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl ServeOps {
@@ -35,6 +53,12 @@ impl ServeOps {
     pub fn app_config(&self) -> crate::Config {
         crate::Config {
             request_timeout: Duration::from_secs(self.request_timeout_secs.max(1)),
+            login_throttle: crate::throttle::ThrottleSettings {
+                per_account: self.login_max_failures.max(1),
+                per_address: self.login_max_address_failures.max(1),
+                lock_for: i64::from(self.login_lock_minutes.max(1)) * fieldloop_core::time::MINUTE,
+                trusted_proxies: self.trusted_proxies.clone(),
+            },
             ..crate::Config::default()
         }
     }

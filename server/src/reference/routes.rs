@@ -53,6 +53,17 @@ pub async fn put_reference(
             Ok((status, Json(body)).into_response())
         }
         Err(ImportError::Invalid(problems)) => {
+            let actor = crate::audit_trail::Actor::person(auth.user_id(), None);
+            let detail = format!("{} problems", problems.len());
+            crate::audit_trail::record(
+                &state,
+                state.clock.now(),
+                actor,
+                "reference.refused",
+                kind.as_str(),
+                Some(detail),
+            )
+            .await?;
             let body = json!({
                 "error": "invalid_reference",
                 "reason": format!(

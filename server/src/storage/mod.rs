@@ -29,6 +29,7 @@ pub mod compaction;
 pub mod device_keys;
 pub mod error;
 pub mod fs_blobs;
+pub mod login_throttle;
 pub mod nearby;
 pub mod open;
 pub mod postgres;

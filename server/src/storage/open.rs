@@ -9,6 +9,7 @@ use super::accounts::AccountDirectory;
 use super::device_keys::DeviceKeyStore;
 use super::error::{StoreError, StoreResult};
 use super::fs_blobs::FsBlobStore;
+use super::login_throttle::LoginFailureStore;
 use super::nearby::OpenCaseIndex;
 use super::postgres::PgStore;
 use super::reference::ReferenceStore;
@@ -28,6 +29,7 @@ pub struct Stores {
     pub accounts: Arc<dyn AccountDirectory>,
     pub device_keys: Arc<dyn DeviceKeyStore>,
     pub open_cases: Arc<dyn OpenCaseIndex>,
+    pub login_failures: Arc<dyn LoginFailureStore>,
     pub reference: Arc<dyn ReferenceStore>,
     pub blobs: Arc<dyn BlobStore>,
 }
@@ -45,6 +47,7 @@ pub trait RecordStores:
     + AccountDirectory
     + DeviceKeyStore
     + OpenCaseIndex
+    + LoginFailureStore
 {
 }
 
@@ -59,6 +62,7 @@ impl<T> RecordStores for T where
         + AccountDirectory
         + DeviceKeyStore
         + OpenCaseIndex
+        + LoginFailureStore
 {
 }
 
@@ -78,6 +82,7 @@ impl Stores {
             accounts: Arc::new(records.clone()),
             device_keys: Arc::new(records.clone()),
             open_cases: Arc::new(records.clone()),
+            login_failures: Arc::new(records.clone()),
             reference: Arc::new(records),
             blobs,
         }

@@ -9,7 +9,7 @@ use rusqlite::{Connection, Transaction};
 
 use super::error::{StoreError, StoreResult as Result};
 
-pub const VERSION: i64 = 11;
+pub const VERSION: i64 = 12;
 
 /// The schema of version 1, kept so tests can build an old database to migrate.
 pub const V1: &str = r#"
@@ -179,6 +179,8 @@ ALTER TABLE audit ADD COLUMN hash BLOB;
     (10, super::nearby::SQLITE_INDEX),
     // Documents by the end of their active window, for the evaluation.
     (11, super::active::SQLITE_INDEX),
+    // Failed logins per account name and client address, surviving restarts.
+    (12, super::login_throttle::SQLITE_TABLE),
 ];
 
 /// The current schema, for a fresh database.
@@ -298,11 +300,12 @@ CREATE TABLE leases (
 /// [`CURRENT`] plus the tables added after it was last written out.
 fn current_schema() -> String {
     format!(
-        "{CURRENT}{}{}{}{}",
+        "{CURRENT}{}{}{}{}{}",
         super::reference::SQLITE_TABLE,
         super::device_keys::SQLITE_TABLE,
         super::nearby::SQLITE_INDEX,
-        super::active::SQLITE_INDEX
+        super::active::SQLITE_INDEX,
+        super::login_throttle::SQLITE_TABLE
     )
 }
 

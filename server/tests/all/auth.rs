@@ -218,7 +218,10 @@ async fn repeated_wrong_passwords_lock_the_account_name_for_a_while() {
     let locked = server.login("li.wei", "li.wei-password").await;
     assert_eq!(locked.status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(locked.error_code(), "too_many_attempts");
-    assert!(locked.json()["reason"].as_str().unwrap().contains("15 min"));
+    assert!(locked.json()["reason"]
+        .as_str()
+        .unwrap()
+        .contains("15 分钟"));
     let retry: u64 = locked
         .header("retry-after")
         .expect("Retry-After")

@@ -233,6 +233,23 @@ async fn bytes_that_do_not_hash_to_the_address_are_rejected_and_discarded() {
     let probe = head(&server, &token, &other).await;
     assert_eq!(probe.status, StatusCode::NOT_FOUND);
     assert_eq!(probe.header("upload-offset").as_deref(), Some("0"));
+    // The refusal is audited with the address and the reason.
+    let refused: Vec<_> = server
+        .state
+        .audit
+        .recent(50)
+        .await
+        .expect("audit")
+        .into_iter()
+        .filter(|e| e.action == "blob.refused")
+        .collect();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0].target.as_deref(), Some(other.as_str()));
+    assert!(refused[0]
+        .detail
+        .as_deref()
+        .unwrap_or_default()
+        .contains("hash_mismatch"));
 }
 
 #[tokio::test]

@@ -30,7 +30,8 @@ fn file_then_environment_then_flags_and_json_logs() {
     std::fs::write(
         &config,
         format!(
-            "data = {:?}\nlisten = \"not an address: the environment wins\"\nlog-format = \"text\"\nshutdown_grace_secs = 3\n",
+            "data = {:?}\nlisten = \"not an address: the environment wins\"\nlog-format = \"text\"\nshutdown_grace_secs = 3\n\
+             login-max-failures = 2\nlogin-lock-minutes = 1\ntrusted-proxies = [\"10.0.0.1\", \"10.0.0.2\"]\n",
             data.display().to_string()
         ),
     )
@@ -73,6 +74,20 @@ fn file_then_environment_then_flags_and_json_logs() {
     };
     let ready = reqwest::blocking::get(format!("http://{addr}/ready")).expect("ready");
     assert_eq!(ready.status(), 200);
+    // The login throttle's settings came from the file: 2 failures lock a name for 1 min.
+    let login = || {
+        reqwest::blocking::Client::new()
+            .post(format!("http://{addr}/v1/login"))
+            .json(&serde_json::json!({"username": "nobody", "password": "guess-guess"}))
+            .send()
+            .expect("login")
+    };
+    assert_eq!(login().status(), 401);
+    assert_eq!(login().status(), 401);
+    let locked = login();
+    assert_eq!(locked.status(), 429);
+    let retry = locked.headers().get("retry-after").expect("Retry-After");
+    assert!(retry.to_str().expect("text").parse::<u64>().expect("secs") <= 60);
     assert!(
         data.join("fieldloop.sqlite3").is_file(),
         "the data directory came from the file"

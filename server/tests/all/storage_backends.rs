@@ -86,9 +86,103 @@ on_both_databases! {
     a_lease_has_one_holder_until_it_expires => leases,
     compaction_keeps_every_change_and_loads_from_one_base => compaction,
     reference_versions_and_the_account_directory_read_back => reference_and_accounts,
+    failed_login_runs_count_start_over_and_clear => login_failures,
 }
 
 const CELL: &str = "330106001001002";
+
+async fn failed_login_runs_count_start_over_and_clear(store: Stores) {
+    use fieldloop_server::storage::login_throttle::FailureRun;
+    let db = store.login_failures;
+    let window = 15 * 60_000;
+    let keys = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    for at in [1_000, 2_000, 3_000] {
+        db.add_failure(keys(&["account:li", "address:192.0.2.1"]), at, window)
+            .await
+            .unwrap();
+    }
+    db.add_failure(keys(&["account:wang"]), 3_500, window)
+        .await
+        .unwrap();
+    let mut runs = db
+        .failure_runs(keys(&["account:li", "address:192.0.2.1", "account:nobody"]))
+        .await
+        .unwrap();
+    runs.sort_by(|a, b| a.key.cmp(&b.key));
+    let run = |key: &str, failures, last_at| FailureRun {
+        key: key.into(),
+        failures,
+        last_at,
+    };
+    assert_eq!(
+        runs,
+        vec![
+            run("account:li", 3, 3_000),
+            run("address:192.0.2.1", 3, 3_000)
+        ]
+    );
+    // A success ends one key's run only.
+    db.clear_failures("account:li".into()).await.unwrap();
+    assert_eq!(
+        db.failure_runs(keys(&["account:li", "address:192.0.2.1"]))
+            .await
+            .unwrap(),
+        vec![run("address:192.0.2.1", 3, 3_000)]
+    );
+    // A failure a whole window later starts a new run, and sweeps runs that old.
+    db.add_failure(keys(&["address:192.0.2.1"]), 3_500 + window, window)
+        .await
+        .unwrap();
+    assert_eq!(
+        db.failure_runs(keys(&["address:192.0.2.1", "account:wang"]))
+            .await
+            .unwrap(),
+        vec![run("address:192.0.2.1", 1, 3_500 + window)]
+    );
+}
+
+/// Someone with access to the PostgreSQL database rewrites one audit row: the chain check
+/// names that row (the SQLite twin is `audit_chain::an_edited_audit_row_breaks_…`).
+#[tokio::test]
+async fn an_edited_postgres_audit_row_breaks_the_chain_at_that_row() {
+    use fieldloop_server::storage::audit::check_chain;
+    use fieldloop_server::storage::{AuditEntry, AuditLog};
+    let Some((_cluster, url)) = postgres().await else {
+        return;
+    };
+    let store = PgStore::connect(&url).await.expect("connect");
+    let entry = |action: &str| AuditEntry {
+        at: 1_000,
+        user_id: Some("u1".into()),
+        device_id: None,
+        action: action.into(),
+        target: Some("li.wei".into()),
+        detail: None,
+    };
+    for action in ["login", "login.failed", "login", "logout"] {
+        store.record(entry(action)).await.unwrap();
+    }
+    let rows = store.chain_page(0, 10).await.unwrap();
+    assert_eq!(rows.len(), 4);
+    let intact = check_chain(&store).await.unwrap();
+    assert_eq!((intact.checked, intact.broken_at), (4, None));
+    let victim = rows[1].id;
+    let edited = store
+        .client()
+        .await
+        .unwrap()
+        .execute(
+            "UPDATE audit SET action = 'login' WHERE id = $1",
+            &[&victim],
+        )
+        .await
+        .unwrap();
+    assert_eq!(edited, 1);
+    let broken = check_chain(&store).await.unwrap();
+    assert_eq!(broken.broken_at, Some(victim), "{broken:?}");
+    assert_eq!(broken.checked, 1, "the row before it still checks");
+    assert!(broken.reason.unwrap_or_default().contains("审计记录"));
+}
 
 async fn a_versioned_write_on_a_moved_document_stores_nothing(store: Stores) {
     let device = actor_for(&Uuid::now_v7());

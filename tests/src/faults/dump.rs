@@ -10,8 +10,10 @@ use rusqlite::types::ValueRef;
 use crate::TestServer;
 
 /// Tables whose rows may change on a refused request, by design: `audit` records
-/// rejections and `device_heads` is the sync bookkeeping of what a device was sent.
-pub const CHANGES_ON_REFUSAL: &[&str] = &["audit", "device_heads", "sqlite_sequence"];
+/// rejections, `device_heads` is the sync bookkeeping of what a device was sent, and
+/// `login_failures` counts refused logins.
+pub const CHANGES_ON_REFUSAL: &[&str] =
+    &["audit", "device_heads", "login_failures", "sqlite_sequence"];
 
 /// Every stored row and photo; `CHANGES_ON_REFUSAL` tables left out.
 pub fn dump(server: &TestServer) -> String {

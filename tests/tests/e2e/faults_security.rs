@@ -6,7 +6,8 @@
 //!   own permission table does;
 //! - tokens expire and can be revoked; a token bound to a device cannot bind a second;
 //! - HEAD on a photo answers like GET for a person who may not read it (no size);
-//! - passwords and tokens never appear in the logs (the tracing output is captured).
+//! - passwords, tokens and device keys never appear in the logs (the tracing output of
+//!   logins, a password reset, a device registration and a sync is captured).
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -59,7 +60,18 @@ fn allowed(endpoint: &str, role: Option<Role>) -> bool {
     match endpoint {
         "GET /health" | "GET /v1/me" | "POST /v1/devices" | "POST /v1/sync"
         | "GET /v1/reference" => true,
-        "POST /v1/users" | "PATCH /v1/users/{username}" => role == Role::Admin,
+        "POST /v1/users"
+        | "PATCH /v1/users/{username}"
+        | "GET /v1/admin/users"
+        | "POST /v1/admin/users/{username}/password"
+        | "GET /v1/admin/devices"
+        | "POST /v1/admin/devices/{device}/revoke"
+        | "GET /v1/admin/audit"
+        | "GET /v1/admin/audit/check"
+        | "POST /v1/admin/open311/keys"
+        | "PUT /v1/reference/{kind}" => role == Role::Admin,
+        // Every person reads cases, each within their own jurisdiction.
+        "GET /v1/cases" => true,
         "PUT /v1/blobs/{hash}" => role != Role::Dispatcher,
         // The photo of a case in community 002: its uploader, the street's dispatcher, admins.
         "GET /v1/blobs/{hash}" => matches!(role, Role::Inspector | Role::Dispatcher | Role::Admin),
@@ -81,6 +93,7 @@ fn send(
     token: Option<&str>,
     person: Option<&Person>,
     photo: &str,
+    target_device: &str,
 ) -> Response {
     let http = Client::new();
     let (method, path) = endpoint.split_once(' ').expect("method path");
@@ -88,6 +101,8 @@ fn send(
     let path = path
         .replace("{username}", "target")
         .replace("{hash}", photo)
+        .replace("{device}", target_device)
+        .replace("{kind}", "grid")
         .replace("/v1/evaluation", "/v1/evaluation?period=2026-11");
     let url = format!("{}{path}", server.base);
     let mut request = http.request(Method::from_bytes(method.as_bytes()).expect("method"), &url);
@@ -106,6 +121,14 @@ fn send(
             "jurisdiction": { "grid_prefixes": [COMMUNITY] }
         })),
         "PATCH /v1/users/{username}" => request.json(&serde_json::json!({ "disabled": false })),
+        "POST /v1/admin/users/{username}/password" => {
+            request.json(&serde_json::json!({ "password": "another-long-password" }))
+        }
+        "POST /v1/admin/open311/keys" => request.json(&serde_json::json!({ "client": fresh })),
+        // A file with a broken feature: an admin gets 422 and nothing is stored.
+        "PUT /v1/reference/{kind}" => {
+            request.body(r#"{"type": "FeatureCollection", "features": [{}]}"#)
+        }
         "POST /v1/sync" => {
             let device_id = person.map_or(Uuid::now_v7(), |p| p.device.store.device_id());
             let body = wire::encode(&SyncRequest {
@@ -146,6 +169,11 @@ fn every_role_reaches_exactly_the_endpoints_the_policy_allows() {
         server.add_user(&name_of(role), role, jurisdiction_of(role));
     }
     server.add_user("target", Role::Inspector, jurisdiction_of(Role::Inspector));
+    // The person whose account and phone the admin endpoints act on.
+    let target_device = Device::login(&server, "target")
+        .store
+        .device_id()
+        .to_string();
     let people: Vec<Person> = ROLES
         .iter()
         .map(|&role| Person {
@@ -177,6 +205,15 @@ fn every_role_reaches_exactly_the_endpoints_the_policy_allows() {
         "GET /v1/blobs/{hash}",
         "GET /v1/reference",
         "GET /v1/evaluation",
+        "GET /v1/cases",
+        "GET /v1/admin/users",
+        "POST /v1/admin/users/{username}/password",
+        "GET /v1/admin/devices",
+        "POST /v1/admin/devices/{device}/revoke",
+        "GET /v1/admin/audit",
+        "GET /v1/admin/audit/check",
+        "POST /v1/admin/open311/keys",
+        "PUT /v1/reference/{kind}",
     ];
     let mut wrong = Vec::new();
     let mut cells = 0;
@@ -185,7 +222,15 @@ fn every_role_reaches_exactly_the_endpoints_the_policy_allows() {
         for person in callers {
             let role = person.map(|p| p.role);
             let token = person.map(|p| p.device.token.as_str());
-            let status = send(&server, endpoint, token, person, &photo.hash).status();
+            let status = send(
+                &server,
+                endpoint,
+                token,
+                person,
+                &photo.hash,
+                &target_device,
+            )
+            .status();
             cells += 1;
             let let_through = !matches!(status.as_u16(), 401 | 403);
             if let_through != allowed(endpoint, role) || status.is_server_error() {
@@ -414,27 +459,37 @@ fn head_on_a_photo_answers_like_get_for_who_may_not_read_it() {
     )
     .expect("upload");
     let url = format!("{}/v1/blobs/{}", server.base, photo.hash);
+    // Status, whether a size header came, and Content-Length as sent.
     let answer = |method: Method, token: &str| {
         let r = Client::new()
             .request(method, &url)
             .bearer_auth(token)
             .send()
             .expect("sent");
+        let length = r
+            .headers()
+            .get("content-length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
         (
             r.status().as_u16(),
             r.headers().get("upload-offset").is_some(),
+            length,
         )
     };
+    let size = photo.jpeg.len();
     assert_eq!(answer(Method::GET, &inspector.token).0, 200);
-    assert_eq!(answer(Method::HEAD, &inspector.token), (200, true));
+    let (status, offset, _) = answer(Method::HEAD, &inspector.token);
+    assert_eq!((status, offset), (200, true));
     for token in [&other.token, &handler.token] {
-        let get = answer(Method::GET, token).0;
-        assert_eq!(get, 403);
+        let get = answer(Method::GET, token);
+        assert_eq!((get.0, get.1), (403, false));
+        let head = answer(Method::HEAD, token);
         assert_eq!(
-            answer(Method::HEAD, token),
-            (get, false),
-            "no size for outsiders"
+            head, get,
+            "HEAD answers exactly like GET: no size for outsiders"
         );
+        assert_ne!(head.2, Some(size), "Content-Length is not the photo's size");
     }
     // The other inspector photographs the very same file: the upload still completes.
     let mut other = other;
@@ -518,21 +573,47 @@ fn passwords_and_tokens_never_reach_the_logs() {
             .send()
             .expect("sent");
     }
+    // An admin resets the newcomer's password; the newcomer logs in with the new one.
+    let reset_password = "R3set-pass-faults-5150";
+    let reset = http
+        .post(format!("{}/v1/admin/users/newcomer/password", server.base))
+        .bearer_auth(&admin_token)
+        .json(&serde_json::json!({ "password": reset_password }))
+        .send()
+        .expect("sent");
+    assert_eq!(reset.status(), 204);
+    let relogin: serde_json::Value = login("newcomer", reset_password).json().expect("json");
+    let reset_token = relogin["token"].as_str().expect("token").to_owned();
+    // A phone registers its device key and syncs a report.
+    server.add_street_people();
+    let mut phone = Device::login(&server, "inspector");
+    let device_key = phone.store.evidence_signer().public_key_hex();
+    report_case(&mut phone, GRID, minutes(0));
+    let synced = phone.sync(minutes(1));
+    assert_eq!(synced.docs_acked, 1, "{synced:?}");
     drop(server);
     CAPTURING.store(false, Ordering::Relaxed);
     let text = String::from_utf8_lossy(&logs.0.lock().expect("logs")).into_owned();
-    assert!(
-        text.contains("/v1/login"),
-        "the request log was captured: {} bytes",
-        text.len()
-    );
+    for path in ["/v1/login", "/v1/admin/users/newcomer/password", "/v1/sync"] {
+        assert!(
+            text.contains(path),
+            "the request log was captured ({path}): {} bytes",
+            text.len()
+        );
+    }
     let admin_password = password_of("admin");
+    let phone_password = password_of("inspector");
     let secrets: BTreeSet<&str> = [
         wrong,
         new_password,
+        reset_password,
         &admin_password,
+        &phone_password,
         &admin_token,
         &newcomer_token,
+        &reset_token,
+        &phone.token,
+        &device_key,
         "not-a-real-token",
     ]
     .into_iter()
@@ -544,7 +625,7 @@ fn passwords_and_tokens_never_reach_the_logs() {
         );
     }
     println!(
-        "logs: {} bytes of TRACE output, no password or token in them",
+        "logs: {} bytes of TRACE output, no password, token or device key in them",
         text.len()
     );
 }

@@ -1,5 +1,6 @@
 //! The end-to-end tests in one binary: real server on loopback, devices with their own stores.
 
+mod audit_trail;
 mod backup;
 mod conflicts;
 mod control;
@@ -15,4 +16,5 @@ mod reference;
 mod scale_out;
 mod stalls;
 mod sync;
+mod throttle_instances;
 mod upload;

@@ -33,7 +33,7 @@ fn grid(here: &str, beside: &str) -> String {
 }
 
 /// The bundled catalogue with 暴露垃圾 (20102) given `radius_m`.
-fn catalogue(radius_m: f64) -> String {
+pub(crate) fn catalogue(radius_m: f64) -> String {
     let mut catalogue: serde_json::Value =
         serde_json::from_str(fieldloop_core::catalogue::BUILTIN_JSON).expect("catalogue");
     for entry in catalogue["categories"].as_array_mut().expect("categories") {

@@ -10,6 +10,7 @@
 
 mod directory;
 mod docs;
+mod login_throttle;
 mod nearby;
 pub mod schema;
 

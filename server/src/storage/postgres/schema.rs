@@ -10,7 +10,7 @@ use tokio_postgres::Client;
 
 use crate::storage::error::{StoreError, StoreResult};
 
-pub const VERSION: i32 = 7;
+pub const VERSION: i32 = 8;
 
 /// Serialises migrations between instances starting at once (any constant of our own).
 const MIGRATION_LOCK: i64 = 0x6669_656c_646c_6f6f;
@@ -160,6 +160,8 @@ CREATE TABLE leases (
     (6, super::nearby::INDEX),
     // Documents by the end of their active window, for the evaluation.
     (7, crate::storage::active::PG_INDEX),
+    // Failed logins per account name and client address, shared by every instance.
+    (8, super::login_throttle::TABLE),
 ];
 
 const V5_DEVICE_KEYS: &str = r#"
@@ -212,6 +214,7 @@ pub fn current() -> String {
     sql.push_str(V5_DEVICE_KEYS);
     sql.push_str(super::nearby::INDEX);
     sql.push_str(crate::storage::active::PG_INDEX);
+    sql.push_str(super::login_throttle::TABLE);
     sql.replace(
         "    target TEXT,\n    detail TEXT\n);\nCREATE TABLE blobs",
         "    target TEXT,\n    detail TEXT,\n    hash BYTEA\n);\nCREATE TABLE blobs",

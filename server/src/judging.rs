@@ -15,6 +15,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use fieldloop_core::case::CaseStatus;
+use fieldloop_core::doc::DocKind;
 use fieldloop_core::verify::UploadedPhoto;
 use uuid::Uuid;
 
@@ -122,13 +124,42 @@ pub async fn react_each(state: &AppState, docs: &[Uuid]) -> Written {
     written
 }
 
-/// Tries the queued reactions again.
+/// Tries the queued reactions again, and judges every case whose verification still
+/// waits for a verdict. The queue lives in memory: a server killed after it stored a
+/// verification and before it judged it queued nothing, and the stored status is then
+/// the only record that a verdict is owed (found by the server crash harness's design,
+/// tests/tests/e2e/faults_server_crash.rs).
 pub async fn retry_failed(state: &AppState) -> Written {
-    let queued = state.judging.queued();
-    if queued.is_empty() {
+    let mut docs: BTreeSet<Uuid> = state.judging.queued().into_iter().collect();
+    match awaiting_verdict(state).await {
+        Ok(waiting) => docs.extend(waiting),
+        Err(e) => state
+            .judging
+            .failed(None, "the scan for verifications awaiting a verdict", &e),
+    }
+    if docs.is_empty() {
         return Written::default();
     }
-    react_each(state, &queued).await
+    react_each(state, &docs.into_iter().collect::<Vec<_>>()).await
+}
+
+/// Cases whose latest verification has no verdict yet, through the status index.
+async fn awaiting_verdict(state: &AppState) -> Result<Vec<Uuid>> {
+    let statuses = crate::projection::status_names(&[CaseStatus::VerificationSubmitted]);
+    let mut waiting = Vec::new();
+    let mut after = None;
+    loop {
+        let page = state
+            .docs
+            .with_status(DocKind::Case, statuses.clone(), after, 1000)
+            .await?;
+        let Some(last) = page.last() else {
+            break;
+        };
+        after = Some(last.doc_id);
+        waiting.extend(page.iter().map(|p| p.doc_id));
+    }
+    Ok(waiting)
 }
 
 /// The blob store refused `uploader`'s upload of `hash` with `error`: the documents

@@ -58,6 +58,15 @@ pub struct TestServer {
     running: Option<RunningServer>,
     rt: Runtime,
     _dir: tempfile::TempDir,
+    /// The PostgreSQL database and S3 server under a `pg-s3` fault-test server.
+    pub backing: Option<Backing>,
+}
+
+/// What a server on PostgreSQL + S3 runs on, kept running as long as it.
+pub struct Backing {
+    pub database: String,
+    pub cluster: Arc<services::PgCluster>,
+    pub s3: services::S3Server,
 }
 
 impl TestServer {
@@ -118,7 +127,22 @@ impl TestServer {
             running: Some(running),
             rt,
             _dir: dir,
+            backing: None,
         }
+    }
+
+    /// Keeps the database and S3 server this server runs on alive with it.
+    pub fn keep_running(
+        &mut self,
+        database: String,
+        cluster: Arc<services::PgCluster>,
+        s3: services::S3Server,
+    ) {
+        self.backing = Some(Backing {
+            database,
+            cluster,
+            s3,
+        });
     }
 
     pub fn add_user(&self, username: &str, role: Role, jurisdiction: Jurisdiction) {

@@ -222,6 +222,11 @@ impl S3Server {
         Some(server)
     }
 
+    /// The directory s3s-fs keeps its buckets' objects in, one file per object.
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
     pub fn settings(&self) -> fieldloop_server::storage::s3_blobs::S3Settings {
         fieldloop_server::storage::s3_blobs::S3Settings {
             bucket: self.bucket.clone(),

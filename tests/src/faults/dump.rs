@@ -1,6 +1,8 @@
 //! A readable dump of what a server stores, to compare before and after something that
 //! must not change it. Embedded backend: every row of the record tables of the SQLite file
-//! and every stored photo's name and size.
+//! and every stored photo's name and size. PostgreSQL + S3: every row of every table of
+//! the server's database (as PostgreSQL's text form of the row) and every object file
+//! s3s-fs holds, with its size (s3s-fs keeps one file per object).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -17,7 +19,64 @@ pub const CHANGES_ON_REFUSAL: &[&str] =
 
 /// Every stored row and photo; `CHANGES_ON_REFUSAL` tables left out.
 pub fn dump(server: &TestServer) -> String {
-    dump_dir(server._dir.path())
+    match &server.backing {
+        Some(backing) => dump_postgres_and_s3(server, backing),
+        None => dump_dir(server._dir.path()),
+    }
+}
+
+fn postgres_client(server: &TestServer, url: &str) -> tokio_postgres::Client {
+    let (client, connection) = server
+        .runtime()
+        .block_on(tokio_postgres::connect(url, tokio_postgres::NoTls))
+        .expect("connect to the server's database");
+    server.runtime().spawn(connection);
+    client
+}
+
+fn dump_postgres_and_s3(server: &TestServer, backing: &crate::Backing) -> String {
+    let client = postgres_client(server, &backing.database);
+    let rt = server.runtime();
+    let tables: Vec<String> = rt
+        .block_on(client.query(
+            "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
+            &[],
+        ))
+        .expect("list tables")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let mut out = String::new();
+    for table in tables {
+        if CHANGES_ON_REFUSAL.contains(&table.as_str()) {
+            continue;
+        }
+        let _ = writeln!(out, "## {table}");
+        let rows = rt
+            .block_on(client.query(
+                &format!("SELECT t::text FROM \"{table}\" t ORDER BY 1"),
+                &[],
+            ))
+            .expect("select rows");
+        for row in rows {
+            let _ = writeln!(out, "{}", row.get::<_, String>(0));
+        }
+    }
+    let _ = writeln!(out, "## s3 objects");
+    let mut files = Vec::new();
+    collect_files(backing.s3.root(), &mut files);
+    // s3s-fs's own bookkeeping (`.bucket-…` files) outlives deleted objects, such as the
+    // pieces of a refused upload the server discarded; the objects are the other files.
+    files.retain(|(name, _)| {
+        !Path::new(name)
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with(".bucket-"))
+    });
+    files.sort();
+    for (name, size) in files {
+        let _ = writeln!(out, "{name} {size}");
+    }
+    out
 }
 
 /// The dump of a data directory (SQLite file `fieldloop.sqlite3` + `blobs/`).
@@ -86,6 +145,15 @@ fn collect_files(dir: &Path, out: &mut Vec<(String, u64)>) {
 
 /// Documents the server stores (a duplicated case would be a second document).
 pub fn document_count(server: &TestServer) -> u64 {
+    if let Some(backing) = &server.backing {
+        let client = postgres_client(server, &backing.database);
+        let n: i64 = server
+            .runtime()
+            .block_on(client.query_one("SELECT COUNT(*) FROM documents", &[]))
+            .expect("count documents")
+            .get(0);
+        return n as u64;
+    }
     let conn = rusqlite::Connection::open_with_flags(
         server._dir.path().join("fieldloop.sqlite3"),
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,

@@ -8,6 +8,8 @@
 pub mod dump;
 pub mod photos;
 pub mod proxy;
+pub mod server_crash;
+pub mod server_process;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
@@ -31,29 +33,36 @@ use uuid::Uuid;
 use crate::{evidence, Device, TestServer, COMMUNITY, GRID, POSITION, STREET, T0, UNIT};
 use photos::Photo;
 
-/// Where the server keeps its data. Only the embedded default exists on this branch;
-/// PostgreSQL + S3 plug in here once `AppState` can be built on them.
+/// Where the server keeps its data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     /// SQLite file + photo files in a temp dir.
     Embedded,
+    /// A fresh database on the throwaway PostgreSQL 15 cluster and a bucket on s3s-fs,
+    /// both on loopback (`crate::services`).
+    PgS3,
 }
 
 impl Backend {
-    /// The backends to run on: `FIELDLOOP_BACKENDS` (comma separated), else the embedded one.
+    /// The backends to run on: `FIELDLOOP_BACKENDS` (comma separated: `embedded`,
+    /// `pg-s3`), else the embedded one.
     pub fn selected() -> Vec<Backend> {
         match std::env::var("FIELDLOOP_BACKENDS") {
             Ok(list) => list
                 .split(',')
                 .map(|name| match name.trim() {
                     "embedded" => Backend::Embedded,
-                    other => panic!("backend {other:?} is not available on this branch"),
+                    "pg-s3" => Backend::PgS3,
+                    other => panic!("unknown backend {other:?} (embedded, pg-s3)"),
                 })
                 .collect(),
             Err(_) => vec![Backend::Embedded],
         }
     }
 
+    /// A server on this backend. On PostgreSQL + S3 where either is not installed: a
+    /// failure under `CI=true`, else a panic naming what to install (a test that asked
+    /// for this backend by name cannot pass without it).
     pub fn start(self) -> TestServer {
         start_server(self, None)
     }
@@ -61,17 +70,23 @@ impl Backend {
 
 /// A server on `backend`, with a deployment's reference data in place of the bundled one.
 pub fn start_server(backend: Backend, reference: Option<Reference>) -> TestServer {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let clock = Arc::new(ManualClock::new(T0));
-    let state = match backend {
-        Backend::Embedded => AppState::embedded(dir.path(), clock.clone(), Config::default()),
+    if backend == Backend::PgS3 {
+        return start_on_postgres_and_s3(reference);
     }
-    .expect("server state");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let clock = Arc::new(ManualClock::new(T0));
+    let state =
+        AppState::embedded(dir.path(), clock.clone(), Config::default()).expect("server state");
+    serve_state(state, reference, clock, server_process::runtime(), dir)
+}
+
+fn serve_state(
+    state: AppState,
+    reference: Option<Reference>,
+    clock: Arc<ManualClock>,
+    rt: tokio::runtime::Runtime,
+    dir: tempfile::TempDir,
+) -> TestServer {
     let state = match reference {
         Some(reference) => state.with_reference(reference),
         None => state,
@@ -91,7 +106,37 @@ pub fn start_server(backend: Backend, reference: Option<Reference>) -> TestServe
         running: Some(running),
         rt,
         _dir: dir,
+        backing: None,
     }
+}
+
+/// [`start_server`] on a fresh PostgreSQL database and an s3s-fs bucket, both kept
+/// running as long as the server.
+fn start_on_postgres_and_s3(reference: Option<Reference>) -> TestServer {
+    let missing =
+        "PostgreSQL 15 and s3s-fs (scripts/install-services) for FIELDLOOP_BACKENDS=pg-s3";
+    let cluster = crate::services::PgCluster::shared().expect(missing);
+    let bucket = crate::services::S3Server::start().expect(missing);
+    let rt = server_process::runtime();
+    let database = rt.block_on(cluster.fresh_database());
+    let location = fieldloop_server::storage::open::Location {
+        database: database.clone(),
+        blobs: format!("s3://{}", bucket.bucket),
+        s3: bucket.settings(),
+    };
+    let clock = Arc::new(ManualClock::new(T0));
+    let state = rt
+        .block_on(AppState::open(&location, clock.clone(), Config::default()))
+        .expect("server state on postgres and s3");
+    let mut server = serve_state(
+        state,
+        reference,
+        clock,
+        rt,
+        tempfile::tempdir().expect("temp dir"),
+    );
+    server.keep_running(database, cluster, bucket);
+    server
 }
 
 /// What a phone's person does in the street.

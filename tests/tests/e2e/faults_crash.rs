@@ -103,9 +103,23 @@ fn check_store(store: &Store, acked: &Acknowledged, kills_so_far: usize) {
 
 #[test]
 fn a_phone_killed_at_random_points_keeps_everything_it_acknowledged() {
+    for backend in Backend::selected() {
+        killed_phone(backend);
+    }
+}
+
+fn killed_phone(backend: Backend) {
+    // The in-process server's errors on stderr, to diagnose a failed run (off by default:
+    // the log test installs the binary's one subscriber).
+    if std::env::var_os("FIELDLOOP_TEST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::WARN)
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
     let kills = kills();
     let started = Instant::now();
-    let server = Backend::Embedded.start();
+    let server = backend.start();
     server.add_user(
         "inspector",
         Role::Inspector,
@@ -210,7 +224,7 @@ fn a_phone_killed_at_random_points_keeps_everything_it_acknowledged() {
         );
     }
     println!(
-        "{kills} SIGKILLs survived in {:.1} s: {} captures, {} edits, {} syncs and {} upload \
+        "{backend:?}: {kills} SIGKILLs survived in {:.1} s: {} captures, {} edits, {} syncs and {} upload \
          runs acknowledged before a kill; {on_device} cases on the phone and the server",
         started.elapsed().as_secs_f64(),
         acked.captures.len(),

@@ -43,6 +43,7 @@ fn twenty_phones_on_a_faulty_network_converge_and_lose_nothing() {
     for backend in Backend::selected() {
         let started = Instant::now();
         let mut world = World::new(backend, DEVICES);
+        let set_up = started.elapsed();
         let proxy = FaultProxy::start(&world.server.base, FaultMix::harsh(), 0x5eed_0012);
         world.route_through(&proxy.base);
         world.retry = quick_retry();
@@ -61,8 +62,10 @@ fn twenty_phones_on_a_faulty_network_converge_and_lose_nothing() {
             }
         }
         let faulty = proxy.counts();
+        let rounds_took = started.elapsed() - set_up;
         proxy.set_faults(false);
         let passes = world.settle(12);
+        let settled = started.elapsed();
         let figures = world
             .check()
             .unwrap_or_else(|e| panic!("{backend:?}: {e}\nphone errors:\n{}", world.errors()));
@@ -73,8 +76,13 @@ fn twenty_phones_on_a_faulty_network_converge_and_lose_nothing() {
         );
         println!(
             "{backend:?}: {rounds} sync rounds ({synced} completed, {failed} cut by faults), \
-             {passes} settle passes, {:.1} s; faults {faulty:?}; {figures:?}",
-            started.elapsed().as_secs_f64()
+             {passes} settle passes, {:.1} s (set-up {:.1} s, rounds {:.1} s, settle {:.1} s, \
+             checks {:.1} s); faults {faulty:?}; {figures:?}",
+            started.elapsed().as_secs_f64(),
+            set_up.as_secs_f64(),
+            rounds_took.as_secs_f64(),
+            (settled - set_up - rounds_took).as_secs_f64(),
+            (started.elapsed() - settled).as_secs_f64(),
         );
         assert!(
             faulty.dropped_requests > 0 && faulty.dropped_responses > 0,

@@ -10,6 +10,7 @@ mod faults_convergence;
 mod faults_crash;
 mod faults_network;
 mod faults_security;
+mod faults_server_crash;
 mod notices;
 mod referee;
 mod reference;

@@ -9,7 +9,7 @@ use rusqlite::{Connection, Transaction};
 
 use super::error::{StoreError, StoreResult as Result};
 
-pub const VERSION: i64 = 10;
+pub const VERSION: i64 = 11;
 
 /// The schema of version 1, kept so tests can build an old database to migrate.
 pub const V1: &str = r#"
@@ -177,6 +177,7 @@ ALTER TABLE audit ADD COLUMN hash BLOB;
     // Devices' evidence signing keys.
     (9, super::device_keys::SQLITE_TABLE),
     (10, super::nearby::SQLITE_INDEX),
+    (11, super::evidence_arrivals::SQLITE_TABLE),
 ];
 
 /// The current schema, for a fresh database.
@@ -296,10 +297,11 @@ CREATE TABLE leases (
 /// [`CURRENT`] plus the tables added after it was last written out.
 fn current_schema() -> String {
     format!(
-        "{CURRENT}{}{}{}",
+        "{CURRENT}{}{}{}{}",
         super::reference::SQLITE_TABLE,
         super::device_keys::SQLITE_TABLE,
-        super::nearby::SQLITE_INDEX
+        super::nearby::SQLITE_INDEX,
+        super::evidence_arrivals::SQLITE_TABLE
     )
 }
 

@@ -3,6 +3,7 @@
 use deadpool_postgres::Transaction;
 use fieldloop_core::doc::DocKind;
 use fieldloop_core::roles::Jurisdiction;
+use fieldloop_core::time::Millis;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 use uuid::Uuid;
@@ -208,6 +209,11 @@ async fn insert_change(tx: &Transaction<'_>, change: NewChange, expect_new: bool
         tx.execute(
             "INSERT INTO blob_refs (hash, doc_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
             &[&hash.as_str(), &id],
+        )
+        .await?;
+        tx.execute(
+            crate::storage::evidence_arrivals::PG_INSERT,
+            &[&id, &hash.as_str(), &change.origin.arrived_at],
         )
         .await?;
     }
@@ -468,6 +474,18 @@ impl DocStore for PgStore {
                         },
                     ))
                 })
+                .collect()
+        })
+    }
+
+    fn evidence_arrivals(&self, id: Uuid) -> StoreFuture<'_, Vec<(String, Millis)>> {
+        Box::pin(async move {
+            let client = self.pool.get().await?;
+            let rows = client
+                .query(crate::storage::evidence_arrivals::PG_SELECT, &[&id])
+                .await?;
+            rows.iter()
+                .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
                 .collect()
         })
     }

@@ -10,7 +10,7 @@ use tokio_postgres::Client;
 
 use crate::storage::error::{StoreError, StoreResult};
 
-pub const VERSION: i32 = 6;
+pub const VERSION: i32 = 7;
 
 /// Serialises migrations between instances starting at once (any constant of our own).
 const MIGRATION_LOCK: i64 = 0x6669_656c_646c_6f6f;
@@ -158,6 +158,7 @@ CREATE TABLE leases (
     ),
     // Open cases by category and status, for duplicate suggestions.
     (6, super::nearby::INDEX),
+    (7, crate::storage::evidence_arrivals::PG_TABLE),
 ];
 
 const V5_DEVICE_KEYS: &str = r#"
@@ -209,6 +210,7 @@ pub fn current() -> String {
     sql.push_str(V3_TABLES);
     sql.push_str(V5_DEVICE_KEYS);
     sql.push_str(super::nearby::INDEX);
+    sql.push_str(crate::storage::evidence_arrivals::PG_TABLE);
     sql.replace(
         "    target TEXT,\n    detail TEXT\n);\nCREATE TABLE blobs",
         "    target TEXT,\n    detail TEXT,\n    hash BYTEA\n);\nCREATE TABLE blobs",

@@ -10,6 +10,7 @@ mod demo;
 mod duplicates;
 mod evaluation_scope;
 mod listener;
+mod open311_media;
 mod ops_config;
 mod ops_errors;
 mod ops_health;

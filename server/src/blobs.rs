@@ -422,6 +422,24 @@ async fn already_stored(state: &AppState, hash: &BlobHash) -> Result<Response> {
 
 /// Verifies a finished upload and stores it at its address, or discards it.
 async fn finish(state: &AppState, auth: &Auth, hash: &BlobHash) -> Result<Response> {
+    let meta = store_part(state, &auth.principal.user_id, auth.device_id.clone(), hash).await?;
+    let size = meta.size;
+    let mut response = (StatusCode::CREATED, Json(StoredBlob::from(meta))).into_response();
+    response
+        .headers_mut()
+        .insert(UPLOAD_OFFSET, HeaderValue::from(size));
+    Ok(response)
+}
+
+/// Verifies the unfinished upload at `hash` (its address, a whole decodable picture
+/// within the photo limits) and stores it there for `uploaded_by`, or discards it. Every
+/// photo the server keeps passes here: a phone's upload, a citizen's Open311 `media`.
+pub(crate) async fn store_part(
+    state: &AppState,
+    uploaded_by: &str,
+    device_id: Option<String>,
+    hash: &BlobHash,
+) -> Result<BlobMeta> {
     let bytes = state.blobs.read_part(hash).await?;
     let size = bytes.len() as u64;
     let expected = hash.clone();
@@ -448,14 +466,14 @@ async fn finish(state: &AppState, auth: &Auth, hash: &BlobHash) -> Result<Respon
         Ok(found) => found,
         Err(e) => {
             state.blobs.discard_part(hash).await?;
-            refused(state, auth, hash, &e).await;
+            refused(state, uploaded_by, device_id.as_deref(), hash, &e).await;
             return Err(e);
         }
     };
     if size > state.config.max_blob_bytes {
         state.blobs.discard_part(hash).await?;
         let e = too_large(state.config.max_blob_bytes);
-        refused(state, auth, hash, &e).await;
+        refused(state, uploaded_by, device_id.as_deref(), hash, &e).await;
         return Err(e);
     }
     // Index first: a crash between the two leaves an index row without bytes, which the
@@ -471,7 +489,7 @@ async fn finish(state: &AppState, auth: &Auth, hash: &BlobHash) -> Result<Respon
         .to_owned(),
         width,
         height,
-        uploaded_by: auth.principal.user_id.clone(),
+        uploaded_by: uploaded_by.to_owned(),
         uploaded_at: state.clock.now(),
         phash: Some(phash),
     };
@@ -483,7 +501,7 @@ async fn finish(state: &AppState, auth: &Auth, hash: &BlobHash) -> Result<Respon
         .record(AuditEntry {
             at: meta.uploaded_at,
             user_id: Some(meta.uploaded_by.clone()),
-            device_id: auth.device_id.clone(),
+            device_id,
             action: "blob.stored".into(),
             target: Some(meta.hash.clone()),
             detail: Some(format!(
@@ -498,18 +516,19 @@ async fn finish(state: &AppState, auth: &Auth, hash: &BlobHash) -> Result<Respon
     if let Err(e) = crate::referee::photo_arrived(state, hash).await {
         tracing::error!(%hash, error = %e, "referee after upload failed");
     }
-    let mut response = (StatusCode::CREATED, Json(StoredBlob::from(meta))).into_response();
-    response
-        .headers_mut()
-        .insert(UPLOAD_OFFSET, HeaderValue::from(size));
-    Ok(response)
+    Ok(meta)
 }
 
 /// A refused photo will never arrive: what waited for it is judged now. The refusal
 /// itself is the answer to the upload, so the referee's trouble is only logged.
-async fn refused(state: &AppState, auth: &Auth, hash: &BlobHash, refusal: &ServerError) {
-    let uploader = &auth.principal.user_id;
-    let actor = crate::audit_trail::Actor::person(uploader, auth.device_id.as_deref());
+async fn refused(
+    state: &AppState,
+    uploader: &str,
+    device_id: Option<&str>,
+    hash: &BlobHash,
+    refusal: &ServerError,
+) {
+    let actor = crate::audit_trail::Actor::person(uploader, device_id);
     crate::audit_trail::refused_upload(state, actor, hash.as_str(), refusal.to_string()).await;
     if let Err(e) = crate::judging::photo_refused(state, hash, uploader, refusal).await {
         tracing::error!(%hash, error = %e, "referee after a refused upload failed");

@@ -1,7 +1,8 @@
 //! The server's side of the evidence chain of custody: devices' keys checked when they
 //! register, and the facts the verdict's signature check needs gathered from storage
-//! (the keys of the devices a document's evidence names, and the SHA-256 of each stored
-//! photo as it is on disk now, not as it was when it arrived).
+//! (the keys of the devices a document's evidence names, the SHA-256 of each stored
+//! photo as it is on disk now, not as it was when it arrived, and, when a key is revoked,
+//! when the server received each evidence record).
 
 use fieldloop_core::custody::parse_public_key;
 use fieldloop_core::doc::Snapshot;
@@ -55,6 +56,16 @@ pub async fn custody_facts(state: &AppState, snapshot: &Snapshot) -> Result<Cust
         if let Some(held) = stored_sha256(state, hash).await? {
             facts.stored_sha256.insert(hash.clone(), held);
         }
+    }
+    // Only a revoked device's evidence needs its arrival (received before the revocation
+    // or not); most verdicts skip the read.
+    if facts.keys.values().any(|k| k.revoked_at.is_some()) {
+        facts.evidence_arrived_at = state
+            .docs
+            .evidence_arrivals(snapshot.header.id)
+            .await?
+            .into_iter()
+            .collect();
     }
     Ok(facts)
 }

@@ -150,6 +150,18 @@ test("an admin imports a bad reference file and sees the server's error", async 
   await p.goto(server.url + "/#/admin");
   await p.waitForSelector("#reference-import");
   assert.ok(await p.locator("text=dispatch-xihu").count() >= 1, "users listed");
+  // One list of kinds: each option is a kind the import endpoint takes (its 404 names
+  // them all), shown by its Chinese name with the API name beside it.
+  const options = await p.locator("#reference-import select[name=kind] option").evaluateAll((os) => os.map((o) => [o.value, o.textContent]));
+  const unknown = await p.evaluate(async () => {
+    const r = await fetch("/v1/reference/no-such-kind", { method: "PUT", body: "{}",
+      headers: { Authorization: "Bearer " + sessionStorage.getItem("fieldloop.token"), "Content-Type": "application/json" } });
+    return r.json();
+  });
+  const accepted = unknown.reason.split("; one of ")[1].split(", ");
+  assert.deepEqual(options.map(([value]) => value).sort(), [...accepted].sort());
+  assert.ok(options.some(([value, text]) => value === "categories" && text === "部件事件分类 (categories)"), JSON.stringify(options));
+  assert.ok(options.every(([value, text]) => /[\u4e00-\u9fff]/.test(text) && text.endsWith("(" + value + ")")), JSON.stringify(options));
   await p.selectOption("#reference-import select[name=kind]", "categories");
   await p.setInputFiles("#reference-import input[type=file]", {
     name: "categories.json", mimeType: "application/json", buffer: Buffer.from('{"categories": [{"code": "99"}]'),
@@ -159,6 +171,33 @@ test("an admin imports a bad reference file and sees the server's error", async 
   const shown = JSON.parse(await p.textContent("#import-result"));
   assert.ok(shown.error && shown.reason, "the error body {error, reason} is shown");
   await p.screenshot({ path: path.join(shots, "admin-import.png"), fullPage: true });
+  await p.close();
+});
+
+test("a dispatcher sees both values of a field two people edited at once, keeps one, and the conflict is gone", async () => {
+  // An inspector who did not report the case reads the conflict but gets no buttons.
+  const q = await page("insp-wang", "xihu-demo-2026");
+  await q.goto(server.url + "/#/case/" + server.conflicted.case);
+  await q.locator('.conflict[data-field="description"]').waitFor();
+  assert.equal(await q.locator("button.keep-value").count(), 0);
+  await q.close();
+
+  const p = await page("dispatch-xihu", "xihu-demo-2026");
+  await p.goto(server.url + "/#/case/" + server.conflicted.case);
+  const conflict = p.locator('.conflict[data-field="description"]');
+  await conflict.waitFor();
+  const shown = await conflict.locator(".conflict-value").allTextContents();
+  assert.deepEqual([...shown].sort(), [...server.conflicted.values].sort());
+  await p.screenshot({ path: path.join(shots, "case-conflict.png"), fullPage: true });
+  const keep = server.conflicted.values[1];
+  await conflict.locator(`button.keep-value[data-value="${keep}"]`).click();
+  await p.waitForSelector("#action-result.ok");
+  // The page is drawn again from the server's copy: no conflict left, the value kept.
+  await p.waitForSelector(".conflict", { state: "detached" });
+  assert.match(await p.textContent("main"), new RegExp(keep));
+  const detail = await api(p, "/v1/cases/" + server.conflicted.case);
+  assert.deepEqual(detail.field_conflicts, []);
+  assert.equal(detail.description, keep);
   await p.close();
 });
 

@@ -1,10 +1,12 @@
 """Open311 GeoReport v2 against a real server on loopback, read with the `georeport`
 client library from PyPI (JSON and XML, parsed by its xmltodict). The library has no
-call for POST requests, so the report is posted form-encoded with `requests`, exactly as
-the spec describes; everything read back goes through the library.
+call for POST requests, so the report is posted with `requests`, exactly as the spec
+describes: form-encoded, or multipart/form-data with the photo as the `media` file (what
+GeoReport clients send to upload one); everything read back goes through the library.
 
 Run by scripts/test-browser: python -m unittest discover tests/open311
 """
+import hashlib
 import json
 import os
 import subprocess
@@ -67,6 +69,40 @@ class Open311Test(unittest.TestCase):
         ours = [c for c in register["items"] if c["id"] == request_id]
         self.assertEqual(len(ours), 1)
         self.assertEqual(ours[0]["source"], "open311")
+
+    def dispatcher(self):
+        token = requests.post(self.ready["url"] + "/v1/login",
+                              json={"username": "dispatch-xihu", "password": "xihu-demo-2026"}, timeout=10).json()["token"]
+        return {"Authorization": "Bearer " + token}
+
+    def test_a_report_with_an_uploaded_photo_shows_it_on_the_case(self):
+        photos = os.environ.get("FIELDLOOP_PHOTOS") or os.path.join(ROOT, "..", "shared", "photos")
+        path = os.path.join(photos, "coolpix-gps-a.jpg")
+        if not os.path.exists(path):
+            if os.environ.get("CI") == "true":
+                self.fail(f"{path} missing")
+            self.skipTest(f"{path} missing")
+        with open(path, "rb") as photo:
+            answer = requests.post(f"{self.base}/requests.json", timeout=30, data={
+                "api_key": self.ready["open311_key"], "service_code": "20102", "lat": "30.2653", "long": "120.0993",
+                "description": "绿化带里有建筑垃圾（附照片）"}, files={"media": ("DSCN0010.JPG", photo, "image/jpeg")})
+        self.assertEqual(answer.status_code, 200, answer.text)
+        request_id = answer.json()[0]["service_request_id"]
+        one = GeoReport(self.base).get_service_request(request_id)
+        self.assertEqual(one["description"], "绿化带里有建筑垃圾（附照片）")
+        case = requests.get(f"{self.ready['url']}/v1/cases/{request_id}", headers=self.dispatcher(), timeout=10).json()
+        self.assertEqual([p["stage"] for p in case["photos"]], ["before"])
+        stored = requests.get(self.ready["url"] + case["photos"][0]["url"], headers=self.dispatcher(), timeout=10)
+        self.assertEqual(stored.status_code, 200)
+        self.assertEqual(stored.content[:2], b"\xff\xd8", "a JPEG")
+        self.assertEqual(hashlib.sha256(stored.content).hexdigest(), case["photos"][0]["hash"])
+
+        # Not an image: the spec's error, and no case.
+        refused = requests.post(f"{self.base}/requests.xml", timeout=10, data={
+            "api_key": self.ready["open311_key"], "service_code": "20102", "lat": "30.2653", "long": "120.0993"},
+            files={"media": ("photo.jpg", b"plain text, not a photo", "image/jpeg")})
+        self.assertEqual(refused.status_code, 400)
+        self.assertIn("<errors><error><code>400</code><description>media 不是可读的图片", refused.text)
 
     def test_errors_follow_the_spec(self):
         no_key = self.post(service_code="20102", lat="30.2651", long="120.0991")

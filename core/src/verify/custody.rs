@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use super::{checks, short};
 use crate::case::Check;
 use crate::custody::{check_seal, SealFault};
-use crate::doc::Snapshot;
+use crate::doc::{EvidenceStage, Snapshot};
+use crate::roles::Role;
 use crate::time::Millis;
 
 /// A device as the server registered it.
@@ -32,6 +33,11 @@ pub struct CustodyFacts {
     /// SHA-256 of the bytes the server holds now, by the content address they were
     /// stored under (photos received; a changed file shows here).
     pub stored_sha256: BTreeMap<String, String>,
+    /// When the server received each evidence record, by content address: the arrival
+    /// time (the server's clock) of the first change that carried it into this document.
+    /// A revoked device's signature stays trusted on evidence that arrived before the
+    /// revocation; absent means not known to have.
+    pub evidence_arrived_at: BTreeMap<String, Millis>,
 }
 
 /// Judges the seals of `photos` (stage label, content hash) in `snapshot`.
@@ -43,6 +49,7 @@ pub(crate) fn signature_check(
     let doc_id = snapshot.header.id;
     let mut problems = Vec::new();
     let mut devices = std::collections::BTreeSet::new();
+    let (mut server_received, mut before_revocation) = (0, 0);
     for (label, hash) in photos {
         let Some(evidence) = snapshot.evidence.get(*hash) else {
             continue;
@@ -56,6 +63,17 @@ pub(crate) fn signature_check(
                     short(hash)
                 ));
             }
+        }
+        // A citizen's photo (Open311 `media`) has no device to sign it: the server
+        // received the file itself and wrote the report in its own name, so its record is
+        // the server's; the file check above still applies.
+        if evidence.seal.is_none()
+            && snapshot.header.created_role == Role::Server
+            && evidence.by == snapshot.header.created_by
+            && evidence.stage == EvidenceStage::Before
+        {
+            server_received += 1;
+            continue;
         }
         let Some(seal) = &evidence.seal else {
             problems.push(format!(
@@ -71,13 +89,28 @@ pub(crate) fn signature_check(
             continue;
         };
         devices.insert(seal.device_id.as_str());
-        if let Some(at) = key.revoked_at {
-            problems.push(format!(
-                "{photo} 由设备 {} 签名，该设备已于 {} 被吊销，其签名不再可信 (revoked device)",
-                seal.device_id,
-                when(at)
-            ));
-            continue;
+        if let Some(revoked) = key.revoked_at {
+            match facts.evidence_arrived_at.get(*hash) {
+                // Received before the revocation: what the device signed then stands.
+                Some(arrived) if *arrived < revoked => before_revocation += 1,
+                Some(arrived) => {
+                    problems.push(format!(
+                        "{photo} 由设备 {} 签名，该设备已于 {} 被吊销，而此证据 {} 才到达服务器，其签名不再可信 (revoked device)",
+                        seal.device_id,
+                        when(revoked),
+                        when(*arrived)
+                    ));
+                    continue;
+                }
+                None => {
+                    problems.push(format!(
+                        "{photo} 由设备 {} 签名，该设备已于 {} 被吊销，服务器没有吊销前收到此证据的记录，其签名不再可信 (revoked device)",
+                        seal.device_id,
+                        when(revoked)
+                    ));
+                    continue;
+                }
+            }
         }
         if key.user_id != evidence.by {
             problems.push(format!(
@@ -101,14 +134,25 @@ pub(crate) fn signature_check(
         }
     }
     if problems.is_empty() {
+        let mut reason = format!(
+            "{} 张照片的证据签名有效，来自 {} 台登记设备 (signatures valid)",
+            photos.len() - server_received,
+            devices.len()
+        );
+        if before_revocation > 0 {
+            reason.push_str(&format!(
+                "；其中 {before_revocation} 张由已吊销的设备签名，但在吊销前已到达服务器 (received before the revocation)"
+            ));
+        }
+        if server_received > 0 {
+            reason.push_str(&format!(
+                "；{server_received} 张为市民上报照片，由服务器直接接收 (citizen photo received by the server)"
+            ));
+        }
         Check {
             name: checks::SIGNATURE.to_string(),
             passed: true,
-            reason: format!(
-                "{} 张照片的证据签名有效，来自 {} 台登记设备 (signatures valid)",
-                photos.len(),
-                devices.len()
-            ),
+            reason,
         }
     } else {
         Check {

@@ -178,6 +178,7 @@ fn a_signature_by_another_persons_device_fails() {
         judge.custody = Some(CustodyFacts {
             keys: [("phone-h".to_string(), key_of(&phone, owner))].into(),
             stored_sha256: Default::default(),
+            evidence_arrived_at: Default::default(),
         });
         judge.verdict(&walk)
     };
@@ -200,5 +201,40 @@ fn a_signature_by_another_persons_device_fails() {
     assert!(
         why.contains("verification 照片") && why.contains("没有设备签名"),
         "{why}"
+    );
+}
+
+#[test]
+fn a_revoked_devices_signature_stands_on_evidence_that_arrived_before_the_revocation() {
+    let phone = EvidenceSigner::from_secret("phone-h", &[1u8; 32]);
+    let (walk, h) = handled_in(|e, _, case_id| {
+        *e = phone.seal(case_id, &hash("after"), e.clone()).unwrap();
+    });
+    let revoked_at: Millis = 1_800_000_000_000;
+    let signature_reason = |arrived: Option<Millis>| {
+        let mut judge = Judge::new(&walk);
+        let mut key = key_of(&phone, &handler().user_id);
+        key.revoked_at = Some(revoked_at);
+        judge.custody = Some(CustodyFacts {
+            keys: [("phone-h".to_string(), key)].into(),
+            stored_sha256: Default::default(),
+            evidence_arrived_at: arrived.map(|at| (h.clone(), at)).into_iter().collect(),
+        });
+        reason(&judge.verdict(&walk), checks::SIGNATURE).to_owned()
+    };
+    let photo = format!("after 照片 {}", &h[..8]);
+    let before = signature_reason(Some(revoked_at - 1));
+    assert!(!before.contains(&photo), "{before}");
+    let after = signature_reason(Some(revoked_at));
+    assert!(
+        after.contains(&format!("{photo} 由设备 phone-h 签名，该设备已于"))
+            && after.contains("才到达服务器"),
+        "{after}"
+    );
+    let unknown = signature_reason(None);
+    assert!(
+        unknown.contains(&format!("{photo} 由设备 phone-h 签名"))
+            && unknown.contains("服务器没有吊销前收到此证据的记录"),
+        "{unknown}"
     );
 }

@@ -38,7 +38,7 @@ pub struct ActionRequest {
 }
 
 /// The console writes with one automerge actor per person, distinct from their phones'.
-fn console_actor(user_id: &str) -> automerge::ActorId {
+pub(crate) fn console_actor(user_id: &str) -> automerge::ActorId {
     let digest = Sha256::digest(format!("fieldloop console {user_id}").as_bytes());
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&digest[..16]);

@@ -311,6 +311,8 @@ pub struct CaseDetail {
 pub struct FieldConflictView {
     pub field: String,
     pub values: Vec<String>,
+    /// The caller may pick one of `values` (`POST /v1/cases/{id}/fields`).
+    pub resolvable: bool,
 }
 
 /// A case the server suggests this one duplicates.
@@ -504,6 +506,7 @@ pub async fn case_detail(state: &AppState, who: &Principal, id: Uuid) -> Result<
             .map(|c| FieldConflictView {
                 field: c.field.clone(),
                 values: c.values.clone(),
+                resolvable: super::fields::may_edit_fields(who, &snapshot),
             })
             .collect(),
         actions: allowed_actions(who, &snapshot, &fold),

@@ -7,8 +7,9 @@ use axum::response::{IntoResponse, Response};
 use fieldloop_core::doc::{actor_for, DocKind};
 use fieldloop_core::patrol;
 use fieldloop_core::roles::Principal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use utoipa::IntoParams;
 use uuid::Uuid;
 
 use super::cases::{list_cases, CaseFilter, CaseRow};
@@ -86,17 +87,98 @@ pub async fn cases_geojson(
         .map_err(|e| crate::error::ServerError::Internal(format!("GeoJSON: {e}")))
 }
 
-#[utoipa::path(get, path = "/v1/cases.geojson", tag = "geo", params(CaseFilter),
+#[utoipa::path(get, path = "/v1/cases.geojson", tag = "geo", params(CaseFilter, GeoShape),
     responses((status = 200, description = "GeoJSON FeatureCollection of case points", content_type = "application/geo+json")),
     security(("bearer" = [])))]
 pub async fn cases_handler(
     auth: Auth,
     State(state): State<AppState>,
     Query(mut filter): Query<CaseFilter>,
+    Query(shape): Query<GeoShape>,
 ) -> Result<Response> {
     filter.limit = Some(filter.limit.unwrap_or(MAX_EXPORT));
-    let body = cases_geojson(&state, &auth.principal, &filter).await?;
+    let body = match shape.properties.as_deref() {
+        None | Some("full") => cases_geojson(&state, &auth.principal, &filter).await?,
+        Some("map") => map_geojson(&state, &auth.principal, &filter).await?,
+        Some(other) => {
+            return Err(crate::error::ServerError::bad_request(
+                "bad_filter",
+                format!("properties {other:?}: full or map"),
+            ))
+        }
+    };
     Ok(([(header::CONTENT_TYPE, GEOJSON)], body).into_response())
+}
+
+/// How much of each case the GeoJSON carries.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct GeoShape {
+    /// `full` (default): the list row; `map`: only what a map point shows (id, band,
+    /// status, category and its name), a quarter of the bytes for ten thousand points.
+    pub properties: Option<String>,
+}
+
+/// What a map point shows of a case.
+#[derive(Serialize)]
+struct MapProperties {
+    id: Uuid,
+    band: String,
+    status: Option<String>,
+    category: Option<String>,
+    category_name: Option<String>,
+}
+
+#[derive(Serialize)]
+struct MapFeature {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    geometry: Point,
+    properties: MapProperties,
+}
+
+#[derive(Serialize)]
+struct MapCollection {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    features: Vec<MapFeature>,
+    next_cursor: Option<String>,
+}
+
+/// [`cases_geojson`] with [`MapProperties`] only.
+pub async fn map_geojson(
+    state: &AppState,
+    who: &Principal,
+    filter: &CaseFilter,
+) -> Result<Vec<u8>> {
+    let page = list_cases(state, who, filter, MAX_EXPORT).await?;
+    let features = page
+        .items
+        .into_iter()
+        .filter_map(|row| {
+            let coordinates = [row.lon?, row.lat?];
+            Some(MapFeature {
+                kind: "Feature",
+                geometry: Point {
+                    kind: "Point",
+                    coordinates,
+                },
+                properties: MapProperties {
+                    id: row.id,
+                    band: row.band,
+                    status: row.status,
+                    category: row.category,
+                    category_name: row.category_name,
+                },
+            })
+        })
+        .collect();
+    serde_json::to_vec(&MapCollection {
+        kind: "FeatureCollection",
+        features,
+        next_cursor: page.next_cursor,
+    })
+    .map_err(|e| crate::error::ServerError::Internal(format!("GeoJSON: {e}")))
 }
 
 /// The grid cells under the caller's grid prefixes (all for a citywide jurisdiction).

@@ -11,6 +11,7 @@ pub mod actions;
 pub mod admin;
 pub mod cases;
 pub mod export;
+pub mod fields;
 pub mod geo;
 pub mod names;
 pub mod openapi;
@@ -37,6 +38,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/cases.csv", get(export::cases_csv_handler))
         .route("/v1/cases/{id}", get(cases::detail_handler))
         .route("/v1/cases/{id}/actions", post(actions::act_handler))
+        .route("/v1/cases/{id}/fields", post(fields::resolve_handler))
         .route("/v1/queues", get(queues::queues_handler))
         .route("/v1/units", get(names::units_handler))
         .route("/v1/notices", get(records::notices_handler))

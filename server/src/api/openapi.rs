@@ -32,6 +32,7 @@ impl Modify for BearerAuth {
         super::cases::list_handler,
         super::cases::detail_handler,
         super::actions::act_handler,
+        super::fields::resolve_handler,
         super::queues::queues_handler,
         super::admin::audit_handler,
         super::admin::audit_check_handler,

@@ -8,6 +8,7 @@ use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use fieldloop_core::reference::ReferenceKind;
 use serde_json::json;
 
 use crate::state::AppState;
@@ -23,6 +24,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         "/console/pages.js",
         "text/javascript; charset=utf-8",
         include_str!("../../console/pages.js"),
+    ),
+    (
+        "/console/points.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../console/points.js"),
     ),
     (
         "/console/i18n.js",
@@ -77,10 +83,16 @@ async fn asset(content_type: &'static str, body: &'static str) -> Response {
     response
 }
 
-/// Console settings read from the environment at request time.
+/// Console settings read from the environment at request time, and the reference kinds
+/// an admin imports, from the one list `PUT /v1/reference/{kind}` and the `import`
+/// command take (`kind` is the API name, `name` the Chinese one shown).
 async fn config() -> Json<serde_json::Value> {
     let tiles = std::env::var("FIELDLOOP_TILE_URL")
         .ok()
         .filter(|t| !t.is_empty());
-    Json(json!({ "tile_url": tiles }))
+    let kinds: Vec<serde_json::Value> = ReferenceKind::ALL
+        .iter()
+        .map(|k| json!({ "kind": k.as_str(), "name": k.label_zh() }))
+        .collect();
+    Json(json!({ "tile_url": tiles, "reference_kinds": kinds }))
 }

@@ -1,18 +1,20 @@
 //! Open311 GeoReport v2 (citizen reports) under `/open311/v2/`: discovery, services (the
 //! category catalogue), service definitions, `POST requests` with an admin-issued
-//! `api_key`, `GET requests` and `GET requests/{id}`; each in `.json` or `.xml`, errors in
+//! `api_key` (form-encoded, or multipart with the photo as `media`), `GET requests` and
+//! `GET requests/{id}`; each in `.json` or `.xml`, errors in
 //! the spec's `[{code, description}]` form. A report becomes a case in the register
 //! queue (status `reported`, field `source` = `open311`).
 //!
 //! Admins issue a client app's key with `POST /v1/admin/open311/keys {"client": name}`.
 
+pub mod media;
 pub mod service;
+mod upload;
 pub mod xml;
 
 use std::collections::HashMap;
 
-use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, Query, State};
+use axum::extract::{DefaultBodyLimit, Form, FromRequest, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -27,7 +29,12 @@ use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/open311/v2/{file}", get(get_top).post(post_top))
+        .route(
+            "/open311/v2/{file}",
+            get(get_top)
+                .post(post_top)
+                .layer(DefaultBodyLimit::max(upload::MAX_BODY_BYTES)),
+        )
         .route("/open311/v2/services/{file}", get(get_service))
         .route("/open311/v2/requests/{file}", get(get_request))
         .route("/v1/admin/open311/keys", post(issue_key))
@@ -161,7 +168,7 @@ async fn get_top(
 async fn post_top(
     State(state): State<AppState>,
     ApiPath(file): ApiPath<String>,
-    form: Result<Form<HashMap<String, String>>, FormRejection>,
+    request: Request,
 ) -> Response {
     let (name, format) = match split(&file) {
         Ok(split) => split,
@@ -173,14 +180,26 @@ async fn post_top(
             Open311Error::new(StatusCode::NOT_FOUND, format!("cannot POST {name:?}")),
         );
     }
-    let form = match form {
-        Ok(Form(form)) => form,
-        Err(rejection) => return error(format, Open311Error::bad(rejection.body_text())),
+    let multipart = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("multipart/form-data"));
+    let (form, media) = if multipart {
+        match upload::read(request, &state).await {
+            Ok(read) => read,
+            Err(e) => return error(format, e),
+        }
+    } else {
+        match Form::<HashMap<String, String>>::from_request(request, &state).await {
+            Ok(Form(form)) => (form, None),
+            Err(rejection) => return error(format, Open311Error::bad(rejection.body_text())),
+        }
     };
     respond(
         format,
         "service_requests",
-        service::create_request(&state, &form).await,
+        service::create_request_with_media(&state, &form, media).await,
     )
 }
 

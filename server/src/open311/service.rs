@@ -117,6 +117,16 @@ pub async fn create_request(
     state: &AppState,
     form: &HashMap<String, String>,
 ) -> Result<Value, Open311Error> {
+    create_request_with_media(state, form, None).await
+}
+
+/// `POST requests` with the photo uploaded as `media` (multipart): it becomes the case's
+/// before-photo through the phone's photo pipeline (see [`super::media`]).
+pub async fn create_request_with_media(
+    state: &AppState,
+    form: &HashMap<String, String>,
+    media: Option<bytes::Bytes>,
+) -> Result<Value, Open311Error> {
     let key = form
         .get("api_key")
         .filter(|k| !k.is_empty())
@@ -177,16 +187,24 @@ pub async fn create_request(
     };
     let id = Uuid::now_v7();
     let now = state.clock.now();
+    let position = Position {
+        lat,
+        lon,
+        accuracy_m: CITIZEN_ACCURACY_M,
+    };
+    // Every other field is checked first: a photo is stored only for a report taken.
+    let photo = match media {
+        Some(bytes) => {
+            Some(super::media::store(state, &reporter.user_id, bytes, position, now).await?)
+        }
+        None => None,
+    };
     let new = NewCase {
         id,
         event_id: Uuid::now_v7(),
         at: now,
         category: code.clone(),
-        position: Position {
-            lat,
-            lon,
-            accuracy_m: CITIZEN_ACCURACY_M,
-        },
+        position,
         grid_cell: cell,
         description: description.clone(),
         address: form
@@ -199,7 +217,10 @@ pub async fn create_request(
             component_id: None,
             photos: Vec::new(),
         },
-        before_photos: Vec::new(),
+        before_photos: photo
+            .iter()
+            .map(|p| (p.hash.clone(), p.evidence.clone()))
+            .collect(),
     };
     let mut doc = CaseDoc::create(&reporter, &actor_for(&id), new)?.into_doc();
     doc.set_field("source", SOURCE)?;
@@ -228,7 +249,7 @@ pub async fn create_request(
             bytes: doc.save_after(&[]),
             origin,
             projection: projection_of(&snapshot, &state.reference.current()),
-            blob_refs: Vec::new(),
+            blob_refs: photo.iter().map(|p| p.hash.clone()).collect(),
         },
         0,
     )

@@ -28,6 +28,7 @@ pub mod audit;
 pub mod compaction;
 pub mod device_keys;
 pub mod error;
+pub mod evidence_arrivals;
 pub mod fs_blobs;
 pub mod login_throttle;
 pub mod nearby;
@@ -279,6 +280,9 @@ pub trait DocStore: Send + Sync {
     fn compaction_candidates(&self, min_changes: u32, limit: usize) -> StoreFuture<'_, Vec<Uuid>>;
     /// Who sent each change of a document and when it arrived, in sequence order.
     fn origins(&self, id: Uuid) -> StoreFuture<'_, Vec<(Seq, Origin)>>;
+    /// When each photo the document references first arrived in it (content address,
+    /// the arrival of the first change that referenced it); see [`evidence_arrivals`].
+    fn evidence_arrivals(&self, id: Uuid) -> StoreFuture<'_, Vec<(String, Millis)>>;
     /// The latest sequence number handed out (0 when empty).
     fn head_seq(&self) -> StoreFuture<'_, Seq>;
     /// Cases, patrols and notices whose active window meets `[starts, ends)`

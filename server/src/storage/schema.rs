@@ -9,7 +9,7 @@ use rusqlite::{Connection, Transaction};
 
 use super::error::{StoreError, StoreResult as Result};
 
-pub const VERSION: i64 = 12;
+pub const VERSION: i64 = 13;
 
 /// The schema of version 1, kept so tests can build an old database to migrate.
 pub const V1: &str = r#"
@@ -181,6 +181,8 @@ ALTER TABLE audit ADD COLUMN hash BLOB;
     (11, super::active::SQLITE_INDEX),
     // Failed logins per account name and client address, surviving restarts.
     (12, super::login_throttle::SQLITE_TABLE),
+    // When the server first received each photo record, for time-scoped revocation.
+    (13, super::evidence_arrivals::SQLITE_TABLE),
 ];
 
 /// The current schema, for a fresh database.
@@ -300,12 +302,13 @@ CREATE TABLE leases (
 /// [`CURRENT`] plus the tables added after it was last written out.
 fn current_schema() -> String {
     format!(
-        "{CURRENT}{}{}{}{}{}",
+        "{CURRENT}{}{}{}{}{}{}",
         super::reference::SQLITE_TABLE,
         super::device_keys::SQLITE_TABLE,
         super::nearby::SQLITE_INDEX,
         super::active::SQLITE_INDEX,
-        super::login_throttle::SQLITE_TABLE
+        super::login_throttle::SQLITE_TABLE,
+        super::evidence_arrivals::SQLITE_TABLE
     )
 }
 

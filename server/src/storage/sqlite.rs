@@ -653,6 +653,10 @@ fn insert_change(tx: &rusqlite::Transaction<'_>, change: NewChange) -> Result<Se
             "INSERT OR IGNORE INTO blob_refs (hash, doc_id) VALUES (?1, ?2)",
             params![hash.as_str(), id],
         )?;
+        tx.execute(
+            super::evidence_arrivals::SQLITE_INSERT,
+            params![id, hash.as_str(), change.origin.arrived_at],
+        )?;
     }
     Ok(seq)
 }
@@ -891,6 +895,14 @@ impl DocStore for SqliteStore {
                     },
                 ))
             })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    fn evidence_arrivals(&self, id: Uuid) -> StoreFuture<'_, Vec<(String, Millis)>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare(super::evidence_arrivals::SQLITE_SELECT)?;
+            let rows = stmt.query_map([id.to_string()], |row| Ok((row.get(0)?, row.get(1)?)))?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
     }

@@ -11,6 +11,7 @@ mod duplicates;
 mod evaluation_scope;
 mod listener;
 mod login_throttle;
+mod open311_media;
 mod ops_config;
 mod ops_errors;
 mod ops_health;

@@ -64,6 +64,44 @@ async fn citizen_report(
         .parse()?)
 }
 
+/// Two people set the description of case `id` at once, offline (a dispatcher's phone and
+/// an admin's), and both changes reach the server: the case keeps both values (冲突).
+/// Stored as the server stores a sync of those two changes; the values, in order.
+async fn conflicting_edits(state: &AppState, id: Uuid) -> Result<Vec<String>, Error> {
+    let values = vec![
+        "路边有暴露垃圾，约两袋（调度员更正）".to_owned(),
+        "路边有暴露垃圾，约五袋（管理员更正）".to_owned(),
+    ];
+    let stored = state.docs.load_doc(id).await?.ok_or("no conflicted case")?;
+    let mut merged = stored.load(&actor_for(&Uuid::now_v7()))?;
+    let base = merged.heads();
+    let mut other = stored.load(&actor_for(&Uuid::now_v7()))?;
+    merged.set_field("description", &values[0])?;
+    other.set_field("description", &values[1])?;
+    merged.load_changes(&other.save_after(&base))?;
+    let snapshot = merged.snapshot()?;
+    if snapshot.conflicts.get("description").map(Vec::len) != Some(2) {
+        return Err("the two edits did not conflict".into());
+    }
+    let dispatcher = principal(state, "dispatch-xihu").await?;
+    state
+        .docs
+        .append_changes(vec![NewChange {
+            doc_id: id,
+            kind: DocKind::Case,
+            bytes: merged.save_after(&base),
+            origin: Origin {
+                user_id: dispatcher.user_id,
+                device_id: None,
+                arrived_at: state.clock.now(),
+            },
+            projection: projection_of(&snapshot, &state.reference.current()),
+            blob_refs: Vec::new(),
+        }])
+        .await?;
+    Ok(values)
+}
+
 /// N reported cases at pseudo-random places inside the grid, stored in batches.
 async fn bulk_cases(state: &AppState, count: usize) -> Result<(), Error> {
     let reference = state.reference.current();
@@ -202,6 +240,16 @@ async fn main() -> Result<(), Error> {
         }),
     )
     .await?;
+    let conflicted = citizen_report(
+        &state,
+        &key,
+        "20102",
+        30.2660,
+        120.0985,
+        "路边有暴露垃圾（市民上报）",
+    )
+    .await?;
+    let conflict_values = conflicting_edits(&state, conflicted).await?;
     bulk_cases(&state, extra).await?;
 
     let ready = json!({
@@ -210,6 +258,7 @@ async fn main() -> Result<(), Error> {
         "to_register": to_register,
         "to_dispatch": to_dispatch,
         "returned_by": unit,
+        "conflicted": { "case": conflicted, "values": conflict_values },
     });
     let mut out = std::io::stdout();
     writeln!(out, "{ready}")?;

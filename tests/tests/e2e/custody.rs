@@ -164,11 +164,8 @@ fn evidence_signed_for_another_case_fails_as_copied() {
     );
 }
 
-#[test]
-fn a_revoked_device_no_longer_vouches_for_its_photos() {
-    let mut s = street();
-    let id = handled_with(&mut s, &photo(33, 90), &photo(34, 90), |_, _, e| e);
-    // The handler's phone is reported lost; an admin revokes it.
+/// An admin revokes `device` over HTTP (at the server clock's time).
+fn revoke(s: &mut Street, device: &str) {
     s.server.add_user(
         "admin",
         Role::Admin,
@@ -184,7 +181,6 @@ fn a_revoked_device_no_longer_vouches_for_its_photos() {
         .send()
         .and_then(|r| r.json())
         .expect("admin login");
-    let device = s.handler.store.device_id();
     let revoked = http
         .post(format!(
             "{}/v1/admin/devices/{device}/revoke",
@@ -194,10 +190,68 @@ fn a_revoked_device_no_longer_vouches_for_its_photos() {
         .send()
         .expect("revoke");
     assert_eq!(revoked.status(), 200);
-    let (passed, reason) = judged(&mut s, id, 35, minutes(60), false);
+}
+
+#[test]
+fn a_revoked_device_vouches_only_for_evidence_the_server_received_before_the_revocation() {
+    let mut s = street();
+    // Handled with the handler's phone and synced at 00:30, before the revocation.
+    let early = handled_with(&mut s, &photo(33, 90), &photo(34, 90), |_, _, e| e);
+    // Another case: accepted, and its after-photo signed on the same phone at 00:32 (the
+    // time the phone claims), but not sent.
+    let late = dispatched_case(&mut s, &photo(40, 90));
+    s.server.clock.set(minutes(30));
+    s.handler.sync(minutes(30));
+    s.handler.act(late, accept(), minutes(30));
+    let after = photo(41, 90);
+    let record = signed(
+        &s.handler.store,
+        late,
+        &after.hash,
+        at(POSITION, &s.handler, EvidenceStage::After, minutes(32)),
+    );
+    // 00:40: the phone is reported lost; an admin revokes it.
+    s.server.clock.set(minutes(40));
+    let device = s.handler.store.device_id().to_string();
+    revoke(&mut s, &device);
+    // 00:41: the record, signed before the revocation by its own claim, reaches the
+    // server afterwards from another phone of the same person.
+    s.server.clock.set(minutes(41));
+    let mut other_phone = Device::login(&s.server, "handler");
+    other_phone.sync(minutes(41));
+    let mut case = other_phone.case(late);
+    case.add_evidence(&other_phone.principal, &after.hash, &record)
+        .expect("evidence");
+    let handled = CaseEvent::Handled(Handled {
+        note: Some("清理完毕".into()),
+        photos: vec![after.hash.clone()],
+    });
+    case.append(
+        &other_phone.principal,
+        &handled,
+        Uuid::now_v7(),
+        minutes(41),
+    )
+    .expect("handled");
+    other_phone.capture(&mut case, &[(&after.hash, &after.jpeg)]);
+    other_phone.sync(minutes(41));
+    upload(&mut other_phone);
+
+    let (passed, reason) = judged(&mut s, early, 35, minutes(60), true);
+    assert!(passed, "{reason}");
+    assert!(
+        reason.contains("其中 1 张由已吊销的设备签名，但在吊销前已到达服务器"),
+        "{reason}"
+    );
+
+    let (passed, reason) = judged(&mut s, late, 36, minutes(61), false);
     assert!(!passed);
     assert!(
-        reason.contains(&format!("由设备 {device} 签名，该设备已于")) && reason.contains("被吊销"),
+        reason.contains(&format!(
+            "after 照片 {} 由设备 {device} 签名，该设备已于 2026-",
+            &after.hash[..8]
+        )) && reason.contains("被吊销，而此证据 2026-")
+            && reason.contains("才到达服务器，其签名不再可信"),
         "{reason}"
     );
 }

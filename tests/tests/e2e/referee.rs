@@ -127,6 +127,15 @@ pub(crate) fn dispatched_case(s: &mut Street, before: &Photo) -> Uuid {
     s.dispatcher.sync(minutes(5));
     s.dispatcher.act(id, register(), minutes(5));
     s.dispatcher.sync(minutes(5));
+    // A second case of a test at the same place waits as a possible duplicate (疑似重复)
+    // until the dispatcher keeps it.
+    if s.server.status(id).as_deref() == Some("registered") {
+        let keep = CaseEvent::DuplicateKept(fieldloop_core::case::events::Reason {
+            reason: "另一处问题".into(),
+        });
+        s.dispatcher.act(id, keep, minutes(5));
+        s.dispatcher.sync(minutes(5));
+    }
     assert_eq!(
         s.server.status(id).as_deref(),
         Some("dispatched"),

@@ -211,6 +211,11 @@ async fn insert_change(tx: &Transaction<'_>, change: NewChange, expect_new: bool
             &[&hash.as_str(), &id],
         )
         .await?;
+        tx.execute(
+            crate::storage::evidence_arrivals::PG_INSERT,
+            &[&id, &hash.as_str(), &change.origin.arrived_at],
+        )
+        .await?;
     }
     Ok(seq)
 }
@@ -469,6 +474,18 @@ impl DocStore for PgStore {
                         },
                     ))
                 })
+                .collect()
+        })
+    }
+
+    fn evidence_arrivals(&self, id: Uuid) -> StoreFuture<'_, Vec<(String, Millis)>> {
+        Box::pin(async move {
+            let client = self.pool.get().await?;
+            let rows = client
+                .query(crate::storage::evidence_arrivals::PG_SELECT, &[&id])
+                .await?;
+            rows.iter()
+                .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
                 .collect()
         })
     }

@@ -322,6 +322,7 @@ pub fn run(
     let mut dir = Some(dir);
     let mut stored = 0u64;
     let mut device: Option<(Device, uuid::Uuid)> = None;
+    let mut port: Option<u16> = None;
     let mut points = Vec::new();
     let devices_dir = crate::server::bench_dir()?;
     let started = Instant::now();
@@ -330,12 +331,23 @@ pub fn run(
         let left = budget.saturating_sub(started.elapsed());
         stored = seed(&location, stored, count, now, left)?;
         let seed_seconds = seed_start.elapsed().as_secs_f64();
-        let server = Server::serve(
-            binary,
-            backend,
-            dir.take().expect("directory"),
-            data.clone(),
-        )?;
+        // The same port each time: the phone logged in at the first count syncs on.
+        let server = match port {
+            None => Server::serve(
+                binary,
+                backend,
+                dir.take().expect("directory"),
+                data.clone(),
+            )?,
+            Some(port) => Server::serve_at(
+                binary,
+                backend,
+                dir.take().expect("directory"),
+                data.clone(),
+                port,
+            )?,
+        };
+        port = Some(server.port);
         if device.is_none() {
             server.create_users(&crate::fleet::people(1))?;
             let mut d = Device::login(&server, devices_dir.path(), 0, 1)?;

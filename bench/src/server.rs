@@ -52,6 +52,7 @@ pub struct Server {
     pub base: String,
     pub pid: u32,
     pub data: PathBuf,
+    pub port: u16,
     inner: Inner,
     dir: Option<tempfile::TempDir>,
 }
@@ -123,7 +124,17 @@ impl Server {
         dir: tempfile::TempDir,
         data: PathBuf,
     ) -> Result<Server> {
-        let port = free_port()?;
+        Server::serve_at(binary, backend, dir, data, free_port()?)
+    }
+
+    /// [`Server::serve`] on a chosen port: a restarted server where its phones expect it.
+    pub fn serve_at(
+        binary: &Path,
+        backend: &Backend,
+        dir: tempfile::TempDir,
+        data: PathBuf,
+        port: u16,
+    ) -> Result<Server> {
         let log = std::fs::File::create(dir.path().join("server.log"))?;
         let mut command = Command::new(binary);
         command
@@ -138,6 +149,7 @@ impl Server {
         let child = command.spawn()?;
         let server = Server {
             base: format!("http://127.0.0.1:{port}"),
+            port,
             pid: child.id(),
             data,
             inner: Inner::Child(child),
@@ -175,6 +187,7 @@ impl Server {
         })?;
         Ok(Server {
             base: format!("http://{}", running.addr),
+            port: running.addr.port(),
             pid: std::process::id(),
             data,
             inner: Inner::InProcess {

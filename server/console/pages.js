@@ -137,9 +137,10 @@ async function actionForm(detail, kind) {
     const out = document.getElementById("action-result");
     try {
       await api("/v1/cases/" + detail.id + "/actions", { method: "POST", json: { type: kind, data } });
+      // Marked done only once the page shows the case as it now is.
+      await PAGES.case([detail.id], form.closest(".view"), true);
       out.className = "ok";
       out.textContent = t(kind) + " ✔";
-      await PAGES.case([detail.id], form.closest(".view"), true);
     } catch (e) {
       out.className = "error";
       out.textContent = e.body ? e.body.error + ": " + e.body.reason : e.message;
@@ -172,9 +173,9 @@ function conflictRow(detail, conflict) {
         const out = document.getElementById("action-result");
         try {
           await api("/v1/cases/" + detail.id + "/fields", { method: "POST", json: { field: conflict.field, value } });
+          await PAGES.case([detail.id], row.closest(".view"), true);
           out.className = "ok";
           out.textContent = t("keep_value") + " ✔";
-          await PAGES.case([detail.id], row.closest(".view"), true);
         } catch (e) {
           out.className = "error";
           out.textContent = e.body ? e.body.error + ": " + e.body.reason : e.message;

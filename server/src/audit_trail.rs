@@ -12,6 +12,7 @@ use fieldloop_core::notice::{NoticeVerdict, NOTICE_VERDICT};
 use fieldloop_core::patrol::{PatrolVerdict, VERDICT as PATROL_VERDICT};
 use fieldloop_core::sync::wire::{Rejection, RejectionKind};
 use fieldloop_core::time::Millis;
+use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::error::Result;
@@ -92,10 +93,10 @@ async fn record_after(
 
 /// `(action, passed, reasons)` of a verdict event, `None` for any other event.
 fn verdict_of(event: &Event) -> Option<(&'static str, bool, Vec<String>)> {
-    let data = event.data.clone();
+    let data = &event.data;
     match event.kind.as_str() {
         kinds::VERDICT => {
-            let verdict: Verdict = serde_json::from_value(data).ok()?;
+            let verdict = Verdict::deserialize(data).ok()?;
             let reasons = verdict
                 .checks
                 .iter()
@@ -105,11 +106,11 @@ fn verdict_of(event: &Event) -> Option<(&'static str, bool, Vec<String>)> {
             Some(("verdict.case", verdict.passed(), reasons))
         }
         NOTICE_VERDICT => {
-            let verdict: NoticeVerdict = serde_json::from_value(data).ok()?;
+            let verdict = NoticeVerdict::deserialize(data).ok()?;
             Some(("verdict.notice", verdict.passed, verdict.reasons))
         }
         PATROL_VERDICT => {
-            let verdict: PatrolVerdict = serde_json::from_value(data).ok()?;
+            let verdict = PatrolVerdict::deserialize(data).ok()?;
             Some(("verdict.patrol", verdict.valid, verdict.reasons))
         }
         _ => None,

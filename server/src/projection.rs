@@ -6,7 +6,8 @@ use fieldloop_core::evaluation::active_window;
 use fieldloop_core::status;
 
 use crate::reference::Reference;
-use crate::storage::ProjectionFields;
+use crate::storage::{BlobHash, NewChange, Origin, ProjectionFields};
+use uuid::Uuid;
 
 /// Statuses as the projections store them (their serde names), for status-index scans.
 pub fn status_names<T: serde::Serialize>(statuses: &[T]) -> Vec<String> {
@@ -14,6 +15,32 @@ pub fn status_names<T: serde::Serialize>(statuses: &[T]) -> Vec<String> {
         .iter()
         .filter_map(|s| serde_json::to_value(s).ok()?.as_str().map(str::to_owned))
         .collect()
+}
+
+/// The row to store for a change to document `id` whose result is `snapshot`: its bytes,
+/// who sent them, and the query columns and photo references from the fold. A key that is
+/// no content address (a phone's bug) has no blob to refer to; its verdict says so, and
+/// storing the change must not fail on it.
+pub fn change_of(
+    (id, kind): (Uuid, fieldloop_core::doc::DocKind),
+    snapshot: &Snapshot,
+    bytes: Vec<u8>,
+    origin: Origin,
+    reference: &Reference,
+) -> NewChange {
+    NewChange {
+        doc_id: id,
+        kind,
+        bytes,
+        origin,
+        projection: projection_of(snapshot, reference),
+        blob_refs: snapshot
+            .evidence
+            .keys()
+            .filter(|hash| BlobHash::parse(hash).is_ok())
+            .cloned()
+            .collect(),
+    }
 }
 
 /// The query columns of a document, from its fold.

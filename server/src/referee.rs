@@ -40,11 +40,9 @@ use fieldloop_core::verify::{
 use uuid::Uuid;
 
 use crate::error::Result;
-use crate::projection::projection_of;
+use crate::projection::change_of;
 use crate::state::AppState;
-use crate::storage::{
-    retry_stale, BlobHash, BlobState, NewChange, Origin, Projection, Seq, StoredDoc,
-};
+use crate::storage::{retry_stale, BlobHash, BlobState, Origin, Projection, Seq, StoredDoc};
 
 /// The user id the server writes its events under.
 pub const SERVER_USER: &str = "server";
@@ -237,25 +235,19 @@ async fn append_server_events(
         doc.append_event(event)?;
     }
     let snapshot = doc.snapshot()?;
-    let change = NewChange {
-        doc_id: id,
-        kind,
-        bytes: doc.save_after(since),
-        origin: Origin {
-            user_id: SERVER_USER.to_owned(),
-            device_id: None,
-            arrived_at: now,
-        },
-        projection: projection_of(&snapshot, &state.reference.current()),
-        // A key that is no content address (a phone's bug) has no blob to refer to; its
-        // verdict says so, and the server's own writes must not fail on it.
-        blob_refs: snapshot
-            .evidence
-            .keys()
-            .filter(|hash| BlobHash::parse(hash).is_ok())
-            .cloned()
-            .collect(),
+    let origin = Origin {
+        user_id: SERVER_USER.to_owned(),
+        device_id: None,
+        arrived_at: now,
     };
+    let bytes = doc.save_after(since);
+    let change = change_of(
+        (id, kind),
+        &snapshot,
+        bytes,
+        origin,
+        &state.reference.current(),
+    );
     state.docs.append_versioned(vec![(change, base)]).await?;
     crate::metrics::verdicts_written(&events);
     crate::audit_trail::verdicts(state, id, &events, now).await;

@@ -61,9 +61,9 @@ use uuid::Uuid;
 
 use crate::auth::{Auth, PERSON_ROLES};
 use crate::error::{Result, ServerError};
-use crate::projection::projection_of;
+use crate::projection::change_of;
 use crate::state::AppState;
-use crate::storage::{retry_stale, BlobHash, DeviceHeads, NewChange, Origin, Projection, Seq};
+use crate::storage::{retry_stale, DeviceHeads, NewChange, Origin, Projection, Seq};
 
 /// The most update bytes one response carries, whatever the device asks.
 pub const MAX_PAGE_BYTES: u32 = 4 * 1024 * 1024;
@@ -453,20 +453,14 @@ async fn judge_push(
             before.as_mut(),
         ));
     }
-    let change = NewChange {
-        doc_id: id,
-        kind: push.kind,
+    let change = change_of(
+        (id, push.kind),
+        &snapshot,
         // Only what the server lacked: a push may repeat changes it already has.
-        bytes: after.save_after(&before_heads),
-        origin: origin.clone(),
-        projection: projection_of(&snapshot, &state.reference.current()),
-        blob_refs: snapshot
-            .evidence
-            .keys()
-            .filter(|hash| BlobHash::parse(hash).is_ok())
-            .cloned()
-            .collect(),
-    };
+        after.save_after(&before_heads),
+        origin.clone(),
+        &state.reference.current(),
+    );
     Ok(PushOutcome::Accept {
         change: Box::new(change),
         ack,

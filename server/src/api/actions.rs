@@ -19,10 +19,10 @@ use super::cases::{case_detail, CaseDetail, CONSOLE_ACTIONS};
 use crate::auth::Auth;
 use crate::error::{Result, ServerError};
 use crate::extract::{ApiJson, ApiPath};
-use crate::projection::projection_of;
+use crate::projection::change_of;
 use crate::state::AppState;
 use crate::storage::retry_stale;
-use crate::storage::{BlobHash, NewChange, Origin, Seq};
+use crate::storage::{NewChange, Origin, Seq};
 use crate::sync::{after_changes_accepted, AcceptedDoc};
 
 /// An event to write on a case: its type and its data, as the core defines them
@@ -99,18 +99,9 @@ pub async fn write_event(
     super::cases::load_visible(state, who, id).await?;
     // Decided on the latest copy, and decided again if another writer stores first.
     let now = retry_stale(|| write_event_once(state, who, id, typed)).await?;
-    state
-        .audit
-        .record(crate::storage::AuditEntry {
-            at: now,
-            user_id: Some(who.user_id.clone()),
-            device_id: None,
-            action: format!("console.{}", typed.kind()),
-            target: Some(id.to_string()),
-            detail: None,
-        })
-        .await?;
-    Ok(())
+    let actor = crate::audit_trail::Actor::person(&who.user_id, None);
+    let action = format!("console.{}", typed.kind());
+    crate::audit_trail::record(state, now, actor, &action, id.to_string(), None).await
 }
 
 /// One read-decide-write of [`write_event`]: stale when the case moved on meanwhile.
@@ -148,27 +139,46 @@ async fn write_event_once(
             format!("{}: {}", typed.kind(), ignored.reason),
         ));
     }
-    let heads = before.heads();
+    let docs = (&mut before, &mut after);
+    store_console_edit(
+        state,
+        who,
+        (id, DocKind::Case),
+        &snapshot,
+        docs,
+        stored.last_seq,
+        now,
+    )
+    .await?;
+    Ok(now)
+}
+
+/// Stores the console's edit of a document (`after`, made from `before` in `who`'s name at
+/// `now`, whose fold is `snapshot`) if it is still at `base` (else a stale error), then the
+/// referee reacts.
+pub(crate) async fn store_console_edit(
+    state: &AppState,
+    who: &Principal,
+    (id, kind): (Uuid, DocKind),
+    snapshot: &fieldloop_core::doc::Snapshot,
+    (before, after): (&mut fieldloop_core::doc::Doc, &mut fieldloop_core::doc::Doc),
+    base: Seq,
+    now: fieldloop_core::time::Millis,
+) -> Result<Seq> {
     let origin = Origin {
         user_id: who.user_id.clone(),
         device_id: None,
         arrived_at: now,
     };
-    let change = NewChange {
-        doc_id: id,
-        kind: DocKind::Case,
-        bytes: after.save_after(&heads),
+    let bytes = after.save_after(&before.heads());
+    let change = change_of(
+        (id, kind),
+        snapshot,
+        bytes,
         origin,
-        projection: projection_of(&snapshot, &state.reference.current()),
-        blob_refs: snapshot
-            .evidence
-            .keys()
-            .filter(|h| BlobHash::parse(h).is_ok())
-            .cloned()
-            .collect(),
-    };
-    store_and_react(state, change, stored.last_seq).await?;
-    Ok(now)
+        &state.reference.current(),
+    );
+    store_and_react(state, change, base).await
 }
 
 /// Stores a change the server wrote on someone's behalf (a console action, a citizen

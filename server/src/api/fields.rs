@@ -15,14 +15,13 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::actions::{console_actor, store_and_react};
+use super::actions::{console_actor, store_console_edit};
 use super::cases::{case_detail, load_visible, CaseDetail};
 use crate::auth::Auth;
 use crate::error::{Result, ServerError};
 use crate::extract::{ApiJson, ApiPath};
-use crate::projection::projection_of;
 use crate::state::AppState;
-use crate::storage::{retry_stale, AuditEntry, BlobHash, NewChange, Origin};
+use crate::storage::retry_stale;
 
 /// The value to keep for a conflicted field.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -56,17 +55,17 @@ pub async fn resolve(
 ) -> Result<CaseDetail> {
     load_visible(state, who, id).await?;
     let now = retry_stale(|| resolve_once(state, who, id, request)).await?;
-    state
-        .audit
-        .record(AuditEntry {
-            at: now,
-            user_id: Some(who.user_id.clone()),
-            device_id: None,
-            action: "console.field_resolved".into(),
-            target: Some(id.to_string()),
-            detail: Some(format!("{} = {}", request.field, request.value)),
-        })
-        .await?;
+    let actor = crate::audit_trail::Actor::person(&who.user_id, None);
+    let detail = format!("{} = {}", request.field, request.value);
+    crate::audit_trail::record(
+        state,
+        now,
+        actor,
+        "console.field_resolved",
+        id.to_string(),
+        Some(detail),
+    )
+    .await?;
     case_detail(state, who, id).await
 }
 
@@ -92,24 +91,9 @@ async fn resolve_once(
     let snapshot = validate_doc_update(who, Some(&before), &after, all_rules())
         .map_err(|rejection| ServerError::Forbidden(rejection.reason))?;
     let now = state.clock.now();
-    let change = NewChange {
-        doc_id: id,
-        kind: snapshot.header.kind,
-        bytes: after.save_after(&before.heads()),
-        origin: Origin {
-            user_id: who.user_id.clone(),
-            device_id: None,
-            arrived_at: now,
-        },
-        projection: projection_of(&snapshot, &state.reference.current()),
-        blob_refs: snapshot
-            .evidence
-            .keys()
-            .filter(|h| BlobHash::parse(h).is_ok())
-            .cloned()
-            .collect(),
-    };
-    store_and_react(state, change, stored.last_seq).await?;
+    let ids = (id, snapshot.header.kind);
+    let docs = (&mut before, &mut after);
+    store_console_edit(state, who, ids, &snapshot, docs, stored.last_seq, now).await?;
     Ok(now)
 }
 

@@ -37,29 +37,34 @@ struct Point {
     coordinates: [f64; 2],
 }
 
+/// A case point; `id` at the top level only in the full shape (the map's points carry it
+/// in their properties).
 #[derive(Serialize)]
-struct CaseFeature {
+struct CaseFeature<P> {
     #[serde(rename = "type")]
     kind: &'static str,
-    id: Uuid,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<Uuid>,
     geometry: Point,
-    properties: CaseRow,
+    properties: P,
 }
 
 #[derive(Serialize)]
-struct CaseCollection {
+struct CaseCollection<P> {
     #[serde(rename = "type")]
     kind: &'static str,
-    features: Vec<CaseFeature>,
+    features: Vec<CaseFeature<P>>,
     next_cursor: Option<String>,
 }
 
-/// Cases with a position as points; `properties` is the list row. Serialized from typed
-/// rows (not a `serde_json::Value` tree): the map asks for ten thousand at once.
-pub async fn cases_geojson(
+/// The cases of `filter` with a position as points, each row shaped by `shape`: (the
+/// feature's top-level id, its properties). Serialized from typed rows (not a
+/// `serde_json::Value` tree): the map asks for ten thousand at once.
+async fn case_points<P: Serialize>(
     state: &AppState,
     who: &Principal,
     filter: &CaseFilter,
+    shape: impl Fn(CaseRow) -> (Option<Uuid>, P),
 ) -> Result<Vec<u8>> {
     let page = list_cases(state, who, filter, MAX_EXPORT).await?;
     let features = page
@@ -67,14 +72,15 @@ pub async fn cases_geojson(
         .into_iter()
         .filter_map(|row| {
             let coordinates = [row.lon?, row.lat?];
+            let (id, properties) = shape(row);
             Some(CaseFeature {
                 kind: "Feature",
-                id: row.id,
+                id,
                 geometry: Point {
                     kind: "Point",
                     coordinates,
                 },
-                properties: row,
+                properties,
             })
         })
         .collect();
@@ -85,6 +91,15 @@ pub async fn cases_geojson(
     };
     serde_json::to_vec(&collection)
         .map_err(|e| crate::error::ServerError::Internal(format!("GeoJSON: {e}")))
+}
+
+/// Cases with a position as points; `properties` is the list row.
+pub async fn cases_geojson(
+    state: &AppState,
+    who: &Principal,
+    filter: &CaseFilter,
+) -> Result<Vec<u8>> {
+    case_points(state, who, filter, |row| (Some(row.id), row)).await
 }
 
 #[utoipa::path(get, path = "/v1/cases.geojson", tag = "geo", params(CaseFilter, GeoShape),
@@ -129,56 +144,23 @@ struct MapProperties {
     category_name: Option<String>,
 }
 
-#[derive(Serialize)]
-struct MapFeature {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    geometry: Point,
-    properties: MapProperties,
-}
-
-#[derive(Serialize)]
-struct MapCollection {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    features: Vec<MapFeature>,
-    next_cursor: Option<String>,
-}
-
 /// [`cases_geojson`] with [`MapProperties`] only.
 pub async fn map_geojson(
     state: &AppState,
     who: &Principal,
     filter: &CaseFilter,
 ) -> Result<Vec<u8>> {
-    let page = list_cases(state, who, filter, MAX_EXPORT).await?;
-    let features = page
-        .items
-        .into_iter()
-        .filter_map(|row| {
-            let coordinates = [row.lon?, row.lat?];
-            Some(MapFeature {
-                kind: "Feature",
-                geometry: Point {
-                    kind: "Point",
-                    coordinates,
-                },
-                properties: MapProperties {
-                    id: row.id,
-                    band: row.band,
-                    status: row.status,
-                    category: row.category,
-                    category_name: row.category_name,
-                },
-            })
-        })
-        .collect();
-    serde_json::to_vec(&MapCollection {
-        kind: "FeatureCollection",
-        features,
-        next_cursor: page.next_cursor,
+    case_points(state, who, filter, |row| {
+        let properties = MapProperties {
+            id: row.id,
+            band: row.band,
+            status: row.status,
+            category: row.category,
+            category_name: row.category_name,
+        };
+        (None, properties)
     })
-    .map_err(|e| crate::error::ServerError::Internal(format!("GeoJSON: {e}")))
+    .await
 }
 
 /// The grid cells under the caller's grid prefixes (all for a citywide jurisdiction).

@@ -234,15 +234,7 @@ async fn bytes_that_do_not_hash_to_the_address_are_rejected_and_discarded() {
     assert_eq!(probe.status, StatusCode::NOT_FOUND);
     assert_eq!(probe.header("upload-offset").as_deref(), Some("0"));
     // The refusal is audited with the address and the reason.
-    let refused: Vec<_> = server
-        .state
-        .audit
-        .recent(50)
-        .await
-        .expect("audit")
-        .into_iter()
-        .filter(|e| e.action == "blob.refused")
-        .collect();
+    let refused = audited(&server, "blob.refused").await;
     assert_eq!(refused.len(), 1, "{refused:?}");
     assert_eq!(refused[0].target.as_deref(), Some(other.as_str()));
     assert!(refused[0]
@@ -420,15 +412,7 @@ async fn repeating_a_finished_upload_changes_nothing() {
             .expect("mtime"),
         written
     );
-    let stored_events = server
-        .state
-        .audit
-        .recent(50)
-        .await
-        .expect("audit")
-        .into_iter()
-        .filter(|e| e.action == "blob.stored")
-        .count();
+    let stored_events = audited(&server, "blob.stored").await.len();
     assert_eq!(stored_events, 1);
 }
 
@@ -722,4 +706,17 @@ async fn uploads_abandoned_for_a_week_are_swept_and_fresh_ones_kept() {
     );
     let stored_head = head(&server, &token, &stored_hash).await;
     assert_eq!(stored_head.header("upload-complete").as_deref(), Some("?1"));
+}
+
+/// The recent audit entries with `action`.
+async fn audited(server: &TestServer, action: &str) -> Vec<fieldloop_server::storage::AuditEntry> {
+    server
+        .state
+        .audit
+        .recent(50)
+        .await
+        .expect("audit")
+        .into_iter()
+        .filter(|e| e.action == action)
+        .collect()
 }

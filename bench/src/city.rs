@@ -50,14 +50,48 @@ impl SyncFigures {
     }
 }
 
-/// `perf`: where to record a profile of the server during the measured phase.
-pub fn run(server: &Server, config: &CityConfig, perf: Option<&Path>) -> Result<SyncFigures> {
+/// The fleet, logged in and registered: the setup that is not measured.
+pub struct Fleet {
+    devices: Vec<Device>,
+    per_grid: Vec<usize>,
+    _dir: tempfile::TempDir,
+}
+
+/// Creates the people and logs every device in (an argon2id hash on the server each).
+/// Tokens survive a server restart, so the caller may restart the server before
+/// [`measure`]: the memory argon2 took then stays out of the measured peak.
+pub fn prepare(server: &Server, config: &CityConfig) -> Result<Fleet> {
     server.create_users(&crate::fleet::people(config.grids))?;
     let dir = crate::server::bench_dir()?;
     let devices = Device::fleet(server, dir.path(), config.devices, config.grids)?;
     let per_grid: Vec<usize> = (0..config.grids)
         .map(|g| devices.iter().filter(|d| d.grid == g).count() * config.cases_per_device)
         .collect();
+    Ok(Fleet {
+        devices,
+        per_grid,
+        _dir: dir,
+    })
+}
+
+/// [`prepare`] and [`measure`] on one server (the harness's test).
+pub fn run(server: &Server, config: &CityConfig, perf: Option<&Path>) -> Result<SyncFigures> {
+    let fleet = prepare(server, config)?;
+    measure(server, fleet, config, perf)
+}
+
+/// `perf`: where to record a profile of the server during the measured phase.
+pub fn measure(
+    server: &Server,
+    fleet: Fleet,
+    config: &CityConfig,
+    perf: Option<&Path>,
+) -> Result<SyncFigures> {
+    let Fleet {
+        devices,
+        per_grid,
+        _dir,
+    } = fleet;
     let barrier = Arc::new(Barrier::new(devices.len() + 1));
     let poll = Duration::from_millis(config.poll_ms);
     let timeout = Duration::from_secs(config.timeout_s);

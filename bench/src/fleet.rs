@@ -90,6 +90,17 @@ impl Device {
 
     /// `count` devices over `grids` grids, logged in from a few threads.
     pub fn fleet(server: &Server, dir: &Path, count: usize, grids: usize) -> Result<Vec<Device>> {
+        Device::fleet_over(std::slice::from_ref(server), dir, count, grids)
+    }
+
+    /// [`Device::fleet`] spread over several instances of one deployment: device `i`
+    /// talks to `servers[i % n]`, as a load balancer would spread phones.
+    pub fn fleet_over(
+        servers: &[Server],
+        dir: &Path,
+        count: usize,
+        grids: usize,
+    ) -> Result<Vec<Device>> {
         let slots: Vec<Mutex<Option<Result<Device>>>> =
             (0..count).map(|_| Mutex::new(None)).collect();
         let next = std::sync::atomic::AtomicUsize::new(0);
@@ -101,7 +112,7 @@ impl Device {
                         break;
                     }
                     *slots[i].lock().unwrap_or_else(|e| e.into_inner()) =
-                        Some(Device::login(server, dir, i, grids));
+                        Some(Device::login(&servers[i % servers.len()], dir, i, grids));
                 });
             }
         });

@@ -30,7 +30,13 @@ fn four_devices_in_two_grids_converge_and_are_counted() {
 #[test]
 fn load_answers_every_paced_request() {
     let server = Server::in_process().expect("server");
-    let runs = load::run(&server, 4, &[100, 0], Duration::from_millis(1500)).expect("load runs");
+    let runs = load::run(
+        std::slice::from_ref(&server),
+        4,
+        &[100, 0],
+        Duration::from_millis(1500),
+    )
+    .expect("load runs");
     assert_eq!(runs.len(), 2);
     let f = &runs[0];
     // At least one timed sync per device (a debug build on a busy machine is slow).

@@ -11,6 +11,7 @@ pub mod procfs;
 pub mod scale;
 pub mod server;
 pub mod stats;
+pub mod uploads;
 pub mod verdicts;
 
 pub use error::{BenchError, Result};

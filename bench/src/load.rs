@@ -36,17 +36,22 @@ pub struct LoadFigures {
 }
 
 /// One fleet of `devices` on `server`, measured at each pace of `paces` in turn.
+/// With several `servers` (instances of one deployment) the devices are spread over
+/// them; CPU seconds and peak RSS are their sums.
 pub fn run(
-    server: &Server,
+    servers: &[Server],
     devices: usize,
     paces: &[u64],
     duration: Duration,
 ) -> Result<Vec<LoadFigures>> {
     let grids = 20.min(devices);
-    server.create_users(&crate::fleet::people(grids))?;
+    servers
+        .first()
+        .ok_or_else(|| BenchError::Setup("no server".into()))?
+        .create_users(&crate::fleet::people(grids))?;
     let dir = crate::server::bench_dir()?;
     let mut fleet = Vec::new();
-    for mut device in Device::fleet(server, dir.path(), devices, grids)? {
+    for mut device in Device::fleet_over(servers, dir.path(), devices, grids)? {
         let case = device.create_case(0, now_millis())?;
         device.sync()?;
         fleet.push((device, case));
@@ -57,7 +62,7 @@ pub fn run(
     }
     let mut figures = Vec::new();
     for &pace in paces {
-        let (back, f) = phase(server, fleet, pace, duration)?;
+        let (back, f) = phase(servers, fleet, pace, duration)?;
         fleet = back;
         figures.push(f);
     }
@@ -67,7 +72,7 @@ pub fn run(
 type Phone = (Device, Uuid);
 
 fn phase(
-    server: &Server,
+    servers: &[Server],
     fleet: Vec<Phone>,
     pace_ms: u64,
     duration: Duration,
@@ -100,8 +105,11 @@ fn phase(
             })
         })
         .collect();
-    crate::procfs::reset_peak_rss(server.pid);
-    let cpu0 = server.cpu_seconds();
+    for server in servers {
+        crate::procfs::reset_peak_rss(server.pid);
+    }
+    let cpu = || servers.iter().map(Server::cpu_seconds).sum::<f64>();
+    let cpu0 = cpu();
     barrier.wait();
     let start = Instant::now();
     let mut all = Vec::new();
@@ -123,8 +131,11 @@ fn phase(
         p50_ms: percentile(&all, 50.0),
         p99_ms: percentile(&all, 99.0),
         max_ms: percentile(&all, 100.0),
-        server_cpu_s: server.cpu_seconds() - cpu0,
-        server_peak_rss_mb: server.peak_rss_bytes() as f64 / 1e6,
+        server_cpu_s: cpu() - cpu0,
+        server_peak_rss_mb: servers
+            .iter()
+            .map(|s| s.peak_rss_bytes() as f64 / 1e6)
+            .sum(),
     };
     Ok((back, figures))
 }

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use fieldloop_bench::city::{CityConfig, SyncFigures};
-use fieldloop_bench::server::{server_binary, Backend, Server};
+use fieldloop_bench::server::{server_binary, Backend, Server, Services};
 use fieldloop_bench::stats::{median, ratio};
-use fieldloop_bench::{city, load, peer, photo, procfs, scale, verdicts, Result};
+use fieldloop_bench::{city, load, peer, photo, procfs, scale, uploads, verdicts, Result};
 use serde_json::{json, Value};
 
 #[derive(Parser)]
@@ -39,7 +39,12 @@ struct Common {
     backend_args: Option<String>,
     #[arg(long, global = true, default_value = "postgres")]
     backend_name: String,
-    /// Record `perf record -g` of our server during the first run of each §1 size into DIR.
+    /// PostgreSQL + S3 started by the bench on loopback (scripts/install-services), a new
+    /// database for each server started.
+    #[arg(long, global = true)]
+    pg_s3: bool,
+    /// Record `perf record -g` of our server into DIR: during the first run of each §1
+    /// size, and during the timed syncs of each §2 count.
     #[arg(long, global = true)]
     perf: Option<PathBuf>,
 }
@@ -58,6 +63,8 @@ enum Command {
     Photo(PhotoArgs),
     /// §2 one-document sync cost vs documents stored.
     Scale(ScaleArgs),
+    /// §4 photo upload throughput: files on disk beside PostgreSQL + S3 in the same run.
+    Uploads(UploadArgs),
     /// (internal) process one photo: the process half of `photo`.
     #[command(hide = true)]
     PhotoOnce { input: PathBuf, output: PathBuf },
@@ -93,6 +100,20 @@ struct LoadArgs {
     /// Also a closed-loop run per device count (the saturation rate).
     #[arg(long, default_value_t = true)]
     closed_loop: bool,
+    /// Server instances on the one deployment, devices spread over them (more than one
+    /// needs a shared database: --pg-s3 or --backend-args).
+    #[arg(long, default_value_t = 1)]
+    instances: usize,
+}
+
+#[derive(Args, Clone)]
+struct UploadArgs {
+    /// Distinct processed photos uploaded per store.
+    #[arg(long, default_value_t = 40)]
+    photos: usize,
+    /// Devices uploading at once.
+    #[arg(long, default_value_t = 4)]
+    devices: usize,
 }
 
 #[derive(Args, Clone)]
@@ -112,14 +133,17 @@ struct ScaleArgs {
     seed_budget_s: u64,
 }
 
-fn backend(common: &Common) -> Backend {
-    match &common.backend_args {
+fn backend(common: &Common) -> Result<Backend> {
+    if common.pg_s3 {
+        return Ok(Backend::Services(Services::start()?));
+    }
+    Ok(match &common.backend_args {
         None => Backend::Embedded,
         Some(args) => Backend::External {
             name: common.backend_name.clone(),
             serve_args: args.split_whitespace().map(str::to_owned).collect(),
         },
-    }
+    })
 }
 
 fn median_figures(runs: &[SyncFigures]) -> SyncFigures {
@@ -138,7 +162,7 @@ fn median_figures(runs: &[SyncFigures]) -> SyncFigures {
 
 fn sync_section(common: &Common, args: &SyncArgs, table: &mut Vec<String>) -> Result<Value> {
     let binary = server_binary()?;
-    let backend = backend(common);
+    let backend = backend(common)?;
     let mut sections = Vec::new();
     for &devices in &args.devices {
         let config = CityConfig {
@@ -148,9 +172,16 @@ fn sync_section(common: &Common, args: &SyncArgs, table: &mut Vec<String>) -> Re
             poll_ms: args.poll_ms,
             timeout_s: args.timeout_s,
         };
-        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        let (mut ours, mut theirs, mut peer_failures) =
+            (Vec::new(), Vec::new(), Vec::<String>::new());
         for run in 0..common.runs {
+            // Logins first, then a restart on the same port: the server whose memory is
+            // measured has not hashed 20 passwords (the peer's server has no logins).
             let server = Server::start(&binary, &backend)?;
+            let fleet = city::prepare(&server, &config)?;
+            let (port, data) = (server.port, server.data.clone());
+            let dir = server.stop();
+            let server = Server::serve_at(&binary, &backend, dir, data, port)?;
             let perf = match (&common.perf, run) {
                 (Some(dir), 0) => {
                     std::fs::create_dir_all(dir)?;
@@ -158,16 +189,26 @@ fn sync_section(common: &Common, args: &SyncArgs, table: &mut Vec<String>) -> Re
                 }
                 _ => None,
             };
-            let figures = city::run(&server, &config, perf.as_deref()).inspect_err(|_| {
-                eprintln!("server log:\n{}", server.log_tail());
-            })?;
+            let figures =
+                city::measure(&server, fleet, &config, perf.as_deref()).inspect_err(|_| {
+                    eprintln!("server log:\n{}", server.log_tail());
+                })?;
             eprintln!("sync {devices} devices run {run}: fieldloop {figures:?}");
             ours.push(figures);
             drop(server);
             if !args.no_peer {
-                let figures = peer::run(&config)?;
-                eprintln!("sync {devices} devices run {run}: automerge-repo {figures:?}");
-                theirs.push(figures);
+                // The peer failing (its server dies under a burst on this machine) is a
+                // figure of the run, not the end of the section.
+                match peer::run(&config) {
+                    Ok(figures) => {
+                        eprintln!("sync {devices} devices run {run}: automerge-repo {figures:?}");
+                        theirs.push(figures);
+                    }
+                    Err(e) => {
+                        eprintln!("sync {devices} devices run {run}: automerge-repo failed: {e}");
+                        peer_failures.push(e.to_string());
+                    }
+                }
             }
         }
         let o = median_figures(&ours);
@@ -185,6 +226,15 @@ fn sync_section(common: &Common, args: &SyncArgs, table: &mut Vec<String>) -> Re
             )
         };
         table.push(row(&format!("fieldloop ({})", backend.name()), &o));
+        if !peer_failures.is_empty() {
+            table.push(format!(
+                "| §1 sync {devices} dev | automerge-repo 2.5 | failed in {} of {} runs: {} |",
+                peer_failures.len(),
+                common.runs,
+                peer_failures[0]
+            ));
+            entry["automerge_repo_failures"] = json!(peer_failures);
+        }
         if !theirs.is_empty() {
             let t = median_figures(&theirs);
             table.push(row("automerge-repo 2.5", &t));
@@ -214,25 +264,58 @@ fn sync_section(common: &Common, args: &SyncArgs, table: &mut Vec<String>) -> Re
 
 fn load_section(common: &Common, args: &LoadArgs, table: &mut Vec<String>) -> Result<Value> {
     let binary = server_binary()?;
-    let backend = backend(common);
+    let backend = backend(common)?;
     let mut out = Vec::new();
     let mut paces = vec![args.pace_ms];
     if args.closed_loop && args.pace_ms != 0 {
         paces.push(0);
     }
     for &devices in &args.devices {
-        let server = Server::start(&binary, &backend)?;
-        let figures = load::run(&server, devices, &paces, Duration::from_secs(args.seconds))?;
+        let mut servers = vec![Server::start(&binary, &backend)?];
+        for _ in 1..args.instances {
+            let another = servers[0].another_instance(&binary)?;
+            servers.push(another);
+        }
+        let figures = load::run(&servers, devices, &paces, Duration::from_secs(args.seconds))?;
         for f in figures {
             eprintln!("load: {f:?}");
             table.push(format!(
                 "| §3 load {devices} dev, {} | {} | p50 {:.1} ms, p99 {:.1} ms (max {:.0}) | {:.0} req/s | server CPU {:.1} s of {:.0} s, RSS {:.0} MB |",
                 if f.pace_ms == 0 { "closed loop".to_owned() } else { format!("1 sync / {} ms each", f.pace_ms) },
-                backend.name(), f.p50_ms, f.p99_ms, f.max_ms, f.requests_per_s,
+                if args.instances > 1 { format!("{} × {}", backend.name(), args.instances) } else { backend.name().to_owned() },
+                f.p50_ms, f.p99_ms, f.max_ms, f.requests_per_s,
                 f.server_cpu_s, f.seconds, f.server_peak_rss_mb
             ));
-            out.push(json!({"backend": backend.name(), "figures": f}));
+            out.push(json!({"backend": backend.name(), "instances": args.instances, "figures": f}));
         }
+    }
+    Ok(json!(out))
+}
+
+fn upload_section(args: &UploadArgs, table: &mut Vec<String>) -> Result<Value> {
+    let binary = server_binary()?;
+    let photos = uploads::photos(args.photos)?;
+    let stores = [Backend::Embedded, Backend::Services(Services::start()?)];
+    let mut out = Vec::new();
+    for backend in &stores {
+        let server = Server::start(&binary, backend)?;
+        let f = uploads::run(&server, &photos, args.devices)?;
+        eprintln!("uploads {}: {f:?}", backend.name());
+        table.push(format!(
+            "| §4 photo uploads | {} | {:.1} MB/s, {:.0} photos/s | {} photos of {:.0} KB mean, {} devices | p50 {:.0} ms, p99 {:.0} ms per photo | server CPU {:.2} s |",
+            backend.name(), f.megabytes_per_s, f.photos_per_s, f.photos,
+            f.mean_photo_kb, f.devices, f.p50_ms, f.p99_ms, f.server_cpu_s
+        ));
+        out.push(json!({"backend": backend.name(), "figures": f}));
+    }
+    if let [files, s3] = &out[..] {
+        let r = ratio(
+            s3["figures"]["megabytes_per_s"].as_f64().unwrap_or(0.0),
+            files["figures"]["megabytes_per_s"].as_f64().unwrap_or(0.0),
+        );
+        table.push(format!(
+            "| §4 photo uploads | ratio S3 / files | {r}× throughput | | | |"
+        ));
     }
     Ok(json!(out))
 }
@@ -266,13 +349,14 @@ fn photo_section(args: &PhotoArgs, table: &mut Vec<String>) -> Result<Value> {
 
 fn scale_section(common: &Common, args: &ScaleArgs, table: &mut Vec<String>) -> Result<Value> {
     let binary = server_binary()?;
-    let backend = backend(common);
+    let backend = backend(common)?;
     let points = scale::run(
         &binary,
         &backend,
         &args.counts,
         args.syncs,
         Duration::from_secs(args.seed_budget_s),
+        common.perf.as_deref(),
     )?;
     for p in &points {
         table.push(format!(
@@ -351,6 +435,7 @@ fn run(cli: Cli) -> Result<()> {
             pace_ms: 1000,
             seconds: 15,
             closed_loop: true,
+            instances: 1,
         }),
         _ => None,
     } {
@@ -368,6 +453,10 @@ fn run(cli: Cli) -> Result<()> {
     } {
         results["scale"] = scale_section(&common, &args, &mut table)?;
         note_load("scale");
+    }
+    if let Command::Uploads(args) = &cli.command {
+        results["uploads"] = upload_section(args, &mut table)?;
+        note_load("uploads");
     }
     results["load_average"] = json!(load_averages);
     println!("\n| section | side | figure | | | | | |\n|---|---|---|---|---|---|---|---|");

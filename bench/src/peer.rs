@@ -86,6 +86,20 @@ struct ServerCounters {
     connections: u64,
 }
 
+/// The devices' JSON result; other lines they print (automerge-repo's own logging) are
+/// passed on to stderr rather than taken for the result.
+fn devices_result(devices: &mut Node) -> Result<DevicesResult> {
+    loop {
+        let line = devices.line().map_err(|_| {
+            BenchError::NoConvergence("automerge-repo devices stopped (timeout?)".into())
+        })?;
+        match serde_json::from_str(&line) {
+            Ok(result) => return Ok(result),
+            Err(_) => eprintln!("automerge-repo devices: {line}"),
+        }
+    }
+}
+
 pub fn run(config: &CityConfig) -> Result<SyncFigures> {
     if !installed() {
         return Err(setup(
@@ -129,9 +143,7 @@ pub fn run(config: &CityConfig) -> Result<SyncFigures> {
     procfs::reset_peak_rss(server_pid);
     let cpu0 = procfs::cpu_seconds(server_pid);
     devices.say("go")?;
-    let result: DevicesResult = serde_json::from_str(&devices.line().map_err(|_| {
-        BenchError::NoConvergence("automerge-repo devices stopped (timeout?)".into())
-    })?)?;
+    let result = devices_result(&mut devices)?;
     let server_cpu_s = procfs::cpu_seconds(server_pid) - cpu0;
     server.say("stats")?;
     let after: ServerCounters = serde_json::from_str(&server.line()?)?;

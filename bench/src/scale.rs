@@ -313,7 +313,9 @@ pub fn run(
     counts: &[u64],
     syncs: usize,
     budget: Duration,
+    perf: Option<&std::path::Path>,
 ) -> Result<Vec<ScalePoint>> {
+    let backend = &backend.resolve()?;
     let dir = crate::server::bench_dir()?;
     let data = dir.path().join("server");
     Server::init_on(binary, &data, backend)?;
@@ -356,8 +358,14 @@ pub fn run(
             device = Some((d, case));
         }
         let (d, case) = device.as_mut().expect("device");
-        // The device catches up first (nothing of its scope is new); then the timed syncs.
+        // The device catches up first (nothing of its scope is new), and the scheduler's
+        // first tick ends; then the timed syncs.
         d.sync()?;
+        server.wait_first_tick(Duration::from_secs(600))?;
+        let perf = perf.and_then(|dir| {
+            std::fs::create_dir_all(dir).ok()?;
+            crate::procfs::Perf::attach(server.pid, &dir.join(format!("scale-{stored}.data")))
+        });
         let mut times = Vec::new();
         let mut bytes = 0;
         for i in 0..syncs {
@@ -365,6 +373,9 @@ pub fn run(
             let (ms, sent, received) = timed_sync(d)?;
             times.push(ms);
             bytes += (sent + received) as u64;
+        }
+        if let Some(perf) = perf {
+            perf.finish();
         }
         let database_mb = std::fs::metadata(data.join("fieldloop.sqlite3"))
             .map(|m| m.len() as f64 / 1e6)

@@ -21,7 +21,9 @@ pub const ADMIN: &str = "bench-admin";
 pub const PASSWORD: &str = "bench-password-1";
 
 /// Which storage the server runs on. Embedded is SQLite + files in a temp dir; External
-/// passes its flags to `serve` (e.g. `--database postgres://… --blobs s3://BUCKET`).
+/// passes its flags to `serve` (e.g. `--database postgres://… --blobs s3://BUCKET`);
+/// Services is PostgreSQL + S3 started by the bench itself on loopback, a new empty
+/// database for each server it starts.
 #[derive(Debug, Clone)]
 pub enum Backend {
     Embedded,
@@ -29,6 +31,7 @@ pub enum Backend {
         name: String,
         serve_args: Vec<String>,
     },
+    Services(Arc<Services>),
 }
 
 impl Backend {
@@ -36,9 +39,76 @@ impl Backend {
         match self {
             Backend::Embedded => "sqlite",
             Backend::External { name, .. } => name,
+            Backend::Services(_) => "postgres+s3",
+        }
+    }
+
+    /// The flags one deployment is started with: for Services, a new empty database.
+    pub(crate) fn resolve(&self) -> Result<Backend> {
+        match self {
+            Backend::Services(services) => Ok(Backend::External {
+                name: self.name().to_owned(),
+                serve_args: services.fresh_deployment()?,
+            }),
+            other => Ok(other.clone()),
         }
     }
 }
+
+/// A throwaway PostgreSQL 15 cluster and an s3s-fs server on loopback, the same ones the
+/// storage tests start (`scripts/install-services` installs both); stopped on drop.
+pub struct Services {
+    cluster: Arc<storage_services::PgCluster>,
+    s3: storage_services::S3Server,
+}
+
+impl std::fmt::Debug for Services {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Services(postgres :{}, s3 {})",
+            self.cluster.port, self.s3.endpoint
+        )
+    }
+}
+
+impl Services {
+    pub fn start() -> Result<Arc<Services>> {
+        let missing = || setup("PostgreSQL 15 or s3s-fs missing: bash scripts/install-services");
+        let cluster = storage_services::PgCluster::shared().ok_or_else(missing)?;
+        let s3 = storage_services::S3Server::start().ok_or_else(missing)?;
+        Ok(Arc::new(Services { cluster, s3 }))
+    }
+
+    /// `serve` flags for a new empty database and the shared bucket.
+    fn fresh_deployment(&self) -> Result<Vec<String>> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let database = rt.block_on(self.cluster.fresh_database());
+        let s3 = self.s3.settings();
+        Ok([
+            "--database",
+            &database,
+            "--blobs",
+            &format!("s3://{}", s3.bucket),
+            "--s3-endpoint",
+            &self.s3.endpoint,
+            "--s3-region",
+            "us-east-1",
+            "--s3-access-key-id",
+            storage_services::S3_KEY,
+            "--s3-secret-access-key",
+            storage_services::S3_SECRET,
+            "--s3-allow-http",
+        ]
+        .map(str::to_owned)
+        .to_vec())
+    }
+}
+
+#[path = "../../server/tests/all/storage_services.rs"]
+mod storage_services;
 
 enum Inner {
     Child(Child),
@@ -50,6 +120,8 @@ enum Inner {
 
 pub struct Server {
     pub base: String,
+    /// The storage this server runs on, resolved (a Services backend's own database).
+    pub backend: Backend,
     pub pid: u32,
     pub data: PathBuf,
     pub port: u16,
@@ -88,10 +160,23 @@ pub fn bench_dir() -> Result<tempfile::TempDir> {
 impl Server {
     /// An empty deployment (`init` with the bench admin) served by the binary.
     pub fn start(binary: &Path, backend: &Backend) -> Result<Server> {
+        let backend = backend.resolve()?;
         let dir = bench_dir()?;
         let data = dir.path().join("server");
-        Server::init(binary, &data)?;
-        Server::serve(binary, backend, dir, data)
+        Server::init_on(binary, &data, &backend)?;
+        Server::serve(binary, &backend, dir, data)
+    }
+
+    /// One more stateless instance of this deployment (same database and photo store),
+    /// on its own port: what a load balancer spreads phones over.
+    pub fn another_instance(&self, binary: &Path) -> Result<Server> {
+        if matches!(self.backend, Backend::Embedded) {
+            return Err(setup("two instances need a shared database (--pg-s3)"));
+        }
+        let dir = bench_dir()?;
+        let data = dir.path().join("server");
+        std::fs::create_dir_all(&data)?;
+        Server::serve(binary, &self.backend, dir, data)
     }
 
     /// `fieldloop-server init` on `data` (before seeding its storage directly).
@@ -149,6 +234,7 @@ impl Server {
         let child = command.spawn()?;
         let server = Server {
             base: format!("http://127.0.0.1:{port}"),
+            backend: backend.clone(),
             port,
             pid: child.id(),
             data,
@@ -187,6 +273,7 @@ impl Server {
         })?;
         Ok(Server {
             base: format!("http://{}", running.addr),
+            backend: Backend::Embedded,
             port: running.addr.port(),
             pid: std::process::id(),
             data,
@@ -211,6 +298,34 @@ impl Server {
         }
         Err(setup(format!(
             "server did not answer /health at {}",
+            self.base
+        )))
+    }
+
+    /// Waits until the scheduler has finished its first tick (`/metrics`): a restarted
+    /// server's first tick writes every deadline event owed, and timing syncs beside it
+    /// would measure that work, not the sync.
+    pub fn wait_first_tick(&self, within: Duration) -> Result<()> {
+        let http = http()?;
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            let ticks = http
+                .get(format!("{}/metrics", self.base))
+                .send()
+                .and_then(|r| r.text())
+                .ok()
+                .and_then(|text| {
+                    text.lines()
+                        .find_map(|l| l.strip_prefix("fieldloop_scheduler_ticks_total "))
+                        .and_then(|n| n.trim().parse::<u64>().ok())
+                });
+            if ticks.is_some_and(|n| n > 0) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Err(setup(format!(
+            "no scheduler tick at {} within {within:?}",
             self.base
         )))
     }

@@ -43,7 +43,7 @@ struct Common {
     /// database for each server started.
     #[arg(long, global = true)]
     pg_s3: bool,
-    /// Record `perf record -g` of our server into DIR: during the first run of each §1
+    /// Record `perf record --call-graph dwarf` of our server into DIR: during the first run of each §1
     /// size, and during the timed syncs of each §2 count.
     #[arg(long, global = true)]
     perf: Option<PathBuf>,

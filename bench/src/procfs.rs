@@ -89,13 +89,16 @@ pub fn machine() -> serde_json::Value {
     })
 }
 
-/// `perf record -g` attached to a process while a run is measured (`--perf DIR`).
+/// `perf record` (DWARF call graphs) attached to a process while a run is measured (`--perf DIR`).
 pub struct Perf(std::process::Child);
 
 impl Perf {
     pub fn attach(pid: u32, output: &std::path::Path) -> Option<Perf> {
         std::process::Command::new("perf")
-            .args(["record", "-g", "-F", "499", "-p", &pid.to_string(), "-o"])
+            // DWARF unwinding: the release build keeps no frame pointers, so `-g` alone
+            // gives every sample a broken one-frame stack.
+            .args(["record", "--call-graph", "dwarf,16384", "-F", "499"])
+            .args(["-p", &pid.to_string(), "-o"])
             .arg(output)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())

@@ -23,7 +23,7 @@ use uuid::Uuid;
 use crate::error::{Result, ServerError};
 use crate::referee::{self, Written};
 use crate::state::AppState;
-use crate::storage::BlobHash;
+use crate::storage::{BlobHash, Projection};
 
 /// Refusals remembered at most; the oldest are forgotten first (a phone retries a refused
 /// upload on its next run, which records it again).
@@ -124,11 +124,12 @@ pub async fn react_each(state: &AppState, docs: &[Uuid]) -> Written {
     written
 }
 
-/// Tries the queued reactions again, and judges every case whose verification still
-/// waits for a verdict. The queue lives in memory: a server killed after it stored a
-/// verification and before it judged it queued nothing, and the stored status is then
-/// the only record that a verdict is owed (found by the server crash harness's design,
-/// tests/tests/e2e/faults_server_crash.rs).
+/// Tries the queued reactions again, judges every case whose verification still waits
+/// for a verdict, and dispatches every registration still owed its dispatch by the
+/// matrix. The queue lives in memory: a server killed after it stored a verification or
+/// a registration and before it reacted queued nothing, and the stored row is then the
+/// only record that a verdict or a dispatch is owed (found by the server crash harness's
+/// design, tests/tests/e2e/faults_server_crash.rs).
 pub async fn retry_failed(state: &AppState) -> Written {
     let mut docs: BTreeSet<Uuid> = state.judging.queued().into_iter().collect();
     match awaiting_verdict(state).await {
@@ -136,6 +137,12 @@ pub async fn retry_failed(state: &AppState) -> Written {
         Err(e) => state
             .judging
             .failed(None, "the scan for verifications awaiting a verdict", &e),
+    }
+    match dispatch_owed(state).await {
+        Ok(owed) => docs.extend(owed),
+        Err(e) => state
+            .judging
+            .failed(None, "the scan for registrations owed a dispatch", &e),
     }
     if docs.is_empty() {
         return Written::default();
@@ -145,8 +152,28 @@ pub async fn retry_failed(state: &AppState) -> Written {
 
 /// Cases whose latest verification has no verdict yet, through the status index.
 async fn awaiting_verdict(state: &AppState) -> Result<Vec<Uuid>> {
-    let statuses = crate::projection::status_names(&[CaseStatus::VerificationSubmitted]);
-    let mut waiting = Vec::new();
+    cases_in(state, CaseStatus::VerificationSubmitted, |_| true).await
+}
+
+/// Registered cases whose dispatch by the matrix was never written (a server killed
+/// between storing the registration and its reaction), from the projection rows of the
+/// status index: the cases held as possible duplicates, sent back by a unit or outside
+/// the matrix wait for a dispatcher and are not loaded.
+pub async fn dispatch_owed(state: &AppState) -> Result<Vec<Uuid>> {
+    cases_in(state, CaseStatus::Registered, |p| {
+        p.fields.json[crate::projection::DISPATCH_OWED] == true
+    })
+    .await
+}
+
+/// The cases in `status` whose row passes `wanted`, page by page of the status index.
+async fn cases_in(
+    state: &AppState,
+    status: CaseStatus,
+    wanted: impl Fn(&Projection) -> bool,
+) -> Result<Vec<Uuid>> {
+    let statuses = crate::projection::status_names(&[status]);
+    let mut found = Vec::new();
     let mut after = None;
     loop {
         let page = state
@@ -157,9 +184,9 @@ async fn awaiting_verdict(state: &AppState) -> Result<Vec<Uuid>> {
             break;
         };
         after = Some(last.doc_id);
-        waiting.extend(page.iter().map(|p| p.doc_id));
+        found.extend(page.iter().filter(|p| wanted(p)).map(|p| p.doc_id));
     }
-    Ok(waiting)
+    Ok(found)
 }
 
 /// The blob store refused `uploader`'s upload of `hash` with `error`: the documents

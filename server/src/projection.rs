@@ -1,8 +1,10 @@
 //! A document's query row (status, unit, cell, deadline, band, console fields), from its
 //! fold: written beside every stored change, by sync, the referee and the console alike.
 
-use fieldloop_core::doc::Snapshot;
+use fieldloop_core::case::{self, CaseStatus};
+use fieldloop_core::doc::{DocKind, Snapshot};
 use fieldloop_core::evaluation::active_window;
+use fieldloop_core::schedule::auto_dispatch;
 use fieldloop_core::status;
 
 use crate::reference::Reference;
@@ -53,6 +55,7 @@ pub fn projection_of(snapshot: &Snapshot, reference: &Reference) -> ProjectionFi
             Ok(s) => (Some(s.status.status), s.due, s.scope),
             Err(_) => (None, status::Due::default(), header.scope.clone()),
         };
+    let owed = dispatch_owed(snapshot, status.as_deref(), reference);
     ProjectionFields {
         status,
         unit: scope.unit,
@@ -69,9 +72,28 @@ pub fn projection_of(snapshot: &Snapshot, reference: &Reference) -> ProjectionFi
             "created_at": header.created_at,
             "source": snapshot.fields.get("source"),
             "duplicate_candidates": crate::duplicates::pending_candidates(snapshot),
+            DISPATCH_OWED: owed,
             // Which months' evaluations must read the document (storage::active).
             "active_from": window.from,
             "active_until": window.until,
         }),
     }
+}
+
+/// The projection's mark of a case the referee owes its dispatch by the responsibility
+/// matrix: registered, not held as a possible duplicate, not sent back by a unit, with a
+/// unit in the matrix. Written in the same transaction as the registration, so a dispatch
+/// lost to a crash is found by the tick ([`crate::judging::retry_failed`]) from the rows
+/// alone, without loading the registered cases that wait for a dispatcher.
+pub const DISPATCH_OWED: &str = "dispatch_owed";
+
+fn dispatch_owed(snapshot: &Snapshot, status: Option<&str>, reference: &Reference) -> bool {
+    let registered = status_names(&[CaseStatus::Registered]);
+    if snapshot.header.kind != DocKind::Case || status != registered.first().map(String::as_str) {
+        return false;
+    }
+    let Some(cell) = snapshot.header.scope.grid_cell.as_deref() else {
+        return false;
+    };
+    auto_dispatch(&case::fold(snapshot), cell, &reference.matrix).is_some()
 }

@@ -116,8 +116,16 @@ fn http_client() -> Result<Client> {
         .map_err(|e| Error::Sync(format!("http client: {e}")))
 }
 
-fn net(e: reqwest::Error) -> Error {
-    Error::Sync(format!("network: {e}"))
+/// A transport failure with its whole cause chain: reqwest's own text only names the
+/// URL, the reason (refused, reset, closed early) is in the sources.
+pub(crate) fn net(e: reqwest::Error) -> Error {
+    let mut text = format!("network: {e}");
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    Error::Sync(text)
 }
 
 /// A non-success answer as an error with the server's code and reason.

@@ -14,7 +14,7 @@ use reqwest::StatusCode;
 
 use crate::error::{Error, Result};
 use crate::store::Store;
-use crate::sync::client::{refusal, SyncClient};
+use crate::sync::client::{net, refusal, SyncClient};
 
 const UPLOAD_OFFSET: &str = "upload-offset";
 const UPLOAD_COMPLETE: &str = "upload-complete";
@@ -54,10 +54,6 @@ pub struct UploadReport {
 pub struct RemoteBlob {
     pub offset: u64,
     pub complete: bool,
-}
-
-fn net(e: reqwest::Error) -> Error {
-    Error::Sync(format!("network: {e}"))
 }
 
 fn offset_header(response: &reqwest::blocking::Response) -> Option<u64> {

@@ -126,11 +126,9 @@ fn the_server_on_postgres_and_s3_killed_under_sync_load_loses_and_repeats_nothin
 /// later upload wakes the referee: the scheduler's next tick writes the verdict, once.
 #[test]
 fn a_verification_stored_but_never_judged_gets_its_verdict_from_the_next_tick() {
-    use fieldloop_core::doc::{DocKind, EvidenceStage};
+    use fieldloop_core::doc::EvidenceStage;
     use fieldloop_core::sync::upload::{upload_pending, RetryPolicy};
-    use fieldloop_server::projection::projection_of;
     use fieldloop_server::referee;
-    use fieldloop_server::storage::{NewChange, Origin};
     use fieldloop_tests::faults::{photos, report};
     use fieldloop_tests::*;
 
@@ -201,29 +199,7 @@ fn a_verification_stored_but_never_judged_gets_its_verdict_from_the_next_tick() 
     .expect("verification");
     inspector.capture(&mut case, &[(&check.hash, &check.jpeg[..])]);
     upload(&mut inspector);
-    let mut server_copy = server.doc(id).expect("server copy");
-    let mut local = inspector.store.load_doc(id).expect("local copy");
-    let bytes = local.save_after(&server_copy.heads());
-    server_copy
-        .load_changes(&bytes)
-        .expect("the change applies");
-    let snapshot = server_copy.snapshot().expect("snapshot");
-    let change = NewChange {
-        doc_id: id,
-        kind: DocKind::Case,
-        bytes,
-        origin: Origin {
-            user_id: inspector.principal.user_id.clone(),
-            device_id: None,
-            arrived_at: minutes(5),
-        },
-        projection: projection_of(&snapshot, &server.state.reference.current()),
-        blob_refs: snapshot.evidence.keys().cloned().collect(),
-    };
-    server
-        .runtime()
-        .block_on(server.state.docs.append_change(change))
-        .expect("stored as the dead server left it");
+    store_unreacted(&server, &inspector, id, minutes(5));
     let verdicts = || {
         server
             .doc(id)
@@ -243,4 +219,123 @@ fn a_verification_stored_but_never_judged_gets_its_verdict_from_the_next_tick() 
             .expect("tick");
     }
     assert_eq!(verdicts(), 1, "the tick judged it, once");
+}
+
+/// Stores what `device` changed in case `id` beyond the server's copy straight through
+/// the storage trait, as a server killed right after its commit left it: no reaction ran.
+fn store_unreacted(
+    server: &fieldloop_tests::TestServer,
+    device: &fieldloop_tests::Device,
+    id: uuid::Uuid,
+    at: fieldloop_core::time::Millis,
+) {
+    use fieldloop_core::doc::DocKind;
+    use fieldloop_server::projection::projection_of;
+    use fieldloop_server::storage::{NewChange, Origin};
+
+    let mut server_copy = server.doc(id).expect("server copy");
+    let mut local = device.store.load_doc(id).expect("local copy");
+    let bytes = local.save_after(&server_copy.heads());
+    server_copy
+        .load_changes(&bytes)
+        .expect("the change applies");
+    let snapshot = server_copy.snapshot().expect("snapshot");
+    let change = NewChange {
+        doc_id: id,
+        kind: DocKind::Case,
+        bytes,
+        origin: Origin {
+            user_id: device.principal.user_id.clone(),
+            device_id: None,
+            arrived_at: at,
+        },
+        projection: projection_of(&snapshot, &server.state.reference.current()),
+        blob_refs: snapshot.evidence.keys().cloned().collect(),
+    };
+    server
+        .runtime()
+        .block_on(server.state.docs.append_change(change))
+        .expect("stored as the dead server left it");
+}
+
+/// The other window: a server that stored a dispatcher's registration and died before
+/// its reaction dispatched the case by the responsibility matrix. The registration is
+/// stored straight through the storage trait; the next tick dispatches it, once. A case
+/// held as a possible duplicate, registered beside it, waits for the dispatcher: the
+/// tick's scan does not even list it (so it is not reloaded every tick).
+#[test]
+fn a_registration_stored_but_never_dispatched_is_dispatched_by_the_next_tick_once() {
+    use fieldloop_server::{judging, referee};
+    use fieldloop_tests::faults::{photos, report};
+    use fieldloop_tests::*;
+
+    let server = TestServer::with_street_people();
+    let mut inspector = Device::login(&server, "inspector");
+    let mut dispatcher = Device::login(&server, "dispatcher");
+    let principal = inspector.principal.clone();
+    server.clock.set(minutes(0));
+    let (lost, _) = report(
+        &mut inspector.store,
+        &principal,
+        minutes(0),
+        photos::photo(0),
+    )
+    .expect("report");
+    inspector.sync(minutes(0));
+    // Same category, same place: the referee holds it as a possible duplicate of `lost`.
+    let (held, _) = report(
+        &mut inspector.store,
+        &principal,
+        minutes(1),
+        photos::photo(1),
+    )
+    .expect("report");
+    inspector.sync(minutes(1));
+    dispatcher.sync(minutes(2));
+    dispatcher.act(held, register(), minutes(2));
+    dispatcher.sync(minutes(2));
+    assert_eq!(server.status(held).as_deref(), Some("registered"), "held");
+    dispatcher.act(lost, register(), minutes(3));
+    store_unreacted(&server, &dispatcher, lost, minutes(3));
+
+    let dispatches = |id| {
+        server
+            .doc(id)
+            .expect("doc")
+            .events()
+            .expect("events")
+            .iter()
+            .filter(|e| e.kind == "case.dispatched")
+            .count()
+    };
+    assert_eq!(server.status(lost).as_deref(), Some("registered"));
+    assert_eq!(dispatches(lost), 0, "nothing dispatched it yet");
+    let owed = || {
+        server
+            .runtime()
+            .block_on(judging::dispatch_owed(&server.state))
+            .expect("scan")
+    };
+    assert_eq!(owed(), vec![lost], "only the lost dispatch is owed");
+    for _ in 0..2 {
+        server
+            .runtime()
+            .block_on(referee::tick(&server.state, minutes(4)))
+            .expect("tick");
+    }
+    assert_eq!(dispatches(lost), 1, "the tick dispatched it, once");
+    assert_eq!(server.status(lost).as_deref(), Some("dispatched"));
+    assert_eq!(
+        dispatches(held),
+        0,
+        "the held case waits for the dispatcher"
+    );
+    assert_eq!(server.status(held).as_deref(), Some("registered"));
+    assert!(owed().is_empty(), "nothing owed after the tick");
+    dispatcher.sync(minutes(5));
+    assert_eq!(
+        dispatcher.status(lost),
+        "dispatched",
+        "the phone hears of it"
+    );
 }

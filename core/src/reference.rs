@@ -1,12 +1,13 @@
 //! A city's own reference data, as the server stores it and a phone keeps it offline:
 //! grid cells, units, the responsibility matrix, the category catalogue, river segments
-//! with their chiefs, water-works projects, the clause library and the holiday calendar.
+//! with their chiefs, water-works projects, the clause library, the holiday calendar and
+//! the verification thresholds.
 //!
 //! The server validates each import and stores every kind as canonical JSON (the shapes
 //! below) under a reference version; a device receives the kinds of the newest version
 //! through sync and builds a [`CityReference`] from them. A kind the city never imported
 //! is `None`/empty here, and the reader falls back to the bundled data (catalogue,
-//! calendar, clauses) or has nothing (grid, rivers).
+//! calendar, clauses, thresholds) or has nothing (grid, rivers).
 
 use std::collections::BTreeMap;
 
@@ -20,6 +21,7 @@ use crate::notice::ClauseLibrary;
 use crate::plan::Segment;
 use crate::schedule::{dispatch_unit, ChiefAssignment, ResponsibilityMatrix};
 use crate::sla::{Calendar, WorkingHours, BUNDLED_YEARS};
+use crate::verify::{VerifyPolicy, VerifyThresholds};
 
 /// The kinds a city imports, one store entry each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -33,10 +35,11 @@ pub enum ReferenceKind {
     Projects,
     Clauses,
     Calendar,
+    Thresholds,
 }
 
 impl ReferenceKind {
-    pub const ALL: [ReferenceKind; 8] = [
+    pub const ALL: [ReferenceKind; 9] = [
         ReferenceKind::Grid,
         ReferenceKind::Units,
         ReferenceKind::Matrix,
@@ -45,6 +48,7 @@ impl ReferenceKind {
         ReferenceKind::Projects,
         ReferenceKind::Clauses,
         ReferenceKind::Calendar,
+        ReferenceKind::Thresholds,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -57,6 +61,7 @@ impl ReferenceKind {
             ReferenceKind::Projects => "projects",
             ReferenceKind::Clauses => "clauses",
             ReferenceKind::Calendar => "calendar",
+            ReferenceKind::Thresholds => "thresholds",
         }
     }
 
@@ -75,6 +80,7 @@ impl ReferenceKind {
             ReferenceKind::Projects => "水务工程",
             ReferenceKind::Clauses => "检查条款库",
             ReferenceKind::Calendar => "节假日日历",
+            ReferenceKind::Thresholds => "核查阈值",
         }
     }
 }
@@ -141,6 +147,8 @@ pub struct CityReference {
     pub clauses: Option<ClauseLibrary>,
     /// Imported years over the bundled ones.
     pub calendar: Option<Calendar>,
+    /// The city's verification thresholds; see [`CityReference::verify_policy`].
+    pub thresholds: Option<VerifyThresholds>,
 }
 
 impl CityReference {
@@ -175,9 +183,34 @@ impl CityReference {
                     let years: Vec<serde_json::Value> = from_json(kind, text)?;
                     city.calendar = Some(calendar_over_bundled(&years)?);
                 }
+                ReferenceKind::Thresholds => {
+                    let thresholds = VerifyThresholds::from_json(text).map_err(|problems| {
+                        let reasons: Vec<String> =
+                            problems.iter().map(ToString::to_string).collect();
+                        Error::invalid(
+                            "reference data",
+                            format!(
+                                "{} ({}): {}",
+                                kind.label_zh(),
+                                kind.as_str(),
+                                reasons.join("; ")
+                            ),
+                        )
+                    })?;
+                    city.thresholds = Some(thresholds);
+                }
             }
         }
         Ok(city)
+    }
+
+    /// The thresholds the verdict (the server's, and the phone's pre-check) judges by:
+    /// the city's, or fieldloop's defaults when it never imported them.
+    pub fn verify_policy(&self) -> VerifyPolicy {
+        self.thresholds
+            .as_ref()
+            .map(VerifyThresholds::policy)
+            .unwrap_or_default()
     }
 
     /// The grid cell holding `p`, when the city has a grid.
@@ -343,5 +376,33 @@ mod tests {
         }];
         let err = CityReference::parse(1, &kinds).unwrap_err().to_string();
         assert!(err.contains("责任单位"), "{err}");
+    }
+
+    #[test]
+    fn the_citys_thresholds_make_the_verdicts_policy_and_default_without_them() {
+        let none = CityReference::parse(1, &[]).unwrap();
+        assert_eq!(none.verify_policy(), VerifyPolicy::default());
+        let kinds = vec![KindData {
+            kind: "thresholds".into(),
+            json: r#"{"max_exif_time_gap_minutes": 3, "exif_gps_slack_m": 5}"#.into(),
+        }];
+        let city = CityReference::parse(2, &kinds).unwrap();
+        let policy = city.verify_policy();
+        assert_eq!(policy.max_exif_time_gap, 3 * crate::time::MINUTE);
+        assert_eq!(policy.exif_gps_slack_m, 5.0);
+        assert_eq!(
+            policy.max_upload_delay,
+            VerifyPolicy::default().max_upload_delay
+        );
+
+        let bad = vec![KindData {
+            kind: "thresholds".into(),
+            json: r#"{"exif_gps_slack_m": -1}"#.into(),
+        }];
+        let err = CityReference::parse(3, &bad).unwrap_err().to_string();
+        assert!(
+            err.contains("核查阈值") && err.contains("exif_gps_slack_m"),
+            "{err}"
+        );
     }
 }

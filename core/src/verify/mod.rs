@@ -12,6 +12,7 @@ mod custody;
 mod exif;
 mod notice;
 mod patrol;
+mod thresholds;
 
 pub use case::{case_verdict_events, verify_case, CaseVerification};
 pub use custody::{CustodyFacts, RegisteredKey};
@@ -19,6 +20,7 @@ pub use notice::{
     verify_notice, verify_notice_with, NoticeEvidence, NoticeOutcome, NOTICE_RADIUS_M,
 };
 pub use patrol::{verify_patrol, PatrolTarget};
+pub use thresholds::{ThresholdProblem, VerifyThresholds};
 
 use std::collections::BTreeMap;
 
@@ -27,7 +29,7 @@ use uuid::Uuid;
 
 use crate::case::Verdict;
 use crate::geo::AccuracyPolicy;
-use crate::time::{Millis, HOUR, MINUTE};
+use crate::time::Millis;
 
 /// Check names, as they appear in a verdict.
 pub mod checks {
@@ -83,7 +85,7 @@ pub struct ReuseIndex {
     pub phashes: Vec<OtherEvidence>,
 }
 
-/// Thresholds of the checks.
+/// Thresholds of the checks, from a city's imported [`VerifyThresholds`] or their defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct VerifyPolicy {
@@ -114,32 +116,22 @@ pub struct VerifyPolicy {
 }
 
 fn default_exif_time_gap() -> Millis {
-    10 * MINUTE
+    VerifyPolicy::default().max_exif_time_gap
 }
 
 fn default_exif_zone() -> i32 {
-    8 * 60
+    VerifyPolicy::default().exif_zone_minutes
 }
 
 fn default_exif_gps_slack() -> f64 {
-    30.0
+    VerifyPolicy::default().exif_gps_slack_m
 }
 
 impl Default for VerifyPolicy {
-    /// fieldloop defaults, not from a published source: Hamming ≤ 8 of 64 bits, 5 min
-    /// of clock lead, 72 h offline, 10 min between EXIF and claimed time, 30 m of camera
-    /// GPS error.
+    /// The default thresholds ([`VerifyThresholds::default`]): what a city that never
+    /// imported its own is judged by.
     fn default() -> Self {
-        VerifyPolicy {
-            accuracy: AccuracyPolicy::default(),
-            max_phash_distance: 8,
-            max_clock_ahead: 5 * MINUTE,
-            max_upload_delay: 72 * HOUR,
-            require_before: true,
-            max_exif_time_gap: default_exif_time_gap(),
-            exif_zone_minutes: default_exif_zone(),
-            exif_gps_slack_m: default_exif_gps_slack(),
-        }
+        VerifyThresholds::default().policy()
     }
 }
 

@@ -7,6 +7,7 @@
 
 use fieldloop_core::reference::ReferenceKind;
 use fieldloop_core::roles::Principal;
+use fieldloop_core::verify::VerifyThresholds;
 use serde_json::{json, Value};
 
 use super::city::City;
@@ -15,7 +16,7 @@ use crate::reference::{self, ImportError, Imported};
 use crate::state::AppState;
 
 /// `(kind, file name, bytes)` in import order: units before the matrix that names them.
-pub const FILES: [(ReferenceKind, &str, &[u8]); 5] = [
+pub const FILES: [(ReferenceKind, &str, &[u8]); 6] = [
     (
         ReferenceKind::Grid,
         "grid.geojson",
@@ -40,6 +41,11 @@ pub const FILES: [(ReferenceKind, &str, &[u8]); 5] = [
         ReferenceKind::Projects,
         "projects.json",
         include_bytes!("../../demo-city/projects.json"),
+    ),
+    (
+        ReferenceKind::Thresholds,
+        "thresholds.json",
+        include_bytes!("../../demo-city/thresholds.json"),
     ),
 ];
 
@@ -142,12 +148,20 @@ pub fn generate(city: &City) -> Vec<(&'static str, String)> {
     }]))
     .expect("JSON values serialise")
         + "\n";
+    // fieldloop's default figures, written out so a city sees what it may change.
+    let thresholds = VerifyThresholds {
+        source: Some("fieldloop 默认值，演示城市未作调整 (fieldloop defaults)".into()),
+        ..VerifyThresholds::default()
+    };
+    let thresholds =
+        serde_json::to_string_pretty(&thresholds).expect("JSON values serialise") + "\n";
     vec![
         ("grid.geojson", collection(cells)),
         ("units.csv", units),
         ("matrix.csv", matrix),
         ("rivers.geojson", collection(rivers)),
         ("projects.json", projects),
+        ("thresholds.json", thresholds),
     ]
 }
 

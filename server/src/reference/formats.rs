@@ -13,16 +13,19 @@ use fieldloop_core::reference::{
 };
 use fieldloop_core::schedule::{ResponsibilityMatrix, ResponsibilityRule};
 use fieldloop_core::sla::{Calendar, WorkingHours};
+use fieldloop_core::verify::VerifyThresholds;
 use serde::Serialize;
 use serde_json::Value;
 
 /// Where in the file a problem is: a CSV line (1 = the header), a GeoJSON feature or a
-/// JSON entry (both counted from 1), or the file as a whole.
+/// JSON entry (both counted from 1), a named field of a JSON object, or the file as a
+/// whole.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Place {
     Line(usize),
     Feature(usize),
     Entry(usize),
+    Field(&'static str),
     File,
 }
 
@@ -32,13 +35,14 @@ impl Place {
             Place::Line(n) => format!("第{n}行："),
             Place::Feature(n) => format!("第{n}个要素："),
             Place::Entry(n) => format!("第{n}条："),
-            Place::File => String::new(),
+            // The field's name already starts the reason.
+            Place::Field(_) | Place::File => String::new(),
         }
     }
 }
 
 /// One problem of an import; as JSON `{"line": 3, "code": …, "reason": …}` (or
-/// `feature`, `entry`, or neither for the whole file).
+/// `feature`, `entry`, `field`, or none of them for the whole file).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     pub at: Place,
@@ -55,6 +59,7 @@ impl Serialize for Problem {
             Place::Line(n) => map.serialize_entry("line", &n)?,
             Place::Feature(n) => map.serialize_entry("feature", &n)?,
             Place::Entry(n) => map.serialize_entry("entry", &n)?,
+            Place::Field(name) => map.serialize_entry("field", name)?,
             Place::File => {}
         }
         map.serialize_entry("code", self.code)?;
@@ -644,6 +649,21 @@ pub fn calendar_year(bytes: &[u8], previous: Option<&str>) -> Outcome {
     calendar_over_bundled(&years)
         .map_err(|e| whole("bad_calendar", format!("节假日日历无效：{e}")))?;
     serde_json::to_string(&years).map_err(|e| whole("encode", format!("无法编码：{e}")))
+}
+
+/// The verification thresholds (核查阈值): a JSON object of named figures, checked whole
+/// by the core's own rules (the phone reads the stored copy with the same ones).
+pub fn thresholds(bytes: &[u8]) -> Outcome {
+    let text = utf8(bytes)?;
+    let thresholds = VerifyThresholds::from_json(text).map_err(|found| {
+        let mut p = Problems::default();
+        for problem in found {
+            let at = problem.field.map_or(Place::File, Place::Field);
+            p.add(at, problem.code, problem.reason);
+        }
+        p.0
+    })?;
+    to_json(&thresholds).map_err(|p| p.0)
 }
 
 #[cfg(test)]

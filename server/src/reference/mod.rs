@@ -1,5 +1,6 @@
 //! The reference service: the city's own reference data (grid cells, units, matrix,
-//! categories, rivers and chiefs, projects, clauses, calendar), imported by admins,
+//! categories, rivers and chiefs, projects, clauses, calendar, verification thresholds),
+//! imported by admins,
 //! validated whole, versioned in the [`ReferenceStore`], judged against by the referee
 //! ([`Reference`]) and sent to phones that lack the newest version.
 //!
@@ -92,7 +93,7 @@ impl Reference {
             units: city.units.iter().map(|u| u.id.clone()).collect(),
             patrol_requirement: PatrolRequirement::default(),
             plausibility: PlausibilityLimits::default(),
-            verify_policy: VerifyPolicy::default(),
+            verify_policy: city.verify_policy(),
             deadline_policy: DeadlinePolicy::default(),
             river_segments: city.rivers.iter().map(|r| r.segment.clone()).collect(),
             chiefs: city.chief_assignments(),
@@ -252,6 +253,7 @@ pub async fn import_all(
             ReferenceKind::Calendar => {
                 formats::calendar_year(file, kinds.get(kind.as_str()).map(String::as_str))
             }
+            ReferenceKind::Thresholds => formats::thresholds(file),
         };
         match outcome {
             Ok(json) => {

@@ -17,5 +17,6 @@ mod reference;
 mod scale_out;
 mod stalls;
 mod sync;
+mod thresholds;
 mod throttle_instances;
 mod upload;

@@ -8,7 +8,7 @@ use fieldloop_core::doc::{EvidenceStage, Position};
 use fieldloop_core::media::{process_photo, PhotoLimits, ProcessOptions};
 use fieldloop_core::roles::{Jurisdiction, Role};
 use fieldloop_core::sync::upload::{upload_pending, RetryPolicy};
-use fieldloop_core::time::{Millis, DAY};
+use fieldloop_core::time::{Millis, DAY, MINUTE};
 use fieldloop_tests::*;
 use uuid::Uuid;
 
@@ -111,6 +111,12 @@ pub(crate) fn street() -> Street {
 
 /// Reported with `before`, registered, and dispatched by the server's matrix.
 pub(crate) fn dispatched_case(s: &mut Street, before: &Photo) -> Uuid {
+    dispatched_case_from(s, before, minutes(0))
+}
+
+/// [`dispatched_case`] reported at `start` instead of [`T0`] (dispatched 5 minutes on).
+pub(crate) fn dispatched_case_from(s: &mut Street, before: &Photo, start: Millis) -> Uuid {
+    let minutes = |n: i64| start + n * MINUTE;
     s.server.clock.set(minutes(0));
     let placed = at(POSITION, &s.inspector, EvidenceStage::Before, minutes(0));
     let id = report_with_photo(

@@ -1,12 +1,11 @@
 //! The task list: open documents soonest deadline first, each with its band and a
-//! countdown in working time from the bundled calendar, computed offline.
+//! countdown in working time on the city's calendar as synced, computed offline.
 
 use fieldloop_core::doc::DocKind;
 use fieldloop_core::sla::Band;
-use fieldloop_core::status::bundled_reference;
 use fieldloop_core::store::ListedDoc;
 
-use crate::error::{FieldError, Result};
+use crate::error::Result;
 use crate::phone::FieldPhone;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
@@ -59,9 +58,8 @@ fn band_named(name: &str) -> Option<Band> {
 impl FieldPhone {
     /// My open tasks, soonest deadline first (those without one last), filtered by kind.
     pub fn inbox(&self, filter: InboxFilter) -> Result<Vec<Task>> {
-        let (_, calendar) = bundled_reference().ok_or_else(|| FieldError::Storage {
-            reason: "the bundled calendar did not load".into(),
-        })?;
+        let reference = self.reference()?;
+        let calendar = &reference.calendar;
         let now = self.now();
         let listed: Vec<ListedDoc> = self.read(|r| Ok(r.list_open_tasks(usize::MAX)?))?;
         let mut tasks = Vec::with_capacity(listed.len());

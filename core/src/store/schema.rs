@@ -13,7 +13,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::error::{Error, Result};
 
 /// The schema version this build writes.
-pub const VERSION: u32 = 4;
+pub const VERSION: u32 = 5;
 
 /// Marks the file as a fieldloop store ("FLDL"), so another app's database is refused
 /// instead of being "migrated".
@@ -79,6 +79,13 @@ pub const STEPS: &[&str] = &[
         secret BLOB NOT NULL,
         public_key TEXT NOT NULL
     );",
+    // 4 -> 5: patrol pauses, which only the device knows, kept across app restarts.
+    "CREATE TABLE patrol_pauses (
+        patrol_id BLOB NOT NULL,
+        paused_at INTEGER NOT NULL,
+        resumed_at INTEGER,
+        PRIMARY KEY (patrol_id, paused_at)
+    ) WITHOUT ROWID;",
 ];
 
 /// The latest schema, for a new database.
@@ -135,7 +142,13 @@ pub const FRESH: &str = "CREATE TABLE meta (
         id INTEGER PRIMARY KEY CHECK (id = 1),
         secret BLOB NOT NULL,
         public_key TEXT NOT NULL
-    );";
+    );
+    CREATE TABLE patrol_pauses (
+        patrol_id BLOB NOT NULL,
+        paused_at INTEGER NOT NULL,
+        resumed_at INTEGER,
+        PRIMARY KEY (patrol_id, paused_at)
+    ) WITHOUT ROWID;";
 
 /// The `user_version` of an open database.
 pub fn version(conn: &Connection) -> Result<u32> {

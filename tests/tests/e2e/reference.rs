@@ -19,7 +19,7 @@ fn cell(code: &str, south_west: LatLon) -> serde_json::Value {
 }
 
 /// Two cells side by side; `here` is the code of the one holding [`POSITION`].
-fn grid(here: &str, beside: &str) -> String {
+pub(crate) fn grid(here: &str, beside: &str) -> String {
     let corner = LatLon {
         lat: POSITION.lat - 0.001,
         lon: POSITION.lon - 0.001,
@@ -44,7 +44,7 @@ pub(crate) fn catalogue(radius_m: f64) -> String {
     catalogue.to_string()
 }
 
-fn import(server: &TestServer, token: &str, kind: &str, body: String) -> u64 {
+pub(crate) fn import(server: &TestServer, token: &str, kind: &str, body: String) -> u64 {
     let reply = reqwest::blocking::Client::new()
         .put(format!("{}/v1/reference/{kind}", server.base))
         .bearer_auth(token)
@@ -56,7 +56,7 @@ fn import(server: &TestServer, token: &str, kind: &str, body: String) -> u64 {
     answer["version"].as_u64().expect("version")
 }
 
-fn admin_token(server: &TestServer) -> String {
+pub(crate) fn admin_token(server: &TestServer) -> String {
     let login: serde_json::Value = reqwest::blocking::Client::new()
         .post(format!("{}/v1/login", server.base))
         .json(&serde_json::json!({"username": "city-admin", "password": password_of("city-admin")}))

@@ -50,8 +50,16 @@ pub struct Task {
     pub updated_at: i64,
 }
 
+/// The band by its stored name (the sla module's serde names), without a JSON round trip
+/// per row.
 fn band_named(name: &str) -> Option<Band> {
-    serde_json::from_value(serde_json::Value::String(name.to_owned())).ok()
+    match name {
+        "green" => Some(Band::Green),
+        "yellow" => Some(Band::Yellow),
+        "red" => Some(Band::Red),
+        "escalated" => Some(Band::Escalated),
+        _ => None,
+    }
 }
 
 #[uniffi::export]
@@ -89,5 +97,19 @@ impl FieldPhone {
             });
         }
         Ok(tasks)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_band_is_read_back_by_its_stored_name() {
+        for band in [Band::Green, Band::Yellow, Band::Red, Band::Escalated] {
+            let stored = serde_json::to_value(band).expect("serde name");
+            assert_eq!(band_named(stored.as_str().expect("a name")), Some(band));
+        }
+        assert_eq!(band_named("purple"), None);
     }
 }

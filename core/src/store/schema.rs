@@ -79,13 +79,16 @@ pub const STEPS: &[&str] = &[
         secret BLOB NOT NULL,
         public_key TEXT NOT NULL
     );",
-    // 4 -> 5: patrol pauses, which only the device knows, kept across app restarts.
+    // 4 -> 5: patrol pauses, which only the device knows, kept across app restarts; the
+    // task list's undated rows read in their order instead of sorted on every call.
     "CREATE TABLE patrol_pauses (
         patrol_id BLOB NOT NULL,
         paused_at INTEGER NOT NULL,
         resumed_at INTEGER,
         PRIMARY KEY (patrol_id, paused_at)
-    ) WITHOUT ROWID;",
+    ) WITHOUT ROWID;
+    CREATE INDEX listing_open_undated ON listing (updated_at DESC, doc_id)
+        WHERE open = 1 AND deadline IS NULL;",
 ];
 
 /// The latest schema, for a new database.
@@ -134,6 +137,8 @@ pub const FRESH: &str = "CREATE TABLE meta (
         updated_at INTEGER NOT NULL
     );
     CREATE INDEX listing_open_by_deadline ON listing (deadline, doc_id) WHERE open = 1;
+    CREATE INDEX listing_open_undated ON listing (updated_at DESC, doc_id)
+        WHERE open = 1 AND deadline IS NULL;
     CREATE TABLE reference_kinds (
         kind TEXT PRIMARY KEY NOT NULL,
         json TEXT NOT NULL

@@ -16,17 +16,14 @@ use fieldloop_core::doc::{Evidence, EvidenceStage, Position};
 use fieldloop_core::roles::Principal;
 use fieldloop_core::schedule::case_clock;
 use fieldloop_core::sla::{Countdown, SlaPolicy, TimeLimit};
-use fieldloop_core::status::bundled_reference;
 use fieldloop_core::verify::{
     checks, verify_case, Arrivals, CaseVerification, Outcome, ReuseIndex, UploadedPhoto,
     VerifyPolicy,
 };
-use fieldloop_core::Error;
 use uuid::Uuid;
 
 use crate::error::{FieldError, Result};
 use crate::phone::{read_photos, save_in, FieldPhone, ReadyPhoto};
-use crate::reference::catalogue;
 
 /// A position as the OS reported it.
 #[derive(Debug, Clone, uniffi::Record)]
@@ -274,17 +271,7 @@ impl FieldPhone {
     /// the FFI's runtime.
     pub async fn capture_case(self: Arc<Self>, draft: CaseDraft) -> Result<String> {
         check_fix(&draft.position)?;
-        catalogue()?
-            .get_by_key(&draft.category)
-            .map_err(|e| match e {
-                Error::Invalid { reason, .. } | Error::NotFound(reason) => {
-                    FieldError::InvalidInput {
-                        field: "category".into(),
-                        reason,
-                    }
-                }
-                other => other.into(),
-            })?;
+        self.category(&draft.category)?;
         self.cell_at(draft.position.lat, draft.position.lon)?;
         let photos = read_photos(draft.photo_paths.clone()).await?;
         self.capture_with(&draft, photos)
@@ -394,9 +381,7 @@ impl FieldPhone {
         let photos = with_positions(photos).await?;
         let case = self.verification_snapshot(&case_id, fixed, &photos)?;
         let snapshot = case.snapshot()?;
-        let (catalogue, calendar) = bundled_reference().ok_or_else(|| FieldError::Storage {
-            reason: "the bundled reference did not load".into(),
-        })?;
+        let reference = self.reference()?;
         // The phone cannot see others' uploads: every referenced photo counts as
         // received with the perceptual hash its evidence carries.
         let uploads: BTreeMap<String, UploadedPhoto> = snapshot
@@ -415,8 +400,8 @@ impl FieldPhone {
             .collect();
         let outcome = verify_case(&CaseVerification {
             snapshot: &snapshot,
-            catalogue,
-            calendar,
+            catalogue: &reference.catalogue,
+            calendar: &reference.calendar,
             uploads: &uploads,
             arrivals: &Arrivals::default(),
             reuse: &ReuseIndex::default(),
@@ -468,9 +453,8 @@ impl FieldPhone {
         let case = self.case(&case_id)?;
         let snapshot = case.snapshot()?;
         let state = fieldloop_core::case::fold(&snapshot);
-        let (catalogue, calendar) = bundled_reference().ok_or_else(|| FieldError::Storage {
-            reason: "the bundled reference did not load".into(),
-        })?;
+        let reference = self.reference()?;
+        let (catalogue, calendar) = (&reference.catalogue, &reference.calendar);
         let now = self.now();
         let countdown = if state.is_open() {
             case_clock(&state, catalogue, calendar, now)

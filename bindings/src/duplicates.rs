@@ -6,7 +6,6 @@ use fieldloop_core::geo::LatLon;
 
 use crate::error::Result;
 use crate::phone::FieldPhone;
-use crate::reference::catalogue;
 
 /// An open case on this phone that a new report may duplicate.
 #[derive(Debug, Clone, uniffi::Record)]
@@ -35,8 +34,9 @@ impl FieldPhone {
     ) -> Result<Vec<NearbyCase>> {
         let at = LatLon::new(lat, lon)?;
         let now = self.now();
+        let reference = self.reference()?;
         self.read(|reader| {
-            let found = reader.nearby_duplicates(catalogue()?, None, &category, at, now)?;
+            let found = reader.nearby_duplicates(&reference.catalogue, None, &category, at, now)?;
             let mut out = Vec::with_capacity(found.len());
             for candidate in found {
                 let listing = reader.listing(candidate.case_id)?;

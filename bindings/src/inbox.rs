@@ -1,12 +1,11 @@
 //! The task list: open documents soonest deadline first, each with its band and a
-//! countdown in working time from the bundled calendar, computed offline.
+//! countdown in working time on the city's calendar as synced, computed offline.
 
 use fieldloop_core::doc::DocKind;
 use fieldloop_core::sla::Band;
-use fieldloop_core::status::bundled_reference;
 use fieldloop_core::store::ListedDoc;
 
-use crate::error::{FieldError, Result};
+use crate::error::Result;
 use crate::phone::FieldPhone;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
@@ -51,17 +50,24 @@ pub struct Task {
     pub updated_at: i64,
 }
 
+/// The band by its stored name (the sla module's serde names), without a JSON round trip
+/// per row.
 fn band_named(name: &str) -> Option<Band> {
-    serde_json::from_value(serde_json::Value::String(name.to_owned())).ok()
+    match name {
+        "green" => Some(Band::Green),
+        "yellow" => Some(Band::Yellow),
+        "red" => Some(Band::Red),
+        "escalated" => Some(Band::Escalated),
+        _ => None,
+    }
 }
 
 #[uniffi::export]
 impl FieldPhone {
     /// My open tasks, soonest deadline first (those without one last), filtered by kind.
     pub fn inbox(&self, filter: InboxFilter) -> Result<Vec<Task>> {
-        let (_, calendar) = bundled_reference().ok_or_else(|| FieldError::Storage {
-            reason: "the bundled calendar did not load".into(),
-        })?;
+        let reference = self.reference()?;
+        let calendar = &reference.calendar;
         let now = self.now();
         let listed: Vec<ListedDoc> = self.read(|r| Ok(r.list_open_tasks(usize::MAX)?))?;
         let mut tasks = Vec::with_capacity(listed.len());
@@ -91,5 +97,19 @@ impl FieldPhone {
             });
         }
         Ok(tasks)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_band_is_read_back_by_its_stored_name() {
+        for band in [Band::Green, Band::Yellow, Band::Red, Band::Escalated] {
+            let stored = serde_json::to_value(band).expect("serde name");
+            assert_eq!(band_named(stored.as_str().expect("a name")), Some(band));
+        }
+        assert_eq!(band_named("purple"), None);
     }
 }

@@ -29,7 +29,7 @@ pub use inbox::{InboxFilter, Task};
 pub use patrols::{PatrolLive, PlanProgress, PlanWindow};
 pub use phone::{FieldPhone, PhoneClock};
 pub use quarantine::{QuarantinedChange, VerdictView};
-pub use reference::{CategoryView, ReferenceInfo};
+pub use reference::{CategoryView, ProjectView, ReferenceInfo};
 pub use session::{Me, Session};
 pub use sites::{InspectionView, NoticeView};
 pub use sync::{SyncHandle, SyncListener, SyncPhase, SyncProgress, SyncResult};

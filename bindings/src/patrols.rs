@@ -9,9 +9,10 @@ use fieldloop_core::patrol::{
     RiverPatrolReport, Started, TrackPoints,
 };
 use fieldloop_core::plan::{fold_plan, PeriodKind};
+use fieldloop_core::store::PatrolPause;
 use fieldloop_core::Error;
 
-use crate::error::{poisoned, FieldError, Result};
+use crate::error::{FieldError, Result};
 use crate::phone::{parse_id, FieldPhone};
 
 /// What the patrol screen shows while recording and after.
@@ -73,8 +74,20 @@ impl FieldPhone {
     }
 
     fn is_paused(&self, id: uuid::Uuid) -> Result<bool> {
-        Ok(self.paused.lock().map_err(poisoned)?.contains(&id))
+        self.write(|store| Ok(store.patrol_paused(id)?))
     }
+}
+
+/// The patrol as if its pauses had not happened: each fix moved earlier by the pause
+/// time before it, so the duration leaves the pauses out and a pause is no GPS gap. The
+/// positions are untouched: distance, coverage and a jump across a pause still count.
+fn without_pauses(state: &patrol::PatrolState, pauses: &[PatrolPause]) -> patrol::PatrolState {
+    let mut shifted = state.clone();
+    for fix in &mut shifted.fixes {
+        let paused: i64 = pauses.iter().map(|p| p.overlap_before(fix.t)).sum();
+        fix.t -= paused;
+    }
+    shifted
 }
 
 fn json<T: serde::Serialize>(value: &T) -> Result<serde_json::Value> {
@@ -135,41 +148,56 @@ impl FieldPhone {
         )
     }
 
-    /// Stops taking fixes until `resume_patrol` (a break; the track shows the gap).
+    /// Stops taking fixes until `resume_patrol` (a break): kept in the store, so the
+    /// patrol is still paused after the app was killed, and the pause counts neither in
+    /// the duration nor as a gap in the track.
     pub fn pause_patrol(&self, patrol_id: String) -> Result<()> {
         let id = parse_id(&patrol_id)?;
-        self.patrol_state(&patrol_id)?;
-        self.paused.lock().map_err(poisoned)?.insert(id);
+        if self.patrol_state(&patrol_id)?.status == PatrolStatus::Ended {
+            return Err(FieldError::InvalidInput {
+                field: "patrol_id".into(),
+                reason: "巡查已结束, 不能暂停".into(),
+            });
+        }
+        let now = self.now();
+        self.write(|store| Ok(store.pause_patrol(id, now)?))?;
         Ok(())
     }
 
     pub fn resume_patrol(&self, patrol_id: String) -> Result<()> {
         let id = parse_id(&patrol_id)?;
-        self.paused.lock().map_err(poisoned)?.remove(&id);
+        let now = self.now();
+        self.write(|store| Ok(store.resume_patrol(id, now)?))?;
         Ok(())
     }
 
-    /// Ends the patrol; the server judges it on the next sync.
+    /// Ends the patrol (a running pause ends with it); the server judges it on the next
+    /// sync.
     pub fn end_patrol(&self, patrol_id: String) -> Result<()> {
         let id = parse_id(&patrol_id)?;
-        self.paused.lock().map_err(poisoned)?.remove(&id);
-        self.doc_step(id, patrol::ENDED, serde_json::Value::Null, Vec::new())
+        self.doc_step(id, patrol::ENDED, serde_json::Value::Null, Vec::new())?;
+        let now = self.now();
+        self.write(|store| Ok(store.resume_patrol(id, now)?))?;
+        Ok(())
     }
 
-    /// Live figures of a patrol, from the fold of what is stored.
+    /// Live figures of a patrol, from the fold of what is stored, its pauses left out of
+    /// the duration and the local validity reading.
     pub fn patrol_live(&self, patrol_id: String) -> Result<PatrolLive> {
         let id = parse_id(&patrol_id)?;
-        let state = self.patrol_state(&patrol_id)?;
+        let recorded = self.patrol_state(&patrol_id)?;
+        let pauses = self.write(|store| Ok(store.patrol_pauses(id)?))?;
+        let state = without_pauses(&recorded, &pauses);
         let reference = self.reference()?;
-        let summary = reference.as_ref().map(|r| grid_summary(&state, &r.grid));
-        let river = match (&state.segment, &reference) {
-            (Some(segment), Some(r)) => match r.segment_line(segment) {
+        let summary = reference.grid.as_ref().map(|g| grid_summary(&state, g));
+        let river = match &state.segment {
+            Some(segment) => match reference.segment_line(segment) {
                 Some(line) if state.fixes.len() >= 2 => {
                     Some(river_report(&state, line, &PatrolRequirement::default())?)
                 }
                 _ => None,
             },
-            _ => None,
+            None => None,
         };
         let duration_ms = match (state.fixes.first(), state.fixes.last()) {
             (Some(a), Some(b)) => b.t - a.t,
@@ -189,7 +217,7 @@ impl FieldPhone {
             id: patrol_id,
             kind: state.kind,
             status: state.status,
-            paused: self.is_paused(id)?,
+            paused: pauses.iter().any(|p| p.resumed_at.is_none()),
             segment: state.segment.clone(),
             fixes: state.fixes.len() as u32,
             mock_fixes: state.fixes.iter().filter(|f| f.mock).count() as u32,

@@ -2,7 +2,6 @@
 //! syncs with. Writes go through the store's single writer; lists read through a separate
 //! reader connection, so a list never waits for a sync.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
@@ -11,7 +10,6 @@ use fieldloop_core::doc::Doc;
 use fieldloop_core::media::{process_photo, PhotoLimits, ProcessOptions, ProcessedPhoto};
 use fieldloop_core::roles::Principal;
 use fieldloop_core::store::{NewPhoto, Store, StoreReader};
-use fieldloop_core::sync::client::listing_for;
 use fieldloop_core::time::Millis;
 use fieldloop_core::{Error, PhotoProblem};
 use uuid::Uuid;
@@ -67,9 +65,8 @@ pub struct FieldPhone {
     store: Mutex<Option<Store>>,
     reader: Mutex<Option<StoreReader>>,
     pub(crate) session: Mutex<Option<SessionFile>>,
-    pub(crate) reference: Mutex<Option<Arc<Reference>>>,
-    /// Patrols whose recording the person paused (fixes are refused until resumed).
-    pub(crate) paused: Mutex<HashSet<Uuid>>,
+    /// The reference data in use, swapped whole when a sync brings a newer version.
+    pub(crate) reference: Mutex<Arc<Reference>>,
 }
 
 impl FieldPhone {
@@ -85,7 +82,8 @@ impl FieldPhone {
         let store = Store::open(dir.join("device.db"))?;
         let reader = store.reader()?;
         let session = SessionFile::load(&dir)?;
-        let reference = Reference::load(&dir)?.map(Arc::new);
+        let reference = Arc::new(Reference::from_store(&store)?);
+        crate::reference::forget_legacy_file(&dir);
         Ok(Arc::new(FieldPhone {
             server_url: server_url.trim_end_matches('/').to_owned(),
             dir,
@@ -94,7 +92,6 @@ impl FieldPhone {
             reader: Mutex::new(Some(reader)),
             session: Mutex::new(session),
             reference: Mutex::new(reference),
-            paused: Mutex::new(HashSet::new()),
         }))
     }
 
@@ -151,7 +148,7 @@ impl FieldPhone {
             })
     }
 
-    pub(crate) fn reference(&self) -> Result<Option<Arc<Reference>>> {
+    pub(crate) fn reference(&self) -> Result<Arc<Reference>> {
         Ok(self.reference.lock().map_err(poisoned)?.clone())
     }
 
@@ -172,7 +169,7 @@ impl FieldPhone {
 
 /// Saves `doc` with its listing and the photos' files in one durable transaction.
 pub(crate) fn save_in(store: &mut Store, doc: &mut Doc, photos: &[ReadyPhoto]) -> Result<()> {
-    let listing = listing_for(doc)?;
+    let listing = store.listing_for(doc)?;
     let new: Vec<NewPhoto<'_>> = photos
         .iter()
         .map(|p| NewPhoto {

@@ -107,7 +107,7 @@ impl FieldPhone {
         self.write(|store| Ok(store.set_principal(Some(&session.principal))?))?;
         session.save(self.dir())?;
         *self.session.lock().map_err(poisoned)? = Some(session.clone());
-        self.refresh_reference(&client)?;
+        self.fetch_reference(&client)?;
         Ok(Session {
             me: me_of(&session),
             expires_at: session.expires_at,

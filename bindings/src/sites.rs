@@ -12,13 +12,11 @@ use fieldloop_core::notice::{
     NOTICE_ITEM_REJECTED, NOTICE_ITEM_REPLIED, NOTICE_SIGNED,
 };
 use fieldloop_core::sla::{Band, Deadline};
-use fieldloop_core::status::bundled_reference;
 use fieldloop_core::Error;
 
 use crate::cases::PhotoInput;
 use crate::error::{FieldError, Result};
 use crate::phone::{parse_id, read_photos, FieldPhone, ReadyPhoto};
-use crate::reference::clause_library;
 
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct InspectionView {
@@ -94,7 +92,25 @@ impl FieldPhone {
     /// Starts a site inspection of `project` at `stage` (supervisor); its checklist comes
     /// from the clause library.
     pub fn start_site_inspection(&self, project: String, stage: String) -> Result<String> {
-        clause_library()?.checklist(&stage)?;
+        let reference = self.reference()?;
+        reference.clauses.checklist(&stage)?;
+        // A city that imported its projects names the stages each goes through.
+        if reference.is_city_kind("projects") {
+            let known = reference
+                .projects
+                .iter()
+                .find(|p| p.id == project)
+                .ok_or_else(|| FieldError::InvalidInput {
+                    field: "project".into(),
+                    reason: format!("工程 {project} 不在本市工程清单中"),
+                })?;
+            if !known.stages.iter().any(|s| s == &stage) {
+                return Err(FieldError::InvalidInput {
+                    field: "stage".into(),
+                    reason: format!("工程 {} 没有 {stage} 这一检查阶段", known.name),
+                });
+            }
+        }
         let scope = DocScope {
             project: Some(project),
             ..DocScope::default()
@@ -106,7 +122,7 @@ impl FieldPhone {
 
     pub fn inspection_view(&self, inspection_id: String) -> Result<InspectionView> {
         let snapshot = self.load_doc(&inspection_id)?.snapshot()?;
-        let state = fold_inspection(&snapshot, &clause_library()?)?;
+        let state = fold_inspection(&snapshot, &self.reference()?.clauses)?;
         Ok(InspectionView {
             id: inspection_id,
             project: snapshot.header.scope.project.clone(),
@@ -164,15 +180,15 @@ impl FieldPhone {
         due_working_days: u32,
     ) -> Result<String> {
         let snapshot = self.load_doc(&inspection_id)?.snapshot()?;
-        let library = clause_library()?;
-        let state = fold_inspection(&snapshot, &library)?;
-        let (_, calendar) = bundled_reference().ok_or_else(|| FieldError::Storage {
-            reason: "the bundled calendar did not load".into(),
-        })?;
-        let due = calendar.add_working_days(self.now(), due_working_days)?;
+        let reference = self.reference()?;
+        let library = &reference.clauses;
+        let state = fold_inspection(&snapshot, library)?;
+        let due = reference
+            .calendar
+            .add_working_days(self.now(), due_working_days)?;
         let issued = draft_notice(
             &state,
-            &library,
+            library,
             Some(snapshot.header.id),
             &contractor_user_id,
             due,

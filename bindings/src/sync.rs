@@ -1,5 +1,5 @@
-//! Sync now: photos first (resumed from what the server holds), then documents, then the
-//! city's reference data. Runs on the FFI's runtime; progress goes to a listener, and the
+//! Sync now: photos first (resumed from what the server holds), then documents with the
+//! city's reference data when the server holds a newer version. Runs on the FFI's runtime; progress goes to a listener, and the
 //! handle's `cancel` (or its drop) stops the work between two steps, each of which the
 //! store saved whole.
 
@@ -174,7 +174,10 @@ fn run(phone: &FieldPhone, cancel: &AtomicBool, listener: Option<&dyn SyncListen
     }
     progress.now.phase = SyncPhase::Reference;
     progress.tell();
-    phone.refresh_reference(&client)?;
+    // The store saved a newer version with the documents: the phone works on it from now.
+    if report.reference_version.is_some() {
+        phone.reload_reference()?;
+    }
     progress.documents(&report, uploads.bytes_sent);
     progress.now.phase = SyncPhase::Done;
     progress.tell();

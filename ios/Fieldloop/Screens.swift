@@ -191,11 +191,29 @@ struct PatrolView: View {
                 Button("开始巡河") { start() }
             }
         }
+        .onAppear { restore() }
+    }
+
+    /// After the app was killed: the open patrol comes back paused or recording, as stored.
+    func restore() {
+        let phone = model.phone
+        guard patrolId == nil,
+              let open = (try? phone.inbox(filter: .patrols))?.first,
+              let stored = try? phone.patrolLive(patrolId: open.id) else { return }
+        live = stored
+        paused = stored.paused
+        record(open.id)
     }
 
     func start() {
         let phone = model.phone
-        patrolId = try? phone.startPatrol(kind: .river, segment: "xixi-01", assignedCells: [])
+        guard let id = try? phone.startPatrol(kind: .river, segment: "xixi-01", assignedCells: []) else { return }
+        record(id)
+    }
+
+    func record(_ id: String) {
+        let phone = model.phone
+        patrolId = id
         location.onFix = { f, t in
             guard let id = patrolId, !paused else { return }
             buffer.append(Fix(t: t, lat: f.lat, lon: f.lon, accuracyM: f.accuracyM, mock: f.mock))

@@ -193,7 +193,8 @@ fun noticeDay(day: Day, photos: Photos) {
     supervisor.sync()
     contractor.sync()
     val info = supervisor.referenceInfo()
-    expect(info.projectId == "canal-2026" && "excavation" in info.projectStages) { "project from reference: $info" }
+    val project = info.projects.firstOrNull { it.id == "canal-2026" }
+    expect(project != null && project.stages.any { it.key == "excavation" }) { "project from reference: $info" }
     val inspection = supervisor.startSiteInspection("canal-2026", "excavation")
     val checklist = supervisor.inspectionView(inspection).checklist.items
     expect(checklist.size >= 3) { "checklist from the clause library: ${checklist.size} items" }
@@ -244,7 +245,7 @@ fun noticeDay(day: Day, photos: Photos) {
 }
 
 fun riverPatrol(day: Day) {
-    val chief = day.phone("chief", "chief-demo-pass")
+    var chief = day.phone("chief", "chief-demo-pass")
     day.at(10, 5)
     chief.sync()
     val before = chief.planProgress()
@@ -273,6 +274,9 @@ fun riverPatrol(day: Day) {
         chief.addFixes(patrol, batch)
     }
     chief.pausePatrol(patrol)
+    // The app is killed while paused: the phone object started again still has it paused.
+    chief = day.reopen(chief, "chief")
+    expect(chief.patrolLive(patrol).paused) { "still paused after a restart" }
     expectThrows<FieldException.InvalidInput>("fixes while paused") { chief.addFixes(patrol, fixes.drop(half).take(1)) }
     chief.resumePatrol(patrol)
     for (batch in fixes.drop(half).chunked(40)) {
@@ -405,6 +409,7 @@ fun main(args: Array<String>) {
                 "notice" to { noticeDay(day, photos) },
                 "bad input" to { badInput(day, photos) },
                 "progress and cancel" to { progressAndCancel(day, photos) },
+                "city category" to { cityCategory(day) },
             )
             for ((name, section) in sections) {
                 try {

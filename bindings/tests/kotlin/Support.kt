@@ -74,6 +74,15 @@ class Day(val server: TestServer, val root: Path) : AutoCloseable {
         return phone
     }
 
+    /** Closes `phone` and opens its store again, as the app does after being killed. */
+    fun reopen(phone: FieldPhone, username: String): FieldPhone {
+        phones.remove(phone)
+        phone.close()
+        val again = FieldPhone.openWithClock(root.resolve(username).toString(), server.url, clock)
+        phones += again
+        return again
+    }
+
     override fun close() {
         phones.forEach { it.close() }
     }

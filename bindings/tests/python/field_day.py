@@ -9,6 +9,7 @@ and leaves the store as it was.
 """
 
 import asyncio
+import json
 import math
 import os
 import shutil
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 from fieldloop import fieldloop_core as core
 from fieldloop import fieldloop_ffi as ffi
@@ -118,6 +120,39 @@ def without_exif(jpeg):
     return bytes(out)
 
 
+def city_catalogue():
+    """The bundled catalogue with the city's own 共享单车乱停放 (29901, 5 working hours)."""
+    with open(os.path.join("core", "data", "categories.json"), encoding="utf-8") as f:
+        catalogue = json.load(f)
+    catalogue["categories"].append({
+        "kind": "event", "code": "9901", "major": "城市特色", "name": "共享单车乱停放",
+        "gb47678": "99001",
+        "limits": {
+            "normal": {"steps": [{"step": "处置", "amount": 5, "unit": "working_hours"}]},
+            "urgent": {"steps": [{"step": "处置", "amount": 1, "unit": "working_hours"}]},
+        },
+        "radius_m": 30.0, "unit_type": "城管", "source": "city",
+    })
+    return json.dumps(catalogue, ensure_ascii=False)
+
+
+def import_as_admin(url, kind, body):
+    """PUT /v1/reference/{kind} as the demo's admin."""
+    login = urllib.request.Request(
+        f"{url}/v1/login", method="POST",
+        data=json.dumps({"username": "admin", "password": "admin-demo-pass"}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(login, timeout=30) as reply:
+        token = json.load(reply)["token"]
+    put = urllib.request.Request(
+        f"{url}/v1/reference/{kind}", method="PUT", data=body.encode("utf-8"),
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    with urllib.request.urlopen(put, timeout=30) as reply:
+        assert reply.status == 201, reply.status
+
+
 def main(server_exe, photos):
     root = tempfile.mkdtemp(prefix="fieldloop-py-")
     captured = os.path.join(root, "captures")
@@ -205,6 +240,15 @@ def main(server_exe, photos):
             sync(p)
             assert p.case_view(case).state.status == core.CaseStatus.CLOSED
         print("ok   python field day: captured offline, dispatched, repaired, verified, closed on 3 phones")
+
+        # The city imports a category of its own; the phone finds it after its next sync.
+        assert inspector.search_categories("共享单车") == []
+        import_as_admin(day.url, "categories", city_catalogue())
+        sync(inspector)
+        found = inspector.search_categories("共享单车")
+        assert [c.key for c in found] == ["29901"], found
+        assert found[0].limits.normal.steps[0].limit.amount == 5, found[0]
+        print("ok   python city category: found in the offline picker after sync")
     finally:
         day.close()
         shutil.rmtree(root, ignore_errors=True)

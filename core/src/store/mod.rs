@@ -18,6 +18,7 @@
 
 mod device_key;
 mod nearby;
+mod patrol_pauses;
 mod photos;
 mod reference;
 pub mod schema;
@@ -37,8 +38,10 @@ use crate::error::{Error, Result};
 use crate::roles::Principal;
 use crate::time::Millis;
 
+pub use patrol_pauses::PatrolPause;
 use photos::PhotoDir;
 pub use photos::{check_hash, sha256_hex, BlobInfo, NewPhoto};
+pub use reference::due_reference;
 
 /// Chunks a document may collect before it is rewritten as one compressed base.
 const MAX_CHUNKS: i64 = 16;
@@ -122,6 +125,8 @@ pub struct Store {
     device_id: Uuid,
     actor: ActorId,
     signer: crate::custody::EvidenceSigner,
+    /// The synced reference, parsed on first use and dropped when a newer one is saved.
+    city: std::cell::OnceCell<Option<std::sync::Arc<crate::reference::CityReference>>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -284,8 +289,9 @@ fn read_open_tasks(conn: &Connection, limit: usize) -> Result<Vec<ListedDoc>> {
     let mut out = listing_rows(conn, &dated, [limit])?;
     let rest = limit - out.len() as i64;
     if rest > 0 {
+        // Read in the index's order: the planner would rather sort every call.
         let undated = format!(
-            "SELECT {LISTING_COLUMNS} FROM listing
+            "SELECT {LISTING_COLUMNS} FROM listing INDEXED BY listing_open_undated
              WHERE open = 1 AND deadline IS NULL ORDER BY updated_at DESC, doc_id LIMIT ?1"
         );
         out.extend(listing_rows(conn, &undated, [rest])?);
@@ -397,6 +403,7 @@ impl Store {
             device_id,
             actor: actor_for(&device_id),
             signer,
+            city: std::cell::OnceCell::new(),
         })
     }
 

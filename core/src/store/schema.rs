@@ -13,7 +13,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::error::{Error, Result};
 
 /// The schema version this build writes.
-pub const VERSION: u32 = 4;
+pub const VERSION: u32 = 5;
 
 /// Marks the file as a fieldloop store ("FLDL"), so another app's database is refused
 /// instead of being "migrated".
@@ -79,6 +79,16 @@ pub const STEPS: &[&str] = &[
         secret BLOB NOT NULL,
         public_key TEXT NOT NULL
     );",
+    // 4 -> 5: patrol pauses, which only the device knows, kept across app restarts; the
+    // task list's undated rows read in their order instead of sorted on every call.
+    "CREATE TABLE patrol_pauses (
+        patrol_id BLOB NOT NULL,
+        paused_at INTEGER NOT NULL,
+        resumed_at INTEGER,
+        PRIMARY KEY (patrol_id, paused_at)
+    ) WITHOUT ROWID;
+    CREATE INDEX listing_open_undated ON listing (updated_at DESC, doc_id)
+        WHERE open = 1 AND deadline IS NULL;",
 ];
 
 /// The latest schema, for a new database.
@@ -127,6 +137,8 @@ pub const FRESH: &str = "CREATE TABLE meta (
         updated_at INTEGER NOT NULL
     );
     CREATE INDEX listing_open_by_deadline ON listing (deadline, doc_id) WHERE open = 1;
+    CREATE INDEX listing_open_undated ON listing (updated_at DESC, doc_id)
+        WHERE open = 1 AND deadline IS NULL;
     CREATE TABLE reference_kinds (
         kind TEXT PRIMARY KEY NOT NULL,
         json TEXT NOT NULL
@@ -135,7 +147,13 @@ pub const FRESH: &str = "CREATE TABLE meta (
         id INTEGER PRIMARY KEY CHECK (id = 1),
         secret BLOB NOT NULL,
         public_key TEXT NOT NULL
-    );";
+    );
+    CREATE TABLE patrol_pauses (
+        patrol_id BLOB NOT NULL,
+        paused_at INTEGER NOT NULL,
+        resumed_at INTEGER,
+        PRIMARY KEY (patrol_id, paused_at)
+    ) WITHOUT ROWID;";
 
 /// The `user_version` of an open database.
 pub fn version(conn: &Connection) -> Result<u32> {

@@ -29,11 +29,13 @@ use reqwest::blocking::{Client, Response};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use crate::catalogue::Catalogue;
 use crate::custody::EvidenceSigner;
 use crate::doc::{heads_from_hex, heads_to_hex, Doc, Event, Evidence, Snapshot};
 use crate::error::{Error, Result};
 use crate::roles::{all_rules, Jurisdiction, Principal, Role};
 use crate::rules::validate_update;
+use crate::sla::Calendar;
 use crate::status::{bundled_reference, summarize};
 use crate::store::{Listing, RejectedChange, Store};
 use crate::sync::wire::{
@@ -394,7 +396,7 @@ fn apply_update(store: &mut Store, update: &DocUpdate) -> Result<bool> {
             update.id, header.id, header.kind
         )));
     }
-    let listing = listing_for(&doc)?;
+    let listing = store.listing_for(&doc)?;
     let heads = heads_to_hex(&heads_from_wire(&update.heads));
     store.batch(|b| {
         b.save_doc(&mut doc, &listing)?;
@@ -403,8 +405,14 @@ fn apply_update(store: &mut Store, update: &DocUpdate) -> Result<bool> {
     Ok(true)
 }
 
-/// The list projection of a document, from its fold.
+/// The list projection of a document, from its fold, with deadlines on the bundled
+/// catalogue and calendar (a store lists on the city's: [`Store::listing_for`]).
 pub fn listing_for(doc: &Doc) -> Result<Listing> {
+    listing_with(doc, bundled_reference())
+}
+
+/// The list projection of a document, deadlines on `due_by` (catalogue and calendar).
+pub fn listing_with(doc: &Doc, due_by: Option<(&Catalogue, &Calendar)>) -> Result<Listing> {
     let snapshot = doc.snapshot()?;
     let updated_at = snapshot
         .events
@@ -421,7 +429,7 @@ pub fn listing_for(doc: &Doc) -> Result<Listing> {
         (None, Some(d)) => d.clone(),
         (None, None) => format!("{:?}", snapshot.header.kind),
     };
-    let summary = summarize(&snapshot, bundled_reference())?;
+    let summary = summarize(&snapshot, due_by)?;
     let title = match &summary.badge {
         Some(badge) => format!("【{badge}】{title}"),
         None => title,
@@ -452,7 +460,7 @@ fn handle_rejection(
                     let mut server = Doc::load(&copy, store.actor())?;
                     let server_heads = heads_to_hex(&server.heads());
                     doc.merge(&mut server)?;
-                    let listing = listing_for(&doc)?;
+                    let listing = store.listing_for(&doc)?;
                     store.batch(|b| {
                         b.save_doc(&mut doc, &listing)?;
                         b.record_shared(id, &server_heads)
@@ -587,7 +595,7 @@ fn rebuild_on_server_copy(
             }),
         }
     }
-    let listing = listing_for(&rebuilt)?;
+    let listing = store.listing_for(&rebuilt)?;
     let count = rejected.len() as u32;
     store.batch(|b| {
         for r in &rejected {

@@ -19,7 +19,7 @@ fn cell(code: &str, south_west: LatLon) -> serde_json::Value {
 }
 
 /// Two cells side by side; `here` is the code of the one holding [`POSITION`].
-fn grid(here: &str, beside: &str) -> String {
+pub(crate) fn grid(here: &str, beside: &str) -> String {
     let corner = LatLon {
         lat: POSITION.lat - 0.001,
         lon: POSITION.lon - 0.001,

@@ -23,6 +23,7 @@ import androidx.compose.material3.MaterialTheme
 import androidx.compose.material3.OutlinedTextField
 import androidx.compose.material3.Text
 import androidx.compose.runtime.Composable
+import androidx.compose.runtime.LaunchedEffect
 import androidx.compose.runtime.collectAsState
 import androidx.compose.runtime.getValue
 import androidx.compose.runtime.mutableStateOf
@@ -177,6 +178,13 @@ fun VerifyScreen(model: VerifyModel) {
 fun PatrolScreen(recorder: PatrolRecorder, onStart: () -> Unit, onBackgroundLocation: () -> Unit) {
     val state by recorder.state.collectAsState()
     val scope = rememberCoroutineScope()
+    // Started again after being killed: the open patrol comes back paused or recording.
+    LaunchedEffect(recorder) {
+        if (withContext(Dispatchers.IO) { recorder.restore() }) {
+            Recorders.current = recorder
+            onStart()
+        }
+    }
     Column(Modifier.padding(8.dp)) {
         if (state.patrolId == null) {
             Button(onClick = {

@@ -9,6 +9,7 @@ import uniffi.fieldloop_core.Fix
 import uniffi.fieldloop_core.PatrolKind
 import uniffi.fieldloop_ffi.FieldException
 import uniffi.fieldloop_ffi.FieldPhone
+import uniffi.fieldloop_ffi.InboxFilter
 import uniffi.fieldloop_ffi.PatrolLive
 
 data class PatrolState(
@@ -40,6 +41,21 @@ class PatrolRecorder(private val phone: FieldPhone, private val batchSize: Int =
         } catch (e: FieldException) {
             PatrolState(error = Words.error(e))
         }
+    }
+
+    /**
+     * After the app was killed: picks up the open patrol, paused or running as the store
+     * kept it (a pause survives the restart). False when there is none.
+     */
+    fun restore(): Boolean {
+        val open = phone.inbox(InboxFilter.PATROLS).firstOrNull() ?: return false
+        _state.value = try {
+            val live = phone.patrolLive(open.id)
+            PatrolState(patrolId = open.id, live = live, paused = live.paused)
+        } catch (e: FieldException) {
+            PatrolState(error = Words.error(e))
+        }
+        return true
     }
 
     /** One reading from the location service; stored every `batchSize` readings. */

@@ -18,7 +18,6 @@ use fieldloop_core::schedule::case_clock;
 use fieldloop_core::sla::{Countdown, SlaPolicy, TimeLimit};
 use fieldloop_core::verify::{
     checks, verify_case, Arrivals, CaseVerification, Outcome, ReuseIndex, UploadedPhoto,
-    VerifyPolicy,
 };
 use uuid::Uuid;
 
@@ -406,7 +405,7 @@ impl FieldPhone {
             arrivals: &Arrivals::default(),
             reuse: &ReuseIndex::default(),
             people: None,
-            policy: &VerifyPolicy::default(),
+            policy: &reference.policy,
             grid: None,
             custody: None,
             now: self.now(),

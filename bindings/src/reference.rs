@@ -16,6 +16,7 @@ use fieldloop_core::sla::Calendar;
 use fieldloop_core::store::Store;
 use fieldloop_core::sync::client::SyncClient;
 use fieldloop_core::sync::wire::ReferenceUpdate;
+use fieldloop_core::verify::VerifyPolicy;
 use fieldloop_core::Error;
 
 use crate::error::{poisoned, FieldError, Result};
@@ -37,6 +38,8 @@ pub(crate) struct Reference {
     pub grid: Option<GridIndex>,
     pub segments: Vec<(Segment, Vec<LatLon>)>,
     pub projects: Vec<Project>,
+    /// The verdict's thresholds, so the pre-check on site judges with the referee's figures.
+    pub policy: VerifyPolicy,
 }
 
 impl Reference {
@@ -52,6 +55,7 @@ impl Reference {
                 grid: None,
                 segments: Vec::new(),
                 projects: Vec::new(),
+                policy: VerifyPolicy::default(),
             });
         };
         let mut city_kinds = Vec::new();
@@ -66,6 +70,7 @@ impl Reference {
         own("clauses", city.clauses.is_some());
         own("rivers", !city.rivers.is_empty());
         own("projects", !city.projects.is_empty());
+        own("thresholds", city.thresholds.is_some());
         Ok(Reference {
             version: Some(city.version),
             catalogue: match &city.catalogue {
@@ -88,6 +93,7 @@ impl Reference {
                 .map(|river| (river.segment.clone(), river.line.clone()))
                 .collect(),
             projects: city.projects.clone(),
+            policy: city.verify_policy(),
         })
     }
 

@@ -6,6 +6,7 @@ mod conflicts;
 mod control;
 mod custody;
 mod faults_bad_input;
+mod faults_burst;
 mod faults_convergence;
 mod faults_crash;
 mod faults_network;

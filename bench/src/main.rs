@@ -312,7 +312,7 @@ fn upload_section(args: &UploadArgs, table: &mut Vec<String>) -> Result<Value> {
     let binary = server_binary()?;
     let photos = uploads::photos(args.photos)?;
     let stores = [Backend::Embedded, Backend::Services(Services::start()?)];
-    let mut out = Vec::new();
+    let mut measured = Vec::new();
     for backend in &stores {
         let server = Server::start(&binary, backend)?;
         let f = uploads::run(&server, &photos, args.devices)?;
@@ -322,18 +322,18 @@ fn upload_section(args: &UploadArgs, table: &mut Vec<String>) -> Result<Value> {
             backend.name(), f.megabytes_per_s, f.photos_per_s, f.photos,
             f.mean_photo_kb, f.devices, f.p50_ms, f.p99_ms, f.server_cpu_s
         ));
-        out.push(json!({"backend": backend.name(), "figures": f}));
+        measured.push((backend.name().to_owned(), f));
     }
-    if let [files, s3] = &out[..] {
-        let r = ratio(
-            s3["figures"]["megabytes_per_s"].as_f64().unwrap_or(0.0),
-            files["figures"]["megabytes_per_s"].as_f64().unwrap_or(0.0),
-        );
+    if let [(_, files), (_, s3)] = &measured[..] {
+        let r = ratio(s3.megabytes_per_s, files.megabytes_per_s);
         table.push(format!(
             "| §4 photo uploads | ratio S3 / files | {r}× throughput | | | |"
         ));
     }
-    Ok(json!(out))
+    Ok(json!(measured
+        .iter()
+        .map(|(backend, f)| json!({"backend": backend, "figures": f}))
+        .collect::<Vec<_>>()))
 }
 
 fn verdict_section(table: &mut Vec<String>) -> Result<Value> {

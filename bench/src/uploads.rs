@@ -41,7 +41,7 @@ pub struct UploadFigures {
 
 /// `count` distinct photos: the shared JPEGs processed at long edges 1600, 1599, … so
 /// each is a real, decodable, different file.
-pub fn photos(count: usize) -> Result<Vec<Photo>> {
+pub fn photos(count: usize) -> Result<Vec<Arc<Photo>>> {
     let dir = fieldloop_testdata::photos_dir("bench uploads")
         .ok_or_else(|| setup("../shared/photos not found (set FIELDLOOP_PHOTOS)"))?;
     let mut sources = Vec::new();
@@ -66,10 +66,10 @@ pub fn photos(count: usize) -> Result<Vec<Photo>> {
             };
             // A source the pipeline refuses (the corrupted one) is simply not used.
             if let Ok(p) = process_photo(bytes, &PhotoLimits::default(), &options) {
-                out.push(Photo {
+                out.push(Arc::new(Photo {
                     sha256: p.content_hash,
                     jpeg: p.jpeg,
-                });
+                }));
             }
         }
         if out.len() == before {
@@ -81,7 +81,7 @@ pub fn photos(count: usize) -> Result<Vec<Photo>> {
 }
 
 /// Uploads every photo once, spread over `devices` logged-in clients at the same time.
-pub fn run(server: &Server, photos: &[Photo], devices: usize) -> Result<UploadFigures> {
+pub fn run(server: &Server, photos: &[Arc<Photo>], devices: usize) -> Result<UploadFigures> {
     server.create_users(&[(
         UPLOADER.to_owned(),
         Role::Inspector,
@@ -97,15 +97,6 @@ pub fn run(server: &Server, photos: &[Photo], devices: usize) -> Result<UploadFi
                 .map_err(BenchError::from)
         })
         .collect::<Result<_>>()?;
-    let photos: Vec<Arc<Photo>> = photos
-        .iter()
-        .map(|p| {
-            Arc::new(Photo {
-                sha256: p.sha256.clone(),
-                jpeg: p.jpeg.clone(),
-            })
-        })
-        .collect();
     let barrier = Arc::new(Barrier::new(clients.len() + 1));
     let n = clients.len();
     let handles: Vec<_> = clients

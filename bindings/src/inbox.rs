@@ -50,18 +50,6 @@ pub struct Task {
     pub updated_at: i64,
 }
 
-/// The band by its stored name (the sla module's serde names), without a JSON round trip
-/// per row.
-fn band_named(name: &str) -> Option<Band> {
-    match name {
-        "green" => Some(Band::Green),
-        "yellow" => Some(Band::Yellow),
-        "red" => Some(Band::Red),
-        "escalated" => Some(Band::Escalated),
-        _ => None,
-    }
-}
-
 #[uniffi::export]
 impl FieldPhone {
     /// My open tasks, soonest deadline first (those without one last), filtered by kind.
@@ -77,7 +65,7 @@ impl FieldPhone {
                 Some(due) => Some(calendar.working_minutes_between(now, due, &[])?),
                 None => None,
             };
-            let server_band = listing.band.as_deref().and_then(band_named);
+            let server_band = listing.band.as_deref().and_then(Band::from_name);
             let band = match (server_band, &span) {
                 (Some(b), Some(s)) if s.minutes < 0 => Some(b.max(Band::Red)),
                 (None, Some(s)) if s.minutes < 0 => Some(Band::Red),
@@ -97,19 +85,5 @@ impl FieldPhone {
             });
         }
         Ok(tasks)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_band_is_read_back_by_its_stored_name() {
-        for band in [Band::Green, Band::Yellow, Band::Red, Band::Escalated] {
-            let stored = serde_json::to_value(band).expect("serde name");
-            assert_eq!(band_named(stored.as_str().expect("a name")), Some(band));
-        }
-        assert_eq!(band_named("purple"), None);
     }
 }

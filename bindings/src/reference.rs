@@ -45,19 +45,9 @@ pub(crate) struct Reference {
 impl Reference {
     /// The city's kinds over the bundled ones; the bundled ones alone for `None`.
     fn over_bundled(city: Option<&CityReference>) -> Result<Reference> {
-        let Some(city) = city else {
-            return Ok(Reference {
-                version: None,
-                catalogue: Catalogue::builtin()?,
-                calendar: Calendar::bundled()?,
-                clauses: ClauseLibrary::bundled()?,
-                city_kinds: Vec::new(),
-                grid: None,
-                segments: Vec::new(),
-                projects: Vec::new(),
-                policy: VerifyPolicy::default(),
-            });
-        };
+        let bundled = CityReference::default();
+        let version = city.map(|c| c.version);
+        let city = city.unwrap_or(&bundled);
         let mut city_kinds = Vec::new();
         let mut own = |kind: &str, present: bool| {
             if present {
@@ -72,19 +62,10 @@ impl Reference {
         own("projects", !city.projects.is_empty());
         own("thresholds", city.thresholds.is_some());
         Ok(Reference {
-            version: Some(city.version),
-            catalogue: match &city.catalogue {
-                Some(c) => c.clone(),
-                None => Catalogue::builtin()?,
-            },
-            calendar: match &city.calendar {
-                Some(c) => c.clone(),
-                None => Calendar::bundled()?,
-            },
-            clauses: match &city.clauses {
-                Some(c) => c.clone(),
-                None => ClauseLibrary::bundled()?,
-            },
+            version,
+            catalogue: city.catalogue_or_bundled()?,
+            calendar: city.calendar_or_bundled()?,
+            clauses: city.clauses_or_bundled()?,
             city_kinds,
             grid: city.grid.clone(),
             segments: city

@@ -204,6 +204,31 @@ impl CityReference {
         Ok(city)
     }
 
+    /// The city's category catalogue, or the bundled one where it imported none: the
+    /// fallback the referee and the phone share.
+    pub fn catalogue_or_bundled(&self) -> Result<Catalogue> {
+        match &self.catalogue {
+            Some(catalogue) => Ok(catalogue.clone()),
+            None => Catalogue::builtin(),
+        }
+    }
+
+    /// The city's working calendar, or the bundled one.
+    pub fn calendar_or_bundled(&self) -> Result<Calendar> {
+        match &self.calendar {
+            Some(calendar) => Ok(calendar.clone()),
+            None => Calendar::bundled(),
+        }
+    }
+
+    /// The city's clause library, or the bundled one.
+    pub fn clauses_or_bundled(&self) -> Result<ClauseLibrary> {
+        match &self.clauses {
+            Some(clauses) => Ok(clauses.clone()),
+            None => ClauseLibrary::bundled(),
+        }
+    }
+
     /// The thresholds the verdict (the server's, and the phone's pre-check) judges by:
     /// the city's, or fieldloop's defaults when it never imported them.
     pub fn verify_policy(&self) -> VerifyPolicy {

@@ -39,6 +39,20 @@ pub enum Band {
     Escalated,
 }
 
+impl Band {
+    /// The band by its serde name, as the phone's listing stores it, without a JSON round
+    /// trip per row.
+    pub fn from_name(name: &str) -> Option<Band> {
+        match name {
+            "green" => Some(Band::Green),
+            "yellow" => Some(Band::Yellow),
+            "red" => Some(Band::Red),
+            "escalated" => Some(Band::Escalated),
+            _ => None,
+        }
+    }
+}
+
 /// Where 督办 starts.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -285,5 +299,22 @@ impl SlaClock {
         Ok(calendar
             .countdown(self, &SlaPolicy::default(), now)?
             .remaining_minutes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Band;
+
+    #[test]
+    fn every_band_is_read_back_by_its_serde_name() {
+        for band in [Band::Green, Band::Yellow, Band::Red, Band::Escalated] {
+            let stored = serde_json::to_value(band).expect("serde name");
+            assert_eq!(
+                Band::from_name(stored.as_str().expect("a name")),
+                Some(band)
+            );
+        }
+        assert_eq!(Band::from_name("purple"), None);
     }
 }

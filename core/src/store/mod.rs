@@ -809,26 +809,7 @@ impl Batch<'_> {
     }
 
     fn put_listing(&mut self, id: Uuid, kind: &str, listing: &Listing) -> Result<()> {
-        self.tx
-            .prepare_cached(
-                "INSERT INTO listing (doc_id, kind, status, title, deadline, band, open, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                 ON CONFLICT (doc_id) DO UPDATE SET kind = excluded.kind,
-                   status = excluded.status, title = excluded.title,
-                   deadline = excluded.deadline, band = excluded.band,
-                   open = excluded.open, updated_at = excluded.updated_at",
-            )?
-            .execute(params![
-                id.as_bytes(),
-                kind,
-                listing.status,
-                listing.title,
-                listing.deadline,
-                listing.band,
-                listing.open,
-                listing.updated_at
-            ])?;
-        Ok(())
+        upsert_listing(&self.tx, id, kind, listing)
     }
 
     /// Records the heads the server acknowledged. The document leaves the outbox only if
@@ -903,6 +884,34 @@ impl Batch<'_> {
         }
         Ok(())
     }
+}
+
+/// Writes a document's row of the listing (the inbox and outbox read it).
+pub(crate) fn upsert_listing(
+    conn: &rusqlite::Connection,
+    id: Uuid,
+    kind: &str,
+    listing: &Listing,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO listing (doc_id, kind, status, title, deadline, band, open, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (doc_id) DO UPDATE SET kind = excluded.kind,
+               status = excluded.status, title = excluded.title,
+               deadline = excluded.deadline, band = excluded.band,
+               open = excluded.open, updated_at = excluded.updated_at",
+    )?
+    .execute(params![
+        id.as_bytes(),
+        kind,
+        listing.status,
+        listing.title,
+        listing.deadline,
+        listing.band,
+        listing.open,
+        listing.updated_at
+    ])?;
+    Ok(())
 }
 
 /// A read-only view of the store for another thread (the UI's lists), on its own

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use rusqlite::params;
 use uuid::Uuid;
 
-use super::{meta_get, meta_set, read_doc, Listing, Store};
+use super::{meta_get, meta_set, read_doc, upsert_listing, Listing, Store};
 use crate::catalogue::Catalogue;
 use crate::doc::Doc;
 use crate::error::{Error, Result};
@@ -92,28 +92,16 @@ impl Store {
             )?;
         }
         meta_set(&tx, META_REFERENCE_VERSION, &update.version.to_string())?;
-        let open: Vec<Vec<u8>> = tx
-            .prepare("SELECT doc_id FROM listing WHERE open = 1")?
-            .query_map([], |row| row.get(0))?
+        let open: Vec<(Vec<u8>, String)> = tx
+            .prepare("SELECT doc_id, kind FROM listing WHERE open = 1")?
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
             .collect::<rusqlite::Result<_>>()?;
-        for id in open {
+        for (id, kind) in open {
             let id = Uuid::from_slice(&id)
                 .map_err(|e| Error::invalid("listing", format!("document id: {e}")))?;
             let doc = read_doc(&tx, id, &self.actor)?;
             let listing = listing_with(&doc, due_reference(Some(&city)))?;
-            tx.prepare_cached(
-                "UPDATE listing SET status = ?2, title = ?3, deadline = ?4, band = ?5,
-                   open = ?6, updated_at = ?7 WHERE doc_id = ?1",
-            )?
-            .execute(params![
-                id.as_bytes(),
-                listing.status,
-                listing.title,
-                listing.deadline,
-                listing.band,
-                listing.open,
-                listing.updated_at
-            ])?;
+            upsert_listing(&tx, id, &kind, &listing)?;
         }
         tx.commit()?;
         self.city = std::cell::OnceCell::from(Some(Arc::new(city)));

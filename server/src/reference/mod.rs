@@ -72,14 +72,8 @@ impl Reference {
     pub fn from_city(city: CityReference) -> fieldloop_core::Result<Reference> {
         Ok(Reference {
             version: city.version,
-            catalogue: match &city.catalogue {
-                Some(catalogue) => catalogue.clone(),
-                None => Catalogue::builtin()?,
-            },
-            calendar: match &city.calendar {
-                Some(calendar) => calendar.clone(),
-                None => Calendar::bundled()?,
-            },
+            catalogue: city.catalogue_or_bundled()?,
+            calendar: city.calendar_or_bundled()?,
             matrix: match &city.matrix {
                 Some(matrix) => matrix.clone(),
                 None => ResponsibilityMatrix::builtin()?,

@@ -200,16 +200,7 @@ fn a_verification_stored_but_never_judged_gets_its_verdict_from_the_next_tick() 
     inspector.capture(&mut case, &[(&check.hash, &check.jpeg[..])]);
     upload(&mut inspector);
     store_unreacted(&server, &inspector, id, minutes(5));
-    let verdicts = || {
-        server
-            .doc(id)
-            .expect("doc")
-            .events()
-            .expect("events")
-            .iter()
-            .filter(|e| e.kind == "case.verdict")
-            .count()
-    };
+    let verdicts = || events_of(&server, id, "case.verdict");
     assert_eq!(server.status(id).as_deref(), Some("verification_submitted"));
     assert_eq!(verdicts(), 0, "nothing judged it yet");
     for _ in 0..2 {
@@ -223,6 +214,18 @@ fn a_verification_stored_but_never_judged_gets_its_verdict_from_the_next_tick() 
 
 /// Stores what `device` changed in case `id` beyond the server's copy straight through
 /// the storage trait, as a server killed right after its commit left it: no reaction ran.
+/// How many events of `kind` the server's copy of `id` holds.
+fn events_of(server: &fieldloop_tests::TestServer, id: uuid::Uuid, kind: &str) -> usize {
+    server
+        .doc(id)
+        .expect("doc")
+        .events()
+        .expect("events")
+        .iter()
+        .filter(|e| e.kind == kind)
+        .count()
+}
+
 fn store_unreacted(
     server: &fieldloop_tests::TestServer,
     device: &fieldloop_tests::Device,
@@ -298,16 +301,7 @@ fn a_registration_stored_but_never_dispatched_is_dispatched_by_the_next_tick_onc
     dispatcher.act(lost, register(), minutes(3));
     store_unreacted(&server, &dispatcher, lost, minutes(3));
 
-    let dispatches = |id| {
-        server
-            .doc(id)
-            .expect("doc")
-            .events()
-            .expect("events")
-            .iter()
-            .filter(|e| e.kind == "case.dispatched")
-            .count()
-    };
+    let dispatches = |id| events_of(&server, id, "case.dispatched");
     assert_eq!(server.status(lost).as_deref(), Some("registered"));
     assert_eq!(dispatches(lost), 0, "nothing dispatched it yet");
     let owed = || {

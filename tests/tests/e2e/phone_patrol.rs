@@ -12,7 +12,7 @@ use fieldloop_ffi::{FieldError, FieldPhone};
 use fieldloop_tests::{TestServer, POSITION, T0};
 
 use crate::phone_support::{logged_in, open, TestClock};
-use crate::reference::{admin_token, import};
+use crate::reference::{city_admin, import};
 
 const SEGMENT: &str = "seg-pause";
 const SEGMENT_M: f64 = 1_200.0;
@@ -64,11 +64,6 @@ fn walk(first: u32, count: u32, t: Millis) -> Vec<Fix> {
 #[test]
 fn a_paused_patrol_is_still_paused_after_a_restart_and_the_pause_is_left_out() {
     let server = TestServer::start();
-    let everywhere = Jurisdiction {
-        everywhere: true,
-        ..Jurisdiction::default()
-    };
-    server.add_user("city-admin", Role::Admin, everywhere);
     server.add_user(
         "chief",
         Role::RiverChief,
@@ -77,7 +72,7 @@ fn a_paused_patrol_is_still_paused_after_a_restart_and_the_pause_is_left_out() {
             ..Jurisdiction::default()
         },
     );
-    import(&server, &admin_token(&server), "rivers", rivers());
+    import(&server, &city_admin(&server), "rivers", rivers());
 
     let dir = tempfile::tempdir().expect("temp dir");
     let start = T0;

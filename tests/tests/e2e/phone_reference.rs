@@ -8,7 +8,6 @@
 use fieldloop_core::case::events::Reported;
 use fieldloop_core::case::{CaseDoc, NewCase};
 use fieldloop_core::doc::EvidenceStage;
-use fieldloop_core::roles::{Jurisdiction, Role};
 use fieldloop_core::store::sha256_hex;
 use fieldloop_core::time::{HOUR, MINUTE};
 use fieldloop_ffi::InboxFilter;
@@ -18,7 +17,7 @@ use fieldloop_tests::{
 use uuid::Uuid;
 
 use crate::phone_support::{logged_in, open, sync, TestClock};
-use crate::reference::{admin_token, grid, import};
+use crate::reference::{city_admin, grid, import};
 
 /// 共享单车乱停放: a category no national list has, as a city would add it.
 const CITY_KEY: &str = "29901";
@@ -91,12 +90,7 @@ fn report_city_case(device: &mut Device, at: i64) -> Uuid {
 #[test]
 fn the_phone_counts_down_on_the_citys_own_category_and_calendar_offline() {
     let server = TestServer::with_street_people();
-    let everywhere = Jurisdiction {
-        everywhere: true,
-        ..Jurisdiction::default()
-    };
-    server.add_user("city-admin", Role::Admin, everywhere);
-    let admin = admin_token(&server);
+    let admin = city_admin(&server);
     import(&server, &admin, "grid", grid(GRID, OTHER_GRID));
     import(&server, &admin, "categories", city_catalogue(3));
     let imported = import(&server, &admin, "calendar", city_year());

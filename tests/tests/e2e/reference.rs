@@ -56,7 +56,16 @@ pub(crate) fn import(server: &TestServer, token: &str, kind: &str, body: String)
     answer["version"].as_u64().expect("version")
 }
 
-pub(crate) fn admin_token(server: &TestServer) -> String {
+/// Creates the city's admin (jurisdiction everywhere) and answers its token.
+pub(crate) fn city_admin(server: &TestServer) -> String {
+    server.add_user(
+        "city-admin",
+        Role::Admin,
+        Jurisdiction {
+            everywhere: true,
+            ..Jurisdiction::default()
+        },
+    );
     let login: serde_json::Value = reqwest::blocking::Client::new()
         .post(format!("{}/v1/login", server.base))
         .json(&serde_json::json!({"username": "city-admin", "password": password_of("city-admin")}))
@@ -70,12 +79,7 @@ pub(crate) fn admin_token(server: &TestServer) -> String {
 #[test]
 fn a_phone_syncs_the_reference_version_it_lacks_and_resolves_offline_on_it() {
     let server = TestServer::with_street_people();
-    let everywhere = Jurisdiction {
-        everywhere: true,
-        ..Jurisdiction::default()
-    };
-    server.add_user("city-admin", Role::Admin, everywhere);
-    let admin = admin_token(&server);
+    let admin = city_admin(&server);
     let here = LatLon {
         lat: POSITION.lat,
         lon: POSITION.lon,

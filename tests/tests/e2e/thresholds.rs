@@ -8,7 +8,6 @@ use fieldloop_core::case::events::Handled;
 use fieldloop_core::case::CaseEvent;
 use fieldloop_core::doc::{Evidence, EvidenceStage};
 use fieldloop_core::media::{process_photo, PhotoLimits, ProcessOptions, ProcessedPhoto};
-use fieldloop_core::roles::{Jurisdiction, Role};
 use fieldloop_core::time::{Millis, MINUTE};
 use fieldloop_core::verify::VerifyPolicy;
 use fieldloop_tests::*;
@@ -17,7 +16,7 @@ use uuid::Uuid;
 use crate::referee::{
     at, dispatched_case_from, photo, upload, verdict_checks, verify, Photo, Street,
 };
-use crate::reference::{admin_token, import};
+use crate::reference::{city_admin, import};
 
 /// The Jolla phone's photo: EXIF capture time 2014-09-21 16:00:56 with no zone and no
 /// GPS, so only the time is compared (read as UTC+8, the default zone).
@@ -34,12 +33,7 @@ fn jolla() -> Option<ProcessedPhoto> {
 fn street_at(start: Millis) -> (Street, String) {
     let server = TestServer::with_street_people();
     server.clock.set(start);
-    let everywhere = Jurisdiction {
-        everywhere: true,
-        ..Jurisdiction::default()
-    };
-    server.add_user("city-admin", Role::Admin, everywhere);
-    let admin = admin_token(&server);
+    let admin = city_admin(&server);
     let inspector = Device::login(&server, "inspector");
     let dispatcher = Device::login(&server, "dispatcher");
     let handler = Device::login(&server, "handler");
@@ -198,12 +192,7 @@ fn get(server: &TestServer, token: &str, path: &str) -> serde_json::Value {
 #[test]
 fn a_bad_thresholds_file_is_refused_whole_naming_each_field_and_nothing_changes() {
     let server = TestServer::start();
-    let everywhere = Jurisdiction {
-        everywhere: true,
-        ..Jurisdiction::default()
-    };
-    server.add_user("city-admin", Role::Admin, everywhere);
-    let admin = admin_token(&server);
+    let admin = city_admin(&server);
     import(
         &server,
         &admin,

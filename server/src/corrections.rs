@@ -34,30 +34,15 @@ pub async fn audit_accepted(state: &AppState, accepted: &[AcceptedDoc]) {
 }
 
 async fn audit_one(state: &AppState, accepted: &AcceptedDoc) -> Result<()> {
-    let Some(stored) = state.docs.load_doc(accepted.doc_id).await? else {
-        return Ok(());
-    };
-    let actor = writer_actor();
-    let ids_through = |through: Option<Seq>| -> Result<HashSet<Uuid>> {
-        let mut doc = if stored.compacted.is_empty() {
-            Doc::empty(&actor)
-        } else {
-            Doc::load(&stored.compacted, &actor)?
-        };
-        for change in &stored.changes {
-            if through.is_some_and(|t| change.seq >= t) {
-                break;
-            }
-            doc.load_changes(&change.bytes)?;
+    let replayed;
+    let brought = match &accepted.new_events {
+        Some(events) => events,
+        None => {
+            replayed = replay_new_events(state, accepted).await?;
+            &replayed
         }
-        Ok(doc
-            .snapshot()
-            .map(|s| s.events.into_iter().map(|e| e.id).collect())
-            .unwrap_or_default())
     };
-    let before = ids_through(Some(accepted.seq))?;
-    let after = stored.load(&actor)?.snapshot()?;
-    for event in after.events.iter().filter(|e| !before.contains(&e.id)) {
+    for event in brought {
         if !AUDITED.contains(&event.kind.as_str()) || event.by != accepted.origin.user_id {
             continue;
         }
@@ -79,4 +64,40 @@ async fn audit_one(state: &AppState, accepted: &AcceptedDoc) -> Result<()> {
             .await?;
     }
     Ok(())
+}
+
+/// The events a stored change brought, found by replaying the document up to it; for
+/// writers that did not say (the console, citizen reports).
+async fn replay_new_events(
+    state: &AppState,
+    accepted: &AcceptedDoc,
+) -> Result<Vec<fieldloop_core::doc::Event>> {
+    let Some(stored) = state.docs.load_doc(accepted.doc_id).await? else {
+        return Ok(Vec::new());
+    };
+    let actor = writer_actor();
+    let ids_through = |through: Option<Seq>| -> Result<HashSet<Uuid>> {
+        let mut doc = if stored.compacted.is_empty() {
+            Doc::empty(&actor)
+        } else {
+            Doc::load(&stored.compacted, &actor)?
+        };
+        for change in &stored.changes {
+            if through.is_some_and(|t| change.seq >= t) {
+                break;
+            }
+            doc.load_changes(&change.bytes)?;
+        }
+        Ok(doc
+            .snapshot()
+            .map(|s| s.events.into_iter().map(|e| e.id).collect())
+            .unwrap_or_default())
+    };
+    let before = ids_through(Some(accepted.seq))?;
+    let after = stored.load(&actor)?.snapshot()?;
+    Ok(after
+        .events
+        .into_iter()
+        .filter(|e| !before.contains(&e.id))
+        .collect())
 }

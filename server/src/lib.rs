@@ -34,6 +34,7 @@ pub mod console;
 pub mod corrections;
 pub mod demo;
 pub mod device_keys;
+pub mod doc_cache;
 pub mod duplicates;
 pub mod error;
 pub mod evaluation;

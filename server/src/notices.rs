@@ -96,10 +96,15 @@ pub async fn warnings(state: &AppState, now: Millis) -> Result<Written> {
 }
 
 async fn notice_warnings(state: &AppState, id: Uuid, now: Millis) -> Result<Written> {
-    let Some(stored) = state.docs.load_doc(id).await? else {
+    let Some(loaded) = state
+        .doc_cache
+        .load(&*state.docs, id, &writer_actor())
+        .await?
+    else {
         return Ok(Written::default());
     };
-    let mut doc = stored.load(&writer_actor())?;
+    let target = (loaded.id, loaded.kind, loaded.last_seq);
+    let mut doc = loaded.doc;
     let snapshot = doc.snapshot()?;
     let notice = fold_notice(&snapshot)?;
     if notice.status == NoticeStatus::Closed {
@@ -125,5 +130,5 @@ async fn notice_warnings(state: &AppState, id: Uuid, now: Millis) -> Result<Writ
             ))
         })
         .collect::<Result<Vec<_>>>()?;
-    write_events(state, &mut doc, &stored, events, now).await
+    write_events(state, &mut doc, target, events, now).await
 }

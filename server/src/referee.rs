@@ -107,10 +107,15 @@ pub async fn photo_arrived(state: &AppState, hash: &BlobHash) -> Result<Written>
 }
 
 pub(crate) async fn react_one(state: &AppState, id: Uuid) -> Result<Written> {
-    let Some(stored) = state.docs.load_doc(id).await? else {
+    let Some(loaded) = state
+        .doc_cache
+        .load(&*state.docs, id, &writer_actor())
+        .await?
+    else {
         return Ok(Written::default());
     };
-    let mut doc = stored.load(&writer_actor())?;
+    let target = (loaded.id, loaded.kind, loaded.last_seq);
+    let mut doc = loaded.doc;
     let snapshot = doc.snapshot()?;
     let now = state.clock.now();
     let stamp = stamp_after(&snapshot, now);
@@ -129,7 +134,7 @@ pub(crate) async fn react_one(state: &AppState, id: Uuid) -> Result<Written> {
                     typed.extend(auto_dispatch(&case_state, cell, &reference.matrix));
                 }
                 if case_state.status == CaseStatus::VerificationSubmitted {
-                    if let Some(verdict) = judge_case(state, &stored, &snapshot, now).await? {
+                    if let Some(verdict) = judge_case(state, target, &snapshot, now).await? {
                         typed.extend(case_verdict_events(verdict));
                     }
                 }
@@ -182,7 +187,7 @@ pub(crate) async fn react_one(state: &AppState, id: Uuid) -> Result<Written> {
             }
             DocKind::SiteInspection | DocKind::PatrolPlan => Vec::new(),
         };
-    let written = write_events(state, &mut doc, &stored, events, now).await?;
+    let written = write_events(state, &mut doc, target, events, now).await?;
     if written.events > 0 && snapshot.header.kind == DocKind::Patrol {
         let judged = patrol::fold(&doc.snapshot()?);
         let marked = retry_stale(|| mark_plan_task(state, id, &judged, now)).await?;
@@ -208,12 +213,11 @@ pub(crate) fn stamp_after(snapshot: &Snapshot, now: Millis) -> Millis {
 pub(crate) async fn write_events(
     state: &AppState,
     doc: &mut Doc,
-    stored: &StoredDoc,
+    target: (Uuid, DocKind, Seq),
     events: Vec<Event>,
     now: Millis,
 ) -> Result<Written> {
     let since = doc.heads();
-    let target = (stored.id, stored.kind, stored.last_seq);
     append_server_events(state, doc, target, &since, events, now).await
 }
 
@@ -262,13 +266,24 @@ async fn append_server_events(
 /// Runs the closure checks on a case; `None` while photos are still on their way.
 async fn judge_case(
     state: &AppState,
-    stored: &StoredDoc,
+    (id, _, judged_at): (Uuid, DocKind, Seq),
     snapshot: &Snapshot,
     now: Millis,
 ) -> Result<Option<case::Verdict>> {
     let reference = &state.reference.current();
     let (uploads, custody) = uploads_and_custody(state, snapshot).await?;
-    let arrivals = arrivals_of(state, stored).await?;
+    // Arrival times need every change with its origin, which only the whole stored
+    // document has. One that moved on since `snapshot` is judged again: the verdict's
+    // write is checked against `judged_at`.
+    let stored = state
+        .docs
+        .load_doc(id)
+        .await?
+        .ok_or_else(|| crate::error::ServerError::NotFound(format!("document {id}")))?;
+    if stored.last_seq != judged_at {
+        return Err(crate::storage::StoreError::Stale(id).into());
+    }
+    let arrivals = arrivals_of(state, &stored).await?;
     let reuse = reuse_index(state, snapshot).await?;
     let people = people_of(state, snapshot).await?;
     let input = CaseVerification {
@@ -287,7 +302,7 @@ async fn judge_case(
     match verify_case(&input)? {
         Outcome::Judged { verdict } => Ok(Some(verdict)),
         Outcome::Waiting { missing } => {
-            tracing::info!(doc = %stored.id, ?missing, "verdict waits for photos");
+            tracing::info!(doc = %id, ?missing, "verdict waits for photos");
             Ok(None)
         }
     }
@@ -548,10 +563,15 @@ fn with_unit_statuses() -> Vec<String> {
 /// The deadline events due on one case; the next tick looks at it again whatever happens.
 async fn case_deadline_events(state: &AppState, id: Uuid, now: Millis) -> Result<Written> {
     let reference = &state.reference.current();
-    let Some(stored) = state.docs.load_doc(id).await? else {
+    let Some(loaded) = state
+        .doc_cache
+        .load(&*state.docs, id, &writer_actor())
+        .await?
+    else {
         return Ok(Written::default());
     };
-    let mut doc = stored.load(&writer_actor())?;
+    let target = (loaded.id, loaded.kind, loaded.last_seq);
+    let mut doc = loaded.doc;
     let snapshot = doc.snapshot()?;
     let case_state = case::fold(&snapshot);
     let due = match due_deadline_events(
@@ -566,7 +586,7 @@ async fn case_deadline_events(state: &AppState, id: Uuid, now: Millis) -> Result
         Err(e) => {
             // A case the rules cannot time (unknown category) has no deadline events;
             // its verdict says why.
-            tracing::warn!(doc = %stored.id, error = %e, "no deadline for case");
+            tracing::warn!(doc = %id, error = %e, "no deadline for case");
             return Ok(Written::default());
         }
     };
@@ -575,7 +595,7 @@ async fn case_deadline_events(state: &AppState, id: Uuid, now: Millis) -> Result
         .iter()
         .map(|e: &CaseEvent| e.to_event(Uuid::now_v7(), stamp, SERVER_USER, Role::Server))
         .collect::<fieldloop_core::Result<Vec<_>>>()?;
-    write_events(state, &mut doc, &stored, events, now).await
+    write_events(state, &mut doc, target, events, now).await
 }
 
 /// Whether a case's projection leaves a deadline event to write: its clock runs only
@@ -648,8 +668,12 @@ async fn issue_plan(
 ) -> Result<Written> {
     let id = plan_doc_id(&plan.chief, period);
     let first_segment = plan.tasks.first().map(|t| t.segment.id.clone());
-    let (mut doc, stored_kind) = match state.docs.load_doc(id).await? {
-        Some(stored) => (stored.load(&writer_actor())?, Some(stored)),
+    let (mut doc, stored_kind) = match state
+        .doc_cache
+        .load(&*state.docs, id, &writer_actor())
+        .await?
+    {
+        Some(loaded) => (loaded.doc, Some((loaded.id, loaded.kind, loaded.last_seq))),
         None => {
             let header = Header {
                 id,
@@ -677,7 +701,7 @@ async fn issue_plan(
     };
     let event = change.to_event(Uuid::now_v7(), now, SERVER_USER)?;
     match stored_kind {
-        Some(stored) => write_events(state, &mut doc, &stored, vec![event], now).await,
+        Some(target) => write_events(state, &mut doc, target, vec![event], now).await,
         None => {
             let target = (id, DocKind::PatrolPlan, 0);
             append_server_events(state, &mut doc, target, &[], vec![event], now).await
@@ -702,16 +726,21 @@ async fn mark_plan_task(
         return Ok(Written::default());
     };
     let plan_id = plan_doc_id(chief, &month_of(started)?);
-    let Some(stored) = state.docs.load_doc(plan_id).await? else {
+    let Some(loaded) = state
+        .doc_cache
+        .load(&*state.docs, plan_id, &writer_actor())
+        .await?
+    else {
         return Ok(Written::default());
     };
-    let mut doc = stored.load(&writer_actor())?;
+    let target = (loaded.id, loaded.kind, loaded.last_seq);
+    let mut doc = loaded.doc;
     let plan = fold_plan(&doc.snapshot()?)?;
     let Some(done) = task_done_for(&plan, patrol_id, patrol) else {
         return Ok(Written::default());
     };
     let event = task_done_event(&done, Uuid::now_v7(), now, SERVER_USER)?;
-    write_events(state, &mut doc, &stored, vec![event], now).await
+    write_events(state, &mut doc, target, vec![event], now).await
 }
 
 #[cfg(test)]

@@ -37,6 +37,8 @@ pub struct Config {
     /// Failed logins allowed per account name and per client address, and whose
     /// `X-Forwarded-For` to believe.
     pub login_throttle: ThrottleSettings,
+    /// Documents kept loaded between requests ([`crate::doc_cache`]); 0 turns it off.
+    pub cached_docs: usize,
 }
 
 impl Default for Config {
@@ -47,6 +49,7 @@ impl Default for Config {
             abandoned_upload_after: std::time::Duration::from_secs(7 * 24 * 3600),
             request_timeout: std::time::Duration::from_secs(120),
             login_throttle: ThrottleSettings::default(),
+            cached_docs: crate::doc_cache::DEFAULT_CACHED_DOCS,
         }
     }
 }
@@ -79,6 +82,8 @@ pub struct AppState {
     pub open_cases: Arc<dyn OpenCaseIndex>,
     /// Case, patrol and notice snapshots and computed months for the evaluation.
     pub evaluation_cache: Arc<crate::evaluation_view::EvaluationCache>,
+    /// Recently used documents, caught up from `docs` on every read.
+    pub doc_cache: Arc<crate::doc_cache::DocCache>,
 }
 
 impl AppState {
@@ -123,16 +128,17 @@ impl AppState {
             reference_store: stores.reference,
             blobs: stores.blobs,
             clock,
-            config: Arc::new(config),
             uploads: Arc::default(),
             login_failures: stores.login_failures,
             judging: Arc::default(),
             evaluation_cache: Arc::default(),
+            doc_cache: Arc::new(crate::doc_cache::DocCache::new(config.cached_docs)),
             // The bundled reference data is compiled in and covered by tests; the city's
             // own is read from the store by `reference::refresh`.
             reference: Arc::new(ReferenceCell::new(
                 Reference::builtin().expect("bundled reference data parses"),
             )),
+            config: Arc::new(config),
         }
     }
 

@@ -6,7 +6,7 @@
 //! with, and the request's `device_id` must be that device: the server keeps per-device
 //! state and records (user, device) beside every change it accepts.
 //!
-//! Per push, on the document loaded from storage (never cached):
+//! Per push, on the document as stored now (read through [`crate::doc_cache`]):
 //! - unknown document with non-empty `shared_heads` → `NeedFull` without a copy (the
 //!   device pushes it whole next time);
 //! - the changes applied to a copy leave missing dependencies (or the shared heads are
@@ -74,7 +74,7 @@ const MAX_PUSHES: usize = 5000;
 
 /// The server's own automerge actor: it only reads and merges here, but a loaded document
 /// needs one.
-fn server_actor() -> automerge::ActorId {
+pub(crate) fn server_actor() -> automerge::ActorId {
     actor_for(&Uuid::nil())
 }
 
@@ -86,6 +86,9 @@ pub struct AcceptedDoc {
     pub kind: DocKind,
     pub seq: Seq,
     pub origin: Origin,
+    /// The events this change brought, when the writer knew them (a sync push does);
+    /// `None`: readers replay the stored changes to find them.
+    pub new_events: Option<Vec<fieldloop_core::doc::Event>>,
 }
 
 /// The hook where reactions to accepted device changes run, after they are stored and
@@ -203,6 +206,7 @@ enum PushOutcome {
         change: Box<NewChange>,
         ack: Ack,
         base: Seq,
+        new_events: Vec<fieldloop_core::doc::Event>,
     },
 }
 
@@ -286,6 +290,7 @@ async fn judge_and_store(
     };
     let mut to_store = Vec::new();
     let mut acks_after_store = Vec::new();
+    let mut brought = Vec::new();
     for push in pushes {
         let outcome = if !seen.insert(push.id) {
             reject(
@@ -300,9 +305,15 @@ async fn judge_and_store(
         match outcome {
             PushOutcome::Ack(ack) => judged.acks.push(ack),
             PushOutcome::Reject(rejection) => judged.rejections.push(rejection),
-            PushOutcome::Accept { change, ack, base } => {
+            PushOutcome::Accept {
+                change,
+                ack,
+                base,
+                new_events,
+            } => {
                 to_store.push((*change, base));
                 acks_after_store.push(ack);
+                brought.push(new_events);
             }
         }
     }
@@ -314,11 +325,13 @@ async fn judge_and_store(
     judged.accepted = stored
         .into_iter()
         .zip(seqs)
-        .map(|((doc_id, kind), seq)| AcceptedDoc {
+        .zip(brought)
+        .map(|(((doc_id, kind), seq), new_events)| AcceptedDoc {
             doc_id,
             kind,
             seq,
             origin: origin.clone(),
+            new_events: Some(new_events),
         })
         .collect();
     judged.acks.extend(acks_after_store);
@@ -334,8 +347,9 @@ async fn judge_push(
 ) -> Result<PushOutcome> {
     let id = push.id;
     let actor = server_actor();
-    let stored = state.docs.load_doc(id).await?;
-    let mut before = match &stored {
+    let loaded = state.doc_cache.load(&*state.docs, id, &actor).await?;
+    let base = loaded.as_ref().map_or(0, |l| l.last_seq);
+    let mut before = match loaded {
         Some(stored) => {
             if stored.kind != push.kind {
                 return Ok(reject(
@@ -359,7 +373,7 @@ async fn judge_push(
                     None,
                 ));
             }
-            Some(stored.load(&actor)?)
+            Some(stored.doc)
         }
         None if !push.shared_heads.is_empty() => {
             return Ok(reject(
@@ -424,7 +438,6 @@ async fn judge_push(
         heads: heads_to_wire(&device_heads),
     };
     let before_heads = before.as_mut().map(|d| d.heads()).unwrap_or_default();
-    let base = stored.as_ref().map_or(0, |s| s.last_seq);
     if before.is_some() && after.heads() == before_heads {
         return Ok(PushOutcome::Ack(ack));
     }
@@ -453,6 +466,16 @@ async fn judge_push(
             before.as_mut(),
         ));
     }
+    let known: HashSet<Uuid> = before_snapshot
+        .as_ref()
+        .map(|b| b.events.iter().map(|e| e.id).collect())
+        .unwrap_or_default();
+    let new_events = snapshot
+        .events
+        .iter()
+        .filter(|e| !known.contains(&e.id))
+        .cloned()
+        .collect();
     let change = change_of(
         (id, push.kind),
         &snapshot,
@@ -465,6 +488,7 @@ async fn judge_push(
         change: Box::new(change),
         ack,
         base,
+        new_events,
     })
 }
 
@@ -559,10 +583,10 @@ async fn collect_updates(
         if !in_scope(principal, &projection) {
             continue;
         }
-        let Some(stored) = state.docs.load_doc(id).await? else {
+        let Some(mut stored) = state.doc_cache.load(&*state.docs, id, &actor).await? else {
             continue;
         };
-        let mut doc = stored.load(&actor)?;
+        let doc = &mut stored.doc;
         let bytes = doc.save();
         total += bytes.len();
         let heads = heads_to_wire(&doc.heads());
@@ -602,11 +626,11 @@ async fn collect_updates(
             last_included = projection.seq;
             continue;
         }
-        let Some(stored) = state.docs.load_doc(id).await? else {
+        let Some(mut stored) = state.doc_cache.load(&*state.docs, id, &actor).await? else {
             last_included = projection.seq;
             continue;
         };
-        let mut doc = stored.load(&actor)?;
+        let doc = &mut stored.doc;
         let server_heads = doc.heads();
         let known_heads = heads_from_wire(known.get(&id).map(Vec::as_slice).unwrap_or(&[]));
         let device_has_all =

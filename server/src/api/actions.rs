@@ -190,6 +190,7 @@ pub(crate) async fn store_and_react(state: &AppState, change: NewChange, base: S
         kind: change.kind,
         seq: 0,
         origin: change.origin.clone(),
+        new_events: None,
     };
     let seq = state
         .docs

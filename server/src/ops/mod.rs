@@ -42,6 +42,9 @@ pub struct ServeOps {
         value_delimiter = ','
     )]
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Documents kept loaded in memory between requests (0: none, every read loads).
+    #[arg(long, env = "FIELDLOOP_CACHED_DOCS", default_value_t = crate::doc_cache::DEFAULT_CACHED_DOCS)]
+    pub cached_docs: usize,
 }
 
 impl ServeOps {
@@ -59,6 +62,7 @@ impl ServeOps {
                 lock_for: i64::from(self.login_lock_minutes.max(1)) * fieldloop_core::time::MINUTE,
                 trusted_proxies: self.trusted_proxies.clone(),
             },
+            cached_docs: self.cached_docs,
             ..crate::Config::default()
         }
     }

@@ -114,7 +114,7 @@ impl AccountDirectory for SqliteStore {
 
     fn set_password(&self, user_id: String, hash: String, now: Millis) -> StoreFuture<'_, bool> {
         self.write(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.savepoint()?;
             let changed = tx.execute(
                 "UPDATE users SET password_hash = ?2 WHERE id = ?1",
                 params![user_id, hash],

@@ -56,7 +56,7 @@ impl DeviceKeyStore for SqliteStore {
         now: Millis,
     ) -> StoreFuture<'_, ()> {
         self.write(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.savepoint()?;
             let held: Option<String> = tx
                 .query_row(
                     "SELECT public_key FROM device_keys WHERE device_id = ?1",

@@ -52,6 +52,10 @@ pub enum StoreError {
     #[error("configuration: {0}")]
     Config(String),
 
+    /// The group commit this write was part of did not commit (the disk failed).
+    #[error("commit failed: {0}")]
+    Commit(String),
+
     #[error("blocking task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
 }

@@ -59,7 +59,7 @@ impl LoginFailureStore for SqliteStore {
 
     fn add_failure(&self, keys: Vec<String>, now: Millis, window: Millis) -> StoreFuture<'_, ()> {
         self.write(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.savepoint()?;
             tx.execute(
                 "DELETE FROM login_failures WHERE last_at <= ?1",
                 [now.saturating_sub(window)],

@@ -220,6 +220,19 @@ pub struct StoredDoc {
     pub last_seq: Seq,
 }
 
+/// The answer of [`DocStore::load_doc_since`].
+#[derive(Debug, Clone)]
+pub enum DocSince {
+    /// The changes after `since`, oldest first (none when the document has not moved).
+    Changes {
+        kind: DocKind,
+        changes: Vec<StoredChange>,
+        last_seq: Seq,
+    },
+    /// Some changes after `since` now live only inside a compaction.
+    Whole(StoredDoc),
+}
+
 impl StoredDoc {
     /// Rebuilds the automerge document with `actor` as the writer.
     pub fn load(
@@ -251,8 +264,12 @@ pub trait DocStore: Send + Sync {
     /// [`StoreError::Stale`]: the writer reads again and decides again ([`retry_stale`]).
     /// Writers of different documents never wait for each other here.
     fn append_versioned(&self, changes: Vec<(NewChange, Seq)>) -> StoreFuture<'_, Vec<Seq>>;
-    /// Loaded on demand; nothing is cached in memory.
+    /// The whole document, as stored (the server's reader is [`crate::doc_cache`]).
     fn load_doc(&self, id: Uuid) -> StoreFuture<'_, Option<StoredDoc>>;
+    /// What a reader holding the document through sequence number `since` lacks: the
+    /// changes after it, or the whole document once compaction has dropped some of them.
+    /// Read in one snapshot, so the changes and `last_seq` agree.
+    fn load_doc_since(&self, id: Uuid, since: Seq) -> StoreFuture<'_, Option<DocSince>>;
     /// Replaces the changes up to `through` with a full save. Their arrival records stay.
     fn compact(&self, id: Uuid, saved: Vec<u8>, through: Seq) -> StoreFuture<'_, ()>;
     fn projection(&self, id: Uuid) -> StoreFuture<'_, Option<Projection>>;

@@ -57,7 +57,7 @@ impl ReferenceStore for SqliteStore {
         at: Millis,
     ) -> StoreFuture<'_, u64> {
         self.write(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.savepoint()?;
             let version = max_version(&tx)? + 1;
             for data in &kinds {
                 tx.execute(

@@ -17,9 +17,9 @@ use uuid::Uuid;
 use super::error::{StoreError, StoreResult as Result};
 use super::{
     schema, AuditEntry, AuditLog, AuthStore, BlobHash, BlobIndex, BlobMeta, CaseEvidence,
-    ChainedAudit, DeviceHeads, DeviceRecord, DocStore, LeaseStore, NewChange, Origin, Projection,
-    ProjectionFields, Registration, Seq, StoreFuture, StoredChange, StoredDoc, TokenRecord,
-    UserRecord, UserStore,
+    ChainedAudit, DeviceHeads, DeviceRecord, DocSince, DocStore, LeaseStore, NewChange, Origin,
+    Projection, ProjectionFields, Registration, Seq, StoreFuture, StoredChange, StoredDoc,
+    TokenRecord, UserRecord, UserStore,
 };
 
 /// Idle read connections kept open; more are opened on demand under load.
@@ -34,6 +34,8 @@ struct Inner {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    /// Writes waiting for the next group commit ([`SqliteStore::write`]).
+    queued: Mutex<Vec<Box<dyn QueuedWrite>>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -60,6 +62,7 @@ impl SqliteStore {
                 path: path.to_owned(),
                 writer: Mutex::new(writer),
                 readers: Mutex::new(Vec::new()),
+                queued: Mutex::new(Vec::new()),
             }),
         })
     }
@@ -99,20 +102,131 @@ impl SqliteStore {
         })
     }
 
+    /// Runs `f` as one write, answered once it is durable.
+    ///
+    /// Writes are committed in groups: `synchronous=FULL` makes every commit wait for the
+    /// disk (a few ms on a phone-farm VM), and one writer committing each sync's writes
+    /// alone capped the server at a few hundred writes a second. So a write joins a queue;
+    /// whoever takes the writer next runs every queued write in one transaction, each
+    /// under its own savepoint (a write that fails rolls back alone), commits once, and
+    /// then answers them all. `f` must not open a transaction itself: nest with
+    /// `conn.savepoint()`.
     pub(super) fn write<T, F>(&self, f: F) -> StoreFuture<'static, T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     {
         let inner = self.inner.clone();
-        Box::pin(
-            async move { tokio::task::spawn_blocking(move || f(&mut lock(&inner.writer))).await? },
-        )
+        Box::pin(async move {
+            let (answer, answered) = tokio::sync::oneshot::channel();
+            lock(&inner.queued).push(Box::new(PendingWrite {
+                write: Some(f),
+                result: None,
+                answer,
+            }));
+            tokio::task::spawn_blocking(move || commit_queued(&inner)).await?;
+            answered
+                .await
+                .map_err(|_| StoreError::Commit("the write was dropped unanswered".into()))?
+        })
     }
 
     /// Runs `f` on the write connection, blocking; for startup, tests and tools.
     pub fn with_writer<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
         f(&mut lock(&self.inner.writer))
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Group commit.
+
+/// Writes one group commit takes at most, so that no write waits behind a huge batch.
+const MAX_GROUP: usize = 256;
+
+trait QueuedWrite: Send {
+    /// Runs the write inside the group's transaction.
+    fn run(&mut self, conn: &mut Connection);
+    /// Answers the writer; `commit_failed`: the group did not commit, whatever the write
+    /// itself returned.
+    fn finish(self: Box<Self>, commit_failed: Option<&str>);
+}
+
+struct PendingWrite<T, F> {
+    write: Option<F>,
+    result: Option<Result<T>>,
+    answer: tokio::sync::oneshot::Sender<Result<T>>,
+}
+
+impl<T, F> QueuedWrite for PendingWrite<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+{
+    fn run(&mut self, conn: &mut Connection) {
+        if let Some(write) = self.write.take() {
+            self.result = Some(in_savepoint(conn, write));
+        }
+    }
+
+    fn finish(self: Box<Self>, commit_failed: Option<&str>) {
+        let answer = match (self.result, commit_failed) {
+            (Some(Err(e)), _) => Err(e),
+            (Some(Ok(value)), None) => Ok(value),
+            (_, Some(reason)) => Err(StoreError::Commit(reason.to_owned())),
+            (None, None) => Err(StoreError::Commit("the write did not run".into())),
+        };
+        // The caller may have gone (a cancelled request); the write stands either way.
+        let _ = self.answer.send(answer);
+    }
+}
+
+/// One write under its own savepoint: rolled back alone when it fails or panics.
+fn in_savepoint<T>(
+    conn: &mut Connection,
+    write: impl FnOnce(&mut Connection) -> Result<T>,
+) -> Result<T> {
+    conn.execute_batch("SAVEPOINT queued_write")?;
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| write(conn)))
+        .unwrap_or_else(|_| Err(StoreError::damaged("a write panicked; it was rolled back")));
+    let end = if result.is_ok() {
+        "RELEASE queued_write"
+    } else {
+        "ROLLBACK TO queued_write; RELEASE queued_write"
+    };
+    conn.execute_batch(end)?;
+    result
+}
+
+/// Takes the writer and commits what is queued in one transaction; returns at once when
+/// an earlier taker already committed this caller's write.
+fn commit_queued(inner: &Inner) {
+    let mut conn = lock(&inner.writer);
+    let mut group = {
+        let mut queued = lock(&inner.queued);
+        let take = queued.len().min(MAX_GROUP);
+        queued.drain(..take).collect::<Vec<_>>()
+    };
+    if group.is_empty() {
+        return;
+    }
+    let failed = match conn.execute_batch("BEGIN IMMEDIATE") {
+        Err(e) => Some(e.to_string()),
+        Ok(()) => {
+            for write in &mut group {
+                write.run(&mut conn);
+            }
+            match conn.execute_batch("COMMIT") {
+                Ok(()) => None,
+                Err(e) => {
+                    let _ = conn.execute_batch("ROLLBACK");
+                    Some(e.to_string())
+                }
+            }
+        }
+    };
+    drop(conn);
+    for write in group {
+        write.finish(failed.as_deref());
     }
 }
 
@@ -242,7 +356,7 @@ impl UserStore for SqliteStore {
 
     fn register_device(&self, device: DeviceRecord) -> StoreFuture<'_, Registration> {
         self.write(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.savepoint()?;
             let owner: Option<String> = tx
                 .query_row(
                     "SELECT user_id FROM devices WHERE id = ?1",
@@ -376,7 +490,7 @@ impl AuditLog for SqliteStore {
         self.write(move |conn| {
             // The one writer connection already orders appends; the transaction keeps the
             // insert and its hash together.
-            let tx = conn.transaction()?;
+            let tx = conn.savepoint()?;
             let previous: Option<Option<Vec<u8>>> = tx
                 .query_row("SELECT hash FROM audit ORDER BY id DESC LIMIT 1", [], |r| {
                     r.get(0)
@@ -583,7 +697,55 @@ pub(super) fn query_projections(
 }
 
 /// Stores one change with its projection and blob references inside `tx`.
-fn insert_change(tx: &rusqlite::Transaction<'_>, change: NewChange) -> Result<Seq> {
+fn load_whole(conn: &Connection, id: Uuid) -> Result<Option<StoredDoc>> {
+    let head = conn
+        .prepare_cached(
+            "SELECT kind, compacted, compacted_through, last_seq FROM documents WHERE id = ?1",
+        )?
+        .query_row([id.to_string()], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, Option<Vec<u8>>>(1)?,
+                row.get::<_, Seq>(2)?,
+                row.get::<_, Seq>(3)?,
+            ))
+        })
+        .optional()?;
+    let Some((kind, compacted, compacted_through, last_seq)) = head else {
+        return Ok(None);
+    };
+    Ok(Some(StoredDoc {
+        id,
+        kind: enum_parse::<DocKind>(kind)?,
+        compacted: compacted.unwrap_or_default(),
+        compacted_through,
+        changes: changes_after(conn, id, compacted_through)?,
+        last_seq,
+    }))
+}
+
+fn changes_after(conn: &Connection, id: Uuid, after: Seq) -> Result<Vec<StoredChange>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, bytes, user_id, device_id, arrived_at FROM changes \
+         WHERE doc_id = ?1 AND seq > ?2 ORDER BY seq",
+    )?;
+    let changes = stmt
+        .query_map(params![id.to_string(), after], |row| {
+            Ok(StoredChange {
+                seq: row.get(0)?,
+                bytes: row.get::<_, Option<Vec<u8>>>(1)?.unwrap_or_default(),
+                origin: Origin {
+                    user_id: row.get(2)?,
+                    device_id: row.get(3)?,
+                    arrived_at: row.get(4)?,
+                },
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(changes)
+}
+
+fn insert_change(tx: &Connection, change: NewChange) -> Result<Seq> {
     let refs = change
         .blob_refs
         .iter()
@@ -664,7 +826,7 @@ fn insert_change(tx: &rusqlite::Transaction<'_>, change: NewChange) -> Result<Se
 impl DocStore for SqliteStore {
     fn append_change(&self, change: NewChange) -> StoreFuture<'_, Seq> {
         self.write(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.savepoint()?;
             let seq = insert_change(&tx, change)?;
             tx.commit()?;
             Ok(seq)
@@ -673,7 +835,7 @@ impl DocStore for SqliteStore {
 
     fn append_changes(&self, changes: Vec<NewChange>) -> StoreFuture<'_, Vec<Seq>> {
         self.write(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.savepoint()?;
             let seqs = changes
                 .into_iter()
                 .map(|change| insert_change(&tx, change))
@@ -686,7 +848,7 @@ impl DocStore for SqliteStore {
     fn append_versioned(&self, changes: Vec<(NewChange, Seq)>) -> StoreFuture<'_, Vec<Seq>> {
         // The single writer connection makes check and write one atomic step.
         self.write(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.savepoint()?;
             let mut seqs = Vec::with_capacity(changes.len());
             for (change, base) in changes {
                 let last: Seq = tx
@@ -709,47 +871,41 @@ impl DocStore for SqliteStore {
 
     fn load_doc(&self, id: Uuid) -> StoreFuture<'_, Option<StoredDoc>> {
         self.read(move |conn| {
-            let text = id.to_string();
-            let head = conn
-                .query_row(
-                    "SELECT kind, compacted, compacted_through, last_seq FROM documents \
-                     WHERE id = ?1",
-                    [&text],
-                    |row| {
-                        Ok((
-                            row.get::<_, String>(0)?,
-                            row.get::<_, Option<Vec<u8>>>(1)?,
-                            row.get::<_, Seq>(2)?,
-                            row.get::<_, Seq>(3)?,
-                        ))
-                    },
-                )
+            // One snapshot: a compaction between the two reads would otherwise leave
+            // changes without their bytes.
+            let tx = conn.unchecked_transaction()?;
+            load_whole(&tx, id)
+        })
+    }
+
+    fn load_doc_since(&self, id: Uuid, since: Seq) -> StoreFuture<'_, Option<DocSince>> {
+        self.read(move |conn| {
+            let tx = conn.unchecked_transaction()?;
+            let head = tx
+                .prepare_cached(
+                    "SELECT kind, compacted_through, last_seq FROM documents WHERE id = ?1",
+                )?
+                .query_row([id.to_string()], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, Seq>(1)?,
+                        row.get::<_, Seq>(2)?,
+                    ))
+                })
                 .optional()?;
-            let Some((kind, compacted, compacted_through, last_seq)) = head else {
+            let Some((kind, compacted_through, last_seq)) = head else {
                 return Ok(None);
             };
-            let mut stmt = conn.prepare(
-                "SELECT seq, bytes, user_id, device_id, arrived_at FROM changes \
-                 WHERE doc_id = ?1 AND seq > ?2 ORDER BY seq",
-            )?;
-            let changes = stmt
-                .query_map(params![text, compacted_through], |row| {
-                    Ok(StoredChange {
-                        seq: row.get(0)?,
-                        bytes: row.get::<_, Option<Vec<u8>>>(1)?.unwrap_or_default(),
-                        origin: Origin {
-                            user_id: row.get(2)?,
-                            device_id: row.get(3)?,
-                            arrived_at: row.get(4)?,
-                        },
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(Some(StoredDoc {
-                id,
+            if compacted_through > since {
+                return Ok(load_whole(&tx, id)?.map(DocSince::Whole));
+            }
+            let changes = if last_seq > since {
+                changes_after(&tx, id, since)?
+            } else {
+                Vec::new()
+            };
+            Ok(Some(DocSince::Changes {
                 kind: enum_parse::<DocKind>(kind)?,
-                compacted: compacted.unwrap_or_default(),
-                compacted_through,
                 changes,
                 last_seq,
             }))
@@ -759,7 +915,7 @@ impl DocStore for SqliteStore {
     fn compact(&self, id: Uuid, saved: Vec<u8>, through: Seq) -> StoreFuture<'_, ()> {
         self.write(move |conn| {
             let text = id.to_string();
-            let tx = conn.transaction()?;
+            let tx = conn.savepoint()?;
             let last: Option<Seq> = tx
                 .query_row(
                     "SELECT last_seq FROM documents WHERE id = ?1",
@@ -971,7 +1127,7 @@ impl DocStore for SqliteStore {
         entries: Vec<DeviceHeads>,
     ) -> StoreFuture<'_, ()> {
         self.write(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.savepoint()?;
             for entry in entries {
                 let heads = entry.heads.concat();
                 let id = entry.doc_id.to_string();

@@ -12,8 +12,8 @@ use super::{to_i64, PgStore};
 use crate::storage::error::{StoreError, StoreResult as Result};
 use crate::storage::sqlite::{enum_parse, enum_text, heads_from_blob};
 use crate::storage::{
-    BlobHash, DeviceHeads, DocStore, NewChange, Origin, Projection, ProjectionFields, Seq,
-    StoreFuture, StoredChange, StoredDoc,
+    BlobHash, DeviceHeads, DocSince, DocStore, NewChange, Origin, Projection, ProjectionFields,
+    Seq, StoreFuture, StoredChange, StoredDoc,
 };
 
 const PROJECTION_COLUMNS: [&str; 11] = [
@@ -123,6 +123,50 @@ fn scoped_changes(
 /// Stores one change with its projection and blob references inside `tx`. The caller
 /// holds the document's row lock when the document exists; `expect_new`: the change was
 /// decided on the document being absent, so finding it created meanwhile is stale.
+async fn load_whole(tx: &Transaction<'_>, id: Uuid) -> Result<Option<StoredDoc>> {
+    let Some(head) = tx
+        .query_opt(
+            "SELECT kind, compacted, compacted_through, last_seq FROM documents WHERE id = $1",
+            &[&id],
+        )
+        .await?
+    else {
+        return Ok(None);
+    };
+    let compacted_through: Seq = head.try_get(2)?;
+    Ok(Some(StoredDoc {
+        id,
+        kind: enum_parse::<DocKind>(head.try_get(0)?)?,
+        compacted: head.try_get::<_, Option<Vec<u8>>>(1)?.unwrap_or_default(),
+        compacted_through,
+        changes: changes_after(tx, id, compacted_through).await?,
+        last_seq: head.try_get(3)?,
+    }))
+}
+
+async fn changes_after(tx: &Transaction<'_>, id: Uuid, after: Seq) -> Result<Vec<StoredChange>> {
+    let rows = tx
+        .query(
+            "SELECT seq, bytes, user_id, device_id, arrived_at FROM changes \
+             WHERE doc_id = $1 AND seq > $2 ORDER BY seq",
+            &[&id, &after],
+        )
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(StoredChange {
+                seq: row.try_get(0)?,
+                bytes: row.try_get::<_, Option<Vec<u8>>>(1)?.unwrap_or_default(),
+                origin: Origin {
+                    user_id: row.try_get(2)?,
+                    device_id: row.try_get(3)?,
+                    arrived_at: row.try_get(4)?,
+                },
+            })
+        })
+        .collect()
+}
+
 async fn insert_change(tx: &Transaction<'_>, change: NewChange, expect_new: bool) -> Result<Seq> {
     let refs = change
         .blob_refs
@@ -293,47 +337,48 @@ impl DocStore for PgStore {
                 .read_only(true)
                 .start()
                 .await?;
+            let whole = load_whole(&tx, id).await?;
+            tx.commit().await?;
+            Ok(whole)
+        })
+    }
+
+    fn load_doc_since(&self, id: Uuid, since: Seq) -> StoreFuture<'_, Option<DocSince>> {
+        Box::pin(async move {
+            let mut client = self.pool.get().await?;
+            let tx = client
+                .build_transaction()
+                .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .await?;
             let Some(head) = tx
                 .query_opt(
-                    "SELECT kind, compacted, compacted_through, last_seq FROM documents \
-                     WHERE id = $1",
+                    "SELECT kind, compacted_through, last_seq FROM documents WHERE id = $1",
                     &[&id],
                 )
                 .await?
             else {
                 return Ok(None);
             };
-            let compacted_through: Seq = head.try_get(2)?;
-            let rows = tx
-                .query(
-                    "SELECT seq, bytes, user_id, device_id, arrived_at FROM changes \
-                     WHERE doc_id = $1 AND seq > $2 ORDER BY seq",
-                    &[&id, &compacted_through],
-                )
-                .await?;
-            tx.commit().await?;
-            let changes = rows
-                .iter()
-                .map(|row| {
-                    Ok(StoredChange {
-                        seq: row.try_get(0)?,
-                        bytes: row.try_get::<_, Option<Vec<u8>>>(1)?.unwrap_or_default(),
-                        origin: Origin {
-                            user_id: row.try_get(2)?,
-                            device_id: row.try_get(3)?,
-                            arrived_at: row.try_get(4)?,
-                        },
-                    })
+            let compacted_through: Seq = head.try_get(1)?;
+            let last_seq: Seq = head.try_get(2)?;
+            let answer = if compacted_through > since {
+                load_whole(&tx, id).await?.map(DocSince::Whole)
+            } else {
+                let changes = if last_seq > since {
+                    changes_after(&tx, id, since).await?
+                } else {
+                    Vec::new()
+                };
+                Some(DocSince::Changes {
+                    kind: enum_parse::<DocKind>(head.try_get(0)?)?,
+                    changes,
+                    last_seq,
                 })
-                .collect::<Result<Vec<_>>>()?;
-            Ok(Some(StoredDoc {
-                id,
-                kind: enum_parse::<DocKind>(head.try_get(0)?)?,
-                compacted: head.try_get::<_, Option<Vec<u8>>>(1)?.unwrap_or_default(),
-                compacted_through,
-                changes,
-                last_seq: head.try_get(3)?,
-            }))
+            };
+            tx.commit().await?;
+            Ok(answer)
         })
     }
 

@@ -311,11 +311,8 @@ impl PatrolState {
             if paused.iter().any(|p| p.holds(fix.t)) {
                 continue;
             }
-            let resumed = previous.is_some_and(|t| {
-                paused
-                    .iter()
-                    .any(|p| t <= p.from && p.from < fix.t)
-            });
+            let resumed =
+                previous.is_some_and(|t| paused.iter().any(|p| t <= p.from && p.from < fix.t));
             if resumed {
                 legs.push(Vec::new());
             }

@@ -46,7 +46,14 @@ impl Log {
         id
     }
 
-    pub(crate) fn raw(&mut self, kind: &str, data: serde_json::Value, at: i64, by: &str, role: Role) -> Uuid {
+    pub(crate) fn raw(
+        &mut self,
+        kind: &str,
+        data: serde_json::Value,
+        at: i64,
+        by: &str,
+        role: Role,
+    ) -> Uuid {
         self.next_id += 1;
         let id = Uuid::from_u128(self.next_id);
         let event = Event {

@@ -37,7 +37,12 @@ fn broken_walk(paused: bool, mutate: impl FnOnce(&mut Vec<Fix>)) -> Log {
     log.add(batch(before), pause_at - SECOND, CHIEF, Role::RiverChief);
     if paused {
         log.add(PatrolEvent::Paused, pause_at, CHIEF, Role::RiverChief);
-        log.add(PatrolEvent::Resumed, pause_at + BREAK, CHIEF, Role::RiverChief);
+        log.add(
+            PatrolEvent::Resumed,
+            pause_at + BREAK,
+            CHIEF,
+            Role::RiverChief,
+        );
     }
     log.add(batch(after), end - SECOND, CHIEF, Role::RiverChief);
     log.add(PatrolEvent::Ended, end, CHIEF, Role::RiverChief);
@@ -157,8 +162,18 @@ fn misplaced_pause_events_stay_in_the_log_and_are_ignored() {
     let mut log = river_log();
     log.add(river_started(), T0, CHIEF, Role::RiverChief);
     let resume_first = log.add(PatrolEvent::Resumed, T0 + MINUTE, CHIEF, Role::RiverChief);
-    log.add(PatrolEvent::Paused, T0 + 2 * MINUTE, CHIEF, Role::RiverChief);
-    let twice = log.add(PatrolEvent::Paused, T0 + 3 * MINUTE, CHIEF, Role::RiverChief);
+    log.add(
+        PatrolEvent::Paused,
+        T0 + 2 * MINUTE,
+        CHIEF,
+        Role::RiverChief,
+    );
+    let twice = log.add(
+        PatrolEvent::Paused,
+        T0 + 3 * MINUTE,
+        CHIEF,
+        Role::RiverChief,
+    );
     let while_paused = log.add(
         PatrolEvent::TrackPoints(TrackPoints {
             fixes: walk_bank(T0 + 3 * MINUTE, 60.0),
@@ -167,20 +182,32 @@ fn misplaced_pause_events_stay_in_the_log_and_are_ignored() {
         CHIEF,
         Role::RiverChief,
     );
-    let by_other = log.add(PatrolEvent::Resumed, T0 + 5 * MINUTE, "someone", Role::RiverChief);
+    let by_other = log.add(
+        PatrolEvent::Resumed,
+        T0 + 5 * MINUTE,
+        "someone",
+        Role::RiverChief,
+    );
     // Never resumed: the pause ends with the patrol.
     let end = T0 + 6 * MINUTE;
     log.add(PatrolEvent::Ended, end, CHIEF, Role::RiverChief);
     let after_end = log.add(PatrolEvent::Paused, end + MINUTE, CHIEF, Role::RiverChief);
 
     let state = log.state();
-    let ignored: Vec<_> = state.ignored.iter().map(|i| (i.event, i.reason.as_str())).collect();
+    let ignored: Vec<_> = state
+        .ignored
+        .iter()
+        .map(|i| (i.event, i.reason.as_str()))
+        .collect();
     assert_eq!(
         ignored,
         vec![
             (resume_first, "the patrol is not paused"),
             (twice, "the patrol is paused already"),
-            (while_paused, "the patrol is paused: no fixes until it resumes"),
+            (
+                while_paused,
+                "the patrol is paused: no fixes until it resumes"
+            ),
             (by_other, "only chief-li records this patrol"),
             (after_end, "after patrol.ended"),
         ]
@@ -224,6 +251,9 @@ fn pauses_are_the_patrollers_to_write_in_their_scope() {
             "{event}"
         );
         let handler = principal(Role::Handler, Jurisdiction::default());
-        assert!(matches!(decide(&handler, event, &river), Decision::Denied(_)));
+        assert!(matches!(
+            decide(&handler, event, &river),
+            Decision::Denied(_)
+        ));
     }
 }

@@ -692,7 +692,7 @@ fn a_cell_corner_cut_between_two_fixes_still_counts_but_a_jump_does_not() {
 
 // ---------------------------------------------------------------- permissions
 
-pub(crate) fn principal(role: Role, jurisdiction: Jurisdiction) -> Principal {
+fn principal(role: Role, jurisdiction: Jurisdiction) -> Principal {
     Principal {
         user_id: "u".into(),
         role,
@@ -759,6 +759,8 @@ fn permissions_inspectors_by_cell_river_chiefs_by_segment_verdict_by_server() {
         patrol::TRACK_POINTS,
         patrol::CHECKLIST_ANSWERED,
         patrol::CASE_FOUND,
+        patrol::PAUSED,
+        patrol::RESUMED,
         patrol::ENDED,
     ] {
         assert_eq!(

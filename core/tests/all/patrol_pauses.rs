@@ -1,19 +1,16 @@
 //! Patrol pauses as events of the patrol document: a break longer than the allowed GPS
 //! gap is no gap and no patrol time, a gap outside a pause still fails, the track is not
-//! joined across a pause, and misplaced pause events stay in the log, ignored.
+//! joined across a pause, and misplaced pause events stay in the log, ignored. (Who may
+//! write them: the permissions test in `patrol_doc`.)
 
-use fieldloop_core::doc::DocScope;
 use fieldloop_core::geo::{Finding, Fix};
 use fieldloop_core::patrol::{
-    self, decide, river_report, PatrolEvent, PatrolPause, PatrolRequirement, RiverPatrolReport,
-    TrackPoints,
+    river_report, PatrolEvent, PatrolPause, PatrolRequirement, RiverPatrolReport, TrackPoints,
 };
-use fieldloop_core::roles::{Decision, Jurisdiction, Role};
+use fieldloop_core::roles::Role;
 use fieldloop_core::time::{Millis, MINUTE, SECOND};
 
-use crate::patrol_doc::{
-    principal, river_log, river_started, segment, walk_bank, Log, CHIEF, SEGMENT, T0,
-};
+use crate::patrol_doc::{river_log, river_started, segment, walk_bank, Log, CHIEF, T0};
 
 const BREAK: Millis = 20 * MINUTE;
 /// The last fix before the break: 625 s and 750 m into the 1.5 km walk.
@@ -30,23 +27,23 @@ fn broken_walk(paused: bool, mutate: impl FnOnce(&mut Vec<Fix>)) -> Log {
     let pause_at = fixes[SPLIT].t + 2 * SECOND;
     mutate(&mut fixes);
     let mut log = river_log();
-    log.add(river_started(), T0, CHIEF, Role::RiverChief);
+    chief(&mut log, river_started(), T0);
     let (before, after): (Vec<Fix>, Vec<Fix>) = fixes.iter().partition(|f| f.t < pause_at);
     let batch = |fixes: Vec<Fix>| PatrolEvent::TrackPoints(TrackPoints { fixes });
     let end = after.last().map_or(pause_at, |f| f.t) + SECOND;
-    log.add(batch(before), pause_at - SECOND, CHIEF, Role::RiverChief);
+    chief(&mut log, batch(before), pause_at - SECOND);
     if paused {
-        log.add(PatrolEvent::Paused, pause_at, CHIEF, Role::RiverChief);
-        log.add(
-            PatrolEvent::Resumed,
-            pause_at + BREAK,
-            CHIEF,
-            Role::RiverChief,
-        );
+        chief(&mut log, PatrolEvent::Paused, pause_at);
+        chief(&mut log, PatrolEvent::Resumed, pause_at + BREAK);
     }
-    log.add(batch(after), end - SECOND, CHIEF, Role::RiverChief);
-    log.add(PatrolEvent::Ended, end, CHIEF, Role::RiverChief);
+    chief(&mut log, batch(after), end - SECOND);
+    chief(&mut log, PatrolEvent::Ended, end);
     log
+}
+
+/// Writes `event` at `at` in the chief's name.
+fn chief(log: &mut Log, event: PatrolEvent, at: Millis) -> uuid::Uuid {
+    log.add(event, at, CHIEF, Role::RiverChief)
 }
 
 fn report(log: &Log) -> RiverPatrolReport {
@@ -160,27 +157,16 @@ fn the_track_is_not_joined_across_a_pause() {
 #[test]
 fn misplaced_pause_events_stay_in_the_log_and_are_ignored() {
     let mut log = river_log();
-    log.add(river_started(), T0, CHIEF, Role::RiverChief);
-    let resume_first = log.add(PatrolEvent::Resumed, T0 + MINUTE, CHIEF, Role::RiverChief);
-    log.add(
-        PatrolEvent::Paused,
-        T0 + 2 * MINUTE,
-        CHIEF,
-        Role::RiverChief,
-    );
-    let twice = log.add(
-        PatrolEvent::Paused,
-        T0 + 3 * MINUTE,
-        CHIEF,
-        Role::RiverChief,
-    );
-    let while_paused = log.add(
+    chief(&mut log, river_started(), T0);
+    let resume_first = chief(&mut log, PatrolEvent::Resumed, T0 + MINUTE);
+    chief(&mut log, PatrolEvent::Paused, T0 + 2 * MINUTE);
+    let twice = chief(&mut log, PatrolEvent::Paused, T0 + 3 * MINUTE);
+    let while_paused = chief(
+        &mut log,
         PatrolEvent::TrackPoints(TrackPoints {
             fixes: walk_bank(T0 + 3 * MINUTE, 60.0),
         }),
         T0 + 4 * MINUTE,
-        CHIEF,
-        Role::RiverChief,
     );
     let by_other = log.add(
         PatrolEvent::Resumed,
@@ -190,8 +176,8 @@ fn misplaced_pause_events_stay_in_the_log_and_are_ignored() {
     );
     // Never resumed: the pause ends with the patrol.
     let end = T0 + 6 * MINUTE;
-    log.add(PatrolEvent::Ended, end, CHIEF, Role::RiverChief);
-    let after_end = log.add(PatrolEvent::Paused, end + MINUTE, CHIEF, Role::RiverChief);
+    chief(&mut log, PatrolEvent::Ended, end);
+    let after_end = chief(&mut log, PatrolEvent::Paused, end + MINUTE);
 
     let state = log.state();
     let ignored: Vec<_> = state
@@ -222,38 +208,4 @@ fn misplaced_pause_events_stay_in_the_log_and_are_ignored() {
     assert!(!state.is_paused());
     assert!(state.fixes.is_empty());
     assert_eq!(log.doc.snapshot().unwrap().events.len(), 8, "all kept");
-}
-
-#[test]
-fn pauses_are_the_patrollers_to_write_in_their_scope() {
-    let river = DocScope {
-        segment: Some(SEGMENT.into()),
-        ..Default::default()
-    };
-    let chief = principal(
-        Role::RiverChief,
-        Jurisdiction {
-            segments: vec![SEGMENT.into()],
-            ..Default::default()
-        },
-    );
-    let other = principal(
-        Role::RiverChief,
-        Jurisdiction {
-            segments: vec!["GZ-OTHER-01".into()],
-            ..Default::default()
-        },
-    );
-    for event in [patrol::PAUSED, patrol::RESUMED] {
-        assert_eq!(decide(&chief, event, &river), Decision::Allowed, "{event}");
-        assert!(
-            matches!(decide(&other, event, &river), Decision::Denied(_)),
-            "{event}"
-        );
-        let handler = principal(Role::Handler, Jurisdiction::default());
-        assert!(matches!(
-            decide(&handler, event, &river),
-            Decision::Denied(_)
-        ));
-    }
 }

@@ -67,28 +67,14 @@ fn walk(first: u32, count: u32, t: Millis) -> Vec<Fix> {
 
 #[test]
 fn a_paused_patrol_is_still_paused_after_a_restart_and_the_pause_is_left_out() {
-    let server = TestServer::start();
-    server.add_user(
-        "chief",
-        Role::RiverChief,
-        Jurisdiction {
-            segments: vec![SEGMENT.into()],
-            ..Jurisdiction::default()
-        },
-    );
-    import(&server, &city_admin(&server), "rivers", rivers());
+    let server = river_server();
 
     let dir = tempfile::tempdir().expect("temp dir");
     let start = T0;
     let clock = TestClock::at(start);
     let phone = logged_in(&server, dir.path(), "chief", &clock);
-    let id = phone
-        .start_patrol(PatrolKind::River, Some(SEGMENT.into()), Vec::new())
-        .expect("start");
     // Six minutes of walking (fixes 0..=12), then a twenty-minute break.
-    phone
-        .add_fixes(id.clone(), walk(0, 13, start))
-        .expect("fixes");
+    let id = six_minutes_walked(&phone, start);
     let paused_at = start + 6 * MINUTE;
     clock.set(paused_at);
     phone.pause_patrol(id.clone()).expect("pause");
@@ -165,6 +151,18 @@ fn river_server() -> TestServer {
     server
 }
 
+/// A river patrol started at `start` (the phone's clock) and walked for six minutes,
+/// fixes 0..=12.
+fn six_minutes_walked(phone: &FieldPhone, start: Millis) -> String {
+    let id = phone
+        .start_patrol(PatrolKind::River, Some(SEGMENT.into()), Vec::new())
+        .expect("start");
+    phone
+        .add_fixes(id.clone(), walk(0, 13, start))
+        .expect("fixes");
+    id
+}
+
 /// Walks the segment from `start`: 6 minutes, a 20-minute break (paused on the phone when
 /// `pause`, otherwise just silent), 6.5 minutes more; ends and syncs. Answers the patrol.
 fn walk_with_a_break(
@@ -175,12 +173,7 @@ fn walk_with_a_break(
     pause: bool,
 ) -> String {
     clock.set(start);
-    let id = phone
-        .start_patrol(PatrolKind::River, Some(SEGMENT.into()), Vec::new())
-        .expect("start");
-    phone
-        .add_fixes(id.clone(), walk(0, 13, start))
-        .expect("fixes");
+    let id = six_minutes_walked(phone, start);
     let paused_at = start + 6 * MINUTE;
     let resumed_at = paused_at + 20 * MINUTE;
     if pause {

@@ -3,13 +3,12 @@
 //! patrol fold; a river chief's plan for the period and what is done and left.
 
 use fieldloop_core::doc::{DocKind, DocScope};
-use fieldloop_core::geo::Fix;
+use fieldloop_core::geo::{distance_m, paused_within, Fix};
 use fieldloop_core::patrol::{
     self, grid_summary, river_report, PatrolKind, PatrolRequirement, PatrolStatus, PatrolVerdict,
     RiverPatrolReport, Started, TrackPoints,
 };
 use fieldloop_core::plan::{fold_plan, PeriodKind};
-use fieldloop_core::store::PatrolPause;
 use fieldloop_core::Error;
 
 use crate::error::{FieldError, Result};
@@ -72,22 +71,6 @@ impl FieldPhone {
         }
         Ok(patrol::fold(&snapshot))
     }
-
-    fn is_paused(&self, id: uuid::Uuid) -> Result<bool> {
-        self.write(|store| Ok(store.patrol_paused(id)?))
-    }
-}
-
-/// The patrol as if its pauses had not happened: each fix moved earlier by the pause
-/// time before it, so the duration leaves the pauses out and a pause is no GPS gap. The
-/// positions are untouched: distance, coverage and a jump across a pause still count.
-fn without_pauses(state: &patrol::PatrolState, pauses: &[PatrolPause]) -> patrol::PatrolState {
-    let mut shifted = state.clone();
-    for fix in &mut shifted.fixes {
-        let paused: i64 = pauses.iter().map(|p| p.overlap_before(fix.t)).sum();
-        fix.t -= paused;
-    }
-    shifted
 }
 
 fn json<T: serde::Serialize>(value: &T) -> Result<serde_json::Value> {
@@ -128,7 +111,7 @@ impl FieldPhone {
     /// patrol is paused; a fix with a bad coordinate refuses the whole batch.
     pub fn add_fixes(&self, patrol_id: String, fixes: Vec<Fix>) -> Result<()> {
         let id = parse_id(&patrol_id)?;
-        if self.is_paused(id)? {
+        if self.patrol_state(&patrol_id)?.is_paused() {
             return Err(FieldError::InvalidInput {
                 field: "patrol_id".into(),
                 reason: "巡查已暂停, 继续后才能记录轨迹".into(),
@@ -148,46 +131,46 @@ impl FieldPhone {
         )
     }
 
-    /// Stops taking fixes until `resume_patrol` (a break): kept in the store, so the
-    /// patrol is still paused after the app was killed, and the pause counts neither in
-    /// the duration nor as a gap in the track.
+    /// Stops taking fixes until `resume_patrol` (a break): a `patrol.paused` event of the
+    /// patrol, so it is still paused after the app was killed, the server sees it, and
+    /// the pause counts neither in the duration nor as a gap in the track. Pausing a
+    /// paused patrol does nothing.
     pub fn pause_patrol(&self, patrol_id: String) -> Result<()> {
         let id = parse_id(&patrol_id)?;
-        if self.patrol_state(&patrol_id)?.status == PatrolStatus::Ended {
+        let state = self.patrol_state(&patrol_id)?;
+        if state.status == PatrolStatus::Ended {
             return Err(FieldError::InvalidInput {
                 field: "patrol_id".into(),
                 reason: "巡查已结束, 不能暂停".into(),
             });
         }
-        let now = self.now();
-        self.write(|store| Ok(store.pause_patrol(id, now)?))?;
-        Ok(())
+        if state.is_paused() {
+            return Ok(());
+        }
+        self.doc_step(id, patrol::PAUSED, serde_json::Value::Null, Vec::new())
     }
 
+    /// Takes fixes again after `pause_patrol`; resuming a patrol that is not paused does
+    /// nothing.
     pub fn resume_patrol(&self, patrol_id: String) -> Result<()> {
         let id = parse_id(&patrol_id)?;
-        let now = self.now();
-        self.write(|store| Ok(store.resume_patrol(id, now)?))?;
-        Ok(())
+        if !self.patrol_state(&patrol_id)?.is_paused() {
+            return Ok(());
+        }
+        self.doc_step(id, patrol::RESUMED, serde_json::Value::Null, Vec::new())
     }
 
-    /// Ends the patrol (a running pause ends with it); the server judges it on the next
-    /// sync.
+    /// Ends the patrol (a running pause ends with it, by the fold); the server judges it
+    /// on the next sync.
     pub fn end_patrol(&self, patrol_id: String) -> Result<()> {
         let id = parse_id(&patrol_id)?;
-        self.doc_step(id, patrol::ENDED, serde_json::Value::Null, Vec::new())?;
-        let now = self.now();
-        self.write(|store| Ok(store.resume_patrol(id, now)?))?;
-        Ok(())
+        self.doc_step(id, patrol::ENDED, serde_json::Value::Null, Vec::new())
     }
 
     /// Live figures of a patrol, from the fold of what is stored, its pauses left out of
-    /// the duration and the local validity reading.
+    /// the duration and the length, and the local validity reading.
     pub fn patrol_live(&self, patrol_id: String) -> Result<PatrolLive> {
-        let id = parse_id(&patrol_id)?;
-        let recorded = self.patrol_state(&patrol_id)?;
-        let pauses = self.write(|store| Ok(store.patrol_pauses(id)?))?;
-        let state = without_pauses(&recorded, &pauses);
+        let state = self.patrol_state(&patrol_id)?;
         let reference = self.reference()?;
         let summary = reference.grid.as_ref().map(|g| grid_summary(&state, g));
         let river = match &state.segment {
@@ -200,15 +183,16 @@ impl FieldPhone {
             None => None,
         };
         let duration_ms = match (state.fixes.first(), state.fixes.last()) {
-            (Some(a), Some(b)) => b.t - a.t,
+            (Some(a), Some(b)) => (b.t - a.t) - paused_within(&state.paused_spans(), a.t, b.t),
             _ => 0,
         };
         let length_m = summary.as_ref().map_or_else(
             || {
                 state
-                    .real_positions()
-                    .windows(2)
-                    .map(|w| fieldloop_core::geo::distance_m(w[0], w[1]))
+                    .real_legs()
+                    .iter()
+                    .flat_map(|leg| leg.windows(2))
+                    .map(|w| distance_m(w[0], w[1]))
                     .sum()
             },
             |s| s.mileage_m,
@@ -217,7 +201,7 @@ impl FieldPhone {
             id: patrol_id,
             kind: state.kind,
             status: state.status,
-            paused: pauses.iter().any(|p| p.resumed_at.is_none()),
+            paused: state.is_paused(),
             segment: state.segment.clone(),
             fixes: state.fixes.len() as u32,
             mock_fixes: state.fixes.iter().filter(|f| f.mock).count() as u32,

@@ -34,9 +34,20 @@ pub fn segment_coverage(
     buffer_m: f64,
     step_m: f64,
 ) -> Result<Coverage> {
+    segment_coverage_legs(segment, &[track], buffer_m, step_m)
+}
+
+/// [`segment_coverage`] of a track recorded in legs (a patrol with pauses): the legs are
+/// not joined, since nobody recorded the way from one leg to the next.
+pub fn segment_coverage_legs(
+    segment: &[LatLon],
+    legs: &[&[LatLon]],
+    buffer_m: f64,
+    step_m: f64,
+) -> Result<Coverage> {
     validate_positive("buffer", buffer_m)?;
     validate_positive("sampling step", step_m)?;
-    for p in segment.iter().chain(track) {
+    for p in segment.iter().chain(legs.iter().copied().flatten()) {
         p.validate()?;
     }
     let total: f64 = segment.windows(2).map(|w| distance_m(w[0], w[1])).sum();
@@ -54,12 +65,15 @@ pub fn segment_coverage(
         ));
     }
     let projection = LocalProjection::new(*origin);
-    let track_m: Vec<_> = track.iter().map(|p| projection.project(*p)).collect();
-    let pieces: Vec<Line<f64>> = match track_m.as_slice() {
-        [] => Vec::new(),
-        [only] => vec![Line::new(*only, *only)],
-        many => many.windows(2).map(|w| Line::new(w[0], w[1])).collect(),
-    };
+    let mut pieces: Vec<Line<f64>> = Vec::new();
+    for leg in legs {
+        let leg_m: Vec<_> = leg.iter().map(|p| projection.project(*p)).collect();
+        match leg_m.as_slice() {
+            [] => {}
+            [only] => pieces.push(Line::new(*only, *only)),
+            many => pieces.extend(many.windows(2).map(|w| Line::new(w[0], w[1]))),
+        }
+    }
     let tree = RTree::bulk_load(pieces);
     let buffer_sq = buffer_m * buffer_m;
 

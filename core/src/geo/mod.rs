@@ -18,10 +18,13 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 pub use china::{convert, in_mainland_china, Datum};
-pub use coverage::{segment_coverage, Coverage};
+pub use coverage::{segment_coverage, segment_coverage_legs, Coverage};
 pub use grid::{GridCell, GridIndex};
 pub use radius::{within_radius, AccuracyPolicy, RadiusCheck};
-pub use track::{assess_track, Finding, Fix, PlausibilityLimits, TrackReport, TrackVerdict};
+pub use track::{
+    assess_track, assess_track_paused, paused_within, Finding, Fix, Paused, PlausibilityLimits,
+    TrackReport, TrackVerdict,
+};
 
 /// A WGS-84 position in degrees.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -8,6 +8,11 @@
 //! ones the fixes *prove*: the distance between two fixes minus both (capped) accuracy
 //! radii, over the time between them, so GPS jitter while standing still is not a
 //! "teleport".
+//!
+//! A patrol may be paused (a break): a paused span is no patrol time. Fixes inside it are
+//! left out, silence inside it is no gap, it does not count toward the duration, and the
+//! two fixes either side of it are not compared for speed nor joined for length: nobody
+//! recorded how the person got from one to the other.
 
 use std::fmt;
 
@@ -145,7 +150,7 @@ pub struct TrackReport {
     /// Fixes used (mock fixes excluded).
     pub fixes: u32,
     pub length_m: f64,
-    /// From the first to the last usable fix.
+    /// From the first to the last usable fix, paused time left out.
     pub duration: Millis,
     /// Fastest proven speed between consecutive fixes, m/s.
     pub max_speed_mps: f64,
@@ -154,9 +159,50 @@ pub struct TrackReport {
     pub verdict: TrackVerdict,
 }
 
+/// A span of time the patroller paused recording, `from..to` (a pause still running when
+/// the track is judged ends at `Millis::MAX`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Paused {
+    pub from: Millis,
+    pub to: Millis,
+}
+
+impl Paused {
+    /// Whether a fix at `t` was taken during the pause (its two ends are not).
+    pub fn holds(&self, t: Millis) -> bool {
+        self.from < t && t < self.to
+    }
+
+    /// How much of `from..to` this pause takes.
+    fn overlap(&self, from: Millis, to: Millis) -> Millis {
+        self.to.min(to).saturating_sub(self.from.max(from)).max(0)
+    }
+}
+
+/// The paused time within `from..to` (pauses do not overlap: the fold opens one at a time).
+pub fn paused_within(pauses: &[Paused], from: Millis, to: Millis) -> Millis {
+    pauses
+        .iter()
+        .fold(0, |sum: Millis, p| sum.saturating_add(p.overlap(from, to)))
+}
+
+/// Whether a pause lies between two fixes at `from` and `to`, so they are not compared.
+fn pause_between(pauses: &[Paused], from: Millis, to: Millis) -> bool {
+    pauses.iter().any(|p| from <= p.from && p.from < to)
+}
+
 /// Assesses a track. Fixes may arrive in any order (batches merge from the log); they are
 /// taken in time order. Invalid coordinates or limits are an error.
 pub fn assess_track(fixes: &[Fix], limits: &PlausibilityLimits) -> Result<TrackReport> {
+    assess_track_paused(fixes, &[], limits)
+}
+
+/// [`assess_track`] for a track with pauses (see module docs).
+pub fn assess_track_paused(
+    fixes: &[Fix],
+    pauses: &[Paused],
+    limits: &PlausibilityLimits,
+) -> Result<TrackReport> {
     validate_positive("max speed", limits.max_speed_mps)?;
     validate_accuracy(limits.accuracy_cap_m)?;
     if limits.max_gap <= 0 {
@@ -168,7 +214,11 @@ pub fn assess_track(fixes: &[Fix], limits: &PlausibilityLimits) -> Result<TrackR
     let mut findings = Vec::new();
 
     let mocks: Vec<&Fix> = fixes.iter().filter(|f| f.mock).collect();
-    let mut real: Vec<Fix> = fixes.iter().filter(|f| !f.mock).copied().collect();
+    let mut real: Vec<Fix> = fixes
+        .iter()
+        .filter(|f| !f.mock && !pauses.iter().any(|p| p.holds(f.t)))
+        .copied()
+        .collect();
     real.sort_by_key(|f| f.t);
 
     let mut length = 0.0;
@@ -176,31 +226,35 @@ pub fn assess_track(fixes: &[Fix], limits: &PlausibilityLimits) -> Result<TrackR
     let mut run_start = 0;
     for (i, pair) in real.windows(2).enumerate() {
         let (a, b) = (pair[0], pair[1]);
-        let d = distance_m(a.at(), b.at());
-        length += d;
         // Device-supplied times: saturate rather than overflow on absurd values.
         let dt = b.t.saturating_sub(a.t);
-        // Phones stamp fixes to the second or coarser: two fixes closer than that still
-        // took a second to record.
-        let seconds = dt.max(SECOND) as f64 / SECOND as f64;
-        let proven =
-            (d - a.accuracy_m.min(limits.accuracy_cap_m) - b.accuracy_m.min(limits.accuracy_cap_m))
-                .max(0.0);
-        let speed = proven / seconds;
-        max_speed = max_speed.max(speed);
-        if speed > limits.max_speed_mps {
-            findings.push(Finding::TooFast {
-                from_t: a.t,
-                to_t: b.t,
-                distance_m: d,
-                speed_mps: speed,
-            });
+        if !pause_between(pauses, a.t, b.t) {
+            let d = distance_m(a.at(), b.at());
+            length += d;
+            // Phones stamp fixes to the second or coarser: two fixes closer than that
+            // still took a second to record.
+            let seconds = dt.max(SECOND) as f64 / SECOND as f64;
+            let proven = (d
+                - a.accuracy_m.min(limits.accuracy_cap_m)
+                - b.accuracy_m.min(limits.accuracy_cap_m))
+            .max(0.0);
+            let speed = proven / seconds;
+            max_speed = max_speed.max(speed);
+            if speed > limits.max_speed_mps {
+                findings.push(Finding::TooFast {
+                    from_t: a.t,
+                    to_t: b.t,
+                    distance_m: d,
+                    speed_mps: speed,
+                });
+            }
         }
-        if dt > limits.max_gap {
+        let silent = dt.saturating_sub(paused_within(pauses, a.t, b.t));
+        if silent > limits.max_gap {
             findings.push(Finding::Gap {
                 from_t: a.t,
                 to_t: b.t,
-                duration: dt,
+                duration: silent,
             });
         }
         let same = a.lat.to_bits() == b.lat.to_bits() && a.lon.to_bits() == b.lon.to_bits();
@@ -224,7 +278,10 @@ pub fn assess_track(fixes: &[Fix], limits: &PlausibilityLimits) -> Result<TrackR
         });
     }
     let duration = match (real.first(), real.last()) {
-        (Some(first), Some(last)) => last.t.saturating_sub(first.t),
+        (Some(first), Some(last)) => last
+            .t
+            .saturating_sub(first.t)
+            .saturating_sub(paused_within(pauses, first.t, last.t)),
         _ => 0,
     };
     let verdict = if findings.is_empty() {

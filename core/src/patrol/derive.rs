@@ -4,6 +4,8 @@
 //! the requirement the patrol plan sets.
 //!
 //! Mock-location fixes prove nothing: they add no mileage, no cells and no coverage.
+//! Paused time is no patrol time: it is no gap, adds no duration, and the track is not
+//! joined across a pause (no speed, mileage or coverage from one leg to the next).
 
 use std::collections::BTreeSet;
 
@@ -12,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use super::{PatrolKind, PatrolState, PatrolStatus, PatrolVerdict};
 use crate::error::Result;
 use crate::geo::{
-    assess_track, coverage::DEFAULT_STEP_M, distance_m, segment_coverage, Coverage, GridIndex,
-    LatLon, PlausibilityLimits, TrackReport, TrackVerdict,
+    assess_track_paused, coverage::DEFAULT_STEP_M, distance_m, segment_coverage_legs, Coverage,
+    GridIndex, LatLon, PlausibilityLimits, TrackReport, TrackVerdict,
 };
 use crate::time::{Millis, MINUTE};
 
@@ -40,7 +42,6 @@ pub struct GridPatrolSummary {
 
 /// Cells passed, mileage and assigned-cell coverage of a patrol's track.
 pub fn grid_summary(state: &PatrolState, grid: &GridIndex) -> GridPatrolSummary {
-    let real = state.real_positions();
     let mut passed = BTreeSet::new();
     let mut visit = |p: LatLon| {
         // Fixes were validated by the fold, so a lookup error cannot happen here.
@@ -51,19 +52,21 @@ pub fn grid_summary(state: &PatrolState, grid: &GridIndex) -> GridPatrolSummary 
         }
     };
     let mut mileage = 0.0;
-    for (i, p) in real.iter().enumerate() {
-        visit(*p);
-        if let Some(next) = real.get(i + 1) {
-            let d = distance_m(*p, *next);
-            mileage += d;
-            if d <= MAX_INTERPOLATED_M {
-                let steps = (d / INTERPOLATION_STEP_M).ceil() as usize;
-                for k in 1..steps {
-                    let f = k as f64 / steps as f64;
-                    visit(LatLon {
-                        lat: p.lat + (next.lat - p.lat) * f,
-                        lon: p.lon + (next.lon - p.lon) * f,
-                    });
+    for leg in state.real_legs() {
+        for (i, p) in leg.iter().enumerate() {
+            visit(*p);
+            if let Some(next) = leg.get(i + 1) {
+                let d = distance_m(*p, *next);
+                mileage += d;
+                if d <= MAX_INTERPOLATED_M {
+                    let steps = (d / INTERPOLATION_STEP_M).ceil() as usize;
+                    for k in 1..steps {
+                        let f = k as f64 / steps as f64;
+                        visit(LatLon {
+                            lat: p.lat + (next.lat - p.lat) * f,
+                            lon: p.lon + (next.lon - p.lon) * f,
+                        });
+                    }
                 }
             }
         }
@@ -130,7 +133,8 @@ impl PatrolRequirement {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct RiverPatrolReport {
-    /// From the first to the last real fix: the track is the evidence, not the buttons.
+    /// From the first to the last real fix, paused time left out: the track is the
+    /// evidence, not the buttons.
     pub duration: Millis,
     pub length_m: f64,
     pub coverage: Coverage,
@@ -157,9 +161,11 @@ pub fn river_report(
     segment: &[LatLon],
     requirement: &PatrolRequirement,
 ) -> Result<RiverPatrolReport> {
-    let plausibility = assess_track(&state.fixes, &requirement.limits())?;
-    let real = state.real_positions();
-    let coverage = segment_coverage(segment, &real, requirement.buffer_m, DEFAULT_STEP_M)?;
+    let plausibility =
+        assess_track_paused(&state.fixes, &state.paused_spans(), &requirement.limits())?;
+    let legs = state.real_legs();
+    let legs: Vec<&[LatLon]> = legs.iter().map(Vec::as_slice).collect();
+    let coverage = segment_coverage_legs(segment, &legs, requirement.buffer_m, DEFAULT_STEP_M)?;
 
     let mut reasons = Vec::new();
     if state.kind != Some(PatrolKind::River) {

@@ -12,6 +12,10 @@
 //!   names its assigned cells, a river patrol by a river chief and names its segment;
 //! - every other device event comes from the person who started it, after the start and
 //!   before `patrol.ended`; a batch with any invalid fix is ignored whole;
+//! - `patrol.paused` opens a pause (a break) and `patrol.resumed` closes it; a pause while
+//!   paused, a resume while running and a batch of fixes while paused are ignored; a
+//!   pause still open at `patrol.ended` ends there. What a paused span means for the
+//!   track (no gap, no duration, no speed across it) is in `geo::track`;
 //! - `patrol.verdict` is the server's, after the end, once.
 
 pub mod derive;
@@ -23,7 +27,7 @@ use uuid::Uuid;
 
 use crate::doc::{DocScope, Event, Snapshot};
 use crate::error::{Error, Result};
-use crate::geo::{grid::validate_cell_code, Fix, LatLon};
+use crate::geo::{grid::validate_cell_code, Fix, LatLon, Paused};
 use crate::roles::{decide_in, Decision, Principal, Role, Rule, ScopeCheck};
 use crate::time::Millis;
 
@@ -35,6 +39,8 @@ pub const STARTED: &str = "patrol.started";
 pub const TRACK_POINTS: &str = "patrol.track_points";
 pub const CHECKLIST_ANSWERED: &str = "patrol.checklist_answered";
 pub const CASE_FOUND: &str = "patrol.case_found";
+pub const PAUSED: &str = "patrol.paused";
+pub const RESUMED: &str = "patrol.resumed";
 pub const ENDED: &str = "patrol.ended";
 pub const VERDICT: &str = "patrol.verdict";
 
@@ -83,6 +89,26 @@ pub const PERMISSIONS: &[Rule] = &[
     },
     Rule {
         event: CASE_FOUND,
+        roles: RIVER_CHIEF,
+        scope: ScopeCheck::Segment,
+    },
+    Rule {
+        event: PAUSED,
+        roles: INSPECTOR,
+        scope: ScopeCheck::GridCell,
+    },
+    Rule {
+        event: PAUSED,
+        roles: RIVER_CHIEF,
+        scope: ScopeCheck::Segment,
+    },
+    Rule {
+        event: RESUMED,
+        roles: INSPECTOR,
+        scope: ScopeCheck::GridCell,
+    },
+    Rule {
+        event: RESUMED,
         roles: RIVER_CHIEF,
         scope: ScopeCheck::Segment,
     },
@@ -165,6 +191,9 @@ pub enum PatrolEvent {
     TrackPoints(TrackPoints),
     ChecklistAnswered(ChecklistAnswer),
     CaseFound(CaseFound),
+    /// A break: no fixes until resumed, and the paused time is no patrol time.
+    Paused,
+    Resumed,
     Ended,
     Verdict(PatrolVerdict),
 }
@@ -176,6 +205,8 @@ impl PatrolEvent {
             PatrolEvent::TrackPoints(_) => TRACK_POINTS,
             PatrolEvent::ChecklistAnswered(_) => CHECKLIST_ANSWERED,
             PatrolEvent::CaseFound(_) => CASE_FOUND,
+            PatrolEvent::Paused => PAUSED,
+            PatrolEvent::Resumed => RESUMED,
             PatrolEvent::Ended => ENDED,
             PatrolEvent::Verdict(_) => VERDICT,
         }
@@ -187,7 +218,9 @@ impl PatrolEvent {
             PatrolEvent::TrackPoints(d) => serde_json::to_value(d)?,
             PatrolEvent::ChecklistAnswered(d) => serde_json::to_value(d)?,
             PatrolEvent::CaseFound(d) => serde_json::to_value(d)?,
-            PatrolEvent::Ended => serde_json::Value::Null,
+            PatrolEvent::Paused | PatrolEvent::Resumed | PatrolEvent::Ended => {
+                serde_json::Value::Null
+            }
             PatrolEvent::Verdict(d) => serde_json::to_value(d)?,
         })
     }
@@ -204,6 +237,8 @@ impl PatrolEvent {
             TRACK_POINTS => PatrolEvent::TrackPoints(event.data_as()?),
             CHECKLIST_ANSWERED => PatrolEvent::ChecklistAnswered(event.data_as()?),
             CASE_FOUND => PatrolEvent::CaseFound(event.data_as()?),
+            PAUSED => PatrolEvent::Paused,
+            RESUMED => PatrolEvent::Resumed,
             ENDED => PatrolEvent::Ended,
             VERDICT => PatrolEvent::Verdict(event.data_as()?),
             other => {
@@ -227,6 +262,14 @@ pub enum PatrolStatus {
 
 pub use crate::doc::Ignored;
 
+/// One pause of a patrol, from its `patrol.paused` to its `patrol.resumed` (none while
+/// it lasts; the fold closes it at `patrol.ended`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PatrolPause {
+    pub paused_at: Millis,
+    pub resumed_at: Option<Millis>,
+}
+
 /// The state of a patrol, folded from its log.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PatrolState {
@@ -240,6 +283,8 @@ pub struct PatrolState {
     pub segment: Option<String>,
     /// Every accepted fix, in time order; the same fix sent twice counts once.
     pub fixes: Vec<Fix>,
+    /// Pauses in time order; only the last may still be open.
+    pub pauses: Vec<PatrolPause>,
     /// Latest answer per checklist item.
     pub checklist: BTreeMap<String, ChecklistAnswer>,
     /// Cases reported on the way, first mention order, no repeats.
@@ -249,14 +294,51 @@ pub struct PatrolState {
 }
 
 impl PatrolState {
-    /// The track's positions without the fixes a mock-location app supplied: mileage,
-    /// cells passed and coverage count only where the phone really was.
+    /// The track's positions without the fixes a mock-location app supplied nor those
+    /// taken during a pause: mileage, cells passed and coverage count only where the
+    /// phone really was while patrolling.
     pub fn real_positions(&self) -> Vec<LatLon> {
-        self.fixes
+        self.real_legs().concat()
+    }
+
+    /// [`real_positions`](Self::real_positions) cut at each pause: the way from one leg to
+    /// the next was not recorded, so it adds no mileage and covers nothing.
+    pub fn real_legs(&self) -> Vec<Vec<LatLon>> {
+        let paused = self.paused_spans();
+        let mut legs = vec![Vec::new()];
+        let mut previous: Option<Millis> = None;
+        for fix in self.fixes.iter().filter(|f| !f.mock) {
+            if paused.iter().any(|p| p.holds(fix.t)) {
+                continue;
+            }
+            let resumed =
+                previous.is_some_and(|t| paused.iter().any(|p| t <= p.from && p.from < fix.t));
+            if resumed {
+                legs.push(Vec::new());
+            }
+            if let Some(leg) = legs.last_mut() {
+                leg.push(fix.at());
+            }
+            previous = Some(fix.t);
+        }
+        legs.retain(|leg| !leg.is_empty());
+        legs
+    }
+
+    /// The pauses as spans of time; one still open runs on without end.
+    pub fn paused_spans(&self) -> Vec<Paused> {
+        self.pauses
             .iter()
-            .filter(|f| !f.mock)
-            .map(|f| f.at())
+            .map(|p| Paused {
+                from: p.paused_at,
+                to: p.resumed_at.unwrap_or(Millis::MAX),
+            })
             .collect()
+    }
+
+    /// Whether the patrol is paused now (its last pause not resumed).
+    pub fn is_paused(&self) -> bool {
+        self.pauses.last().is_some_and(|p| p.resumed_at.is_none())
     }
 
     fn new() -> PatrolState {
@@ -269,6 +351,7 @@ impl PatrolState {
             assigned_cells: Vec::new(),
             segment: None,
             fixes: Vec::new(),
+            pauses: Vec::new(),
             checklist: BTreeMap::new(),
             cases_found: Vec::new(),
             verdict: None,
@@ -310,6 +393,9 @@ impl PatrolState {
             ));
         }
         match typed {
+            PatrolEvent::TrackPoints(_) if self.is_paused() => {
+                return Err("the patrol is paused: no fixes until it resumes".into());
+            }
             PatrolEvent::TrackPoints(batch) => {
                 for fix in &batch.fixes {
                     fix.validate()
@@ -335,9 +421,28 @@ impl PatrolState {
                     self.cases_found.push(found.case_id);
                 }
             }
+            PatrolEvent::Paused => {
+                if self.is_paused() {
+                    return Err("the patrol is paused already".into());
+                }
+                self.pauses.push(PatrolPause {
+                    paused_at: event.at,
+                    resumed_at: None,
+                });
+            }
+            PatrolEvent::Resumed => match self.pauses.last_mut() {
+                Some(pause) if pause.resumed_at.is_none() => pause.resumed_at = Some(event.at),
+                _ => return Err("the patrol is not paused".into()),
+            },
             PatrolEvent::Ended => {
                 self.status = PatrolStatus::Ended;
                 self.ended_at = Some(event.at);
+                // A pause nobody resumed ends with the patrol.
+                if let Some(pause) = self.pauses.last_mut() {
+                    if pause.resumed_at.is_none() {
+                        pause.resumed_at = Some(event.at);
+                    }
+                }
             }
             PatrolEvent::Started(_) | PatrolEvent::Verdict(_) => {}
         }

@@ -18,7 +18,6 @@
 
 mod device_key;
 mod nearby;
-mod patrol_pauses;
 mod photos;
 mod reference;
 pub mod schema;
@@ -38,7 +37,6 @@ use crate::error::{Error, Result};
 use crate::roles::Principal;
 use crate::time::Millis;
 
-pub use patrol_pauses::PatrolPause;
 use photos::PhotoDir;
 pub use photos::{check_hash, sha256_hex, BlobInfo, NewPhoto};
 pub use reference::due_reference;

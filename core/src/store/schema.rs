@@ -13,7 +13,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::error::{Error, Result};
 
 /// The schema version this build writes.
-pub const VERSION: u32 = 5;
+pub const VERSION: u32 = 6;
 
 /// Marks the file as a fieldloop store ("FLDL"), so another app's database is refused
 /// instead of being "migrated".
@@ -89,6 +89,10 @@ pub const STEPS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX listing_open_undated ON listing (updated_at DESC, doc_id)
         WHERE open = 1 AND deadline IS NULL;",
+    // 5 -> 6: pauses are events of the patrol document now (the server judges the track
+    // with them), so the device's own table goes. A pause recorded only here never
+    // reached the server; a patrol paused at the upgrade reads as running.
+    "DROP TABLE patrol_pauses;",
 ];
 
 /// The latest schema, for a new database.
@@ -147,13 +151,7 @@ pub const FRESH: &str = "CREATE TABLE meta (
         id INTEGER PRIMARY KEY CHECK (id = 1),
         secret BLOB NOT NULL,
         public_key TEXT NOT NULL
-    );
-    CREATE TABLE patrol_pauses (
-        patrol_id BLOB NOT NULL,
-        paused_at INTEGER NOT NULL,
-        resumed_at INTEGER,
-        PRIMARY KEY (patrol_id, paused_at)
-    ) WITHOUT ROWID;";
+    );";
 
 /// The `user_version` of an open database.
 pub fn version(conn: &Connection) -> Result<u32> {

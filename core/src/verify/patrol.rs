@@ -1,7 +1,7 @@
 //! The verdict on an ended patrol: does it count?
 
 use crate::error::{Error, Result};
-use crate::geo::{assess_track, LatLon, PlausibilityLimits, TrackVerdict};
+use crate::geo::{assess_track_paused, LatLon, PlausibilityLimits, TrackVerdict};
 use crate::patrol::{
     river_report, PatrolKind, PatrolRequirement, PatrolState, PatrolStatus, PatrolVerdict,
 };
@@ -58,7 +58,7 @@ pub fn verify_patrol(state: &PatrolState, target: PatrolTarget<'_>) -> Result<Pa
             requirement,
         } => Ok(river_report(state, segment, requirement).map_or_else(unreadable, |r| r.verdict())),
         PatrolTarget::Grid { limits } => {
-            let report = match assess_track(&state.fixes, limits) {
+            let report = match assess_track_paused(&state.fixes, &state.paused_spans(), limits) {
                 Ok(report) => report,
                 Err(e) => return Ok(unreadable(e)),
             };

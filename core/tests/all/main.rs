@@ -22,6 +22,7 @@ mod notice_clauses_zh;
 mod notice_flow;
 mod notice_rules;
 mod patrol_doc;
+mod patrol_pauses;
 mod patrol_plan_rules;
 mod permissions_case;
 mod permissions_validate;

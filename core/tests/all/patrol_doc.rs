@@ -11,18 +11,18 @@ use fieldloop_core::roles::{Decision, Jurisdiction, Principal, Role};
 use fieldloop_core::time::{MINUTE, SECOND};
 use uuid::Uuid;
 
-const T0: i64 = 1_780_000_000_000;
-const CHIEF: &str = "chief-li";
+pub(crate) const T0: i64 = 1_780_000_000_000;
+pub(crate) const CHIEF: &str = "chief-li";
 const INSPECTOR: &str = "inspector-wang";
-const SEGMENT: &str = "GZ-SHIJING-03";
+pub(crate) const SEGMENT: &str = "GZ-SHIJING-03";
 
-struct Log {
-    doc: Doc,
+pub(crate) struct Log {
+    pub(crate) doc: Doc,
     next_id: u128,
 }
 
 impl Log {
-    fn new(kind_role: Role, by: &str, scope: DocScope) -> Log {
+    pub(crate) fn new(kind_role: Role, by: &str, scope: DocScope) -> Log {
         let header = Header {
             id: Uuid::from_u128(1),
             kind: DocKind::Patrol,
@@ -38,7 +38,7 @@ impl Log {
         Log { doc, next_id: 1000 }
     }
 
-    fn add(&mut self, event: PatrolEvent, at: i64, by: &str, role: Role) -> Uuid {
+    pub(crate) fn add(&mut self, event: PatrolEvent, at: i64, by: &str, role: Role) -> Uuid {
         self.next_id += 1;
         let id = Uuid::from_u128(self.next_id);
         let event = event.to_event(id, at, by, role).unwrap();
@@ -46,7 +46,14 @@ impl Log {
         id
     }
 
-    fn raw(&mut self, kind: &str, data: serde_json::Value, at: i64, by: &str, role: Role) -> Uuid {
+    pub(crate) fn raw(
+        &mut self,
+        kind: &str,
+        data: serde_json::Value,
+        at: i64,
+        by: &str,
+        role: Role,
+    ) -> Uuid {
         self.next_id += 1;
         let id = Uuid::from_u128(self.next_id);
         let event = Event {
@@ -61,13 +68,13 @@ impl Log {
         id
     }
 
-    fn state(&self) -> patrol::PatrolState {
+    pub(crate) fn state(&self) -> patrol::PatrolState {
         fold(&self.doc.snapshot().unwrap())
     }
 }
 
 /// The river line: 1.5 km due east from a point on the bank.
-fn segment() -> Vec<LatLon> {
+pub(crate) fn segment() -> Vec<LatLon> {
     let start = LatLon {
         lat: 23.20,
         lon: 113.28,
@@ -83,7 +90,7 @@ fn segment() -> Vec<LatLon> {
 
 /// Fixes walking `metres` east along the bank (15 m north of the line) at 1.2 m/s,
 /// one every 5 s, starting at `t0`.
-fn walk_bank(t0: i64, metres: f64) -> Vec<Fix> {
+pub(crate) fn walk_bank(t0: i64, metres: f64) -> Vec<Fix> {
     let start = LatLon {
         lat: 23.20 + 15.0 / 111_195.0,
         lon: 113.28,
@@ -101,7 +108,7 @@ fn walk_bank(t0: i64, metres: f64) -> Vec<Fix> {
         .collect()
 }
 
-fn river_started() -> PatrolEvent {
+pub(crate) fn river_started() -> PatrolEvent {
     PatrolEvent::Started(Started {
         kind: PatrolKind::River,
         assigned_cells: vec![],
@@ -109,7 +116,7 @@ fn river_started() -> PatrolEvent {
     })
 }
 
-fn river_log() -> Log {
+pub(crate) fn river_log() -> Log {
     Log::new(
         Role::RiverChief,
         CHIEF,
@@ -752,6 +759,8 @@ fn permissions_inspectors_by_cell_river_chiefs_by_segment_verdict_by_server() {
         patrol::TRACK_POINTS,
         patrol::CHECKLIST_ANSWERED,
         patrol::CASE_FOUND,
+        patrol::PAUSED,
+        patrol::RESUMED,
         patrol::ENDED,
     ] {
         assert_eq!(

@@ -3,6 +3,10 @@
 //! (fixes refused), resumes it, and the twenty-minute pause counts neither in the
 //! duration nor as a GPS gap, so the patrol reads valid. A running patrol reopened keeps
 //! taking fixes.
+//!
+//! The pause is part of the patrol document, so the server judges the same way: a chief
+//! who takes a twenty-minute break gets a valid verdict and the plan task done; the same
+//! walk without the pause events is refused for the gap.
 
 use fieldloop_core::geo::{Fix, LatLon};
 use fieldloop_core::patrol::{PatrolKind, PatrolStatus};
@@ -11,7 +15,7 @@ use fieldloop_core::time::{Millis, MINUTE, SECOND};
 use fieldloop_ffi::{FieldError, FieldPhone};
 use fieldloop_tests::{TestServer, POSITION, T0};
 
-use crate::phone_support::{logged_in, open, TestClock};
+use crate::phone_support::{logged_in, open, sync, TestClock};
 use crate::reference::{city_admin, import};
 
 const SEGMENT: &str = "seg-pause";
@@ -63,28 +67,14 @@ fn walk(first: u32, count: u32, t: Millis) -> Vec<Fix> {
 
 #[test]
 fn a_paused_patrol_is_still_paused_after_a_restart_and_the_pause_is_left_out() {
-    let server = TestServer::start();
-    server.add_user(
-        "chief",
-        Role::RiverChief,
-        Jurisdiction {
-            segments: vec![SEGMENT.into()],
-            ..Jurisdiction::default()
-        },
-    );
-    import(&server, &city_admin(&server), "rivers", rivers());
+    let server = river_server();
 
     let dir = tempfile::tempdir().expect("temp dir");
     let start = T0;
     let clock = TestClock::at(start);
     let phone = logged_in(&server, dir.path(), "chief", &clock);
-    let id = phone
-        .start_patrol(PatrolKind::River, Some(SEGMENT.into()), Vec::new())
-        .expect("start");
     // Six minutes of walking (fixes 0..=12), then a twenty-minute break.
-    phone
-        .add_fixes(id.clone(), walk(0, 13, start))
-        .expect("fixes");
+    let id = six_minutes_walked(&phone, start);
     let paused_at = start + 6 * MINUTE;
     clock.set(paused_at);
     phone.pause_patrol(id.clone()).expect("pause");
@@ -144,4 +134,105 @@ fn paused_on_ended_is_refused(phone: &FieldPhone, id: &str) {
         matches!(refused, Err(FieldError::InvalidInput { .. })),
         "{refused:?}"
     );
+}
+
+/// A chief on the segment, with the city's rivers imported (which issues the month's plan).
+fn river_server() -> TestServer {
+    let server = TestServer::start();
+    server.add_user(
+        "chief",
+        Role::RiverChief,
+        Jurisdiction {
+            segments: vec![SEGMENT.into()],
+            ..Jurisdiction::default()
+        },
+    );
+    import(&server, &city_admin(&server), "rivers", rivers());
+    server
+}
+
+/// A river patrol started at `start` (the phone's clock) and walked for six minutes,
+/// fixes 0..=12.
+fn six_minutes_walked(phone: &FieldPhone, start: Millis) -> String {
+    let id = phone
+        .start_patrol(PatrolKind::River, Some(SEGMENT.into()), Vec::new())
+        .expect("start");
+    phone
+        .add_fixes(id.clone(), walk(0, 13, start))
+        .expect("fixes");
+    id
+}
+
+/// Walks the segment from `start`: 6 minutes, a 20-minute break (paused on the phone when
+/// `pause`, otherwise just silent), 6.5 minutes more; ends and syncs. Answers the patrol.
+fn walk_with_a_break(
+    server: &TestServer,
+    phone: &std::sync::Arc<FieldPhone>,
+    clock: &TestClock,
+    start: Millis,
+    pause: bool,
+) -> String {
+    clock.set(start);
+    let id = six_minutes_walked(phone, start);
+    let paused_at = start + 6 * MINUTE;
+    let resumed_at = paused_at + 20 * MINUTE;
+    if pause {
+        clock.set(paused_at);
+        phone.pause_patrol(id.clone()).expect("pause");
+        clock.set(resumed_at);
+        phone.resume_patrol(id.clone()).expect("resume");
+    }
+    phone
+        .add_fixes(id.clone(), walk(13, 14, resumed_at + STEP))
+        .expect("fixes after the break");
+    clock.set(resumed_at + 14 * STEP);
+    phone.end_patrol(id.clone()).expect("end");
+    server.clock.set(resumed_at + 15 * STEP);
+    sync(server, phone);
+    sync(server, phone);
+    id
+}
+
+#[test]
+fn the_server_counts_a_patrol_with_a_long_pause_and_refuses_the_same_walk_without_it() {
+    let server = river_server();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let clock = TestClock::at(T0);
+    let phone = logged_in(&server, dir.path(), "chief", &clock);
+    sync(&server, &phone);
+    let plans = phone.plan_progress().expect("plans");
+    assert_eq!(plans.len(), 1, "the chief has this month's plan: {plans:?}");
+    assert_eq!(plans[0].done, 0);
+
+    // The same walk, no pause pressed: twenty silent minutes are a gap.
+    let silent = walk_with_a_break(&server, &phone, &clock, T0 + MINUTE, false);
+    let verdict = phone
+        .patrol_live(silent.clone())
+        .expect("live")
+        .verdict
+        .expect("the server judged it");
+    assert!(!verdict.valid, "{verdict:?}");
+    assert!(
+        verdict.reasons.iter().any(|r| r.contains("no GPS fix for")),
+        "{verdict:?}"
+    );
+    assert_eq!(phone.plan_progress().expect("plans")[0].done, 0);
+
+    // Paused for the break: valid, and the plan task is done.
+    let paused = walk_with_a_break(&server, &phone, &clock, T0 + 2 * 60 * MINUTE, true);
+    let live = phone.patrol_live(paused.clone()).expect("live");
+    let verdict = live.verdict.expect("the server judged it");
+    assert!(verdict.valid, "{verdict:?}");
+    assert_eq!(live.duration_ms, 13 * STEP + 12 * STEP + STEP);
+    let server_side = fieldloop_core::patrol::fold(
+        &server
+            .doc(paused.parse().expect("uuid"))
+            .expect("the server has it")
+            .snapshot()
+            .expect("snapshot"),
+    );
+    assert_eq!(server_side.pauses.len(), 1, "the pause reached the server");
+    assert!(server_side.ignored.is_empty(), "{:?}", server_side.ignored);
+    let plans = phone.plan_progress().expect("plans");
+    assert_eq!(plans[0].done, 1, "{plans:?}");
 }

@@ -2,7 +2,9 @@
 //! an admin imports stricter figures and a case whose after-photo (a real phone photo
 //! with its real EXIF time) closed under the defaults goes back for rework, the figures in
 //! the reason; the phones receive the same figures; a bad file is refused whole, naming
-//! each bad field, and nothing stored changes.
+//! each bad field, and nothing stored changes. The inspector's on-site pre-check judges
+//! with the figures the phone synced: a photo the defaults place near enough reads as
+//! too far once the city's stricter accuracy cap arrives.
 
 use fieldloop_core::case::events::Handled;
 use fieldloop_core::case::CaseEvent;
@@ -13,8 +15,10 @@ use fieldloop_core::verify::VerifyPolicy;
 use fieldloop_tests::*;
 use uuid::Uuid;
 
+use crate::phone_support::{logged_in, sync, TestClock};
 use crate::referee::{
-    at, dispatched_case_from, photo, upload, verdict_checks, verify, Photo, Street,
+    at, dispatched_case_from, handled_case, photo, street, upload, verdict_checks, verify, Photo,
+    Street,
 };
 use crate::reference::{city_admin, import};
 
@@ -280,4 +284,76 @@ fn the_console_import_page_offers_the_thresholds_kind() {
             .any(|k| k["kind"] == "thresholds" && k["name"] == "核查阈值"),
         "{config:#}"
     );
+}
+
+#[test]
+fn the_phones_precheck_judges_with_the_synced_thresholds_not_the_defaults() {
+    let mut s = street();
+    let admin = city_admin(&s.server);
+    let id = handled_case(&mut s, &photo(61, 90), &photo(62, 90), POSITION);
+    let now = minutes(40);
+    s.server.clock.set(now);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let clock = TestClock::at(now);
+    let phone = logged_in(&s.server, dir.path(), "inspector", &clock);
+    sync(&s.server, &phone);
+
+    // The verification photo `radius + 25` m from the case, its position good to 25 m:
+    // the defaults excuse 25 + 8 m of accuracy (capped at 30 m each), a cap of 5 m only
+    // 5 + 5 m.
+    let case =
+        fieldloop_core::case::fold(&s.server.doc(id).expect("doc").snapshot().expect("snapshot"));
+    let category = case.category.expect("a category");
+    let radius = fieldloop_core::catalogue::Catalogue::builtin()
+        .expect("catalogue")
+        .get_by_key(&category)
+        .expect("known category")
+        .radius_m;
+    let metres = radius + 25.0;
+    let path = dir.path().join("verification.jpg");
+    std::fs::write(&path, &photo(63, 90).jpeg).expect("photo written");
+    let input = fieldloop_ffi::PhotoInput {
+        path: path.to_string_lossy().into_owned(),
+        position: fieldloop_ffi::PositionFix {
+            lat: POSITION.lat,
+            lon: POSITION.lon + metres / (111_320.0 * POSITION.lat.to_radians().cos()),
+            accuracy_m: 25.0,
+            provider: "gps".into(),
+            mock: false,
+        },
+    };
+    let place = || {
+        let report = s
+            .server
+            .runtime()
+            .block_on(phone.clone().precheck_verification(
+                id.to_string(),
+                true,
+                vec![input.clone()],
+            ))
+            .expect("pre-check");
+        let place = report
+            .checks
+            .iter()
+            .find(|c| c.name == "place")
+            .cloned()
+            .expect("a place check");
+        let warned = report.warnings.iter().any(|c| c.name == "place");
+        (place, warned)
+    };
+
+    let (defaults, warned) = place();
+    assert!(defaults.passed && !warned, "{defaults:?}");
+
+    import(
+        &s.server,
+        &admin,
+        "thresholds",
+        r#"{"source": "测试：定位精度最多抵扣 5 米", "accuracy_cap_m": 5}"#.into(),
+    );
+    let (not_yet, _) = place();
+    assert!(not_yet.passed, "the phone has not synced the figures yet");
+    sync(&s.server, &phone);
+    let (synced, warned) = place();
+    assert!(!synced.passed && warned, "{synced:?}");
 }

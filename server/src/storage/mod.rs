@@ -30,6 +30,7 @@ pub mod device_keys;
 pub mod error;
 pub mod evidence_arrivals;
 pub mod fs_blobs;
+mod group_commit;
 pub mod login_throttle;
 pub mod nearby;
 pub mod open;

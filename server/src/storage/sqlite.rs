@@ -15,6 +15,7 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 use uuid::Uuid;
 
 use super::error::{StoreError, StoreResult as Result};
+use super::group_commit::WriteQueue;
 use super::{
     schema, AuditEntry, AuditLog, AuthStore, BlobHash, BlobIndex, BlobMeta, CaseEvidence,
     ChainedAudit, DeviceHeads, DeviceRecord, DocSince, DocStore, LeaseStore, NewChange, Origin,
@@ -35,10 +36,10 @@ struct Inner {
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     /// Writes waiting for the next group commit ([`SqliteStore::write`]).
-    queued: Mutex<Vec<Box<dyn QueuedWrite>>>,
+    queued: WriteQueue,
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock leaves no half-written state behind: SQLite rolls
     // back the open transaction when its guard drops. So a poisoned lock is still usable.
     mutex
@@ -62,7 +63,7 @@ impl SqliteStore {
                 path: path.to_owned(),
                 writer: Mutex::new(writer),
                 readers: Mutex::new(Vec::new()),
-                queued: Mutex::new(Vec::new()),
+                queued: WriteQueue::default(),
             }),
         })
     }
@@ -118,13 +119,8 @@ impl SqliteStore {
     {
         let inner = self.inner.clone();
         Box::pin(async move {
-            let (answer, answered) = tokio::sync::oneshot::channel();
-            lock(&inner.queued).push(Box::new(PendingWrite {
-                write: Some(f),
-                result: None,
-                answer,
-            }));
-            tokio::task::spawn_blocking(move || commit_queued(&inner)).await?;
+            let answered = inner.queued.push(f);
+            tokio::task::spawn_blocking(move || inner.queued.commit(&inner.writer)).await?;
             answered
                 .await
                 .map_err(|_| StoreError::Commit("the write was dropped unanswered".into()))?
@@ -134,99 +130,6 @@ impl SqliteStore {
     /// Runs `f` on the write connection, blocking; for startup, tests and tools.
     pub fn with_writer<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
         f(&mut lock(&self.inner.writer))
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// Group commit.
-
-/// Writes one group commit takes at most, so that no write waits behind a huge batch.
-const MAX_GROUP: usize = 256;
-
-trait QueuedWrite: Send {
-    /// Runs the write inside the group's transaction.
-    fn run(&mut self, conn: &mut Connection);
-    /// Answers the writer; `commit_failed`: the group did not commit, whatever the write
-    /// itself returned.
-    fn finish(self: Box<Self>, commit_failed: Option<&str>);
-}
-
-struct PendingWrite<T, F> {
-    write: Option<F>,
-    result: Option<Result<T>>,
-    answer: tokio::sync::oneshot::Sender<Result<T>>,
-}
-
-impl<T, F> QueuedWrite for PendingWrite<T, F>
-where
-    T: Send + 'static,
-    F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
-{
-    fn run(&mut self, conn: &mut Connection) {
-        if let Some(write) = self.write.take() {
-            self.result = Some(in_savepoint(conn, write));
-        }
-    }
-
-    fn finish(self: Box<Self>, commit_failed: Option<&str>) {
-        let answer = match (self.result, commit_failed) {
-            (Some(Err(e)), _) => Err(e),
-            (Some(Ok(value)), None) => Ok(value),
-            (_, Some(reason)) => Err(StoreError::Commit(reason.to_owned())),
-            (None, None) => Err(StoreError::Commit("the write did not run".into())),
-        };
-        // The caller may have gone (a cancelled request); the write stands either way.
-        let _ = self.answer.send(answer);
-    }
-}
-
-/// One write under its own savepoint: rolled back alone when it fails or panics.
-fn in_savepoint<T>(
-    conn: &mut Connection,
-    write: impl FnOnce(&mut Connection) -> Result<T>,
-) -> Result<T> {
-    conn.execute_batch("SAVEPOINT queued_write")?;
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| write(conn)))
-        .unwrap_or_else(|_| Err(StoreError::damaged("a write panicked; it was rolled back")));
-    let end = if result.is_ok() {
-        "RELEASE queued_write"
-    } else {
-        "ROLLBACK TO queued_write; RELEASE queued_write"
-    };
-    conn.execute_batch(end)?;
-    result
-}
-
-/// Takes the writer and commits what is queued in one transaction; returns at once when
-/// an earlier taker already committed this caller's write.
-fn commit_queued(inner: &Inner) {
-    let mut conn = lock(&inner.writer);
-    let mut group = {
-        let mut queued = lock(&inner.queued);
-        let take = queued.len().min(MAX_GROUP);
-        queued.drain(..take).collect::<Vec<_>>()
-    };
-    if group.is_empty() {
-        return;
-    }
-    let failed = match conn.execute_batch("BEGIN IMMEDIATE") {
-        Err(e) => Some(e.to_string()),
-        Ok(()) => {
-            for write in &mut group {
-                write.run(&mut conn);
-            }
-            match conn.execute_batch("COMMIT") {
-                Ok(()) => None,
-                Err(e) => {
-                    let _ = conn.execute_batch("ROLLBACK");
-                    Some(e.to_string())
-                }
-            }
-        }
-    };
-    drop(conn);
-    for write in group {
-        write.finish(failed.as_deref());
     }
 }
 

@@ -40,6 +40,7 @@ pub mod s3_blobs;
 mod s3_sign;
 pub mod schema;
 pub mod sqlite;
+mod sqlite_docs;
 
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = StoreResult<T>> + Send + 'a>>;
 

@@ -33,6 +33,9 @@ pub struct LoadFigures {
     pub max_ms: f64,
     pub server_cpu_s: f64,
     pub server_peak_rss_mb: f64,
+    /// CPU seconds of this process (the simulated phones: edits, durable saves, applying
+    /// the answers to their stores), which shares the machine's cores with the server.
+    pub devices_cpu_s: f64,
 }
 
 /// One fleet of `devices` on `server`, measured at each pace of `paces` in turn.
@@ -110,6 +113,7 @@ fn phase(
     }
     let cpu = || servers.iter().map(Server::cpu_seconds).sum::<f64>();
     let cpu0 = cpu();
+    let devices_cpu0 = crate::procfs::own_cpu_seconds();
     barrier.wait();
     let start = Instant::now();
     let mut all = Vec::new();
@@ -136,6 +140,7 @@ fn phase(
             .iter()
             .map(|s| s.peak_rss_bytes() as f64 / 1e6)
             .sum(),
+        devices_cpu_s: crate::procfs::own_cpu_seconds() - devices_cpu0,
     };
     Ok((back, figures))
 }

@@ -296,11 +296,11 @@ fn load_section(common: &Common, args: &LoadArgs, table: &mut Vec<String>) -> Re
         for f in figures {
             eprintln!("load: {f:?}");
             table.push(format!(
-                "| §3 load {devices} dev, {} | {} | p50 {:.1} ms, p99 {:.1} ms (max {:.0}) | {:.0} req/s | server CPU {:.1} s of {:.0} s, RSS {:.0} MB |",
+                "| §3 load {devices} dev, {} | {} | p50 {:.1} ms, p99 {:.1} ms (max {:.0}) | {:.0} req/s | server CPU {:.1} s of {:.0} s, RSS {:.0} MB | devices' CPU {:.1} s |",
                 if f.pace_ms == 0 { "closed loop".to_owned() } else { format!("1 sync / {} ms each", f.pace_ms) },
                 if args.instances > 1 { format!("{} × {}", backend.name(), args.instances) } else { backend.name().to_owned() },
                 f.p50_ms, f.p99_ms, f.max_ms, f.requests_per_s,
-                f.server_cpu_s, f.seconds, f.server_peak_rss_mb
+                f.server_cpu_s, f.seconds, f.server_peak_rss_mb, f.devices_cpu_s
             ));
             out.push(json!({"backend": backend.name(), "instances": args.instances, "figures": f}));
         }

@@ -459,6 +459,12 @@ impl Doc {
         self.am.save()
     }
 
+    /// Full save without automerge's per-column DEFLATE, for a message whose body is
+    /// compressed as a whole anyway: compressing twice costs CPU and gains nothing.
+    pub fn save_uncompressed(&mut self) -> Vec<u8> {
+        self.am.save_nocompress()
+    }
+
     /// The changes since the last `save`/`save_incremental`, for appending to a store.
     pub fn save_incremental(&mut self) -> Vec<u8> {
         self.am.save_incremental()

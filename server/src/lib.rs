@@ -49,6 +49,7 @@ pub mod open311;
 pub mod ops;
 pub mod patrol_rules;
 pub mod projection;
+pub mod push_heads;
 pub mod referee;
 pub mod reference;
 pub mod scheduler;

@@ -220,7 +220,7 @@ fn reject(
         id,
         kind,
         reason: reason.into(),
-        server_copy: copy.map(|doc| doc.save()),
+        server_copy: copy.map(|doc| doc.save_uncompressed()),
     })
 }
 
@@ -432,7 +432,16 @@ async fn judge_push(
             ))
         }
     }
-    let device_heads = device_heads_after_push(&mut after, &shared, &push.changes)?;
+    let quick_heads = crate::push_heads::pushed_changes(&push.changes).and_then(|changes| {
+        let server = before.as_mut().map(|d| d.automerge().document());
+        crate::push_heads::heads_after_push(&shared, &changes, |h| {
+            server.is_some_and(|s| s.get_change_meta_by_hash(h).is_some())
+        })
+    });
+    let device_heads = match quick_heads {
+        Some(heads) => heads,
+        None => device_heads_after_push(&mut after, &shared, &push.changes)?,
+    };
     let ack = Ack {
         id,
         heads: heads_to_wire(&device_heads),
@@ -493,7 +502,8 @@ async fn judge_push(
 }
 
 /// The device's heads after its push: its shared heads plus its changes, which may be
-/// fewer than the server's when the server holds others' changes.
+/// fewer than the server's when the server holds others' changes. The long way, for a push
+/// [`crate::push_heads`] cannot read.
 fn device_heads_after_push(
     after: &mut Doc,
     shared: &[ChangeHash],
@@ -565,7 +575,6 @@ async fn collect_updates(
     skip: &HashSet<Uuid>,
     response: &mut SyncResponse,
 ) -> Result<()> {
-    let actor = server_actor();
     let page_bytes = page_bytes as usize;
     let head = state.docs.head_seq().await?;
     let mut total = 0usize;
@@ -583,17 +592,20 @@ async fn collect_updates(
         if !in_scope(principal, &projection) {
             continue;
         }
-        let Some(mut stored) = state.doc_cache.load(&*state.docs, id, &actor).await? else {
+        let whole = state
+            .doc_cache
+            .read(&*state.docs, id, Some(projection.seq), |doc, kind, _| {
+                (kind, doc.save_uncompressed(), heads_to_wire(&doc.heads()))
+            })
+            .await?;
+        let Some((kind, bytes, heads)) = whole else {
             continue;
         };
-        let doc = &mut stored.doc;
-        let bytes = doc.save();
         total += bytes.len();
-        let heads = heads_to_wire(&doc.heads());
         sent.push((id, heads.clone()));
         response.updates.push(DocUpdate {
             id,
-            kind: stored.kind,
+            kind,
             full: true,
             bytes,
             heads,
@@ -626,27 +638,34 @@ async fn collect_updates(
             last_included = projection.seq;
             continue;
         }
-        let Some(mut stored) = state.doc_cache.load(&*state.docs, id, &actor).await? else {
-            last_included = projection.seq;
-            continue;
-        };
-        let doc = &mut stored.doc;
-        let server_heads = doc.heads();
         let known_heads = heads_from_wire(known.get(&id).map(Vec::as_slice).unwrap_or(&[]));
-        let device_has_all =
-            !known_heads.is_empty() && server_heads.iter().all(|h| known_heads.contains(h));
-        if device_has_all {
+        let update = state
+            .doc_cache
+            .read(&*state.docs, id, Some(projection.seq), |doc, kind, _| {
+                let server_heads = doc.heads();
+                let device_has_all =
+                    !known_heads.is_empty() && server_heads.iter().all(|h| known_heads.contains(h));
+                if device_has_all {
+                    return None;
+                }
+                let usable = !known_heads.is_empty()
+                    && known_heads.iter().all(|h| {
+                        doc.automerge()
+                            .document()
+                            .get_change_meta_by_hash(h)
+                            .is_some()
+                    });
+                let (full, bytes) = if usable {
+                    (false, doc.save_after(&known_heads))
+                } else {
+                    (true, doc.save_uncompressed())
+                };
+                Some((kind, server_heads, full, bytes))
+            })
+            .await?;
+        let Some((kind, server_heads, full, bytes)) = update.flatten() else {
             last_included = projection.seq;
             continue;
-        }
-        let usable = !known_heads.is_empty()
-            && known_heads
-                .iter()
-                .all(|h| doc.automerge().get_change_by_hash(h).is_some());
-        let (full, bytes) = if usable {
-            (false, doc.save_after(&known_heads))
-        } else {
-            (true, doc.save())
         };
         if total + bytes.len() > page_bytes && !response.updates.is_empty() {
             cut = true;
@@ -657,7 +676,7 @@ async fn collect_updates(
         sent.push((id, heads.clone()));
         response.updates.push(DocUpdate {
             id,
-            kind: stored.kind,
+            kind,
             full,
             bytes,
             heads,

@@ -9,7 +9,7 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 use uuid::Uuid;
 
 use super::error::{StoreError, StoreResult as Result};
-use super::sqlite::{enum_parse, enum_text, parse_uuid, SqliteStore};
+use super::sqlite::{enum_parse, enum_text, parse_uuid, CachedStatements, SqliteStore};
 use super::{
     BlobHash, DeviceHeads, DocSince, DocStore, NewChange, Origin, Projection, ProjectionFields,
     Seq, StoreFuture, StoredChange, StoredDoc,
@@ -129,7 +129,7 @@ pub(super) fn query_projections(
     sql: &str,
     params: impl rusqlite::Params,
 ) -> Result<Vec<Projection>> {
-    let mut stmt = conn.prepare(sql)?;
+    let mut stmt = conn.prepare_cached(sql)?;
     let rows = stmt.query_map(params, projection_from_row)?;
     let mut out = Vec::new();
     for row in rows {
@@ -197,13 +197,13 @@ fn insert_change(tx: &Connection, change: NewChange) -> Result<Seq> {
     let kind = enum_text(&change.kind)?;
     let json = serde_json::to_string(&change.projection.json)?;
     let stored_kind: Option<String> = tx
-        .query_row("SELECT kind FROM documents WHERE id = ?1", [&id], |row| {
+        .query_row_cached("SELECT kind FROM documents WHERE id = ?1", [&id], |row| {
             row.get(0)
         })
         .optional()?;
     match stored_kind {
         None => {
-            tx.execute(
+            tx.execute_cached(
                 "INSERT INTO documents (id, kind, last_seq, created_at) VALUES (?1, ?2, 0, ?3)",
                 params![id, kind, change.origin.arrived_at],
             )?;
@@ -216,7 +216,7 @@ fn insert_change(tx: &Connection, change: NewChange) -> Result<Seq> {
         }
         Some(_) => {}
     }
-    tx.execute(
+    tx.execute_cached(
         "INSERT INTO changes (doc_id, bytes, user_id, device_id, arrived_at) \
          VALUES (?1, ?2, ?3, ?4, ?5)",
         params![
@@ -228,12 +228,12 @@ fn insert_change(tx: &Connection, change: NewChange) -> Result<Seq> {
         ],
     )?;
     let seq = tx.last_insert_rowid();
-    tx.execute(
+    tx.execute_cached(
         "UPDATE documents SET last_seq = ?2, uncompacted = uncompacted + 1 WHERE id = ?1",
         params![id, seq],
     )?;
     let p = &change.projection;
-    tx.execute(
+    tx.execute_cached(
         &format!(
             "INSERT OR REPLACE INTO projections ({PROJECTION_COLUMNS}) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
@@ -253,11 +253,11 @@ fn insert_change(tx: &Connection, change: NewChange) -> Result<Seq> {
         ],
     )?;
     for hash in refs {
-        tx.execute(
+        tx.execute_cached(
             "INSERT OR IGNORE INTO blob_refs (hash, doc_id) VALUES (?1, ?2)",
             params![hash.as_str(), id],
         )?;
-        tx.execute(
+        tx.execute_cached(
             super::evidence_arrivals::SQLITE_INSERT,
             params![id, hash.as_str(), change.origin.arrived_at],
         )?;
@@ -294,7 +294,7 @@ impl DocStore for SqliteStore {
             let mut seqs = Vec::with_capacity(changes.len());
             for (change, base) in changes {
                 let last: Seq = tx
-                    .query_row(
+                    .query_row_cached(
                         "SELECT last_seq FROM documents WHERE id = ?1",
                         [change.doc_id.to_string()],
                         |row| row.get(0),
@@ -359,7 +359,7 @@ impl DocStore for SqliteStore {
             let text = id.to_string();
             let tx = conn.savepoint()?;
             let last: Option<Seq> = tx
-                .query_row(
+                .query_row_cached(
                     "SELECT last_seq FROM documents WHERE id = ?1",
                     [&text],
                     |row| row.get(0),
@@ -376,17 +376,17 @@ impl DocStore for SqliteStore {
                 Some(_) => {}
             }
             // A compaction older than the one stored would lose changes: keep the newer.
-            let updated = tx.execute(
+            let updated = tx.execute_cached(
                 "UPDATE documents SET compacted = ?2, compacted_through = ?3 \
                  WHERE id = ?1 AND compacted_through <= ?3",
                 params![text, saved, through],
             )?;
             if updated == 1 {
-                tx.execute(
+                tx.execute_cached(
                     "UPDATE changes SET bytes = NULL WHERE doc_id = ?1 AND seq <= ?2",
                     params![text, through],
                 )?;
-                tx.execute(
+                tx.execute_cached(
                     "UPDATE documents SET uncompacted = \
                      (SELECT count(*) FROM changes WHERE doc_id = ?1 AND seq > ?2) \
                      WHERE id = ?1",
@@ -508,7 +508,7 @@ impl DocStore for SqliteStore {
     fn head_seq(&self) -> StoreFuture<'_, Seq> {
         self.read(|conn| {
             Ok(
-                conn.query_row("SELECT coalesce(max(seq), 0) FROM changes", [], |row| {
+                conn.query_row_cached("SELECT coalesce(max(seq), 0) FROM changes", [], |row| {
                     row.get(0)
                 })?,
             )
@@ -531,7 +531,7 @@ impl DocStore for SqliteStore {
 
     fn confirm_device_heads(&self, device_id: String, cursor: Seq) -> StoreFuture<'_, ()> {
         self.write(move |conn| {
-            conn.execute(
+            conn.execute_cached(
                 "UPDATE device_heads SET confirmed = pending, pending = NULL, \
                  pending_cursor = NULL \
                  WHERE device_id = ?1 AND pending IS NOT NULL AND pending_cursor <= ?2",
@@ -574,7 +574,7 @@ impl DocStore for SqliteStore {
                 let heads = entry.heads.concat();
                 let id = entry.doc_id.to_string();
                 match entry.pending_until {
-                    None => tx.execute(
+                    None => tx.execute_cached(
                         "INSERT INTO device_heads (device_id, doc_id, confirmed) \
                          VALUES (?1, ?2, ?3) ON CONFLICT (device_id, doc_id) DO UPDATE \
                          SET confirmed = excluded.confirmed, pending = NULL, \
@@ -582,7 +582,7 @@ impl DocStore for SqliteStore {
                         params![device_id, id, heads],
                     )?,
                     // Until confirmed, the server keeps sending from what it knows for sure.
-                    Some(cursor) => tx.execute(
+                    Some(cursor) => tx.execute_cached(
                         "INSERT INTO device_heads (device_id, doc_id, confirmed, pending, \
                          pending_cursor) VALUES (?1, ?2, x'', ?3, ?4) \
                          ON CONFLICT (device_id, doc_id) DO UPDATE \

@@ -37,7 +37,6 @@ fn peak_rss() -> u64 {
 const BURST_MEMORY_BOUND: u64 = 400 * 1024 * 1024;
 
 #[test]
-#[ignore = "a debug burst of 200 takes ~50 s against the client's 60 s timeout: it failed once of two runs on this machine (RELIABILITY.md §3); run with --ignored"]
 fn two_hundred_offline_phones_syncing_at_once_all_get_through_and_converge() {
     let count = devices();
     for backend in Backend::selected() {

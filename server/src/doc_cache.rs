@@ -9,7 +9,8 @@
 //! instance, the scheduler or the console is caught up the same way, so nothing here needs
 //! invalidating and several instances may each keep their own cache.
 //!
-//! Readers get their own copy ([`LoadedDoc::doc`]), so a judge may change it freely.
+//! [`DocCache::load`] gives a reader its own copy, so a judge may change it freely;
+//! [`DocCache::read`] lends the cached document itself to a reader that only reads.
 //! The least recently used documents are dropped beyond the configured count.
 
 use std::collections::HashMap;
@@ -108,19 +109,6 @@ impl DocCache {
         id: Uuid,
         actor: &ActorId,
     ) -> Result<Option<LoadedDoc>> {
-        if self.capacity == 0 {
-            self.loads.fetch_add(1, Relaxed);
-            let Some(stored) = store.load_doc(id).await? else {
-                return Ok(None);
-            };
-            let doc = stored.load(actor)?;
-            return Ok(Some(LoadedDoc {
-                id,
-                kind: stored.kind,
-                last_seq: stored.last_seq,
-                doc,
-            }));
-        }
         self.with_current(store, id, None, |cached| {
             let mut doc = cached.doc.clone();
             doc.automerge().set_actor(actor.clone());
@@ -136,32 +124,24 @@ impl DocCache {
 
     /// Runs `read` on the cached document itself, without a copy (a copy of a whole
     /// automerge document was a tenth of a sync's CPU when every pulled document was
-    /// copied). `read` gets the document, its kind and the sequence number it is current
-    /// through, and must not write to it. `known_seq`, when the caller has just read the
-    /// document's latest sequence number from storage, spares asking storage again when
-    /// the cached copy is already that recent.
+    /// copied). `read` gets the document and its kind, and must not write to it.
+    /// `known_seq`, when the caller has just read the document's latest sequence number
+    /// from storage, spares asking storage again when the cached copy is that recent.
     pub async fn read<T>(
         &self,
         store: &dyn DocStore,
         id: Uuid,
         known_seq: Option<Seq>,
-        read: impl FnOnce(&mut Doc, DocKind, Seq) -> T,
+        read: impl FnOnce(&mut Doc, DocKind) -> T,
     ) -> Result<Option<T>> {
-        if self.capacity == 0 {
-            self.loads.fetch_add(1, Relaxed);
-            let Some(stored) = store.load_doc(id).await? else {
-                return Ok(None);
-            };
-            let mut doc = stored.load(&crate::sync::server_actor())?;
-            return Ok(Some(read(&mut doc, stored.kind, stored.last_seq)));
-        }
         self.with_current(store, id, known_seq, |cached| {
-            read(&mut cached.doc, cached.kind, cached.seq)
+            read(&mut cached.doc, cached.kind)
         })
         .await
     }
 
-    /// The cached document brought up to date (or loaded), lent to `f`.
+    /// The cached document brought up to date (or loaded), lent to `f`; with the cache
+    /// off, loaded whole and dropped after.
     async fn with_current<T>(
         &self,
         store: &dyn DocStore,
@@ -169,6 +149,12 @@ impl DocCache {
         known_seq: Option<Seq>,
         f: impl FnOnce(&mut Cached) -> T,
     ) -> Result<Option<T>> {
+        if self.capacity == 0 {
+            return Ok(self
+                .load_whole(store, id)
+                .await?
+                .map(|mut cached| f(&mut cached)));
+        }
         let slot = self.slot(id);
         let mut held = slot.lock().await;
         let caught_up = match held.take() {
@@ -343,8 +329,73 @@ mod tests {
         )
     }
 
+    /// Appends an event to `writer` and stores it as one change outside any cache.
+    async fn append_note(
+        store: &SqliteStore,
+        id: Uuid,
+        writer: &mut Doc,
+        at: i64,
+        note: &str,
+    ) -> Seq {
+        let heads = writer.heads();
+        writer.append_event(&event(at, note)).unwrap();
+        store
+            .append_change(change(id, writer.save_after(&heads)))
+            .await
+            .unwrap()
+    }
+
     fn actor() -> ActorId {
         fieldloop_core::doc::actor_for(&Uuid::from_u128(7))
+    }
+
+    /// With the cache off every reader loads from storage and nothing is kept; `read`
+    /// trusts a sequence number only when the cache holds a copy at least that recent.
+    #[tokio::test]
+    async fn the_cache_off_loads_every_time_and_read_catches_up_past_a_known_seq() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("db.sqlite3")).unwrap();
+        let id = Uuid::now_v7();
+        let mut writer = Doc::create(&header(id), &actor()).unwrap();
+        let first_seq = store
+            .append_change(change(id, writer.save()))
+            .await
+            .unwrap();
+        let events = |doc: &mut Doc, _: DocKind| doc.snapshot().unwrap().events.len();
+
+        let off = DocCache::new(0);
+        for _ in 0..2 {
+            let loaded = off.load(&store, id, &actor()).await.unwrap().unwrap();
+            assert_eq!(loaded.last_seq, first_seq);
+        }
+        assert_eq!(off.read(&store, id, None, events).await.unwrap(), Some(0));
+        assert_eq!(
+            off.stats(),
+            CacheStats {
+                hits: 0,
+                loads: 3,
+                cached: 0
+            }
+        );
+        let unknown = Uuid::now_v7();
+        assert!(off
+            .read(&store, unknown, None, events)
+            .await
+            .unwrap()
+            .is_none());
+
+        let on = DocCache::new(8);
+        assert_eq!(
+            on.read(&store, id, Some(first_seq), events).await.unwrap(),
+            Some(0)
+        );
+        let second_seq = append_note(&store, id, &mut writer, 1, "一").await;
+        // Told of the newer change, the reader catches up instead of trusting its copy.
+        assert_eq!(
+            on.read(&store, id, Some(second_seq), events).await.unwrap(),
+            Some(1)
+        );
+        assert_eq!(on.stats().loads, 1);
     }
 
     /// A writer outside the cache (another instance, the scheduler) appends; the cached
@@ -365,12 +416,7 @@ mod tests {
         assert_eq!(first.doc.snapshot().unwrap().events.len(), 0);
         assert_eq!(cache.stats().loads, 1);
 
-        let heads = writer.heads();
-        writer.append_event(&event(1, "一")).unwrap();
-        let seq = store
-            .append_change(change(id, writer.save_after(&heads)))
-            .await
-            .unwrap();
+        let seq = append_note(&store, id, &mut writer, 1, "一").await;
         let second = cache.load(&store, id, &actor()).await.unwrap().unwrap();
         assert_eq!(second.last_seq, seq);
         assert_eq!(second.doc.snapshot().unwrap().events.len(), 1);
@@ -390,12 +436,7 @@ mod tests {
         assert_eq!(third.doc.snapshot().unwrap().events.len(), 1);
 
         // Compaction drops the bytes of the changes a stale cached copy would need.
-        let heads = writer.heads();
-        writer.append_event(&event(3, "二")).unwrap();
-        let through = store
-            .append_change(change(id, writer.save_after(&heads)))
-            .await
-            .unwrap();
+        let through = append_note(&store, id, &mut writer, 3, "二").await;
         let other = DocCache::new(8);
         other.load(&store, id, &actor()).await.unwrap().unwrap();
         store.compact(id, writer.save(), through).await.unwrap();

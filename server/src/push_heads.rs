@@ -7,7 +7,7 @@
 //! the load benchmark's profile; reading the pushed changes' hashes and dependencies is a
 //! parse of their headers.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 
 use automerge::{Change, ChangeHash};
 
@@ -70,16 +70,13 @@ pub fn heads_after_push(
         .iter()
         .flat_map(|c| c.deps().iter().copied())
         .collect();
-    let mut heads: Vec<ChangeHash> = shared
+    let heads: BTreeSet<ChangeHash> = shared
         .iter()
         .copied()
         .chain(changes.iter().map(Change::hash))
         .filter(|h| !depended.contains(h))
-        .collect::<HashSet<_>>()
-        .into_iter()
         .collect();
-    heads.sort();
-    Some(heads)
+    Some(heads.into_iter().collect())
 }
 
 #[cfg(test)]

@@ -432,16 +432,8 @@ async fn judge_push(
             ))
         }
     }
-    let quick_heads = crate::push_heads::pushed_changes(&push.changes).and_then(|changes| {
-        let server = before.as_mut().map(|d| d.automerge().document());
-        crate::push_heads::heads_after_push(&shared, &changes, |h| {
-            server.is_some_and(|s| s.get_change_meta_by_hash(h).is_some())
-        })
-    });
-    let device_heads = match quick_heads {
-        Some(heads) => heads,
-        None => device_heads_after_push(&mut after, &shared, &push.changes)?,
-    };
+    let device_heads =
+        device_heads_after_push(before.as_mut(), &mut after, &shared, &push.changes)?;
     let ack = Ack {
         id,
         heads: heads_to_wire(&device_heads),
@@ -502,13 +494,24 @@ async fn judge_push(
 }
 
 /// The device's heads after its push: its shared heads plus its changes, which may be
-/// fewer than the server's when the server holds others' changes. The long way, for a push
-/// [`crate::push_heads`] cannot read.
+/// fewer than the server's when the server holds others' changes. Read off the pushed
+/// changes' headers ([`crate::push_heads`]) when they are plain new changes; otherwise by
+/// applying the push to a fork of the document at the shared heads.
 fn device_heads_after_push(
+    before: Option<&mut Doc>,
     after: &mut Doc,
     shared: &[ChangeHash],
     changes: &[u8],
 ) -> Result<Vec<ChangeHash>> {
+    let server = before.map(|doc| doc.automerge().document());
+    let from_headers = crate::push_heads::pushed_changes(changes).and_then(|pushed| {
+        crate::push_heads::heads_after_push(shared, &pushed, |h| {
+            server.is_some_and(|s| s.get_change_meta_by_hash(h).is_some())
+        })
+    });
+    if let Some(heads) = from_headers {
+        return Ok(heads);
+    }
     let mut device = if shared.is_empty() {
         automerge::AutoCommit::new()
     } else {
@@ -594,7 +597,7 @@ async fn collect_updates(
         }
         let whole = state
             .doc_cache
-            .read(&*state.docs, id, Some(projection.seq), |doc, kind, _| {
+            .read(&*state.docs, id, Some(projection.seq), |doc, kind| {
                 (kind, doc.save_uncompressed(), heads_to_wire(&doc.heads()))
             })
             .await?;
@@ -641,7 +644,7 @@ async fn collect_updates(
         let known_heads = heads_from_wire(known.get(&id).map(Vec::as_slice).unwrap_or(&[]));
         let update = state
             .doc_cache
-            .read(&*state.docs, id, Some(projection.seq), |doc, kind, _| {
+            .read(&*state.docs, id, Some(projection.seq), |doc, kind| {
                 let server_heads = doc.heads();
                 let device_has_all =
                     !known_heads.is_empty() && server_heads.iter().all(|h| known_heads.contains(h));

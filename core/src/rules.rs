@@ -273,6 +273,24 @@ pub fn validate_doc_update(
     after: &Doc,
     rules: &[Rule],
 ) -> Result<Snapshot, Rejection> {
+    validate_doc_update_pair(principal, before, after, rules).map(|pair| pair.after)
+}
+
+/// Both folds [`validate_doc_update_pair`] read, so a caller that also needs the state
+/// before the update does not fold the document again.
+#[derive(Debug)]
+pub struct SnapshotPair {
+    pub before: Option<Snapshot>,
+    pub after: Snapshot,
+}
+
+/// [`validate_doc_update`], handing back the snapshot of `before` as well.
+pub fn validate_doc_update_pair(
+    principal: &Principal,
+    before: Option<&Doc>,
+    after: &Doc,
+    rules: &[Rule],
+) -> Result<SnapshotPair, Rejection> {
     let unreadable = |e: Error| Rejection::new(format!("unreadable document: {e}"));
     let before_snapshot = match before {
         Some(before) => {
@@ -287,5 +305,8 @@ pub fn validate_doc_update(
     };
     let after_snapshot = after.snapshot().map_err(unreadable)?;
     validate_update(principal, before_snapshot.as_ref(), &after_snapshot, rules)?;
-    Ok(after_snapshot)
+    Ok(SnapshotPair {
+        before: before_snapshot,
+        after: after_snapshot,
+    })
 }

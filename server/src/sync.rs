@@ -11,7 +11,7 @@
 //!   device pushes it whole next time);
 //! - the changes applied to a copy leave missing dependencies (or the shared heads are
 //!   unknown) → `NeedFull` with the server's whole copy;
-//! - `validate_doc_update` refuses → `Forbidden` with the reason and the server's copy
+//! - `validate_doc_update_pair` refuses → `Forbidden` with the reason and the server's copy
 //!   (none for a new document); nothing of the push is applied;
 //! - otherwise the new changes (only those the server lacked) are stored with the next
 //!   sequence number, the sender and the arrival time, the projection and `blob_refs`
@@ -52,7 +52,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use fieldloop_core::doc::{actor_for, Doc, DocKind};
 use fieldloop_core::roles::{all_rules, Principal};
-use fieldloop_core::rules::validate_doc_update;
+use fieldloop_core::rules::validate_doc_update_pair;
 use fieldloop_core::sync::wire::{
     self, heads_from_wire, heads_to_wire, Ack, DocPush, DocUpdate, Head, Rejection, RejectionKind,
     SyncRequest, SyncResponse,
@@ -442,18 +442,18 @@ async fn judge_push(
     if before.is_some() && after.heads() == before_heads {
         return Ok(PushOutcome::Ack(ack));
     }
-    let snapshot = match validate_doc_update(principal, before.as_ref(), &after, all_rules()) {
-        Ok(snapshot) => snapshot,
-        Err(rejection) => {
-            return Ok(reject(
-                id,
-                RejectionKind::Forbidden,
-                rejection.reason,
-                before.as_mut(),
-            ))
-        }
-    };
-    let before_snapshot = before.as_ref().map(Doc::snapshot).transpose()?;
+    let (before_snapshot, snapshot) =
+        match validate_doc_update_pair(principal, before.as_ref(), &after, all_rules()) {
+            Ok(pair) => (pair.before, pair.after),
+            Err(rejection) => {
+                return Ok(reject(
+                    id,
+                    RejectionKind::Forbidden,
+                    rejection.reason,
+                    before.as_mut(),
+                ))
+            }
+        };
     if let Err(reason) = crate::intake::check_new_content(
         before_snapshot.as_ref(),
         &snapshot,

@@ -10,7 +10,9 @@ use fieldloop_core::case::events::{Dispatched, Handled, Registered};
 use fieldloop_core::case::{CaseEvent, PERMISSIONS};
 use fieldloop_core::doc::{actor_for, Doc, EvidenceStage, Snapshot};
 use fieldloop_core::roles::{Jurisdiction, Principal};
-use fieldloop_core::rules::{validate_doc_update, validate_update, Rejection};
+use fieldloop_core::rules::{
+    validate_doc_update, validate_doc_update_pair, validate_update, Rejection,
+};
 use uuid::Uuid;
 
 fn snapshot(w: &Walk) -> Snapshot {
@@ -47,6 +49,22 @@ fn an_allowed_update_passes() {
     validate_update(&handler(), Some(&before), &after, PERMISSIONS).unwrap();
     // Nothing new at all is fine too (a repeated sync).
     validate_update(&handler(), Some(&after), &after, PERMISSIONS).unwrap();
+}
+
+#[test]
+fn an_accepted_document_update_hands_back_both_folds() {
+    let mut w = Walk::dispatched();
+    let before_doc = w.case.doc().clone();
+    let event = handled_with_photo(&mut w);
+    w.step(&handler(), event).unwrap();
+    let pair =
+        validate_doc_update_pair(&handler(), Some(&before_doc), w.case.doc(), PERMISSIONS).unwrap();
+    assert_eq!(pair.before, Some(before_doc.snapshot().unwrap()));
+    assert_eq!(pair.after, snapshot(&w));
+    assert_eq!(
+        pair.after.events.len(),
+        pair.before.unwrap().events.len() + 1
+    );
 }
 
 #[test]

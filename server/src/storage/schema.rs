@@ -9,7 +9,7 @@ use rusqlite::{Connection, Transaction};
 
 use super::error::{StoreError, StoreResult as Result};
 
-pub const VERSION: i64 = 13;
+pub const VERSION: i64 = 14;
 
 /// The schema of version 1, kept so tests can build an old database to migrate.
 pub const V1: &str = r#"
@@ -183,6 +183,15 @@ ALTER TABLE audit ADD COLUMN hash BLOB;
     (12, super::login_throttle::SQLITE_TABLE),
     // When the server first received each photo record, for time-scoped revocation.
     (13, super::evidence_arrivals::SQLITE_TABLE),
+    (
+        14,
+        // The creator as a column: a sync's scoped query tests it on every row past the
+        // cursor, and reading it out of the projection's JSON there cost 9% of a sync.
+        r#"
+ALTER TABLE projections ADD COLUMN created_by TEXT;
+UPDATE projections SET created_by = json_extract(json, '$.created_by');
+"#,
+    ),
 ];
 
 /// The current schema, for a fresh database.
@@ -217,7 +226,8 @@ CREATE TABLE projections (
     deadline INTEGER,
     band TEXT,
     json TEXT NOT NULL DEFAULT '{}',
-    seq INTEGER NOT NULL
+    seq INTEGER NOT NULL,
+    created_by TEXT
 ) STRICT;
 CREATE INDEX projections_by_seq ON projections(seq);
 CREATE INDEX projections_by_unit ON projections(unit, seq);

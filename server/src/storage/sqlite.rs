@@ -5,7 +5,7 @@
 //! Every call runs on tokio's blocking pool so the async runtime never waits on disk.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 
 use fieldloop_core::roles::{Jurisdiction, Role};
 use fieldloop_core::time::Millis;
@@ -369,8 +369,9 @@ impl AuthStore for SqliteStore {
     }
 
     fn token_owner(&self, hash: [u8; 32]) -> StoreFuture<'_, Option<(TokenRecord, UserRecord)>> {
-        self.read(move |conn| {
-            let sql = format!(
+        // Every authenticated request asks this: one statement, prepared once per connection.
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
                 "SELECT t.user_id, t.device_id, t.created_at, t.expires_at, t.revoked_at, {} \
                  FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = ?1",
                 USER_COLUMNS
@@ -378,9 +379,11 @@ impl AuthStore for SqliteStore {
                     .map(|c| format!("u.{c}"))
                     .collect::<Vec<_>>()
                     .join(", ")
-            );
+            )
+        });
+        self.read(move |conn| {
             let found = conn
-                .query_row(&sql, [hash.as_slice()], |row| {
+                .query_row_cached(&SQL, [hash.as_slice()], |row| {
                     let token = TokenRecord {
                         hash,
                         user_id: row.get(0)?,

@@ -88,10 +88,7 @@ fn scoped_changes(
         let mut any = Vec::new();
         if let Some(creator) = creator {
             args.push(SqlValue::Text(creator));
-            any.push(format!(
-                "json_extract(json, '$.created_by') = ?{}",
-                args.len()
-            ));
+            any.push(format!("created_by = ?{}", args.len()));
         }
         for prefix in &scope.grid_prefixes {
             args.push(SqlValue::Text(prefix.clone()));
@@ -235,8 +232,9 @@ fn insert_change(tx: &Connection, change: NewChange) -> Result<Seq> {
     let p = &change.projection;
     tx.execute_cached(
         &format!(
-            "INSERT OR REPLACE INTO projections ({PROJECTION_COLUMNS}) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+            "INSERT OR REPLACE INTO projections ({PROJECTION_COLUMNS}, created_by) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, \
+                     json_extract(?10, '$.created_by'))"
         ),
         params![
             id,

@@ -109,6 +109,12 @@ fn a_migrated_database_equals_a_fresh_one() {
             [],
         )
         .expect("v1 row");
+        conn.execute_batch(
+            "INSERT INTO documents VALUES ('d1', 'case', NULL, 0, 1, 0);
+             INSERT INTO projections (doc_id, kind, json, seq)
+                 VALUES ('d1', 'case', '{\"created_by\":\"u1\"}', 1);",
+        )
+        .expect("v1 document");
     }
     let migrated = SqliteStore::open(&old).expect("migrate");
     let fresh = SqliteStore::open(&dir.path().join("fresh.sqlite3")).expect("fresh");
@@ -137,6 +143,20 @@ fn a_migrated_database_equals_a_fresh_one() {
         })
         .expect("row kept");
     assert_eq!(kept, "li.wei");
+    let creator: Option<String> = migrated
+        .with_writer(|c| {
+            Ok(c.query_row(
+                "SELECT created_by FROM projections WHERE doc_id = 'd1'",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .expect("creator column");
+    assert_eq!(
+        creator.as_deref(),
+        Some("u1"),
+        "the creator column backfilled"
+    );
 
     // Opening again is a no-op; a database from a newer server is refused.
     drop(migrated);
@@ -434,6 +454,28 @@ pub async fn changed_since_filters_by_cursor_and_jurisdiction(store: Stores) {
         .await
         .expect("query")
         .is_empty());
+
+    // A sync also hands a person the documents they created outside their scope.
+    let (mine, mut c) = new_case(&device, "330107009009009", common::T0 + 9, "reported");
+    c.projection.json["created_by"] = serde_json::json!("zhao.min");
+    let mine_seq = store.docs.append_change(c).await.expect("append");
+    let for_sync = |creator: &str| {
+        store.docs.changed_for_sync(
+            seqs[2].1,
+            Jurisdiction {
+                grid_prefixes: vec!["330106".into()],
+                ..Default::default()
+            },
+            creator.to_owned(),
+            100,
+        )
+    };
+    let found = for_sync("zhao.min").await.expect("query");
+    assert_eq!(
+        found.iter().map(|p| (p.doc_id, p.seq)).collect::<Vec<_>>(),
+        vec![(mine, mine_seq)]
+    );
+    assert!(for_sync("li.wei").await.expect("query").is_empty());
 }
 
 pub async fn a_batch_of_changes_is_stored_all_or_nothing(store: Stores) {

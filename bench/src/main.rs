@@ -97,8 +97,9 @@ struct LoadArgs {
     pace_ms: u64,
     #[arg(long, default_value_t = 15)]
     seconds: u64,
-    /// Also a closed-loop run per device count (the saturation rate).
-    #[arg(long, default_value_t = true)]
+    /// Also a closed-loop run per device count (the saturation rate); `--closed-loop
+    /// false` runs the paced phase alone.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     closed_loop: bool,
     /// Server instances on the one deployment, devices spread over them (more than one
     /// needs a shared database: --pg-s3 or --backend-args).
@@ -532,5 +533,25 @@ fn main() -> ExitCode {
             eprintln!("fieldloop-bench: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn closed_loop(args: &[&str]) -> bool {
+        let cli = Cli::try_parse_from(["fieldloop-bench", "load"].iter().chain(args)).unwrap();
+        match cli.command {
+            Command::Load(load) => load.closed_loop,
+            _ => unreachable!("parsed a load command"),
+        }
+    }
+
+    #[test]
+    fn the_closed_loop_phase_is_on_by_default_and_can_be_turned_off() {
+        assert!(closed_loop(&[]));
+        assert!(!closed_loop(&["--closed-loop", "false"]));
+        assert!(closed_loop(&["--closed-loop", "true"]));
     }
 }

@@ -340,7 +340,10 @@ impl SyncClient {
         Ok(report)
     }
 
-    /// Applies one answer; true when another round is needed.
+    /// Applies one answer; true when another round is needed. The acknowledgements, the
+    /// merged documents and the new cursor are written in one transaction (one commit,
+    /// one fsync, instead of one per document): an answer is kept whole or not at all,
+    /// and a crash before the commit only means the same answer is asked for again.
     pub fn apply(
         &mut self,
         store: &mut Store,
@@ -350,41 +353,65 @@ impl SyncClient {
         report: &mut SyncReport,
     ) -> Result<bool> {
         let mut again = response.more;
-        for ack in &response.acks {
-            store.record_shared(ack.id, &heads_to_hex(&heads_from_wire(&ack.heads)))?;
-            report.docs_acked += 1;
-        }
         for rejection in response.rejections {
             report.docs_rejected += 1;
             again = true;
             let second = !rejected_before.insert(rejection.id);
             report.quarantined += handle_rejection(store, rejection, second, now)?;
         }
-        for update in response.updates {
-            if apply_update(store, &update)? {
+        let mut merged: Vec<MergedUpdate> = Vec::new();
+        for update in &response.updates {
+            if merge_update(store, update, &mut merged)? {
                 report.docs_received += 1;
             } else {
                 self.want_full.push(update.id);
             }
         }
-        if let Some(reference) = &response.reference {
+        let cursor = i64::try_from(response.cursor).unwrap_or(i64::MAX);
+        // A new reference re-lists the open documents in its own transaction; the cursor
+        // moves only after it, so a crash in between asks for the reference again.
+        let reference = response.reference.as_ref();
+        store.batch(|b| {
+            for ack in &response.acks {
+                b.record_shared(ack.id, &heads_to_hex(&heads_from_wire(&ack.heads)))?;
+            }
+            for update in &mut merged {
+                b.save_doc(&mut update.doc, &update.listing)?;
+                b.record_shared(update.id, &update.heads)?;
+            }
+            if reference.is_none() {
+                b.set_sync_cursor(cursor)?;
+            }
+            Ok(())
+        })?;
+        report.docs_acked += response.acks.len() as u32;
+        if let Some(reference) = reference {
             if store.save_reference(reference)? {
                 report.reference_version = Some(reference.version);
             }
+            store.set_sync_cursor(cursor)?;
         }
-        store.set_sync_cursor(i64::try_from(response.cursor).unwrap_or(i64::MAX))?;
         Ok(again || !self.want_full.is_empty())
     }
 }
 
-/// Merges one update; false when it cannot be applied (missing dependencies).
-fn apply_update(store: &mut Store, update: &DocUpdate) -> Result<bool> {
-    let mut doc = if store.contains_doc(update.id)? {
-        store.load_doc(update.id)?
-    } else if update.full {
-        Doc::empty(store.actor())
-    } else {
-        return Ok(false);
+/// A document merged with the server's update, ready to be saved with its listing.
+struct MergedUpdate {
+    id: Uuid,
+    doc: Doc,
+    listing: Listing,
+    heads: Vec<String>,
+}
+
+/// Merges one update into the stored copy (or into the copy an earlier update of the same
+/// answer already merged); false when it cannot be applied (missing dependencies).
+fn merge_update(store: &Store, update: &DocUpdate, merged: &mut Vec<MergedUpdate>) -> Result<bool> {
+    let earlier = merged.iter().position(|m| m.id == update.id);
+    let mut doc = match earlier {
+        Some(i) => merged[i].doc.clone(),
+        None if store.contains_doc(update.id)? => store.load_doc(update.id)?,
+        None if update.full => Doc::empty(store.actor()),
+        None => return Ok(false),
     };
     if doc.load_changes(&update.bytes).is_err() || !doc.missing_deps(&[]).is_empty() {
         return Ok(false);
@@ -396,12 +423,16 @@ fn apply_update(store: &mut Store, update: &DocUpdate) -> Result<bool> {
             update.id, header.id, header.kind
         )));
     }
-    let listing = store.listing_for(&doc)?;
-    let heads = heads_to_hex(&heads_from_wire(&update.heads));
-    store.batch(|b| {
-        b.save_doc(&mut doc, &listing)?;
-        b.record_shared(update.id, &heads)
-    })?;
+    let next = MergedUpdate {
+        id: update.id,
+        listing: store.listing_for(&doc)?,
+        heads: heads_to_hex(&heads_from_wire(&update.heads)),
+        doc,
+    };
+    match earlier {
+        Some(i) => merged[i] = next,
+        None => merged.push(next),
+    }
     Ok(true)
 }
 

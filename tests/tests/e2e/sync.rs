@@ -478,6 +478,53 @@ fn updates_come_in_pages_of_the_asked_size() {
 }
 
 #[test]
+fn an_answer_is_applied_whole_or_not_at_all() {
+    let server = TestServer::with_street_people();
+    let mut inspector = Device::login(&server, "inspector");
+    let ids: Vec<Uuid> = (0..3)
+        .map(|i| report_case(&mut inspector, GRID, minutes(i)))
+        .collect();
+    inspector.sync(minutes(5));
+
+    let mut dispatcher = Device::login(&server, "dispatcher");
+    let request = dispatcher.client.build_request(&dispatcher.store).unwrap();
+    let (answer, _, _) = dispatcher.client.exchange(&request).unwrap();
+    assert_eq!(answer.updates.len(), 3, "one page holds the three cases");
+    let cursor_before = dispatcher.store.sync_cursor().unwrap();
+    let apply = |device: &mut Device, answer: SyncResponse| {
+        device.client.apply(
+            &mut device.store,
+            answer,
+            minutes(6),
+            &mut Default::default(),
+            &mut SyncReport::default(),
+        )
+    };
+
+    // The last update names another document than it carries: nothing of the answer is
+    // kept, not even the two good documents before it, and the cursor stays.
+    let mut broken = answer.clone();
+    broken.updates[2].id = Uuid::now_v7();
+    assert!(apply(&mut dispatcher, broken).is_err());
+    assert_eq!(dispatcher.store.doc_count().unwrap(), 0);
+    assert_eq!(dispatcher.store.sync_cursor().unwrap(), cursor_before);
+
+    // The same update twice in one answer merges into one copy.
+    let mut twice = answer.clone();
+    twice.updates.push(answer.updates[0].clone());
+    apply(&mut dispatcher, twice).unwrap();
+    assert_eq!(dispatcher.store.doc_count().unwrap(), 3);
+    assert_eq!(
+        dispatcher.store.sync_cursor().unwrap(),
+        answer.cursor as i64
+    );
+    for id in &ids {
+        assert_eq!(dispatcher.status(*id), "reported");
+        assert_eq!(device_heads(&dispatcher, *id), server_heads(&server, *id));
+    }
+}
+
+#[test]
 fn bad_requests_are_refused_with_a_reason() {
     let server = TestServer::with_street_people();
     let inspector = Device::login(&server, "inspector");

@@ -483,7 +483,45 @@ impl World {
                 let mut local = device.store.load_doc(*id).map_err(|e| e.to_string())?;
                 let mut server_copy = server_doc.clone();
                 if heads_to_hex(&local.heads()) != heads_to_hex(&server_copy.heads()) {
-                    return Err(format!("{who}: case {id} has other heads than the server"));
+                    // Which side lacks what, so a failure of a long run says where to look.
+                    let describe = |changes: Vec<automerge::Change>| {
+                        changes
+                            .iter()
+                            .map(|c| {
+                                format!(
+                                    "{} by {} seq {} at {} with {} ops on {:?}",
+                                    c.hash(),
+                                    c.actor_id(),
+                                    c.seq(),
+                                    c.timestamp(),
+                                    c.len(),
+                                    c.deps()
+                                )
+                            })
+                            .collect::<Vec<_>>()
+                    };
+                    let local_only =
+                        describe(local.automerge().get_changes_added(server_copy.automerge()));
+                    let server_only =
+                        describe(server_copy.automerge().get_changes_added(local.automerge()));
+                    return Err(format!(
+                        "{who} ({:?}): case {id} ({:?}) has other heads than the server; \
+                         only here: {local_only:?}; only on the server: {server_only:?}; \
+                         last error: {:?}; outbox: {:?}; shared heads here: {:?}; \
+                         quarantined here: {:?}",
+                        phone.post,
+                        server_state.status,
+                        phone.last_error,
+                        device
+                            .store
+                            .outbox()
+                            .map(|o| o.iter().filter(|e| e.doc_id == *id).count()),
+                        device.store.shared_heads(*id),
+                        device
+                            .store
+                            .quarantined()
+                            .map(|q| q.iter().filter(|e| e.doc_id == *id).count())
+                    ));
                 }
                 unique_events(&format!("{who}'s copy of {id}"), &local)?;
                 let local_state = fold(&local.snapshot().map_err(|e| e.to_string())?);

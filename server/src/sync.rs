@@ -21,18 +21,21 @@
 //! The acknowledgement's heads are the heads the device has after its push (its shared
 //! heads plus its changes), which it records as shared. They equal the server's heads
 //! unless the server holds more (another device's change): that arrives as an update in
-//! the same response. Acknowledging the server's heads instead would make the device
-//! believe it shares changes it never received.
+//! the same response, even when those changes are older than the device's cursor.
+//! Acknowledging the server's heads instead would make the device believe it shares
+//! changes it never received.
 //!
 //! Updates: documents in the caller's scope (jurisdiction, or created by the caller) whose
 //! latest change is past the cursor, by sequence, until `page_bytes` (capped at
 //! [`MAX_PAGE_BYTES`]) is reached; `more` says the page was cut and `cursor` is then the
 //! last included document's sequence number, else the store's head. Per (device,
 //! document) the server keeps the heads it knows the device has: confirmed ones, plus the
-//! heads sent in a response, kept pending until a later request carries a cursor at least
-//! that response's (so a lost response is harmless: the next one is computed from what is
-//! confirmed). Known heads → only the changes after them; none, or asked in `want_full` →
-//! the whole document. A document whose heads the device already has is skipped.
+//! heads sent in a response, kept pending until the next request: confirmed when it
+//! carries a cursor at least that response's, dropped otherwise (the response was lost,
+//! and a later one reaching that cursor must not confirm what it never carried). A
+//! response that leaves the cursor where it was keeps nothing pending. Known heads →
+//! only the changes after them; none, or asked in `want_full` → the whole document. A
+//! document whose heads the device already has is skipped.
 //!
 //! Repeating a request changes nothing: pushes the server has are only acknowledged,
 //! pending heads are not confirmed by the same cursor, so the same answer comes back.
@@ -178,15 +181,18 @@ pub async fn handle(state: &AppState, auth: &Auth, request: SyncRequest) -> Resu
         version: wire::PROTOCOL_VERSION,
         ..SyncResponse::default()
     };
-    apply_pushes(state, auth, &device, request.pushes, &mut response).await?;
+    let behind = apply_pushes(state, auth, &device, request.pushes, &mut response).await?;
     let skip: HashSet<Uuid> = response.rejections.iter().map(|r| r.id).collect();
     collect_updates(
         state,
         &auth.principal,
         &device,
-        cursor,
-        &request.want_full,
-        request.page_bytes.min(MAX_PAGE_BYTES),
+        Wanted {
+            cursor,
+            full: &request.want_full,
+            behind: &behind,
+            page_bytes: request.page_bytes.min(MAX_PAGE_BYTES),
+        },
         &skip,
         &mut response,
     )
@@ -198,7 +204,11 @@ pub async fn handle(state: &AppState, auth: &Auth, request: SyncRequest) -> Resu
 }
 
 enum PushOutcome {
-    Ack(Ack),
+    /// The server had the push already; `behind` when it holds changes the device lacks.
+    Ack {
+        ack: Ack,
+        behind: bool,
+    },
     Reject(Rejection),
     /// New changes to store; acknowledged once stored. `base` is the document's sequence
     /// number they were judged on (0: new document).
@@ -207,7 +217,17 @@ enum PushOutcome {
         ack: Ack,
         base: Seq,
         new_events: Vec<fieldloop_core::doc::Event>,
+        behind: bool,
     },
+}
+
+/// What a device asked for besides its pushes: everything in scope past `cursor`, the
+/// documents it wants whole, and the pushed documents it is behind on.
+struct Wanted<'a> {
+    cursor: Seq,
+    full: &'a [Uuid],
+    behind: &'a [(Uuid, Vec<ChangeHash>)],
+    page_bytes: u32,
 }
 
 fn reject(
@@ -230,9 +250,9 @@ async fn apply_pushes(
     device: &str,
     pushes: Vec<DocPush>,
     response: &mut SyncResponse,
-) -> Result<()> {
+) -> Result<Vec<(Uuid, Vec<ChangeHash>)>> {
     if pushes.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let origin = Origin {
         user_id: auth.principal.user_id.clone(),
@@ -263,12 +283,15 @@ async fn apply_pushes(
         .docs
         .set_device_heads(device.to_owned(), known)
         .await?;
-    Ok(())
+    Ok(judged.behind)
 }
 
 /// What one judging of a request's pushes decided and stored.
 struct Judged {
     acks: Vec<Ack>,
+    /// Acknowledged documents where the server holds changes the device lacks, with the
+    /// device's heads: they are sent in the same answer whatever the cursor says.
+    behind: Vec<(Uuid, Vec<ChangeHash>)>,
     rejections: Vec<Rejection>,
     accepted: Vec<AcceptedDoc>,
 }
@@ -285,6 +308,7 @@ async fn judge_and_store(
     let mut seen = HashSet::new();
     let mut judged = Judged {
         acks: Vec::new(),
+        behind: Vec::new(),
         rejections: Vec::new(),
         accepted: Vec::new(),
     };
@@ -303,14 +327,23 @@ async fn judge_and_store(
             judge_push(state, principal, origin, push).await?
         };
         match outcome {
-            PushOutcome::Ack(ack) => judged.acks.push(ack),
+            PushOutcome::Ack { ack, behind } => {
+                if behind {
+                    judged.behind.push((ack.id, heads_from_wire(&ack.heads)));
+                }
+                judged.acks.push(ack);
+            }
             PushOutcome::Reject(rejection) => judged.rejections.push(rejection),
             PushOutcome::Accept {
                 change,
                 ack,
                 base,
                 new_events,
+                behind,
             } => {
+                if behind {
+                    judged.behind.push((ack.id, heads_from_wire(&ack.heads)));
+                }
                 to_store.push((*change, base));
                 acks_after_store.push(ack);
                 brought.push(new_events);
@@ -439,8 +472,11 @@ async fn judge_push(
         heads: heads_to_wire(&device_heads),
     };
     let before_heads = before.as_mut().map(|d| d.heads()).unwrap_or_default();
+    // Every device head is in `after`, so the device has all of it exactly when each
+    // of its heads is one of the device's (a server head is nobody's ancestor there).
+    let behind = !after.heads().iter().all(|h| device_heads.contains(h));
     if before.is_some() && after.heads() == before_heads {
-        return Ok(PushOutcome::Ack(ack));
+        return Ok(PushOutcome::Ack { ack, behind });
     }
     let (before_snapshot, snapshot) =
         match validate_doc_update_pair(principal, before.as_ref(), &after, all_rules()) {
@@ -490,6 +526,7 @@ async fn judge_push(
         ack,
         base,
         new_events,
+        behind,
     })
 }
 
@@ -548,6 +585,28 @@ async fn may_see(
     Ok(known.iter().any(|(_, heads)| !heads.is_empty()))
 }
 
+/// What a device that holds `known` lacks of `doc`: `(full, bytes, server heads)`, the
+/// changes after `known` or the whole document when `known` is empty or unknown here;
+/// `None` when the device has everything.
+fn update_after(doc: &mut Doc, known: &[ChangeHash]) -> Option<(bool, Vec<u8>, Vec<ChangeHash>)> {
+    let server_heads = doc.heads();
+    if !known.is_empty() && server_heads.iter().all(|h| known.contains(h)) {
+        return None;
+    }
+    let usable = !known.is_empty()
+        && known.iter().all(|h| {
+            doc.automerge()
+                .document()
+                .get_change_meta_by_hash(h)
+                .is_some()
+        });
+    Some(if usable {
+        (false, doc.save_after(known), server_heads)
+    } else {
+        (true, doc.save_uncompressed(), server_heads)
+    })
+}
+
 pub(crate) fn in_scope(principal: &Principal, projection: &Projection) -> bool {
     let j = &principal.jurisdiction;
     if j.everywhere {
@@ -572,12 +631,16 @@ async fn collect_updates(
     state: &AppState,
     principal: &Principal,
     device: &str,
-    cursor: Seq,
-    want_full: &[Uuid],
-    page_bytes: u32,
+    wanted: Wanted<'_>,
     skip: &HashSet<Uuid>,
     response: &mut SyncResponse,
 ) -> Result<()> {
+    let Wanted {
+        cursor,
+        full: want_full,
+        behind,
+        page_bytes,
+    } = wanted;
     let page_bytes = page_bytes as usize;
     let head = state.docs.head_seq().await?;
     let mut total = 0usize;
@@ -615,6 +678,34 @@ async fn collect_updates(
         });
     }
 
+    // Pushed documents the device is behind on: their changes may be older than its
+    // cursor (it pushed on stale shared heads), so the cursor alone would never send them.
+    for (id, device_heads) in behind {
+        if !done.insert(*id) {
+            continue;
+        }
+        let update = state
+            .doc_cache
+            .read(&*state.docs, *id, None, |doc, kind| {
+                update_after(doc, device_heads)
+                    .map(|(full, bytes, heads)| (kind, full, bytes, heads))
+            })
+            .await?;
+        let Some((kind, full, bytes, server_heads)) = update.flatten() else {
+            continue;
+        };
+        total += bytes.len();
+        let heads = heads_to_wire(&server_heads);
+        sent.push((*id, heads.clone()));
+        response.updates.push(DocUpdate {
+            id: *id,
+            kind,
+            full,
+            bytes,
+            heads,
+        });
+    }
+
     let changed = state
         .docs
         .changed_for_sync(
@@ -645,25 +736,8 @@ async fn collect_updates(
         let update = state
             .doc_cache
             .read(&*state.docs, id, Some(projection.seq), |doc, kind| {
-                let server_heads = doc.heads();
-                let device_has_all =
-                    !known_heads.is_empty() && server_heads.iter().all(|h| known_heads.contains(h));
-                if device_has_all {
-                    return None;
-                }
-                let usable = !known_heads.is_empty()
-                    && known_heads.iter().all(|h| {
-                        doc.automerge()
-                            .document()
-                            .get_change_meta_by_hash(h)
-                            .is_some()
-                    });
-                let (full, bytes) = if usable {
-                    (false, doc.save_after(&known_heads))
-                } else {
-                    (true, doc.save_uncompressed())
-                };
-                Some((kind, server_heads, full, bytes))
+                update_after(doc, &known_heads)
+                    .map(|(full, bytes, server_heads)| (kind, server_heads, full, bytes))
             })
             .await?;
         let Some((kind, server_heads, full, bytes)) = update.flatten() else {
@@ -696,6 +770,12 @@ async fn collect_updates(
     response.cursor = u64::try_from(next.max(cursor)).unwrap_or(0);
 
     let pending_until = Seq::try_from(response.cursor).unwrap_or(Seq::MAX);
+    // A device's next cursor confirms what this answer sent only if the cursor moved:
+    // an answer that leaves it where it was (nothing new but documents asked for) could
+    // be lost and its cursor still come back, so its heads are not kept even as pending.
+    if pending_until <= cursor {
+        return Ok(());
+    }
     let entries = sent
         .into_iter()
         .map(|(doc_id, heads)| DeviceHeads {

@@ -416,6 +416,16 @@ fn merge_update(store: &Store, update: &DocUpdate, merged: &mut Vec<MergedUpdate
     if doc.load_changes(&update.bytes).is_err() || !doc.missing_deps(&[]).is_empty() {
         return Ok(false);
     }
+    // The update's heads become the shared heads: recording one the merge did not bring
+    // (the server sent less than it believed this device lacked) would hide that change
+    // from the device for good. Ask for the whole document instead.
+    let server_heads = heads_from_wire(&update.heads);
+    if !server_heads
+        .iter()
+        .all(|h| doc.automerge().get_change_by_hash(h).is_some())
+    {
+        return Ok(false);
+    }
     let header = doc.header()?;
     if header.id != update.id || header.kind != update.kind {
         return Err(Error::Sync(format!(
@@ -426,7 +436,7 @@ fn merge_update(store: &Store, update: &DocUpdate, merged: &mut Vec<MergedUpdate
     let next = MergedUpdate {
         id: update.id,
         listing: store.listing_for(&doc)?,
-        heads: heads_to_hex(&heads_from_wire(&update.heads)),
+        heads: heads_to_hex(&server_heads),
         doc,
     };
     match earlier {

@@ -320,7 +320,9 @@ pub trait DocStore: Send + Sync {
         limit: usize,
     ) -> StoreFuture<'_, Vec<Projection>>;
     /// The device showed (by its cursor) that it applied every response up to `cursor`:
-    /// heads sent pending in those responses become confirmed.
+    /// heads sent pending in those responses become confirmed. Heads pending past it
+    /// were in an answer the device never applied (lost, or a duplicate's twin): they
+    /// are dropped, or a later answer reaching that cursor would confirm them.
     fn confirm_device_heads(&self, device_id: String, cursor: Seq) -> StoreFuture<'_, ()>;
     /// The confirmed heads the server knows `device_id` has for each of `docs` (absent
     /// when it knows none).

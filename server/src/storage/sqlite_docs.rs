@@ -530,9 +530,9 @@ impl DocStore for SqliteStore {
     fn confirm_device_heads(&self, device_id: String, cursor: Seq) -> StoreFuture<'_, ()> {
         self.write(move |conn| {
             conn.execute_cached(
-                "UPDATE device_heads SET confirmed = pending, pending = NULL, \
-                 pending_cursor = NULL \
-                 WHERE device_id = ?1 AND pending IS NOT NULL AND pending_cursor <= ?2",
+                "UPDATE device_heads SET confirmed = CASE WHEN pending_cursor <= ?2 \
+                 THEN pending ELSE confirmed END, pending = NULL, pending_cursor = NULL \
+                 WHERE device_id = ?1 AND pending IS NOT NULL",
                 params![device_id, cursor],
             )?;
             Ok(())

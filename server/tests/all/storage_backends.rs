@@ -12,7 +12,7 @@ use fieldloop_server::storage::open::{self, Stores};
 use fieldloop_server::storage::postgres::{schema as pg_schema, PgStore};
 use fieldloop_server::storage::s3_blobs::{S3BlobStore, S3Settings};
 use fieldloop_server::storage::{
-    retry_stale, BlobHash, BlobState, BlobStore, StoreError, StoreResult,
+    retry_stale, BlobHash, BlobState, BlobStore, DeviceHeads, StoreError, StoreResult,
 };
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -87,9 +87,82 @@ on_both_databases! {
     compaction_keeps_every_change_and_loads_from_one_base => compaction,
     reference_versions_and_the_account_directory_read_back => reference_and_accounts,
     failed_login_runs_count_start_over_and_clear => login_failures,
+    pending_heads_are_confirmed_by_a_cursor_that_reaches_them_and_dropped_otherwise => device_heads,
 }
 
 const CELL: &str = "330106001001002";
+
+/// Heads sent in an answer are pending until the device's next request: its cursor
+/// confirms them when it reached that answer's, and drops them when it did not (the
+/// answer was lost), so no later cursor can confirm what the device never applied.
+async fn pending_heads_are_confirmed_by_a_cursor_that_reaches_them_and_dropped_otherwise(
+    store: Stores,
+) {
+    let docs = store.docs;
+    let device = "phone-7".to_string();
+    let (delivered, lost, acked) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    let heads = |b: u8| vec![[b; 32]];
+    let pending = |doc_id, h: Vec<[u8; 32]>, until| DeviceHeads {
+        doc_id,
+        heads: h,
+        pending_until: Some(until),
+    };
+    docs.set_device_heads(
+        device.clone(),
+        vec![
+            DeviceHeads {
+                doc_id: acked,
+                heads: heads(3),
+                pending_until: None,
+            },
+            pending(delivered, heads(1), 10),
+        ],
+    )
+    .await
+    .expect("first answer");
+    docs.confirm_device_heads(device.clone(), 10)
+        .await
+        .expect("confirm");
+    // The next answer (cursor 20) is lost: its request comes again with cursor 10.
+    docs.set_device_heads(
+        device.clone(),
+        vec![
+            pending(lost, heads(2), 20),
+            pending(delivered, heads(4), 20),
+        ],
+    )
+    .await
+    .expect("lost answer");
+    docs.confirm_device_heads(device.clone(), 10)
+        .await
+        .expect("repeat");
+    // A later answer reaches cursor 20 without those documents.
+    docs.confirm_device_heads(device.clone(), 20)
+        .await
+        .expect("later cursor");
+    let known = docs
+        .device_heads(device.clone(), vec![delivered, lost, acked])
+        .await
+        .expect("read");
+    let known: std::collections::HashMap<Uuid, Vec<[u8; 32]>> = known.into_iter().collect();
+    assert_eq!(
+        known.get(&delivered),
+        Some(&heads(1)),
+        "the lost answer's heads are not confirmed"
+    );
+    assert!(
+        known.get(&lost).is_none_or(|h| h.is_empty()),
+        "a document only the lost answer carried is not known: {:?}",
+        known.get(&lost)
+    );
+    assert_eq!(known.get(&acked), Some(&heads(3)));
+    // Other devices are untouched.
+    assert!(docs
+        .device_heads("phone-8".into(), vec![delivered])
+        .await
+        .expect("read")
+        .is_empty());
+}
 
 async fn failed_login_runs_count_start_over_and_clear(store: Stores) {
     use fieldloop_server::storage::login_throttle::FailureRun;

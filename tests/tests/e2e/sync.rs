@@ -679,3 +679,142 @@ fn two_devices_pushing_the_same_case_at_once_leave_a_consistent_projection() {
         );
     }
 }
+
+/// Sets a field on the device's copy and saves it (offline).
+fn edit(device: &mut Device, id: Uuid, field: &str, value: &str) {
+    let mut doc = device.store.load_doc(id).unwrap();
+    doc.set_field(field, value).unwrap();
+    device.save(&mut doc);
+}
+
+/// A lost answer's documents must not count as delivered when a later answer, cut at a
+/// page boundary, brings the phone's cursor past it: the 1,000-round fault run lost a
+/// dispatcher's edit on a closed case this way (the server then sent only what came after
+/// it, and the phone recorded heads it did not hold).
+#[test]
+fn a_lost_answer_is_not_taken_as_delivered_by_a_later_cursor() {
+    let server = TestServer::with_street_people();
+    let mut inspector = Device::login(&server, "inspector");
+    let mut reader = Device::login(&server, "dispatcher");
+    let mut editor = Device::login(&server, "dispatcher");
+    let case = report_case(&mut inspector, GRID, minutes(0));
+    let other = report_case(&mut inspector, GRID, minutes(1));
+    inspector.sync(minutes(2));
+    reader.sync(minutes(2));
+    editor.sync(minutes(2));
+
+    edit(&mut editor, case, "description", "路边垃圾已清一半");
+    editor.sync(minutes(3));
+    edit(&mut editor, other, "address", "工体北路");
+    editor.sync(minutes(4));
+
+    // One document per page: the answer carries the case alone, and is lost.
+    reader.client.page_bytes = 1;
+    let request = reader.client.build_request(&reader.store).unwrap();
+    let (lost, _, _) = reader.client.exchange(&request).unwrap();
+    assert_eq!(lost.updates.len(), 1);
+    assert_eq!(lost.updates[0].id, case);
+    assert!(lost.more);
+
+    // The case moves on (an edit concurrent with the lost one), so the repeat's first
+    // page is the other document, and its cursor passes the lost answer's.
+    edit(&mut inspector, case, "address", "三里屯路口");
+    inspector.sync(minutes(5));
+    let (repeat, _, _) = reader.client.exchange(&request).unwrap();
+    assert_eq!(repeat.updates.len(), 1);
+    assert_eq!(repeat.updates[0].id, other);
+    assert!(repeat.cursor >= lost.cursor);
+    let mut report = SyncReport::default();
+    reader
+        .client
+        .apply(
+            &mut reader.store,
+            repeat,
+            minutes(6),
+            &mut Default::default(),
+            &mut report,
+        )
+        .unwrap();
+
+    reader.client.page_bytes = 1 << 20;
+    let report = reader.sync(minutes(7));
+    assert!(report.complete, "{report:?}");
+    assert_eq!(
+        report.round_trips, 1,
+        "the server sends what the phone lacks, not what a lost answer held: {report:?}"
+    );
+    assert_eq!(device_heads(&reader, case), server_heads(&server, case));
+    let copy = reader.store.load_doc(case).unwrap();
+    assert_eq!(
+        copy.field("description").unwrap().as_deref(),
+        Some("路边垃圾已清一半")
+    );
+    assert_eq!(
+        copy.field("address").unwrap().as_deref(),
+        Some("三里屯路口")
+    );
+}
+
+/// A dispatcher's phone holding a case the inspector has since edited on the server.
+fn a_reader_one_edit_behind() -> (TestServer, Device, Uuid) {
+    let server = TestServer::with_street_people();
+    let mut inspector = Device::login(&server, "inspector");
+    let mut reader = Device::login(&server, "dispatcher");
+    let case = report_case(&mut inspector, GRID, minutes(0));
+    inspector.sync(minutes(1));
+    reader.sync(minutes(1));
+    edit(&mut inspector, case, "description", "垃圾堆了三天");
+    inspector.sync(minutes(2));
+    (server, reader, case)
+}
+
+/// Whatever the server believes, a phone records as shared only heads it holds: an
+/// update that does not bring its own heads is asked for whole instead.
+#[test]
+fn an_update_short_of_its_heads_is_not_recorded_as_shared() {
+    let (server, mut reader, case) = a_reader_one_edit_behind();
+    let shared_before = reader.store.shared_heads(case).unwrap();
+    let request = reader.client.build_request(&reader.store).unwrap();
+    let (mut answer, _, _) = reader.client.exchange(&request).unwrap();
+    assert_eq!(answer.updates.len(), 1);
+    answer.updates[0].bytes.clear();
+    let mut report = SyncReport::default();
+    let again = reader
+        .client
+        .apply(
+            &mut reader.store,
+            answer,
+            minutes(3),
+            &mut Default::default(),
+            &mut report,
+        )
+        .unwrap();
+    assert!(again, "the document is asked for whole next round");
+    assert_eq!(reader.store.shared_heads(case).unwrap(), shared_before);
+    assert!(reader.store.outbox().unwrap().is_empty());
+
+    let report = reader.sync(minutes(4));
+    assert!(report.complete, "{report:?}");
+    assert_eq!(device_heads(&reader, case), server_heads(&server, case));
+}
+
+/// A phone that pushes a document while behind on it gets the rest in the same answer,
+/// even when its cursor is already past those changes (it lost track of them).
+#[test]
+fn a_push_from_a_phone_behind_on_the_document_is_answered_with_the_rest() {
+    let (server, mut reader, case) = a_reader_one_edit_behind();
+    // The phone's cursor passes the edit without it, and it pushes its copy whole
+    // (its shared heads were lost): everything it sends, the server already has.
+    reader.store.set_sync_cursor(server.head_seq()).unwrap();
+    reader.store.record_shared(case, &[]).unwrap();
+
+    let report = reader.sync(minutes(3));
+    assert!(report.complete, "{report:?}");
+    assert_eq!(
+        (report.docs_acked, report.docs_received),
+        (1, 1),
+        "{report:?}"
+    );
+    assert_eq!(device_heads(&reader, case), server_heads(&server, case));
+    assert!(reader.store.outbox().unwrap().is_empty());
+}

@@ -572,9 +572,9 @@ impl DocStore for PgStore {
             let client = self.pool.get().await?;
             client
                 .execute(
-                    "UPDATE device_heads SET confirmed = pending, pending = NULL, \
-                     pending_cursor = NULL \
-                     WHERE device_id = $1 AND pending IS NOT NULL AND pending_cursor <= $2",
+                    "UPDATE device_heads SET confirmed = CASE WHEN pending_cursor <= $2 \
+                     THEN pending ELSE confirmed END, pending = NULL, pending_cursor = NULL \
+                     WHERE device_id = $1 AND pending IS NOT NULL",
                     &[&device_id, &cursor],
                 )
                 .await?;

@@ -605,6 +605,17 @@ impl Store {
         }
     }
 
+    /// The heads the store records for a document's stored content (the outbox compares
+    /// them with the shared heads); they must equal the loaded document's heads.
+    pub fn recorded_heads(&self, doc_id: Uuid) -> Result<Vec<String>> {
+        let heads: Option<String> = self
+            .conn
+            .prepare_cached("SELECT heads FROM docs WHERE id = ?1")?
+            .query_row([doc_id.as_bytes()], |row| row.get(0))
+            .optional()?;
+        heads_from_json(&heads.ok_or_else(|| Error::NotFound(format!("document {doc_id}")))?)
+    }
+
     /// The server sequence number the device has received up to (0: nothing yet).
     pub fn sync_cursor(&self) -> Result<i64> {
         match meta_get(&self.conn, META_SYNC_CURSOR)? {

@@ -271,6 +271,63 @@ impl World {
     /// Network failures are kept in the phone's `last_error`, never a panic: a phone
     /// offline or on a bad network simply tries again later.
     pub fn run(&mut self, step: Step) {
+        let touched: Option<(usize, Vec<Uuid>)> = match step {
+            Step::Report { .. } => None,
+            Step::Advance { device, case } | Step::Edit { device, case } => {
+                let i = device % self.phones.len();
+                self.held_case(i, case).map(|id| (i, vec![id]))
+            }
+            Step::Sync { device } => {
+                let i = device % self.phones.len();
+                let outbox = self.phones[i].device.store.outbox().expect("outbox");
+                Some((i, outbox.into_iter().map(|e| e.doc_id).collect()))
+            }
+        };
+        let recorded_before = touched.as_ref().map(|(i, _)| self.all_recorded(*i));
+        self.run_step(step);
+        if let Some((i, mut ids)) = touched {
+            let after = self.all_recorded(i);
+            for (id, heads) in &after {
+                if recorded_before.as_ref().and_then(|b| b.get(id)) != Some(heads) {
+                    ids.push(*id);
+                }
+            }
+            if let Err(e) = self.recorded_heads_match(i, &ids) {
+                panic!("after {step:?} at minute {}: {e}", self.minute);
+            }
+        }
+    }
+
+    fn all_recorded(&self, i: usize) -> HashMap<Uuid, Vec<String>> {
+        let store = &self.phones[i].device.store;
+        self.cases
+            .iter()
+            .filter_map(|&id| store.recorded_heads(id).ok().map(|h| (id, h)))
+            .collect()
+    }
+
+    /// The named documents' recorded heads equal their stored content's heads.
+    pub fn recorded_heads_match(&self, i: usize, ids: &[Uuid]) -> Result<(), String> {
+        let store = &self.phones[i].device.store;
+        for &id in ids {
+            if !store.contains_doc(id).map_err(|e| e.to_string())? {
+                continue;
+            }
+            let mut recorded = store.recorded_heads(id).map_err(|e| e.to_string())?;
+            recorded.sort();
+            let mut actual = heads_to_hex(&store.load_doc(id).map_err(|e| e.to_string())?.heads());
+            actual.sort();
+            if recorded != actual {
+                return Err(format!(
+                    "phone {i}: case {id} records heads {recorded:?}, holds {actual:?}; shared {:?}",
+                    store.shared_heads(id)
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn run_step(&mut self, step: Step) {
         self.minute += 1;
         let now = self.now();
         self.server.clock.set(now);
@@ -364,7 +421,24 @@ impl World {
             self.server.clock.set(self.now());
             let mut all_ok = true;
             for i in 0..self.phones.len() {
+                let mut ids: Vec<Uuid> = self.phones[i]
+                    .device
+                    .store
+                    .outbox()
+                    .expect("outbox")
+                    .into_iter()
+                    .map(|e| e.doc_id)
+                    .collect();
+                let before = self.all_recorded(i);
                 all_ok &= self.sync_phone(i);
+                for (id, heads) in self.all_recorded(i) {
+                    if before.get(&id) != Some(&heads) {
+                        ids.push(id);
+                    }
+                }
+                if let Err(e) = self.recorded_heads_match(i, &ids) {
+                    panic!("settle pass {pass}: {e}");
+                }
             }
             let head = self.server.head_seq();
             if all_ok && quiet_before == Some(head) {
@@ -500,10 +574,29 @@ impl World {
                             })
                             .collect::<Vec<_>>()
                     };
+                    // `a.get_changes_added(b)`: the changes of `b` that `a` lacks.
                     let local_only =
-                        describe(local.automerge().get_changes_added(server_copy.automerge()));
-                    let server_only =
                         describe(server_copy.automerge().get_changes_added(local.automerge()));
+                    let server_only =
+                        describe(local.automerge().get_changes_added(server_copy.automerge()));
+                    let actors: Vec<String> = self
+                        .phones
+                        .iter()
+                        .map(|p| {
+                            format!(
+                                "{:?} {} = {}",
+                                p.post,
+                                p.device.principal.user_id,
+                                p.device.store.actor()
+                            )
+                        })
+                        .collect();
+                    eprintln!(
+                        "actors: {actors:?}\nlocal heads {:?} recorded {:?}; server heads {:?}",
+                        heads_to_hex(&local.heads()),
+                        device.store.recorded_heads(*id),
+                        heads_to_hex(&server_copy.heads())
+                    );
                     return Err(format!(
                         "{who} ({:?}): case {id} ({:?}) has other heads than the server; \
                          only here: {local_only:?}; only on the server: {server_only:?}; \

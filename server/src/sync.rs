@@ -204,10 +204,11 @@ pub async fn handle(state: &AppState, auth: &Auth, request: SyncRequest) -> Resu
 }
 
 enum PushOutcome {
-    /// The server had the push already; `behind` when it holds changes the device lacks.
+    /// The server had the push already; `behind` holds the device's heads when the
+    /// server holds changes the device lacks.
     Ack {
         ack: Ack,
-        behind: bool,
+        behind: Option<Vec<ChangeHash>>,
     },
     Reject(Rejection),
     /// New changes to store; acknowledged once stored. `base` is the document's sequence
@@ -217,7 +218,7 @@ enum PushOutcome {
         ack: Ack,
         base: Seq,
         new_events: Vec<fieldloop_core::doc::Event>,
-        behind: bool,
+        behind: Option<Vec<ChangeHash>>,
     },
 }
 
@@ -328,9 +329,7 @@ async fn judge_and_store(
         };
         match outcome {
             PushOutcome::Ack { ack, behind } => {
-                if behind {
-                    judged.behind.push((ack.id, heads_from_wire(&ack.heads)));
-                }
+                judged.behind.extend(behind.map(|heads| (ack.id, heads)));
                 judged.acks.push(ack);
             }
             PushOutcome::Reject(rejection) => judged.rejections.push(rejection),
@@ -341,9 +340,7 @@ async fn judge_and_store(
                 new_events,
                 behind,
             } => {
-                if behind {
-                    judged.behind.push((ack.id, heads_from_wire(&ack.heads)));
-                }
+                judged.behind.extend(behind.map(|heads| (ack.id, heads)));
                 to_store.push((*change, base));
                 acks_after_store.push(ack);
                 brought.push(new_events);
@@ -472,10 +469,11 @@ async fn judge_push(
         heads: heads_to_wire(&device_heads),
     };
     let before_heads = before.as_mut().map(|d| d.heads()).unwrap_or_default();
+    let after_heads = after.heads();
     // Every device head is in `after`, so the device has all of it exactly when each
     // of its heads is one of the device's (a server head is nobody's ancestor there).
-    let behind = !after.heads().iter().all(|h| device_heads.contains(h));
-    if before.is_some() && after.heads() == before_heads {
+    let behind = (!after_heads.iter().all(|h| device_heads.contains(h))).then_some(device_heads);
+    if before.is_some() && after_heads == before_heads {
         return Ok(PushOutcome::Ack { ack, behind });
     }
     let (before_snapshot, snapshot) =
@@ -585,10 +583,10 @@ async fn may_see(
     Ok(known.iter().any(|(_, heads)| !heads.is_empty()))
 }
 
-/// What a device that holds `known` lacks of `doc`: `(full, bytes, server heads)`, the
-/// changes after `known` or the whole document when `known` is empty or unknown here;
-/// `None` when the device has everything.
-fn update_after(doc: &mut Doc, known: &[ChangeHash]) -> Option<(bool, Vec<u8>, Vec<ChangeHash>)> {
+/// What a device that holds `known` lacks of `doc`: the changes after `known`, or the
+/// whole document when `known` is empty or unknown here; `None` when the device has
+/// everything.
+fn update_after(id: Uuid, kind: DocKind, doc: &mut Doc, known: &[ChangeHash]) -> Option<DocUpdate> {
     let server_heads = doc.heads();
     if !known.is_empty() && server_heads.iter().all(|h| known.contains(h)) {
         return None;
@@ -600,11 +598,30 @@ fn update_after(doc: &mut Doc, known: &[ChangeHash]) -> Option<(bool, Vec<u8>, V
                 .get_change_meta_by_hash(h)
                 .is_some()
         });
-    Some(if usable {
-        (false, doc.save_after(known), server_heads)
+    let (full, bytes) = if usable {
+        (false, doc.save_after(known))
     } else {
-        (true, doc.save_uncompressed(), server_heads)
+        (true, doc.save_uncompressed())
+    };
+    Some(DocUpdate {
+        id,
+        kind,
+        full,
+        bytes,
+        heads: heads_to_wire(&server_heads),
     })
+}
+
+/// Puts `update` in the answer and remembers its heads as sent (pending for the device).
+fn send(
+    update: DocUpdate,
+    total: &mut usize,
+    sent: &mut Vec<(Uuid, Vec<Head>)>,
+    response: &mut SyncResponse,
+) {
+    *total += update.bytes.len();
+    sent.push((update.id, update.heads.clone()));
+    response.updates.push(update);
 }
 
 pub(crate) fn in_scope(principal: &Principal, projection: &Projection) -> bool {
@@ -661,21 +678,12 @@ async fn collect_updates(
         let whole = state
             .doc_cache
             .read(&*state.docs, id, Some(projection.seq), |doc, kind| {
-                (kind, doc.save_uncompressed(), heads_to_wire(&doc.heads()))
+                update_after(id, kind, doc, &[])
             })
             .await?;
-        let Some((kind, bytes, heads)) = whole else {
-            continue;
-        };
-        total += bytes.len();
-        sent.push((id, heads.clone()));
-        response.updates.push(DocUpdate {
-            id,
-            kind,
-            full: true,
-            bytes,
-            heads,
-        });
+        if let Some(update) = whole.flatten() {
+            send(update, &mut total, &mut sent, response);
+        }
     }
 
     // Pushed documents the device is behind on: their changes may be older than its
@@ -687,23 +695,12 @@ async fn collect_updates(
         let update = state
             .doc_cache
             .read(&*state.docs, *id, None, |doc, kind| {
-                update_after(doc, device_heads)
-                    .map(|(full, bytes, heads)| (kind, full, bytes, heads))
+                update_after(*id, kind, doc, device_heads)
             })
             .await?;
-        let Some((kind, full, bytes, server_heads)) = update.flatten() else {
-            continue;
-        };
-        total += bytes.len();
-        let heads = heads_to_wire(&server_heads);
-        sent.push((*id, heads.clone()));
-        response.updates.push(DocUpdate {
-            id: *id,
-            kind,
-            full,
-            bytes,
-            heads,
-        });
+        if let Some(update) = update.flatten() {
+            send(update, &mut total, &mut sent, response);
+        }
     }
 
     let changed = state
@@ -736,28 +733,18 @@ async fn collect_updates(
         let update = state
             .doc_cache
             .read(&*state.docs, id, Some(projection.seq), |doc, kind| {
-                update_after(doc, &known_heads)
-                    .map(|(full, bytes, server_heads)| (kind, server_heads, full, bytes))
+                update_after(id, kind, doc, &known_heads)
             })
             .await?;
-        let Some((kind, server_heads, full, bytes)) = update.flatten() else {
+        let Some(update) = update.flatten() else {
             last_included = projection.seq;
             continue;
         };
-        if total + bytes.len() > page_bytes && !response.updates.is_empty() {
+        if total + update.bytes.len() > page_bytes && !response.updates.is_empty() {
             cut = true;
             break;
         }
-        total += bytes.len();
-        let heads = heads_to_wire(&server_heads);
-        sent.push((id, heads.clone()));
-        response.updates.push(DocUpdate {
-            id,
-            kind,
-            full,
-            bytes,
-            heads,
-        });
+        send(update, &mut total, &mut sent, response);
         last_included = projection.seq;
     }
     let more = cut || changed.len() >= MAX_PAGE_DOCS;

@@ -271,7 +271,7 @@ impl World {
     /// Network failures are kept in the phone's `last_error`, never a panic: a phone
     /// offline or on a bad network simply tries again later.
     pub fn run(&mut self, step: Step) {
-        let touched: Option<(usize, Vec<Uuid>)> = match step {
+        let touched = match step {
             Step::Report { .. } => None,
             Step::Advance { device, case } | Step::Edit { device, case } => {
                 let i = device % self.phones.len();
@@ -279,23 +279,40 @@ impl World {
             }
             Step::Sync { device } => {
                 let i = device % self.phones.len();
-                let outbox = self.phones[i].device.store.outbox().expect("outbox");
-                Some((i, outbox.into_iter().map(|e| e.doc_id).collect()))
+                Some((i, self.outbox_ids(i)))
             }
         };
-        let recorded_before = touched.as_ref().map(|(i, _)| self.all_recorded(*i));
-        self.run_step(step);
-        if let Some((i, mut ids)) = touched {
-            let after = self.all_recorded(i);
-            for (id, heads) in &after {
-                if recorded_before.as_ref().and_then(|b| b.get(id)) != Some(heads) {
-                    ids.push(*id);
-                }
-            }
-            if let Err(e) = self.recorded_heads_match(i, &ids) {
-                panic!("after {step:?} at minute {}: {e}", self.minute);
+        let Some((i, ids)) = touched else {
+            self.run_step(step);
+            return;
+        };
+        if let Err(e) = self.checking_heads(i, ids, |world| world.run_step(step)) {
+            panic!("after {step:?} at minute {}: {e}", self.minute);
+        }
+    }
+
+    fn outbox_ids(&self, i: usize) -> Vec<Uuid> {
+        let outbox = self.phones[i].device.store.outbox().expect("outbox");
+        outbox.into_iter().map(|e| e.doc_id).collect()
+    }
+
+    /// Runs `act`, then checks phone `i`'s documents it may have written (`ids`, and
+    /// every case whose recorded heads moved): recorded heads must equal the content's.
+    fn checking_heads<T>(
+        &mut self,
+        i: usize,
+        mut ids: Vec<Uuid>,
+        act: impl FnOnce(&mut World) -> T,
+    ) -> Result<T, String> {
+        let before = self.all_recorded(i);
+        let out = act(self);
+        for (id, heads) in self.all_recorded(i) {
+            if before.get(&id) != Some(&heads) {
+                ids.push(id);
             }
         }
+        self.recorded_heads_match(i, &ids)?;
+        Ok(out)
     }
 
     fn all_recorded(&self, i: usize) -> HashMap<Uuid, Vec<String>> {
@@ -313,8 +330,8 @@ impl World {
             if !store.contains_doc(id).map_err(|e| e.to_string())? {
                 continue;
             }
-            let mut recorded = store.recorded_heads(id).map_err(|e| e.to_string())?;
-            recorded.sort();
+            // Stored sorted.
+            let recorded = store.recorded_heads(id).map_err(|e| e.to_string())?;
             let mut actual = heads_to_hex(&store.load_doc(id).map_err(|e| e.to_string())?.heads());
             actual.sort();
             if recorded != actual {
@@ -421,23 +438,10 @@ impl World {
             self.server.clock.set(self.now());
             let mut all_ok = true;
             for i in 0..self.phones.len() {
-                let mut ids: Vec<Uuid> = self.phones[i]
-                    .device
-                    .store
-                    .outbox()
-                    .expect("outbox")
-                    .into_iter()
-                    .map(|e| e.doc_id)
-                    .collect();
-                let before = self.all_recorded(i);
-                all_ok &= self.sync_phone(i);
-                for (id, heads) in self.all_recorded(i) {
-                    if before.get(&id) != Some(&heads) {
-                        ids.push(id);
-                    }
-                }
-                if let Err(e) = self.recorded_heads_match(i, &ids) {
-                    panic!("settle pass {pass}: {e}");
+                let outbox = self.outbox_ids(i);
+                match self.checking_heads(i, outbox, |world| world.sync_phone(i)) {
+                    Ok(synced) => all_ok &= synced,
+                    Err(e) => panic!("settle pass {pass}: {e}"),
                 }
             }
             let head = self.server.head_seq();
@@ -591,17 +595,12 @@ impl World {
                             )
                         })
                         .collect();
-                    eprintln!(
-                        "actors: {actors:?}\nlocal heads {:?} recorded {:?}; server heads {:?}",
-                        heads_to_hex(&local.heads()),
-                        device.store.recorded_heads(*id),
-                        heads_to_hex(&server_copy.heads())
-                    );
                     return Err(format!(
                         "{who} ({:?}): case {id} ({:?}) has other heads than the server; \
                          only here: {local_only:?}; only on the server: {server_only:?}; \
                          last error: {:?}; outbox: {:?}; shared heads here: {:?}; \
-                         quarantined here: {:?}",
+                         quarantined here: {:?}; heads here {:?}, recorded {:?}, on the \
+                         server {:?}; actors: {actors:?}",
                         phone.post,
                         server_state.status,
                         phone.last_error,
@@ -613,7 +612,10 @@ impl World {
                         device
                             .store
                             .quarantined()
-                            .map(|q| q.iter().filter(|e| e.doc_id == *id).count())
+                            .map(|q| q.iter().filter(|e| e.doc_id == *id).count()),
+                        heads_to_hex(&local.heads()),
+                        device.store.recorded_heads(*id),
+                        heads_to_hex(&server_copy.heads())
                     ));
                 }
                 unique_events(&format!("{who}'s copy of {id}"), &local)?;

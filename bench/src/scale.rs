@@ -187,6 +187,7 @@ fn seeded_case(i: u64, now: Millis, reference: &Reference) -> Result<NewChange> 
         },
         projection: projection_of(&snapshot, reference),
         blob_refs: vec![],
+        audit: Vec::new(),
     })
 }
 

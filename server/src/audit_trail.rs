@@ -3,8 +3,10 @@
 //! rejected, every refused photo upload or reference import, and admin changes that have
 //! no other audit. All go through [`record`] into the hash-chained log.
 //!
-//! The decision itself is stored before its entry; when the entry cannot be written the
-//! decision stands (it was already answered or acknowledged) and the failure is logged.
+//! A verdict's entry is written in the transaction that stores the verdict
+//! ([`verdict_entries`] on the change). A refusal stores nothing else: its entry is written
+//! on its own, and when that fails the refusal stands (it was already answered) and the
+//! failure is logged.
 
 use fieldloop_core::case::{kinds, Verdict};
 use fieldloop_core::doc::Event;
@@ -43,7 +45,7 @@ impl Actor {
     }
 }
 
-/// Appends one entry to the audit log: the one way this module writes it.
+/// Appends one entry to the audit log on its own, for what stores nothing else.
 pub async fn record(
     state: &AppState,
     at: Millis,
@@ -52,6 +54,21 @@ pub async fn record(
     target: impl Into<String>,
     detail: Option<String>,
 ) -> Result<()> {
+    state
+        .audit
+        .record(entry(at, actor, action, target, detail))
+        .await?;
+    Ok(())
+}
+
+/// The entry as stored, its detail cut to [`MAX_DETAIL`].
+pub fn entry(
+    at: Millis,
+    actor: Actor,
+    action: &str,
+    target: impl Into<String>,
+    detail: Option<String>,
+) -> AuditEntry {
     let detail = detail.map(|mut text| {
         if text.len() > MAX_DETAIL {
             let mut cut = MAX_DETAIL;
@@ -63,18 +80,14 @@ pub async fn record(
         }
         text
     });
-    state
-        .audit
-        .record(AuditEntry {
-            at,
-            user_id: actor.user_id,
-            device_id: actor.device_id,
-            action: action.to_owned(),
-            target: Some(target.into()),
-            detail,
-        })
-        .await?;
-    Ok(())
+    AuditEntry {
+        at,
+        user_id: actor.user_id,
+        device_id: actor.device_id,
+        action: action.to_owned(),
+        target: Some(target.into()),
+        detail,
+    }
 }
 
 /// [`record`] for a decision already stored: a failure is logged, not returned.
@@ -117,17 +130,21 @@ fn verdict_of(event: &Event) -> Option<(&'static str, bool, Vec<String>)> {
     }
 }
 
-/// One entry per verdict among the events the server just stored on document `doc`.
-pub async fn verdicts(state: &AppState, doc: Uuid, events: &[Event], now: Millis) {
-    for (action, passed, reasons) in events.iter().filter_map(verdict_of) {
-        let outcome = if passed { "passed" } else { "failed" };
-        let detail = if reasons.is_empty() {
-            outcome.to_owned()
-        } else {
-            format!("{outcome}: {}", reasons.join("; "))
-        };
-        record_after(state, now, Actor::server(), action, doc.to_string(), detail).await;
-    }
+/// One entry per verdict among the events the server is about to store on document `doc`.
+pub fn verdict_entries(doc: Uuid, events: &[Event], now: Millis) -> Vec<AuditEntry> {
+    events
+        .iter()
+        .filter_map(verdict_of)
+        .map(|(action, passed, reasons)| {
+            let outcome = if passed { "passed" } else { "failed" };
+            let detail = if reasons.is_empty() {
+                outcome.to_owned()
+            } else {
+                format!("{outcome}: {}", reasons.join("; "))
+            };
+            entry(now, Actor::server(), action, doc.to_string(), Some(detail))
+        })
+        .collect()
 }
 
 /// One entry per device change a sync refused (a rule broken, or bytes that are no

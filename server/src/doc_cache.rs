@@ -315,6 +315,7 @@ mod tests {
             },
             projection: ProjectionFields::default(),
             blob_refs: Vec::new(),
+            audit: Vec::new(),
         }
     }
 

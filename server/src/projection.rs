@@ -42,6 +42,7 @@ pub fn change_of(
             .filter(|hash| BlobHash::parse(hash).is_ok())
             .cloned()
             .collect(),
+        audit: Vec::new(),
     }
 }
 

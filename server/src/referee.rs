@@ -245,16 +245,16 @@ async fn append_server_events(
         arrived_at: now,
     };
     let bytes = doc.save_after(since);
-    let change = change_of(
+    let mut change = change_of(
         (id, kind),
         &snapshot,
         bytes,
         origin,
         &state.reference.current(),
     );
+    change.audit = crate::audit_trail::verdict_entries(id, &events, now);
     state.docs.append_versioned(vec![(change, base)]).await?;
     crate::metrics::verdicts_written(&events);
-    crate::audit_trail::verdicts(state, id, &events, now).await;
     tracing::info!(doc = %id, events = ?events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(), "referee wrote");
     Ok(Written {
         documents: 1,

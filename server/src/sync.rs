@@ -89,9 +89,6 @@ pub struct AcceptedDoc {
     pub kind: DocKind,
     pub seq: Seq,
     pub origin: Origin,
-    /// The events this change brought, when the writer knew them (a sync push does);
-    /// `None`: readers replay the stored changes to find them.
-    pub new_events: Option<Vec<fieldloop_core::doc::Event>>,
 }
 
 /// The hook where reactions to accepted device changes run, after they are stored and
@@ -99,7 +96,6 @@ pub struct AcceptedDoc {
 /// reaches the device in the same round trip.
 pub async fn after_changes_accepted(state: &AppState, accepted: &[AcceptedDoc]) -> Result<()> {
     let ids: Vec<Uuid> = accepted.iter().map(|a| a.doc_id).collect();
-    crate::corrections::audit_accepted(state, accepted).await;
     crate::referee::react(state, &ids).await?;
     Ok(())
 }
@@ -217,7 +213,6 @@ enum PushOutcome {
         change: Box<NewChange>,
         ack: Ack,
         base: Seq,
-        new_events: Vec<fieldloop_core::doc::Event>,
         behind: Option<Vec<ChangeHash>>,
     },
 }
@@ -315,7 +310,6 @@ async fn judge_and_store(
     };
     let mut to_store = Vec::new();
     let mut acks_after_store = Vec::new();
-    let mut brought = Vec::new();
     for push in pushes {
         let outcome = if !seen.insert(push.id) {
             reject(
@@ -337,13 +331,11 @@ async fn judge_and_store(
                 change,
                 ack,
                 base,
-                new_events,
                 behind,
             } => {
                 judged.behind.extend(behind.map(|heads| (ack.id, heads)));
                 to_store.push((*change, base));
                 acks_after_store.push(ack);
-                brought.push(new_events);
             }
         }
     }
@@ -355,13 +347,11 @@ async fn judge_and_store(
     judged.accepted = stored
         .into_iter()
         .zip(seqs)
-        .zip(brought)
-        .map(|(((doc_id, kind), seq), new_events)| AcceptedDoc {
+        .map(|((doc_id, kind), seq)| AcceptedDoc {
             doc_id,
             kind,
             seq,
             origin: origin.clone(),
-            new_events: Some(new_events),
         })
         .collect();
     judged.acks.extend(acks_after_store);
@@ -505,13 +495,13 @@ async fn judge_push(
         .as_ref()
         .map(|b| b.events.iter().map(|e| e.id).collect())
         .unwrap_or_default();
-    let new_events = snapshot
+    let new_events: Vec<_> = snapshot
         .events
         .iter()
         .filter(|e| !known.contains(&e.id))
         .cloned()
         .collect();
-    let change = change_of(
+    let mut change = change_of(
         (id, push.kind),
         &snapshot,
         // Only what the server lacked: a push may repeat changes it already has.
@@ -519,11 +509,11 @@ async fn judge_push(
         origin.clone(),
         &state.reference.current(),
     );
+    change.audit = crate::corrections::audit_entries((id, push.kind), origin, &new_events);
     Ok(PushOutcome::Accept {
         change: Box::new(change),
         ack,
         base,
-        new_events,
         behind,
     })
 }

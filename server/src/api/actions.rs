@@ -98,10 +98,7 @@ pub async fn write_event(
 ) -> Result<()> {
     super::cases::load_visible(state, who, id).await?;
     // Decided on the latest copy, and decided again if another writer stores first.
-    let now = retry_stale(|| write_event_once(state, who, id, typed)).await?;
-    let actor = crate::audit_trail::Actor::person(&who.user_id, None);
-    let action = format!("console.{}", typed.kind());
-    crate::audit_trail::record(state, now, actor, &action, id.to_string(), None).await
+    retry_stale(|| write_event_once(state, who, id, typed)).await
 }
 
 /// One read-decide-write of [`write_event`]: stale when the case moved on meanwhile.
@@ -110,7 +107,7 @@ async fn write_event_once(
     who: &Principal,
     id: Uuid,
     typed: &CaseEvent,
-) -> Result<fieldloop_core::time::Millis> {
+) -> Result<()> {
     let stored = state
         .docs
         .load_doc(id)
@@ -139,45 +136,56 @@ async fn write_event_once(
             format!("{}: {}", typed.kind(), ignored.reason),
         ));
     }
-    let docs = (&mut before, &mut after);
-    store_console_edit(
-        state,
-        who,
-        (id, DocKind::Case),
-        &snapshot,
-        docs,
-        stored.last_seq,
+    let origin = console_origin(who, now);
+    let actor = crate::audit_trail::Actor::person(&who.user_id, None);
+    let action = format!("console.{}", typed.kind());
+    let mut audit = vec![crate::audit_trail::entry(
         now,
-    )
-    .await?;
-    Ok(now)
+        actor,
+        &action,
+        id.to_string(),
+        None,
+    )];
+    audit.extend(crate::corrections::audit_entries(
+        (id, DocKind::Case),
+        &origin,
+        &[event],
+    ));
+    let docs = (&mut before, &mut after);
+    let target = (id, DocKind::Case, stored.last_seq);
+    store_console_edit(state, origin, target, &snapshot, docs, audit).await?;
+    Ok(())
 }
 
-/// Stores the console's edit of a document (`after`, made from `before` in `who`'s name at
-/// `now`, whose fold is `snapshot`) if it is still at `base` (else a stale error), then the
-/// referee reacts.
-pub(crate) async fn store_console_edit(
-    state: &AppState,
-    who: &Principal,
-    (id, kind): (Uuid, DocKind),
-    snapshot: &fieldloop_core::doc::Snapshot,
-    (before, after): (&mut fieldloop_core::doc::Doc, &mut fieldloop_core::doc::Doc),
-    base: Seq,
-    now: fieldloop_core::time::Millis,
-) -> Result<Seq> {
-    let origin = Origin {
+/// A change the console writes in `who`'s name at `now`: from no device.
+pub(crate) fn console_origin(who: &Principal, now: fieldloop_core::time::Millis) -> Origin {
+    Origin {
         user_id: who.user_id.clone(),
         device_id: None,
         arrived_at: now,
-    };
+    }
+}
+
+/// Stores the console's edit of a document (`after`, made from `before` by `origin`, whose
+/// fold is `snapshot`) with the audit entries of its decision, if the document is still at
+/// `base` (else a stale error), then the referee reacts.
+pub(crate) async fn store_console_edit(
+    state: &AppState,
+    origin: Origin,
+    (id, kind, base): (Uuid, DocKind, Seq),
+    snapshot: &fieldloop_core::doc::Snapshot,
+    (before, after): (&mut fieldloop_core::doc::Doc, &mut fieldloop_core::doc::Doc),
+    audit: Vec<crate::storage::AuditEntry>,
+) -> Result<Seq> {
     let bytes = after.save_after(&before.heads());
-    let change = change_of(
+    let mut change = change_of(
         (id, kind),
         snapshot,
         bytes,
         origin,
         &state.reference.current(),
     );
+    change.audit = audit;
     store_and_react(state, change, base).await
 }
 
@@ -190,7 +198,6 @@ pub(crate) async fn store_and_react(state: &AppState, change: NewChange, base: S
         kind: change.kind,
         seq: 0,
         origin: change.origin.clone(),
-        new_events: None,
     };
     let seq = state
         .docs

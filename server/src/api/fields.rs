@@ -9,13 +9,12 @@ use axum::Json;
 use fieldloop_core::doc::Snapshot;
 use fieldloop_core::roles::{all_rules, Principal};
 use fieldloop_core::rules::{field_edit_scope, scopes_along, validate_doc_update};
-use fieldloop_core::time::Millis;
 use fieldloop_core::Error as CoreError;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::actions::{console_actor, store_console_edit};
+use super::actions::{console_actor, console_origin, store_console_edit};
 use super::cases::{case_detail, load_visible, CaseDetail};
 use crate::auth::Auth;
 use crate::error::{Result, ServerError};
@@ -54,18 +53,7 @@ pub async fn resolve(
     request: &ResolveRequest,
 ) -> Result<CaseDetail> {
     load_visible(state, who, id).await?;
-    let now = retry_stale(|| resolve_once(state, who, id, request)).await?;
-    let actor = crate::audit_trail::Actor::person(&who.user_id, None);
-    let detail = format!("{} = {}", request.field, request.value);
-    crate::audit_trail::record(
-        state,
-        now,
-        actor,
-        "console.field_resolved",
-        id.to_string(),
-        Some(detail),
-    )
-    .await?;
+    retry_stale(|| resolve_once(state, who, id, request)).await?;
     case_detail(state, who, id).await
 }
 
@@ -74,7 +62,7 @@ async fn resolve_once(
     who: &Principal,
     id: Uuid,
     request: &ResolveRequest,
-) -> Result<Millis> {
+) -> Result<()> {
     let stored = state
         .docs
         .load_doc(id)
@@ -91,10 +79,27 @@ async fn resolve_once(
     let snapshot = validate_doc_update(who, Some(&before), &after, all_rules())
         .map_err(|rejection| ServerError::Forbidden(rejection.reason))?;
     let now = state.clock.now();
-    let ids = (id, snapshot.header.kind);
+    let actor = crate::audit_trail::Actor::person(&who.user_id, None);
+    let detail = format!("{} = {}", request.field, request.value);
+    let audit = vec![crate::audit_trail::entry(
+        now,
+        actor,
+        "console.field_resolved",
+        id.to_string(),
+        Some(detail),
+    )];
+    let target = (id, snapshot.header.kind, stored.last_seq);
     let docs = (&mut before, &mut after);
-    store_console_edit(state, who, ids, &snapshot, docs, stored.last_seq, now).await?;
-    Ok(now)
+    store_console_edit(
+        state,
+        console_origin(who, now),
+        target,
+        &snapshot,
+        docs,
+        audit,
+    )
+    .await?;
+    Ok(())
 }
 
 #[utoipa::path(post, path = "/v1/cases/{id}/fields", tag = "cases",

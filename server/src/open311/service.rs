@@ -250,6 +250,7 @@ pub async fn create_request_with_media(
             origin,
             projection: projection_of(&snapshot, &state.reference.current()),
             blob_refs: photo.iter().map(|p| p.hash.clone()).collect(),
+            audit: Vec::new(),
         },
         0,
     )

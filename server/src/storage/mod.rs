@@ -200,6 +200,10 @@ pub struct NewChange {
     pub projection: ProjectionFields,
     /// Photo hashes the document references, for scoped blob reads.
     pub blob_refs: Vec<String>,
+    /// Audit entries of the decisions this change records (a verdict, a 督办, a console
+    /// action), appended to the chained log in the change's own transaction: the decision
+    /// is never stored without its entry, nor the entry without it.
+    pub audit: Vec<AuditEntry>,
 }
 
 #[derive(Debug, Clone)]

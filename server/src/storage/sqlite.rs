@@ -424,39 +424,44 @@ impl AuthStore for SqliteStore {
     }
 }
 
+/// Appends one audit row and its chain hash inside the caller's transaction; the one
+/// writer connection orders appends, so the previous row is the chain's last.
+pub(super) fn insert_audit(tx: &Connection, entry: &AuditEntry) -> Result<()> {
+    let previous: Option<Option<Vec<u8>>> = tx
+        .query_row_cached("SELECT hash FROM audit ORDER BY id DESC LIMIT 1", [], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    let previous = previous
+        .flatten()
+        .and_then(|h| <[u8; 32]>::try_from(h.as_slice()).ok())
+        .unwrap_or(super::audit::GENESIS);
+    tx.execute_cached(
+        "INSERT INTO audit (at, user_id, device_id, action, target, detail) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            entry.at,
+            entry.user_id,
+            entry.device_id,
+            entry.action,
+            entry.target,
+            entry.detail
+        ],
+    )?;
+    let id = tx.last_insert_rowid();
+    let hash = super::audit::chain_hash(&previous, id, entry);
+    tx.execute_cached(
+        "UPDATE audit SET hash = ?2 WHERE id = ?1",
+        params![id, hash.to_vec()],
+    )?;
+    Ok(())
+}
+
 impl AuditLog for SqliteStore {
     fn record(&self, entry: AuditEntry) -> StoreFuture<'_, ()> {
         self.write(move |conn| {
-            // The one writer connection already orders appends; the transaction keeps the
-            // insert and its hash together.
             let tx = conn.savepoint()?;
-            let previous: Option<Option<Vec<u8>>> = tx
-                .query_row("SELECT hash FROM audit ORDER BY id DESC LIMIT 1", [], |r| {
-                    r.get(0)
-                })
-                .optional()?;
-            let previous = previous
-                .flatten()
-                .and_then(|h| <[u8; 32]>::try_from(h.as_slice()).ok())
-                .unwrap_or(super::audit::GENESIS);
-            tx.execute(
-                "INSERT INTO audit (at, user_id, device_id, action, target, detail) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
-                    entry.at,
-                    entry.user_id,
-                    entry.device_id,
-                    entry.action,
-                    entry.target,
-                    entry.detail
-                ],
-            )?;
-            let id = tx.last_insert_rowid();
-            let hash = super::audit::chain_hash(&previous, id, &entry);
-            tx.execute(
-                "UPDATE audit SET hash = ?2 WHERE id = ?1",
-                params![id, hash.to_vec()],
-            )?;
+            insert_audit(&tx, &entry)?;
             tx.commit()?;
             Ok(())
         })

@@ -9,7 +9,9 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 use uuid::Uuid;
 
 use super::error::{StoreError, StoreResult as Result};
-use super::sqlite::{enum_parse, enum_text, parse_uuid, CachedStatements, SqliteStore};
+use super::sqlite::{
+    enum_parse, enum_text, insert_audit, parse_uuid, CachedStatements, SqliteStore,
+};
 use super::{
     BlobHash, DeviceHeads, DocSince, DocStore, NewChange, Origin, Projection, ProjectionFields,
     Seq, StoreFuture, StoredChange, StoredDoc,
@@ -259,6 +261,9 @@ fn insert_change(tx: &Connection, change: NewChange) -> Result<Seq> {
             super::evidence_arrivals::SQLITE_INSERT,
             params![id, hash.as_str(), change.origin.arrived_at],
         )?;
+    }
+    for entry in &change.audit {
+        insert_audit(tx, entry)?;
     }
     Ok(seq)
 }

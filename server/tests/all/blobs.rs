@@ -568,6 +568,7 @@ async fn reading_a_photo_needs_a_referencing_document_in_scope() {
                 ..Default::default()
             },
             blob_refs: vec![hash.clone()],
+            audit: Vec::new(),
         })
         .await
         .expect("store case");

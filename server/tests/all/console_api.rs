@@ -118,6 +118,7 @@ pub(crate) async fn report(
             },
             projection: projection_of(&snapshot, &server.state.reference.current()),
             blob_refs: Vec::new(),
+            audit: Vec::new(),
         })
         .await
         .expect("stored");

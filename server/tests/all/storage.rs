@@ -234,6 +234,7 @@ pub fn change(
             ..Default::default()
         },
         blob_refs: vec![],
+        audit: Vec::new(),
     }
 }
 

@@ -92,6 +92,150 @@ on_both_databases! {
 
 const CELL: &str = "330106001001002";
 
+/// A verdict and its audit entry: one transaction. When the audit row cannot be written
+/// (here a trigger refuses it, as a full disk or a lost connection would), the verdict is
+/// not stored either, and a stale decision writes no entry.
+mod a_decision_and_its_audit_entry {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn sqlite() {
+        let (stores, keep) = super::sqlite().await;
+        let Keep::Dir(dir) = &keep else {
+            unreachable!()
+        };
+        let db = dir.path().join("db.sqlite3");
+        let refuse = move |refused: bool| {
+            let db = db.clone();
+            async move {
+                let conn = rusqlite::Connection::open(db).expect("second connection");
+                let sql = if refused {
+                    "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit \
+                     BEGIN SELECT RAISE(ABORT, 'audit refused'); END;"
+                } else {
+                    "DROP TRIGGER refuse_audit;"
+                };
+                conn.execute_batch(sql).expect("trigger");
+            }
+        };
+        are_stored_together_or_not_at_all(stores, refuse).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn postgres() {
+        let Some((cluster, url)) = crate::storage_services::postgres().await else {
+            return;
+        };
+        let dir = tempfile::tempdir().expect("temp dir");
+        let blobs = dir.path().join("blobs").display().to_string();
+        let stores = open::open(&location(url.clone(), blobs, S3Settings::default()))
+            .await
+            .expect("open postgres");
+        let refuse = move |refused: bool| {
+            let url = url.clone();
+            async move {
+                let store = PgStore::connect(&url).await.expect("connect");
+                let sql = if refused {
+                    "CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS \
+                     $$ BEGIN RAISE EXCEPTION 'audit refused'; END $$; \
+                     CREATE TRIGGER refuse_audit BEFORE INSERT ON audit \
+                     FOR EACH ROW EXECUTE FUNCTION refuse_audit();"
+                } else {
+                    "DROP TRIGGER refuse_audit ON audit; DROP FUNCTION refuse_audit();"
+                };
+                store
+                    .client()
+                    .await
+                    .unwrap()
+                    .batch_execute(sql)
+                    .await
+                    .expect("trigger");
+            }
+        };
+        are_stored_together_or_not_at_all(stores, refuse).await;
+        drop((cluster, dir));
+    }
+
+    async fn are_stored_together_or_not_at_all<F, Fut>(store: Stores, refuse_audit: F)
+    where
+        F: Fn(bool) -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
+        use fieldloop_server::storage::audit::check_chain;
+        use fieldloop_server::storage::AuditEntry;
+        let device = actor_for(&Uuid::now_v7());
+        let (a, first) = new_case(&device, CELL, common::T0, "reported");
+        let seq = store.docs.append_versioned(vec![(first, 0)]).await.unwrap()[0];
+        let mut doc = store
+            .docs
+            .load_doc(a)
+            .await
+            .unwrap()
+            .unwrap()
+            .load(&device)
+            .unwrap();
+        doc.append_event(&event("case.closed", common::T0 + 5))
+            .unwrap();
+        let mut verdict = change(
+            a,
+            doc.save_incremental(),
+            "server",
+            common::T0 + 6,
+            CELL,
+            "closed",
+        );
+        verdict.audit = vec![AuditEntry {
+            at: common::T0 + 6,
+            user_id: Some("server".into()),
+            device_id: None,
+            action: "verdict.case".into(),
+            target: Some(a.to_string()),
+            detail: Some("passed".into()),
+        }];
+
+        let stale = store
+            .docs
+            .append_versioned(vec![(verdict.clone(), seq - 1)])
+            .await;
+        assert!(matches!(stale, Err(StoreError::Stale(_))), "{stale:?}");
+        assert_eq!(
+            store.audit.recent(10).await.unwrap(),
+            vec![],
+            "a stale decision wrote an entry"
+        );
+
+        refuse_audit(true).await;
+        let refused = store
+            .docs
+            .append_versioned(vec![(verdict.clone(), seq)])
+            .await;
+        assert!(
+            refused.is_err(),
+            "the audit row was refused, yet the write succeeded"
+        );
+        let stored = store.docs.load_doc(a).await.unwrap().unwrap();
+        assert_eq!(
+            stored.last_seq, seq,
+            "the verdict was stored without its audit entry"
+        );
+        assert_eq!(store.docs.head_seq().await.unwrap(), seq);
+
+        refuse_audit(false).await;
+        let written = store
+            .docs
+            .append_versioned(vec![(verdict.clone(), seq)])
+            .await
+            .unwrap();
+        assert_eq!(
+            store.docs.load_doc(a).await.unwrap().unwrap().last_seq,
+            written[0]
+        );
+        assert_eq!(store.audit.recent(10).await.unwrap(), verdict.audit);
+        let chain = check_chain(store.audit.as_ref()).await.unwrap();
+        assert_eq!((chain.checked, chain.broken_at), (1, None), "{chain:?}");
+    }
+}
+
 /// Heads sent in an answer are pending until the device's next request: its cursor
 /// confirms them when it reached that answer's, and drops them when it did not (the
 /// answer was lost), so no later cursor can confirm what the device never applied.

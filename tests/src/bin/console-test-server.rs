@@ -97,6 +97,7 @@ async fn conflicting_edits(state: &AppState, id: Uuid) -> Result<Vec<String>, Er
             },
             projection: projection_of(&snapshot, &state.reference.current()),
             blob_refs: Vec::new(),
+            audit: Vec::new(),
         }])
         .await?;
     Ok(values)
@@ -152,6 +153,7 @@ async fn bulk_cases(state: &AppState, count: usize) -> Result<(), Error> {
             },
             projection: projection_of(&snapshot, &state.reference.current()),
             blob_refs: Vec::new(),
+            audit: Vec::new(),
         });
         if batch.len() == 500 {
             state

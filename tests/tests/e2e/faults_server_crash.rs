@@ -254,6 +254,7 @@ fn store_unreacted(
         },
         projection: projection_of(&snapshot, &server.state.reference.current()),
         blob_refs: snapshot.evidence.keys().cloned().collect(),
+        audit: Vec::new(),
     };
     server
         .runtime()

@@ -238,6 +238,7 @@ fn a_document_the_scheduler_cannot_read_does_not_stop_the_others() {
             ..ProjectionFields::default()
         },
         blob_refs: vec![],
+        audit: Vec::new(),
     }))
     .expect("stored");
 

@@ -8,12 +8,12 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::{to_i64, PgStore};
+use super::{insert_audit, to_i64, PgStore};
 use crate::storage::error::{StoreError, StoreResult as Result};
 use crate::storage::sqlite::{enum_parse, enum_text, heads_from_blob};
 use crate::storage::{
-    BlobHash, DeviceHeads, DocSince, DocStore, NewChange, Origin, Projection, ProjectionFields,
-    Seq, StoreFuture, StoredChange, StoredDoc,
+    AuditEntry, BlobHash, DeviceHeads, DocSince, DocStore, NewChange, Origin, Projection,
+    ProjectionFields, Seq, StoreFuture, StoredChange, StoredDoc,
 };
 
 const PROJECTION_COLUMNS: [&str; 11] = [
@@ -295,6 +295,8 @@ impl PgStore {
             }
         }
         let mut seqs = Vec::with_capacity(changes.len());
+        // Written after every change: the audit lock is the last one this takes.
+        let audit: Vec<AuditEntry> = changes.iter().flat_map(|c| c.audit.clone()).collect();
         for (n, change) in changes.into_iter().enumerate() {
             let id = change.doc_id;
             let expect_new = bases.as_ref().is_some_and(|b| b[n] == 0);
@@ -307,6 +309,9 @@ impl PgStore {
                 }
                 Err(e) => return Err(e),
             }
+        }
+        for entry in &audit {
+            insert_audit(&tx, entry).await?;
         }
         tx.commit().await?;
         Ok(seqs)

@@ -312,43 +312,55 @@ impl AuthStore for PgStore {
 /// Serialises audit appends across instances, so each row chains onto the last.
 const AUDIT_LOCK: i64 = 0x6175_6469_745f_6c6f;
 
+/// Appends one audit row and its chain hash inside the caller's transaction, holding the
+/// audit lock to its commit. Writers of documents take it after their document rows and
+/// the sequence counter, and [`AuditLog::record`] takes nothing else, so no two
+/// transactions wait on each other in a circle.
+pub(super) async fn insert_audit(
+    tx: &deadpool_postgres::Transaction<'_>,
+    entry: &AuditEntry,
+) -> Result<()> {
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&AUDIT_LOCK])
+        .await?;
+    let previous: Option<Vec<u8>> = tx
+        .query_opt("SELECT hash FROM audit ORDER BY id DESC LIMIT 1", &[])
+        .await?
+        .map(|row| row.try_get(0))
+        .transpose()?
+        .flatten();
+    let previous = previous
+        .and_then(|h| <[u8; 32]>::try_from(h.as_slice()).ok())
+        .unwrap_or(super::audit::GENESIS);
+    let id: i64 = tx
+        .query_one(
+            "INSERT INTO audit (at, user_id, device_id, action, target, detail) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            &[
+                &entry.at,
+                &entry.user_id,
+                &entry.device_id,
+                &entry.action,
+                &entry.target,
+                &entry.detail,
+            ],
+        )
+        .await?
+        .try_get(0)?;
+    let hash = super::audit::chain_hash(&previous, id, entry);
+    tx.execute(
+        "UPDATE audit SET hash = $2 WHERE id = $1",
+        &[&id, &hash.as_slice()],
+    )
+    .await?;
+    Ok(())
+}
+
 impl AuditLog for PgStore {
     fn record(&self, entry: AuditEntry) -> StoreFuture<'_, ()> {
         Box::pin(async move {
             let mut client = self.pool.get().await?;
             let tx = client.transaction().await?;
-            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&AUDIT_LOCK])
-                .await?;
-            let previous: Option<Vec<u8>> = tx
-                .query_opt("SELECT hash FROM audit ORDER BY id DESC LIMIT 1", &[])
-                .await?
-                .map(|row| row.try_get(0))
-                .transpose()?
-                .flatten();
-            let previous = previous
-                .and_then(|h| <[u8; 32]>::try_from(h.as_slice()).ok())
-                .unwrap_or(super::audit::GENESIS);
-            let id: i64 = tx
-                .query_one(
-                    "INSERT INTO audit (at, user_id, device_id, action, target, detail) \
-                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-                    &[
-                        &entry.at,
-                        &entry.user_id,
-                        &entry.device_id,
-                        &entry.action,
-                        &entry.target,
-                        &entry.detail,
-                    ],
-                )
-                .await?
-                .try_get(0)?;
-            let hash = super::audit::chain_hash(&previous, id, &entry);
-            tx.execute(
-                "UPDATE audit SET hash = $2 WHERE id = $1",
-                &[&id, &hash.as_slice()],
-            )
-            .await?;
+            insert_audit(&tx, &entry).await?;
             tx.commit().await?;
             Ok(())
         })

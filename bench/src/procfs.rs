@@ -90,15 +90,23 @@ pub fn machine() -> serde_json::Value {
 }
 
 /// `perf record` (DWARF call graphs) attached to a process while a run is measured (`--perf DIR`).
+/// With `FIELDLOOP_PERF_ALL=1` it records the whole machine instead, without call graphs:
+/// each process's share of the CPU (devices, our server, PostgreSQL) in that phase, for
+/// `perf report --sort comm`.
 pub struct Perf(std::process::Child);
 
 impl Perf {
     pub fn attach(pid: u32, output: &std::path::Path) -> Option<Perf> {
-        std::process::Command::new("perf")
+        let mut perf = std::process::Command::new("perf");
+        if std::env::var_os("FIELDLOOP_PERF_ALL").is_some_and(|v| v == "1") {
+            perf.args(["record", "-a", "-F", "999"]);
+        } else {
             // DWARF unwinding: the release build keeps no frame pointers, so `-g` alone
             // gives every sample a broken one-frame stack.
-            .args(["record", "--call-graph", "dwarf,16384", "-F", "499"])
-            .args(["-p", &pid.to_string(), "-o"])
+            perf.args(["record", "--call-graph", "dwarf,16384", "-F", "499"])
+                .args(["-p", &pid.to_string()]);
+        }
+        perf.arg("-o")
             .arg(output)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())

@@ -527,6 +527,124 @@ pub async fn a_batch_of_changes_is_stored_all_or_nothing(store: Stores) {
     assert!(store.docs.append_changes(fresh).await.is_err());
     assert!(store.docs.load_doc(first_id).await.expect("load").is_none());
     assert_eq!(store.docs.head_seq().await.expect("head"), seqs[2]);
+
+    // One document changed twice in one batch: both changes kept in order, the document
+    // and its projection at the second.
+    let twice = batch[0].doc_id;
+    let mut doc = store
+        .docs
+        .load_doc(twice)
+        .await
+        .unwrap()
+        .unwrap()
+        .load(&device)
+        .unwrap();
+    doc.append_event(&event("case.registered", common::T0 + 20))
+        .unwrap();
+    let registered = change(
+        twice,
+        doc.save_incremental(),
+        "phone-1",
+        common::T0 + 21,
+        cell,
+        "registered",
+    );
+    doc.append_event(&event("case.dispatched", common::T0 + 22))
+        .unwrap();
+    let dispatched = change(
+        twice,
+        doc.save_incremental(),
+        "phone-1",
+        common::T0 + 23,
+        cell,
+        "dispatched",
+    );
+    let both = store
+        .docs
+        .append_changes(vec![registered, dispatched])
+        .await
+        .expect("two changes of one document");
+    assert_eq!(both, vec![seqs[2] + 1, seqs[2] + 2]);
+    let stored = store.docs.load_doc(twice).await.unwrap().unwrap();
+    assert_eq!(stored.last_seq, both[1]);
+    let seqs_stored: Vec<_> = stored.changes.iter().map(|c| c.seq).collect();
+    assert_eq!(seqs_stored, vec![seqs[0], both[0], both[1]]);
+    let projection = store.docs.projection(twice).await.unwrap().unwrap();
+    assert_eq!(
+        (projection.fields.status.as_deref(), projection.seq),
+        (Some("dispatched"), both[1])
+    );
+}
+
+/// A change must be of its document's kind, and a photo's arrival is that of the first
+/// stored change naming it: the first in a batch, and never moved by a later one.
+pub async fn kinds_are_kept_and_a_photos_first_arrival_stays(store: Stores) {
+    let device = actor_for(&Uuid::now_v7());
+    let cell = "330106001001002";
+    let photo = "a".repeat(64);
+    let other_photo = "b".repeat(64);
+    let (id, mut first) = new_case(&device, cell, common::T0, "reported");
+    first.blob_refs = vec![photo.clone()];
+    let mut doc = Doc::load(&first.bytes, &device).expect("load");
+    doc.append_event(&event("case.registered", common::T0 + 5))
+        .unwrap();
+    let mut second = change(
+        id,
+        doc.save_incremental(),
+        "phone-1",
+        common::T0 + 9,
+        cell,
+        "registered",
+    );
+    second.blob_refs = vec![photo.clone(), other_photo.clone()];
+    store
+        .docs
+        .append_changes(vec![first, second])
+        .await
+        .expect("one batch");
+    let arrivals = || async {
+        let arrivals = store.docs.evidence_arrivals(id).await.unwrap();
+        arrivals.into_iter().collect::<BTreeMap<String, i64>>()
+    };
+    let expected = BTreeMap::from([(photo.clone(), common::T0), (other_photo, common::T0 + 9)]);
+    assert_eq!(arrivals().await, expected);
+
+    doc.append_event(&event("case.dispatched", common::T0 + 20))
+        .unwrap();
+    let mut later = change(
+        id,
+        doc.save_incremental(),
+        "phone-1",
+        common::T0 + 21,
+        cell,
+        "dispatched",
+    );
+    later.blob_refs = vec![photo];
+    let head = store
+        .docs
+        .append_change(later.clone())
+        .await
+        .expect("later");
+    assert_eq!(
+        arrivals().await,
+        expected,
+        "a later change moved a first arrival"
+    );
+
+    // The same document's change claiming another kind is refused, and nothing of its
+    // batch is stored.
+    let (fresh, new_doc) = new_case(&device, cell, common::T0 + 30, "reported");
+    let mut wrong = later;
+    wrong.kind = DocKind::Notice;
+    let refused = store.docs.append_changes(vec![new_doc, wrong]).await;
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("not a")),
+        "{refused:?}"
+    );
+    assert!(store.docs.load_doc(fresh).await.unwrap().is_none());
+    assert_eq!(store.docs.head_seq().await.unwrap(), head);
 }
 
 fn blob(hash: &str, phash: Option<u64>) -> BlobMeta {

@@ -78,6 +78,7 @@ on_both_databases! {
     suite::changes_get_a_global_sequence_and_documents_load_from_changes_and_compaction => documents_and_compaction,
     suite::changed_since_filters_by_cursor_and_jurisdiction => changed_since,
     suite::a_batch_of_changes_is_stored_all_or_nothing => batches,
+    suite::kinds_are_kept_and_a_photos_first_arrival_stays => kinds_and_arrivals,
     suite::a_streets_case_photos_and_their_perceptual_hashes_come_from_one_query => evidence_near,
     a_versioned_write_on_a_moved_document_stores_nothing => versioned_writes,
     racing_writers_of_one_document_write_its_verdict_once => racing_writers,
@@ -300,6 +301,29 @@ async fn pending_heads_are_confirmed_by_a_cursor_that_reaches_them_and_dropped_o
         known.get(&lost)
     );
     assert_eq!(known.get(&acked), Some(&heads(3)));
+    // One call naming a document pending, then confirmed: written in that order, the
+    // confirmation clears the pending heads, so a later cursor confirms nothing else.
+    docs.set_device_heads(
+        device.clone(),
+        vec![
+            pending(acked, heads(5), 30),
+            DeviceHeads {
+                doc_id: acked,
+                heads: heads(6),
+                pending_until: None,
+            },
+        ],
+    )
+    .await
+    .expect("pending then confirmed");
+    docs.confirm_device_heads(device.clone(), 30)
+        .await
+        .expect("cursor 30");
+    let acked_now = docs
+        .device_heads(device.clone(), vec![acked])
+        .await
+        .expect("read");
+    assert_eq!(acked_now, vec![(acked, heads(6))]);
     // Other devices are untouched.
     assert!(docs
         .device_heads("phone-8".into(), vec![delivered])

@@ -8,12 +8,13 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
+use super::prepared::Prepared;
 use super::{insert_audit, to_i64, PgStore};
 use crate::storage::error::{StoreError, StoreResult as Result};
 use crate::storage::sqlite::{enum_parse, enum_text, heads_from_blob};
 use crate::storage::{
-    AuditEntry, BlobHash, DeviceHeads, DocSince, DocStore, NewChange, Origin, Projection,
-    ProjectionFields, Seq, StoreFuture, StoredChange, StoredDoc,
+    BlobHash, DeviceHeads, DocSince, DocStore, NewChange, Origin, Projection, ProjectionFields,
+    Seq, StoreFuture, StoredChange, StoredDoc,
 };
 
 const PROJECTION_COLUMNS: [&str; 11] = [
@@ -120,113 +121,208 @@ fn scoped_changes(
     Some((sql, args))
 }
 
-/// Stores one change with its projection and blob references inside `tx`. The caller
-/// holds the document's row lock when the document exists; `expect_new`: the change was
-/// decided on the document being absent, so finding it created meanwhile is stale.
-async fn load_whole(tx: &Transaction<'_>, id: Uuid) -> Result<Option<StoredDoc>> {
-    let Some(head) = tx
-        .query_opt(
-            "SELECT kind, compacted, compacted_through, last_seq FROM documents WHERE id = $1",
-            &[&id],
+/// A document as a reader holding it through `since` needs it: its changes after `since`
+/// or after its compaction, whichever is later, and the compaction itself (sent on the
+/// first row only) when it is later; empty `compacted` otherwise. One statement, so one
+/// snapshot: the changes and `last_seq` agree without a transaction, in one round trip.
+async fn load_after(client: &impl Prepared, id: Uuid, since: Seq) -> Result<Option<StoredDoc>> {
+    let rows = client
+        .query_prepared(
+            "SELECT d.kind, d.compacted_through, d.last_seq, \
+                    CASE WHEN d.compacted_through > $2 \
+                         AND row_number() OVER (ORDER BY c.seq) = 1 THEN d.compacted END, \
+                    c.seq, c.bytes, c.user_id, c.device_id, c.arrived_at \
+             FROM documents d \
+             LEFT JOIN changes c ON c.doc_id = d.id AND c.seq > GREATEST(d.compacted_through, $2) \
+             WHERE d.id = $1 ORDER BY c.seq",
+            &[&id, &since],
         )
-        .await?
-    else {
+        .await?;
+    let Some(head) = rows.first() else {
         return Ok(None);
     };
-    let compacted_through: Seq = head.try_get(2)?;
+    let kind = enum_parse::<DocKind>(head.try_get(0)?)?;
+    let compacted_through: Seq = head.try_get(1)?;
+    let last_seq: Seq = head.try_get(2)?;
+    let mut changes = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let Some(seq) = row.try_get::<_, Option<Seq>>(4)? else {
+            continue;
+        };
+        changes.push(StoredChange {
+            seq,
+            bytes: row.try_get::<_, Option<Vec<u8>>>(5)?.unwrap_or_default(),
+            origin: Origin {
+                user_id: row.try_get(6)?,
+                device_id: row.try_get(7)?,
+                arrived_at: row.try_get(8)?,
+            },
+        });
+    }
     Ok(Some(StoredDoc {
         id,
-        kind: enum_parse::<DocKind>(head.try_get(0)?)?,
-        compacted: head.try_get::<_, Option<Vec<u8>>>(1)?.unwrap_or_default(),
+        kind,
+        compacted: head.try_get::<_, Option<Vec<u8>>>(3)?.unwrap_or_default(),
         compacted_through,
-        changes: changes_after(tx, id, compacted_through).await?,
-        last_seq: head.try_get(3)?,
+        changes,
+        last_seq,
     }))
 }
 
-async fn changes_after(tx: &Transaction<'_>, id: Uuid, after: Seq) -> Result<Vec<StoredChange>> {
-    let rows = tx
-        .query(
-            "SELECT seq, bytes, user_id, device_id, arrived_at FROM changes \
-             WHERE doc_id = $1 AND seq > $2 ORDER BY seq",
-            &[&id, &after],
-        )
-        .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(StoredChange {
-                seq: row.try_get(0)?,
-                bytes: row.try_get::<_, Option<Vec<u8>>>(1)?.unwrap_or_default(),
-                origin: Origin {
-                    user_id: row.try_get(2)?,
-                    device_id: row.try_get(3)?,
-                    arrived_at: row.try_get(4)?,
-                },
-            })
-        })
-        .collect()
-}
-
-async fn insert_change(tx: &Transaction<'_>, change: NewChange, expect_new: bool) -> Result<Seq> {
-    let refs = change
-        .blob_refs
+/// Everything of `changes` that needs no sequence number, in three statements whatever
+/// their count: each document's row (created, or its kind checked, and row-locked by the
+/// update), the photos they refer to and when each first arrived. Done before the sequence
+/// counter is taken, so the counter is held briefly. `decided_absent[n]`: change `n` was
+/// decided on its document being absent, so finding it created meanwhile is stale.
+async fn prepare_documents(
+    tx: &Transaction<'_>,
+    changes: &[NewChange],
+    decided_absent: &[bool],
+) -> Result<()> {
+    let ids: Vec<Uuid> = changes.iter().map(|c| c.doc_id).collect();
+    let kinds = changes
         .iter()
-        .map(|h| BlobHash::parse(h))
-        .collect::<Result<Vec<_>>>()?;
-    let id = change.doc_id;
-    let kind = enum_text(&change.kind)?;
-    let created = tx
-        .execute(
-            "INSERT INTO documents (id, kind, last_seq, created_at) VALUES ($1, $2, 0, $3) \
-             ON CONFLICT (id) DO NOTHING",
-            &[&id, &kind, &change.origin.arrived_at],
+        .map(|c| enum_text(&c.kind))
+        .collect::<Result<Vec<String>>>()?;
+    let arrivals: Vec<Millis> = changes.iter().map(|c| c.origin.arrived_at).collect();
+    let created: std::collections::HashSet<Uuid> = tx
+        .query_prepared(
+            "INSERT INTO documents (id, kind, last_seq, created_at) \
+             SELECT id, kind, 0, created_at \
+             FROM UNNEST($1::uuid[], $2::text[], $3::bigint[]) AS t(id, kind, created_at) \
+             ON CONFLICT (id) DO NOTHING RETURNING id",
+            &[&ids, &kinds, &arrivals],
         )
-        .await?;
-    if created == 0 && expect_new {
-        return Err(StoreError::Stale(id));
+        .await?
+        .iter()
+        .map(|row| row.try_get(0))
+        .collect::<std::result::Result<_, _>>()?;
+    if let Some(n) = (0..changes.len()).find(|&n| decided_absent[n] && !created.contains(&ids[n])) {
+        return Err(StoreError::Stale(ids[n]));
     }
-    if created == 0 {
-        let stored: String = tx
-            .query_one("SELECT kind FROM documents WHERE id = $1", &[&id])
-            .await?
-            .try_get(0)?;
-        if stored != kind {
-            return Err(StoreError::invalid(
-                "kind_mismatch",
-                format!("document {id} is a {stored}, not a {kind}"),
-            ));
+    let stored: std::collections::HashMap<Uuid, String> = tx
+        .query_prepared(
+            "UPDATE documents SET uncompacted = uncompacted + t.n \
+             FROM (SELECT id, count(*) AS n FROM UNNEST($1::uuid[]) AS id GROUP BY id) AS t \
+             WHERE documents.id = t.id RETURNING documents.id, documents.kind",
+            &[&ids],
+        )
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .collect::<Result<_>>()?;
+    for (id, kind) in ids.iter().zip(&kinds) {
+        match stored.get(id) {
+            Some(stored) if stored == kind => {}
+            stored => {
+                return Err(StoreError::invalid(
+                    "kind_mismatch",
+                    format!(
+                        "document {id} is a {}, not a {kind}",
+                        stored.map_or("nothing", |s| s)
+                    ),
+                ))
+            }
         }
     }
-    // Taken last and held to the commit: sequence numbers become visible in order.
-    let seq: Seq = tx
-        .query_one(
-            "UPDATE seq_counter SET value = value + 1 RETURNING value",
-            &[],
+    let (mut hashes, mut referrers, mut first_seen) = (Vec::new(), Vec::new(), Vec::new());
+    for change in changes {
+        for hash in &change.blob_refs {
+            hashes.push(BlobHash::parse(hash)?.as_str().to_owned());
+            referrers.push(change.doc_id);
+            first_seen.push(change.origin.arrived_at);
+        }
+    }
+    if !hashes.is_empty() {
+        // In change order: a photo's arrival is that of the first change naming it.
+        tx.execute_prepared(
+            "WITH refs AS ( \
+                 INSERT INTO blob_refs (hash, doc_id) \
+                 SELECT * FROM UNNEST($1::text[], $2::uuid[]) ON CONFLICT DO NOTHING \
+             ) \
+             INSERT INTO evidence_arrivals (doc_id, hash, arrived_at) \
+             SELECT * FROM UNNEST($2::uuid[], $1::text[], $3::bigint[]) ON CONFLICT DO NOTHING",
+            &[&hashes, &referrers, &first_seen],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Gives `changes` the next sequence numbers, in order, and writes what carries them (the
+/// change rows, each document's `last_seq`, its projection from its last change) in one
+/// statement. The counter's row lock is held from here to the commit: sequence numbers
+/// become visible in order, and every writer waits on it only for this step.
+async fn write_sequenced(tx: &Transaction<'_>, changes: &[NewChange]) -> Result<Vec<Seq>> {
+    let count = changes.len() as Seq;
+    let last: Seq = tx
+        .query_one_prepared(
+            "UPDATE seq_counter SET value = value + $1 RETURNING value",
+            &[&count],
         )
         .await?
         .try_get(0)?;
-    tx.execute(
-        "INSERT INTO changes (seq, doc_id, bytes, user_id, device_id, arrived_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
-        &[
-            &seq,
-            &id,
-            &change.bytes,
-            &change.origin.user_id,
-            &change.origin.device_id,
-            &change.origin.arrived_at,
-        ],
-    )
-    .await?;
-    tx.execute(
-        "UPDATE documents SET last_seq = $2, uncompacted = uncompacted + 1 WHERE id = $1",
-        &[&id, &seq],
-    )
-    .await?;
-    let p = &change.projection;
-    tx.execute(
+    let seqs: Vec<Seq> = (last - count + 1..=last).collect();
+    let doc_ids: Vec<Uuid> = changes.iter().map(|c| c.doc_id).collect();
+    let bytes: Vec<&[u8]> = changes.iter().map(|c| c.bytes.as_slice()).collect();
+    let users: Vec<&str> = changes.iter().map(|c| c.origin.user_id.as_str()).collect();
+    let devices: Vec<Option<&str>> = changes
+        .iter()
+        .map(|c| c.origin.device_id.as_deref())
+        .collect();
+    let arrivals: Vec<Millis> = changes.iter().map(|c| c.origin.arrived_at).collect();
+    // A document changed twice in one transaction keeps the projection of its last change.
+    let last_of_doc: Vec<usize> = (0..changes.len())
+        .filter(|&n| {
+            !changes[n + 1..]
+                .iter()
+                .any(|c| c.doc_id == changes[n].doc_id)
+        })
+        .collect();
+    let pick = |n: &usize| &changes[*n];
+    let p_ids: Vec<Uuid> = last_of_doc.iter().map(|n| pick(n).doc_id).collect();
+    let p_kinds = last_of_doc
+        .iter()
+        .map(|n| enum_text(&pick(n).kind))
+        .collect::<Result<Vec<String>>>()?;
+    let p_field = |f: fn(&ProjectionFields) -> &Option<String>| -> Vec<Option<&str>> {
+        last_of_doc
+            .iter()
+            .map(|n| f(&pick(n).projection).as_deref())
+            .collect()
+    };
+    let statuses = p_field(|p| &p.status);
+    let units = p_field(|p| &p.unit);
+    let cells = p_field(|p| &p.grid_cell);
+    let projects = p_field(|p| &p.project);
+    let segments = p_field(|p| &p.segment);
+    let bands = p_field(|p| &p.band);
+    let deadlines: Vec<Option<Millis>> = last_of_doc
+        .iter()
+        .map(|n| pick(n).projection.deadline)
+        .collect();
+    let jsons: Vec<&serde_json::Value> = last_of_doc
+        .iter()
+        .map(|n| &pick(n).projection.json)
+        .collect();
+    let p_seqs: Vec<Seq> = last_of_doc.iter().map(|n| seqs[*n]).collect();
+    tx.execute_prepared(
         &format!(
-            "INSERT INTO projections ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+            "WITH new_changes AS ( \
+                 INSERT INTO changes (seq, doc_id, bytes, user_id, device_id, arrived_at) \
+                 SELECT * FROM UNNEST($1::bigint[], $2::uuid[], $3::bytea[], $4::text[], \
+                                      $5::text[], $6::bigint[]) \
+             ), moved AS ( \
+                 UPDATE documents SET last_seq = latest.seq \
+                 FROM (SELECT doc_id, max(seq) AS seq \
+                       FROM UNNEST($2::uuid[], $1::bigint[]) AS t(doc_id, seq) \
+                       GROUP BY doc_id) AS latest \
+                 WHERE documents.id = latest.doc_id \
+             ) \
+             INSERT INTO projections ({}) \
+             SELECT * FROM UNNEST($7::uuid[], $8::text[], $9::text[], $10::text[], \
+                                  $11::text[], $12::text[], $13::text[], $14::bigint[], \
+                                  $15::text[], $16::jsonb[], $17::bigint[]) \
              ON CONFLICT (doc_id) DO UPDATE SET kind = excluded.kind, status = excluded.status, \
              unit = excluded.unit, grid_cell = excluded.grid_cell, \
              project = excluded.project, segment = excluded.segment, \
@@ -235,33 +331,12 @@ async fn insert_change(tx: &Transaction<'_>, change: NewChange, expect_new: bool
             projection_columns("")
         ),
         &[
-            &id,
-            &kind,
-            &p.status,
-            &p.unit,
-            &p.grid_cell,
-            &p.project,
-            &p.segment,
-            &p.deadline,
-            &p.band,
-            &p.json,
-            &seq,
+            &seqs, &doc_ids, &bytes, &users, &devices, &arrivals, &p_ids, &p_kinds, &statuses,
+            &units, &cells, &projects, &segments, &deadlines, &bands, &jsons, &p_seqs,
         ],
     )
     .await?;
-    for hash in refs {
-        tx.execute(
-            "INSERT INTO blob_refs (hash, doc_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            &[&hash.as_str(), &id],
-        )
-        .await?;
-        tx.execute(
-            crate::storage::evidence_arrivals::PG_INSERT,
-            &[&id, &hash.as_str(), &change.origin.arrived_at],
-        )
-        .await?;
-    }
-    Ok(seq)
+    Ok(seqs)
 }
 
 impl PgStore {
@@ -279,7 +354,7 @@ impl PgStore {
             wanted.sort();
             let ids: Vec<Uuid> = wanted.iter().map(|(id, _)| *id).collect();
             let rows = tx
-                .query(
+                .query_prepared(
                     "SELECT id, last_seq FROM documents WHERE id = ANY($1) ORDER BY id FOR UPDATE",
                     &[&ids],
                 )
@@ -294,23 +369,27 @@ impl PgStore {
                 }
             }
         }
-        let mut seqs = Vec::with_capacity(changes.len());
-        // Written after every change: the audit lock is the last one this takes.
-        let audit: Vec<AuditEntry> = changes.iter().flat_map(|c| c.audit.clone()).collect();
-        for (n, change) in changes.into_iter().enumerate() {
-            let id = change.doc_id;
-            let expect_new = bases.as_ref().is_some_and(|b| b[n] == 0);
-            match insert_change(&tx, change, expect_new).await {
-                Ok(seq) => seqs.push(seq),
-                // Writers creating one new document at once may deadlock on its key and
-                // the counter; the database aborts one, which decides again.
-                Err(StoreError::Postgres(e)) if bases.is_some() && is_retryable(&e) => {
-                    return Err(StoreError::Stale(id))
-                }
-                Err(e) => return Err(e),
-            }
+        if changes.is_empty() {
+            return Ok(Vec::new());
         }
-        for entry in &audit {
+        // Writers creating one new document at once may deadlock on its key and the
+        // counter; the database aborts one, which decides again.
+        let decide_again = |id: Uuid, e: StoreError| match e {
+            StoreError::Postgres(e) if bases.is_some() && is_retryable(&e) => StoreError::Stale(id),
+            e => e,
+        };
+        let decided_absent: Vec<bool> = match &bases {
+            Some(bases) => bases.iter().map(|&base| base == 0).collect(),
+            None => vec![false; changes.len()],
+        };
+        prepare_documents(&tx, &changes, &decided_absent)
+            .await
+            .map_err(|e| decide_again(changes[0].doc_id, e))?;
+        let seqs = write_sequenced(&tx, &changes)
+            .await
+            .map_err(|e| decide_again(changes[0].doc_id, e))?;
+        // The audit lock is the last one taken: after the document rows and the counter.
+        for entry in changes.iter().flat_map(|c| &c.audit) {
             insert_audit(&tx, entry).await?;
         }
         tx.commit().await?;
@@ -334,56 +413,26 @@ impl DocStore for PgStore {
 
     fn load_doc(&self, id: Uuid) -> StoreFuture<'_, Option<StoredDoc>> {
         Box::pin(async move {
-            let mut client = self.pool.get().await?;
-            // One snapshot for the head and its changes, so they agree.
-            let tx = client
-                .build_transaction()
-                .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-                .read_only(true)
-                .start()
-                .await?;
-            let whole = load_whole(&tx, id).await?;
-            tx.commit().await?;
-            Ok(whole)
+            let client = self.pool.get().await?;
+            // Since before the first sequence number: the compaction and every change after.
+            load_after(&client, id, -1).await
         })
     }
 
     fn load_doc_since(&self, id: Uuid, since: Seq) -> StoreFuture<'_, Option<DocSince>> {
         Box::pin(async move {
-            let mut client = self.pool.get().await?;
-            let tx = client
-                .build_transaction()
-                .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-                .read_only(true)
-                .start()
-                .await?;
-            let Some(head) = tx
-                .query_opt(
-                    "SELECT kind, compacted_through, last_seq FROM documents WHERE id = $1",
-                    &[&id],
-                )
-                .await?
-            else {
-                return Ok(None);
-            };
-            let compacted_through: Seq = head.try_get(1)?;
-            let last_seq: Seq = head.try_get(2)?;
-            let answer = if compacted_through > since {
-                load_whole(&tx, id).await?.map(DocSince::Whole)
-            } else {
-                let changes = if last_seq > since {
-                    changes_after(&tx, id, since).await?
+            let client = self.pool.get().await?;
+            Ok(load_after(&client, id, since).await?.map(|doc| {
+                if doc.compacted_through > since {
+                    DocSince::Whole(doc)
                 } else {
-                    Vec::new()
-                };
-                Some(DocSince::Changes {
-                    kind: enum_parse::<DocKind>(head.try_get(0)?)?,
-                    changes,
-                    last_seq,
-                })
-            };
-            tx.commit().await?;
-            Ok(answer)
+                    DocSince::Changes {
+                        kind: doc.kind,
+                        changes: doc.changes,
+                        last_seq: doc.last_seq,
+                    }
+                }
+            }))
         })
     }
 
@@ -392,7 +441,7 @@ impl DocStore for PgStore {
             let mut client = self.pool.get().await?;
             let tx = client.transaction().await?;
             let last: Option<Seq> = tx
-                .query_opt(
+                .query_opt_prepared(
                     "SELECT last_seq FROM documents WHERE id = $1 FOR UPDATE",
                     &[&id],
                 )
@@ -411,19 +460,19 @@ impl DocStore for PgStore {
             }
             // A compaction older than the one stored would lose changes: keep the newer.
             let updated = tx
-                .execute(
+                .execute_prepared(
                     "UPDATE documents SET compacted = $2, compacted_through = $3 \
                      WHERE id = $1 AND compacted_through <= $3",
                     &[&id, &saved, &through],
                 )
                 .await?;
             if updated == 1 {
-                tx.execute(
+                tx.execute_prepared(
                     "UPDATE changes SET bytes = NULL WHERE doc_id = $1 AND seq <= $2",
                     &[&id, &through],
                 )
                 .await?;
-                tx.execute(
+                tx.execute_prepared(
                     "UPDATE documents SET uncompacted = \
                      (SELECT count(*) FROM changes WHERE doc_id = $1 AND seq > $2) \
                      WHERE id = $1",
@@ -443,7 +492,7 @@ impl DocStore for PgStore {
                 "SELECT {} FROM projections WHERE doc_id = $1",
                 projection_columns("")
             );
-            let row = client.query_opt(&sql, &[&id]).await?;
+            let row = client.query_opt_prepared(&sql, &[&id]).await?;
             row.as_ref().map(projection_from_row).transpose()
         })
     }
@@ -472,7 +521,7 @@ impl DocStore for PgStore {
                 projection_columns("")
             );
             let rows = client
-                .query(
+                .query_prepared(
                     &sql,
                     &[
                         &enum_text(&kind)?,
@@ -490,7 +539,7 @@ impl DocStore for PgStore {
         Box::pin(async move {
             let client = self.pool.get().await?;
             let rows = client
-                .query(
+                .query_prepared(
                     "SELECT id FROM documents WHERE uncompacted >= $1 \
                      ORDER BY uncompacted DESC LIMIT $2",
                     &[
@@ -507,7 +556,7 @@ impl DocStore for PgStore {
         Box::pin(async move {
             let client = self.pool.get().await?;
             let rows = client
-                .query(
+                .query_prepared(
                     "SELECT seq, user_id, device_id, arrived_at FROM changes WHERE doc_id = $1 \
                      ORDER BY seq",
                     &[&id],
@@ -532,7 +581,7 @@ impl DocStore for PgStore {
         Box::pin(async move {
             let client = self.pool.get().await?;
             let rows = client
-                .query(crate::storage::evidence_arrivals::PG_SELECT, &[&id])
+                .query_prepared(crate::storage::evidence_arrivals::PG_SELECT, &[&id])
                 .await?;
             rows.iter()
                 .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
@@ -544,7 +593,7 @@ impl DocStore for PgStore {
         Box::pin(async move {
             let client = self.pool.get().await?;
             Ok(client
-                .query_one("SELECT value FROM seq_counter", &[])
+                .query_one_prepared("SELECT value FROM seq_counter", &[])
                 .await?
                 .try_get(0)?)
         })
@@ -554,7 +603,7 @@ impl DocStore for PgStore {
         Box::pin(async move {
             let client = self.pool.get().await?;
             let rows = client
-                .query(&crate::storage::active::pg_query(), &[&starts, &ends])
+                .query_prepared(&crate::storage::active::pg_query(), &[&starts, &ends])
                 .await?;
             rows.iter()
                 .map(|row| Ok(row.try_get::<_, Uuid>(0)?))
@@ -576,7 +625,7 @@ impl DocStore for PgStore {
         Box::pin(async move {
             let client = self.pool.get().await?;
             client
-                .execute(
+                .execute_prepared(
                     "UPDATE device_heads SET confirmed = CASE WHEN pending_cursor <= $2 \
                      THEN pending ELSE confirmed END, pending = NULL, pending_cursor = NULL \
                      WHERE device_id = $1 AND pending IS NOT NULL",
@@ -595,7 +644,7 @@ impl DocStore for PgStore {
         Box::pin(async move {
             let client = self.pool.get().await?;
             let rows = client
-                .query(
+                .query_prepared(
                     "SELECT doc_id, confirmed FROM device_heads \
                      WHERE device_id = $1 AND doc_id = ANY($2)",
                     &[&device_id, &docs],
@@ -625,32 +674,55 @@ impl DocStore for PgStore {
             }
             let mut client = self.pool.get().await?;
             let tx = client.transaction().await?;
-            for entry in entries {
-                let heads = entry.heads.concat();
-                match entry.pending_until {
-                    None => {
-                        tx.execute(
-                            "INSERT INTO device_heads (device_id, doc_id, confirmed) \
-                             VALUES ($1, $2, $3) ON CONFLICT (device_id, doc_id) DO UPDATE \
-                             SET confirmed = excluded.confirmed, pending = NULL, \
-                             pending_cursor = NULL",
-                            &[&device_id, &entry.doc_id, &heads],
-                        )
-                        .await?
-                    }
+            // One statement per run of confirmed or pending entries, in order, each run's
+            // documents once (the last entry of a document wins, as written one by one).
+            let mut rest = entries.as_slice();
+            while let Some(first) = rest.first() {
+                let pending = first.pending_until.is_some();
+                let run = rest
+                    .iter()
+                    .take_while(|e| e.pending_until.is_some() == pending)
+                    .count();
+                let (batch, after) = rest.split_at(run);
+                rest = after;
+                let last_of_doc: Vec<&DeviceHeads> = batch
+                    .iter()
+                    .enumerate()
+                    .filter(|(n, e)| !batch[n + 1..].iter().any(|l| l.doc_id == e.doc_id))
+                    .map(|(_, e)| e)
+                    .collect();
+                let docs: Vec<Uuid> = last_of_doc.iter().map(|e| e.doc_id).collect();
+                let heads: Vec<Vec<u8>> = last_of_doc.iter().map(|e| e.heads.concat()).collect();
+                if pending {
                     // Until confirmed, the server keeps sending from what it knows for sure.
-                    Some(cursor) => {
-                        tx.execute(
-                            "INSERT INTO device_heads (device_id, doc_id, confirmed, pending, \
-                             pending_cursor) VALUES ($1, $2, '\\x', $3, $4) \
-                             ON CONFLICT (device_id, doc_id) DO UPDATE \
-                             SET pending = excluded.pending, \
-                             pending_cursor = excluded.pending_cursor",
-                            &[&device_id, &entry.doc_id, &heads, &cursor],
-                        )
-                        .await?
-                    }
-                };
+                    let cursors: Vec<Seq> = last_of_doc
+                        .iter()
+                        .map(|e| e.pending_until.unwrap_or_default())
+                        .collect();
+                    tx.execute_prepared(
+                        "INSERT INTO device_heads (device_id, doc_id, confirmed, pending, \
+                         pending_cursor) \
+                         SELECT $1::text, doc_id, '\\x', pending, pending_cursor \
+                         FROM UNNEST($2::uuid[], $3::bytea[], $4::bigint[]) \
+                              AS t(doc_id, pending, pending_cursor) \
+                         ON CONFLICT (device_id, doc_id) DO UPDATE \
+                         SET pending = excluded.pending, \
+                         pending_cursor = excluded.pending_cursor",
+                        &[&device_id, &docs, &heads, &cursors],
+                    )
+                    .await?;
+                } else {
+                    tx.execute_prepared(
+                        "INSERT INTO device_heads (device_id, doc_id, confirmed) \
+                         SELECT $1::text, doc_id, confirmed \
+                         FROM UNNEST($2::uuid[], $3::bytea[]) AS t(doc_id, confirmed) \
+                         ON CONFLICT (device_id, doc_id) DO UPDATE \
+                         SET confirmed = excluded.confirmed, pending = NULL, \
+                         pending_cursor = NULL",
+                        &[&device_id, &docs, &heads],
+                    )
+                    .await?;
+                }
             }
             tx.commit().await?;
             Ok(())

@@ -4,14 +4,16 @@
 //! their `last_seq`: [`DocStore::append_versioned`] locks the rows of the documents it
 //! writes (`FOR UPDATE`), so writers of one document are ordered by the database and
 //! writers of different documents do not wait for each other. The global change sequence
-//! is one counter row taken last in each writing transaction: it is held only for the
-//! few inserts before the commit, and it makes sequence numbers visible in order, so a
-//! sync cursor never skips a change that commits late.
+//! is one counter row taken last in each writing transaction: it is held only for the one
+//! statement that writes what carries the sequence numbers, and the commit, and it makes
+//! sequence numbers visible in order, so a sync cursor never skips a change that commits
+//! late. Statements of fixed text are prepared once per connection ([`prepared`]).
 
 mod directory;
 mod docs;
 mod login_throttle;
 mod nearby;
+mod prepared;
 pub mod schema;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -21,6 +23,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{NoTls, Row};
 use uuid::Uuid;
 
+use self::prepared::Prepared;
 use super::error::{StoreError, StoreResult as Result};
 use super::sqlite::{enum_parse, enum_text};
 use super::{
@@ -103,7 +106,7 @@ impl PgStore {
     async fn user_where(&self, column: &str, value: String) -> Result<Option<UserRecord>> {
         let client = self.pool.get().await?;
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE {column} = $1");
-        let row = client.query_opt(&sql, &[&value]).await?;
+        let row = client.query_opt_prepared(&sql, &[&value]).await?;
         row.map(|row| user_from_row(&row, 0)).transpose()
     }
 }
@@ -115,7 +118,7 @@ impl UserStore for PgStore {
             let jurisdiction = serde_json::to_string(&user.jurisdiction)?;
             let client = self.pool.get().await?;
             let inserted = client
-                .execute(
+                .execute_prepared(
                     &format!(
                         "INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
                     ),
@@ -157,7 +160,7 @@ impl UserStore for PgStore {
             let jurisdiction = serde_json::to_string(&user.jurisdiction)?;
             let client = self.pool.get().await?;
             let changed = client
-                .execute(
+                .execute_prepared(
                     "UPDATE users SET role = $2, jurisdiction = $3, disabled = $4 WHERE id = $1",
                     &[&user.id, &role, &jurisdiction, &user.disabled],
                 )
@@ -171,7 +174,7 @@ impl UserStore for PgStore {
             let mut client = self.pool.get().await?;
             let tx = client.transaction().await?;
             let created = tx
-                .execute(
+                .execute_prepared(
                     "INSERT INTO devices (id, user_id, name, registered_at) \
                      VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
                     &[
@@ -187,7 +190,7 @@ impl UserStore for PgStore {
                 return Ok(Registration::Created);
             }
             let owner: String = tx
-                .query_one(
+                .query_one_prepared(
                     "SELECT user_id FROM devices WHERE id = $1 FOR UPDATE",
                     &[&device.id],
                 )
@@ -199,7 +202,7 @@ impl UserStore for PgStore {
                     format!("device {} is registered to another user", device.id),
                 ));
             }
-            tx.execute(
+            tx.execute_prepared(
                 "UPDATE devices SET name = $2 WHERE id = $1",
                 &[&device.id, &device.name],
             )
@@ -214,7 +217,7 @@ impl UserStore for PgStore {
         Box::pin(async move {
             let client = self.pool.get().await?;
             let row = client
-                .query_opt(
+                .query_opt_prepared(
                     "SELECT id, user_id, name, registered_at FROM devices WHERE id = $1",
                     &[&id],
                 )
@@ -237,7 +240,7 @@ impl AuthStore for PgStore {
         Box::pin(async move {
             let client = self.pool.get().await?;
             client
-                .execute(
+                .execute_prepared(
                     "INSERT INTO tokens (hash, user_id, device_id, created_at, expires_at, \
                      revoked_at) VALUES ($1, $2, $3, $4, $5, $6)",
                     &[
@@ -266,7 +269,7 @@ impl AuthStore for PgStore {
                     .collect::<Vec<_>>()
                     .join(", ")
             );
-            let Some(row) = client.query_opt(&sql, &[&hash.as_slice()]).await? else {
+            let Some(row) = client.query_opt_prepared(&sql, &[&hash.as_slice()]).await? else {
                 return Ok(None);
             };
             let token = TokenRecord {
@@ -285,7 +288,7 @@ impl AuthStore for PgStore {
         Box::pin(async move {
             let client = self.pool.get().await?;
             let changed = client
-                .execute(
+                .execute_prepared(
                     "UPDATE tokens SET revoked_at = $2 WHERE hash = $1 AND revoked_at IS NULL",
                     &[&hash.as_slice(), &at],
                 )
@@ -299,7 +302,7 @@ impl AuthStore for PgStore {
         Box::pin(async move {
             let client = self.pool.get().await?;
             client
-                .execute(
+                .execute_prepared(
                     "UPDATE tokens SET device_id = $2 WHERE hash = $1",
                     &[&hash.as_slice(), &device_id],
                 )
@@ -320,10 +323,10 @@ pub(super) async fn insert_audit(
     tx: &deadpool_postgres::Transaction<'_>,
     entry: &AuditEntry,
 ) -> Result<()> {
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&AUDIT_LOCK])
+    tx.execute_prepared("SELECT pg_advisory_xact_lock($1)", &[&AUDIT_LOCK])
         .await?;
     let previous: Option<Vec<u8>> = tx
-        .query_opt("SELECT hash FROM audit ORDER BY id DESC LIMIT 1", &[])
+        .query_opt_prepared("SELECT hash FROM audit ORDER BY id DESC LIMIT 1", &[])
         .await?
         .map(|row| row.try_get(0))
         .transpose()?
@@ -332,7 +335,7 @@ pub(super) async fn insert_audit(
         .and_then(|h| <[u8; 32]>::try_from(h.as_slice()).ok())
         .unwrap_or(super::audit::GENESIS);
     let id: i64 = tx
-        .query_one(
+        .query_one_prepared(
             "INSERT INTO audit (at, user_id, device_id, action, target, detail) \
              VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
             &[
@@ -347,7 +350,7 @@ pub(super) async fn insert_audit(
         .await?
         .try_get(0)?;
     let hash = super::audit::chain_hash(&previous, id, entry);
-    tx.execute(
+    tx.execute_prepared(
         "UPDATE audit SET hash = $2 WHERE id = $1",
         &[&id, &hash.as_slice()],
     )
@@ -370,7 +373,7 @@ impl AuditLog for PgStore {
         Box::pin(async move {
             let client = self.pool.get().await?;
             let rows = client
-                .query(
+                .query_prepared(
                     "SELECT id, at, user_id, device_id, action, target, detail, hash FROM audit \
                      WHERE id > $1 ORDER BY id LIMIT $2",
                     &[&after_id, &to_i64(limit)],
@@ -401,7 +404,7 @@ impl AuditLog for PgStore {
         Box::pin(async move {
             let client = self.pool.get().await?;
             let rows = client
-                .query(
+                .query_prepared(
                     "SELECT at, user_id, device_id, action, target, detail FROM audit \
                      ORDER BY id DESC LIMIT $1",
                     &[&to_i64(limit)],
@@ -439,7 +442,7 @@ impl LeaseStore for PgStore {
             // The database's clock judges expiry: the instances' clocks need not agree.
             let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
             let taken = client
-                .execute(
+                .execute_prepared(
                     "INSERT INTO leases (name, holder, expires_at) \
                      VALUES ($1, $2, clock_timestamp() + make_interval(secs => $3::float8 / 1000.0)) \
                      ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
@@ -458,7 +461,7 @@ impl LeaseStore for PgStore {
         Box::pin(async move {
             let client = self.pool.get().await?;
             client
-                .execute(
+                .execute_prepared(
                     "DELETE FROM leases WHERE name = $1 AND holder = $2",
                     &[&name, &holder],
                 )
@@ -472,7 +475,7 @@ impl LeaseStore for PgStore {
         Box::pin(async move {
             let client = self.pool.get().await?;
             let row = client
-                .query_opt(
+                .query_opt_prepared(
                     "SELECT holder FROM leases WHERE name = $1 AND expires_at > clock_timestamp()",
                     &[&name],
                 )
@@ -499,7 +502,7 @@ impl BlobIndex for PgStore {
         Box::pin(async move {
             let client = self.pool.get().await?;
             client
-                .execute(
+                .execute_prepared(
                     "INSERT INTO blobs \
                      (hash, size, format, width, height, uploaded_by, uploaded_at, phash) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (hash) DO NOTHING",
@@ -524,7 +527,7 @@ impl BlobIndex for PgStore {
         Box::pin(async move {
             let client = self.pool.get().await?;
             let row = client
-                .query_opt(
+                .query_opt_prepared(
                     "SELECT hash, size, format, width, height, uploaded_by, uploaded_at, \
                      phash FROM blobs WHERE hash = $1",
                     &[&hash],
@@ -551,7 +554,7 @@ impl BlobIndex for PgStore {
         Box::pin(async move {
             let client = self.pool.get().await?;
             client
-                .execute(
+                .execute_prepared(
                     "INSERT INTO blob_refs (hash, doc_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
                     &[&hash, &doc_id],
                 )
@@ -569,7 +572,7 @@ impl BlobIndex for PgStore {
                  WHERE r.hash = $1",
                 docs::projection_columns("p.")
             );
-            let rows = client.query(&sql, &[&hash]).await?;
+            let rows = client.query_prepared(&sql, &[&hash]).await?;
             rows.iter().map(docs::projection_from_row).collect()
         })
     }
@@ -579,7 +582,7 @@ impl BlobIndex for PgStore {
         Box::pin(async move {
             let client = self.pool.get().await?;
             client
-                .execute(
+                .execute_prepared(
                     "UPDATE blobs SET phash = $2 WHERE hash = $1 AND phash IS NULL",
                     &[&hash, &phash_to_sql(phash)],
                 )
@@ -606,7 +609,7 @@ impl BlobIndex for PgStore {
             let (after_id, after_hash) = after.unwrap_or((Uuid::nil(), String::new()));
             let client = self.pool.get().await?;
             let rows = client
-                .query(
+                .query_prepared(
                     "SELECT r.doc_id, b.hash, b.phash FROM projections p \
                      JOIN blob_refs r ON r.doc_id = p.doc_id \
                      JOIN blobs b ON b.hash = r.hash \

@@ -186,14 +186,50 @@ pub fn decode<T: Message>(body: &[u8]) -> Result<T> {
             format!("{} bytes is over the limit", body.len()),
         ));
     }
-    let raw = zstd::bulk::decompress(body, MAX_BODY_BYTES)
-        .map_err(|e| Error::invalid("sync body", format!("not zstd: {e}")))?;
+    let raw = decompress_bounded(body)?;
     let malformed = |e: postcard::Error| Error::invalid("sync body", format!("malformed: {e}"));
     match postcard::from_bytes::<T>(&raw) {
         Err(postcard::Error::DeserializeUnexpectedEnd) => postcard::from_bytes::<T::Older>(&raw)
             .map(T::from_older)
             .map_err(malformed),
         decoded => decoded.map_err(malformed),
+    }
+}
+
+/// Decompresses one body of at most [`MAX_BODY_BYTES`], allocating the size its frame
+/// declares rather than the limit: a 32 MiB buffer per message, on a server answering
+/// hundreds of phones at once, is memory the answer never uses. A frame that declares no
+/// size is read as a stream, up to the limit.
+fn decompress_bounded(body: &[u8]) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let not_zstd = |e: std::io::Error| Error::invalid("sync body", format!("not zstd: {e}"));
+    let over = |n: u64| {
+        Error::invalid(
+            "sync body",
+            format!("{n} bytes decompressed is over the limit of {MAX_BODY_BYTES}"),
+        )
+    };
+    match zstd::zstd_safe::get_frame_content_size(body) {
+        Ok(Some(declared)) => {
+            if declared > MAX_BODY_BYTES as u64 {
+                return Err(over(declared));
+            }
+            // A frame holding more than it declares fails here, whatever it says.
+            zstd::bulk::decompress(body, declared as usize).map_err(not_zstd)
+        }
+        Ok(None) => {
+            let mut raw = Vec::new();
+            zstd::stream::read::Decoder::new(body)
+                .map_err(not_zstd)?
+                .take(MAX_BODY_BYTES as u64 + 1)
+                .read_to_end(&mut raw)
+                .map_err(not_zstd)?;
+            if raw.len() > MAX_BODY_BYTES {
+                return Err(over(raw.len() as u64));
+            }
+            Ok(raw)
+        }
+        Err(e) => Err(Error::invalid("sync body", format!("not zstd: {e:?}"))),
     }
 }
 
@@ -233,6 +269,36 @@ mod tests {
         ));
         let truncated = &body[..body.len() / 2];
         assert!(decode::<SyncRequest>(truncated).is_err());
+    }
+
+    #[test]
+    fn a_body_decompressing_past_the_limit_is_refused_with_or_without_a_declared_size() {
+        let bomb = vec![0u8; MAX_BODY_BYTES + 1];
+        let declared = zstd::bulk::compress(&bomb, 1).unwrap();
+        assert!(declared.len() < 64 * 1024, "a small body");
+        let streamed = zstd::stream::encode_all(&bomb[..], 1).unwrap();
+        assert_eq!(
+            zstd::zstd_safe::get_frame_content_size(&streamed).unwrap(),
+            None,
+            "a stream declares no size"
+        );
+        for body in [&declared, &streamed] {
+            let refused = decode::<SyncRequest>(body).unwrap_err().to_string();
+            assert!(refused.contains("over the limit"), "{refused}");
+        }
+        // A stream within the limit decodes like a sized frame.
+        let request = SyncRequest {
+            version: PROTOCOL_VERSION,
+            device_id: Uuid::now_v7(),
+            cursor: 7,
+            pushes: vec![],
+            want_full: vec![Uuid::now_v7()],
+            page_bytes: 4096,
+            reference_version: None,
+        };
+        let raw = postcard::to_stdvec(&request).unwrap();
+        let streamed = zstd::stream::encode_all(&raw[..], 3).unwrap();
+        assert_eq!(decode::<SyncRequest>(&streamed).unwrap(), request);
     }
 
     /// Protocol-1 shapes, as an app and a server from before reference sync encode them.

@@ -689,6 +689,20 @@ pub struct Batch<'a> {
 }
 
 impl Batch<'_> {
+    /// The document as this transaction sees it (its own writes included), if stored.
+    pub fn load_doc_if_any(&self, id: Uuid) -> Result<Option<Doc>> {
+        match read_doc(&self.tx, id, self.actor) {
+            Ok(doc) => Ok(Some(doc)),
+            Err(Error::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The store's own automerge actor, for a document it starts.
+    pub fn actor(&self) -> &ActorId {
+        self.actor
+    }
+
     /// Writes the photo file durably now and records it for upload with the transaction.
     pub fn add_photo(&mut self, photo: &NewPhoto<'_>) -> Result<()> {
         self.photos.put(photo)?;

@@ -37,7 +37,7 @@ use crate::roles::{all_rules, Jurisdiction, Principal, Role};
 use crate::rules::validate_update;
 use crate::sla::Calendar;
 use crate::status::{bundled_reference, summarize};
-use crate::store::{Listing, RejectedChange, Store};
+use crate::store::{due_reference, Batch, Listing, RejectedChange, Store};
 use crate::sync::wire::{
     self, heads_from_wire, heads_to_wire, DocPush, DocUpdate, Rejection, RejectionKind,
     SyncRequest, SyncResponse,
@@ -343,7 +343,9 @@ impl SyncClient {
     /// Applies one answer; true when another round is needed. The acknowledgements, the
     /// merged documents and the new cursor are written in one transaction (one commit,
     /// one fsync, instead of one per document): an answer is kept whole or not at all,
-    /// and a crash before the commit only means the same answer is asked for again.
+    /// and a crash before the commit only means the same answer is asked for again. Each
+    /// document is merged, written into the transaction and dropped before the next: a
+    /// page of thousands of documents never sits in memory parsed at once.
     pub fn apply(
         &mut self,
         store: &mut Store,
@@ -359,31 +361,34 @@ impl SyncClient {
             let second = !rejected_before.insert(rejection.id);
             report.quarantined += handle_rejection(store, rejection, second, now)?;
         }
-        let mut merged: Vec<MergedUpdate> = Vec::new();
-        for update in &response.updates {
-            if merge_update(store, update, &mut merged)? {
-                report.docs_received += 1;
-            } else {
-                self.want_full.push(update.id);
-            }
-        }
         let cursor = i64::try_from(response.cursor).unwrap_or(i64::MAX);
         // A new reference re-lists the open documents in its own transaction; the cursor
         // moves only after it, so a crash in between asks for the reference again.
         let reference = response.reference.as_ref();
-        store.batch(|b| {
+        let city = store.city_reference()?;
+        let due_by = due_reference(city.as_deref());
+        let (received, incomplete) = store.batch(|b| {
             for ack in &response.acks {
                 b.record_shared(ack.id, &heads_to_hex(&heads_from_wire(&ack.heads)))?;
             }
-            for update in &mut merged {
-                b.save_doc(&mut update.doc, &update.listing)?;
-                b.record_shared(update.id, &update.heads)?;
+            let (mut received, mut incomplete) = (0, Vec::new());
+            for update in &response.updates {
+                match merge_update(b, update, due_by)? {
+                    Some(mut merged) => {
+                        b.save_doc(&mut merged.doc, &merged.listing)?;
+                        b.record_shared(update.id, &merged.heads)?;
+                        received += 1;
+                    }
+                    None => incomplete.push(update.id),
+                }
             }
             if reference.is_none() {
                 b.set_sync_cursor(cursor)?;
             }
-            Ok(())
+            Ok((received, incomplete))
         })?;
+        report.docs_received += received;
+        self.want_full.extend(incomplete);
         report.docs_acked += response.acks.len() as u32;
         if let Some(reference) = reference {
             if store.save_reference(reference)? {
@@ -397,24 +402,26 @@ impl SyncClient {
 
 /// A document merged with the server's update, ready to be saved with its listing.
 struct MergedUpdate {
-    id: Uuid,
     doc: Doc,
     listing: Listing,
     heads: Vec<String>,
 }
 
-/// Merges one update into the stored copy (or into the copy an earlier update of the same
-/// answer already merged); false when it cannot be applied (missing dependencies).
-fn merge_update(store: &Store, update: &DocUpdate, merged: &mut Vec<MergedUpdate>) -> Result<bool> {
-    let earlier = merged.iter().position(|m| m.id == update.id);
-    let mut doc = match earlier {
-        Some(i) => merged[i].doc.clone(),
-        None if store.contains_doc(update.id)? => store.load_doc(update.id)?,
-        None if update.full => Doc::empty(store.actor()),
-        None => return Ok(false),
+/// Merges one update into the copy in the answer's transaction (stored before, or written
+/// by an earlier update of the same answer); `None` when it cannot be applied (missing
+/// dependencies). `due_by`: the catalogue and calendar its listing's deadline is on.
+fn merge_update(
+    batch: &Batch<'_>,
+    update: &DocUpdate,
+    due_by: Option<(&Catalogue, &Calendar)>,
+) -> Result<Option<MergedUpdate>> {
+    let mut doc = match batch.load_doc_if_any(update.id)? {
+        Some(doc) => doc,
+        None if update.full => Doc::empty(batch.actor()),
+        None => return Ok(None),
     };
     if doc.load_changes(&update.bytes).is_err() || !doc.missing_deps(&[]).is_empty() {
-        return Ok(false);
+        return Ok(None);
     }
     // The update's heads become the shared heads: recording one the merge did not bring
     // (the server sent less than it believed this device lacked) would hide that change
@@ -424,7 +431,7 @@ fn merge_update(store: &Store, update: &DocUpdate, merged: &mut Vec<MergedUpdate
         .iter()
         .all(|h| doc.automerge().get_change_by_hash(h).is_some())
     {
-        return Ok(false);
+        return Ok(None);
     }
     let header = doc.header()?;
     if header.id != update.id || header.kind != update.kind {
@@ -433,17 +440,11 @@ fn merge_update(store: &Store, update: &DocUpdate, merged: &mut Vec<MergedUpdate
             update.id, header.id, header.kind
         )));
     }
-    let next = MergedUpdate {
-        id: update.id,
-        listing: store.listing_for(&doc)?,
+    Ok(Some(MergedUpdate {
+        listing: listing_with(&doc, due_by)?,
         heads: heads_to_hex(&server_heads),
         doc,
-    };
-    match earlier {
-        Some(i) => merged[i] = next,
-        None => merged.push(next),
-    }
-    Ok(true)
+    }))
 }
 
 /// The list projection of a document, from its fold, with deadlines on the bundled

@@ -249,6 +249,21 @@ async fn prepare_documents(
     Ok(())
 }
 
+/// The positions of the last entry of each document among `ids`, in order: one statement
+/// may not write a row twice, and the last entry is the one written one by one would keep.
+fn last_of_each_doc(ids: impl DoubleEndedIterator<Item = Uuid> + ExactSizeIterator) -> Vec<usize> {
+    let count = ids.len();
+    let mut seen = std::collections::HashSet::with_capacity(count);
+    let mut last: Vec<usize> = ids
+        .rev()
+        .enumerate()
+        .filter(|(_, id)| seen.insert(*id))
+        .map(|(from_end, _)| count - 1 - from_end)
+        .collect();
+    last.reverse();
+    last
+}
+
 /// Gives `changes` the next sequence numbers, in order, and writes what carries them (the
 /// change rows, each document's `last_seq`, its projection from its last change) in one
 /// statement. The counter's row lock is held from here to the commit: sequence numbers
@@ -272,13 +287,7 @@ async fn write_sequenced(tx: &Transaction<'_>, changes: &[NewChange]) -> Result<
         .collect();
     let arrivals: Vec<Millis> = changes.iter().map(|c| c.origin.arrived_at).collect();
     // A document changed twice in one transaction keeps the projection of its last change.
-    let last_of_doc: Vec<usize> = (0..changes.len())
-        .filter(|&n| {
-            !changes[n + 1..]
-                .iter()
-                .any(|c| c.doc_id == changes[n].doc_id)
-        })
-        .collect();
+    let last_of_doc = last_of_each_doc(changes.iter().map(|c| c.doc_id));
     let pick = |n: &usize| &changes[*n];
     let p_ids: Vec<Uuid> = last_of_doc.iter().map(|n| pick(n).doc_id).collect();
     let p_kinds = last_of_doc
@@ -685,12 +694,11 @@ impl DocStore for PgStore {
                     .count();
                 let (batch, after) = rest.split_at(run);
                 rest = after;
-                let last_of_doc: Vec<&DeviceHeads> = batch
-                    .iter()
-                    .enumerate()
-                    .filter(|(n, e)| !batch[n + 1..].iter().any(|l| l.doc_id == e.doc_id))
-                    .map(|(_, e)| e)
-                    .collect();
+                let last_of_doc: Vec<&DeviceHeads> =
+                    last_of_each_doc(batch.iter().map(|e| e.doc_id))
+                        .into_iter()
+                        .map(|n| &batch[n])
+                        .collect();
                 let docs: Vec<Uuid> = last_of_doc.iter().map(|e| e.doc_id).collect();
                 let heads: Vec<Vec<u8>> = last_of_doc.iter().map(|e| e.heads.concat()).collect();
                 if pending {
@@ -744,5 +752,18 @@ impl PgStore {
         let client = self.pool.get().await?;
         let rows = client.query(&sql, &refs(&args)).await?;
         rows.iter().map(projection_from_row).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_entry_of_each_document_is_kept_in_order() {
+        let (a, b, c) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        assert_eq!(last_of_each_doc([a, b, a, c, b].into_iter()), vec![2, 3, 4]);
+        assert_eq!(last_of_each_doc([c].into_iter()), vec![0]);
+        assert!(last_of_each_doc(std::iter::empty()).is_empty());
     }
 }

@@ -37,6 +37,7 @@ use fieldloop_core::verify::{
     case_verdict_events, verify_case, verify_patrol, Arrivals, CaseVerification, CustodyFacts,
     OtherEvidence, Outcome, PatrolTarget, ReuseIndex, UploadedPhoto,
 };
+use futures_util::StreamExt;
 use uuid::Uuid;
 
 use crate::error::Result;
@@ -50,6 +51,8 @@ pub const SERVER_USER: &str = "server";
 /// Documents read per page of a scan (deadline tick, reuse candidates): the scans go on
 /// page after page, never stopping at a count.
 const SCAN_PAGE: usize = 1000;
+/// Open cases whose deadlines one tick checks at once.
+const DEADLINE_CHECKS_AT_ONCE: usize = 8;
 
 /// The server's automerge actor for its own changes: stable, so its changes to one
 /// document form one sequence.
@@ -535,9 +538,18 @@ async fn deadline_events(state: &AppState, now: Millis) -> Result<Written> {
             break;
         };
         after = Some(last.doc_id);
-        for projection in page.iter().filter(|p| may_cross_a_threshold(p)) {
-            let id = projection.doc_id;
-            match retry_stale(|| case_deadline_events(state, id, now)).await {
+        // Cases are independent: a few at once, so a remote database's round trips
+        // overlap instead of adding up over ten thousand open cases.
+        let due: Vec<Uuid> = page
+            .iter()
+            .filter(|p| may_cross_a_threshold(p))
+            .map(|p| p.doc_id)
+            .collect();
+        let mut checks = futures_util::stream::iter(due)
+            .map(|id| check_deadlines(state, id, now))
+            .buffer_unordered(DEADLINE_CHECKS_AT_ONCE);
+        while let Some((id, checked)) = checks.next().await {
+            match checked {
                 Ok(w) => written += w,
                 Err(e) => {
                     state
@@ -549,6 +561,14 @@ async fn deadline_events(state: &AppState, now: Millis) -> Result<Written> {
         }
     }
     Ok(written)
+}
+
+/// One case's deadline check, decided again while another writer moves it on.
+async fn check_deadlines(state: &AppState, id: Uuid, now: Millis) -> (Uuid, Result<Written>) {
+    (
+        id,
+        retry_stale(|| case_deadline_events(state, id, now)).await,
+    )
 }
 
 /// The statuses in which a case's clock runs (`CaseStatus::is_with_unit`), as stored.

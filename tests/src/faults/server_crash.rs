@@ -215,8 +215,8 @@ impl Crew {
     /// After a settle: every phone pushed everything, and every phone that holds a case
     /// holds the same heads of it.
     pub fn converged(&self) -> Result<(), String> {
-        let mut heads: BTreeMap<Uuid, (String, Vec<String>)> = BTreeMap::new();
-        for phone in &self.phones {
+        let mut heads: BTreeMap<Uuid, (usize, Vec<String>)> = BTreeMap::new();
+        for (n, phone) in self.phones.iter().enumerate() {
             let who = &phone.principal.user_id;
             if !phone.store.outbox().map_err(|e| e.to_string())?.is_empty() {
                 return Err(format!("{who}: outbox not empty after settling"));
@@ -241,11 +241,15 @@ impl Crew {
                 mine.sort();
                 match heads.get(&id) {
                     Some((other, theirs)) if *theirs != mine => {
-                        return Err(format!("{id}: {who} and {other} hold different heads"));
+                        return Err(format!(
+                            "{id}: two phones hold different heads\n{}\n{}",
+                            self.phones[*other].describe(id),
+                            phone.describe(id)
+                        ));
                     }
                     Some(_) => {}
                     None => {
-                        heads.insert(id, (who.clone(), mine));
+                        heads.insert(id, (n, mine));
                     }
                 }
             }
@@ -273,6 +277,37 @@ impl Crew {
 }
 
 impl CrewPhone {
+    /// What this phone holds of case `id` and believes it shares with the server, for a
+    /// convergence failure's report: an intermittent one must be diagnosable from its log.
+    fn describe(&self, id: Uuid) -> String {
+        let held = self.store.load_doc(id).map(|mut doc| {
+            let mut heads = heads_to_hex(&doc.heads());
+            heads.sort();
+            let events: Vec<String> = doc
+                .events()
+                .map(|events| {
+                    events
+                        .iter()
+                        .map(|e| format!("{} by {} at {}", e.kind, e.by, e.at))
+                        .collect()
+                })
+                .unwrap_or_default();
+            (heads, events)
+        });
+        format!(
+            "  {} ({:?}): heads {:?}; recorded as shared {:?}; sync cursor {:?}; outbox {:?}",
+            self.principal.user_id,
+            self.post,
+            held.as_ref().map(|(h, _)| h),
+            self.store.recorded_heads(id),
+            self.store.sync_cursor(),
+            self.store.outbox().map(|o| o.len()),
+        ) + &format!(
+            "\n    events: {:?}",
+            held.map(|(_, e)| e).unwrap_or_default()
+        )
+    }
+
     fn work(&mut self, base: &str, ledger: &Ledger, stop: &AtomicBool) {
         let Ok(mut client) = SyncClient::new(base, &self.token) else {
             return;

@@ -49,6 +49,10 @@ const CHUNK_BYTES_FLOOR: i64 = 2048;
 const META_DEVICE_ID: &str = "device_id";
 const META_SYNC_CURSOR: &str = "sync_cursor";
 const META_PRINCIPAL: &str = "principal";
+/// Documents the last answer could not merge: asked for whole until they arrive. Kept
+/// in the store with the cursor that passed them: in memory only, an app restart (or a
+/// new client) would forget them while the server counts them as delivered.
+const META_WANTED_WHOLE: &str = "wanted_whole";
 
 /// The per-document projection lists are served from. The domain fold computes it; the
 /// store only keeps it beside the document, in the same transaction.
@@ -626,6 +630,14 @@ impl Store {
         }
     }
 
+    /// Documents to ask the server for whole (an update of theirs could not be merged).
+    pub fn wanted_whole(&self) -> Result<Vec<Uuid>> {
+        match meta_get(&self.conn, META_WANTED_WHOLE)? {
+            None => Ok(Vec::new()),
+            Some(json) => Ok(serde_json::from_str(&json)?),
+        }
+    }
+
     /// Who is logged in on this device, if anyone.
     pub fn principal(&self) -> Result<Option<Principal>> {
         match meta_get(&self.conn, META_PRINCIPAL)? {
@@ -851,6 +863,11 @@ impl Batch<'_> {
 
     pub fn set_sync_cursor(&mut self, cursor: i64) -> Result<()> {
         meta_set(&self.tx, META_SYNC_CURSOR, &cursor.to_string())
+    }
+
+    /// Replaces the documents to ask for whole.
+    pub fn set_wanted_whole(&mut self, ids: &[Uuid]) -> Result<()> {
+        meta_set(&self.tx, META_WANTED_WHOLE, &serde_json::to_string(ids)?)
     }
 
     /// Sets or (with `None`, at logout) clears who is logged in.

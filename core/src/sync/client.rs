@@ -17,9 +17,10 @@
 //!   a partial update that leaves missing dependencies is asked whole (`want_full`) next
 //!   round. The cursor is stored last, so a crash mid-way only repeats work.
 //!
-//! The list of documents to ask whole lives in the client, not the store: if the app
-//! stops before the next round, such a document catches up at its next change (or a
-//! `want_full` the app adds back). Listings carry status, title and openness from the
+//! The documents to ask whole are kept in the store, written with the cursor that
+//! passed them: the server takes that cursor as proof the device holds what it sent, so
+//! an app stopped before the next round must still ask for them after a restart, or the
+//! document would stay behind for good. Listings carry status, title and openness from the
 //! fold; deadline and band are left to the SLA module's caller.
 
 use std::collections::{BTreeMap, HashSet};
@@ -106,8 +107,6 @@ pub struct SyncClient {
     pub page_bytes: u32,
     /// Round trips one `sync` call makes at most.
     pub max_rounds: u32,
-    /// Documents to ask whole next time (a partial update could not be applied).
-    want_full: Vec<Uuid>,
 }
 
 fn http_client() -> Result<Client> {
@@ -149,7 +148,6 @@ impl SyncClient {
             token: token.to_owned(),
             page_bytes: DEFAULT_PAGE_BYTES,
             max_rounds: 16,
-            want_full: Vec::new(),
         })
     }
 
@@ -297,7 +295,7 @@ impl SyncClient {
             device_id: store.device_id(),
             cursor: u64::try_from(store.sync_cursor()?).unwrap_or(0),
             pushes,
-            want_full: self.want_full.clone(),
+            want_full: store.wanted_whole()?,
             page_bytes: self.page_bytes,
             reference_version: Some(store.reference_version()?),
         })
@@ -325,7 +323,6 @@ impl SyncClient {
             }
             let request = self.build_request(store)?;
             let (response, sent, received) = self.exchange(&request)?;
-            self.want_full.clear();
             report.round_trips += 1;
             report.bytes_sent += sent as u64;
             report.bytes_received += received as u64;
@@ -382,13 +379,15 @@ impl SyncClient {
                     None => incomplete.push(update.id),
                 }
             }
+            // Replaces what the request asked for whole: those that came are merged,
+            // those the server did not send are out of reach (scope, unknown).
+            b.set_wanted_whole(&incomplete)?;
             if reference.is_none() {
                 b.set_sync_cursor(cursor)?;
             }
             Ok((received, incomplete))
         })?;
         report.docs_received += received;
-        self.want_full.extend(incomplete);
         report.docs_acked += response.acks.len() as u32;
         if let Some(reference) = reference {
             if store.save_reference(reference)? {
@@ -396,7 +395,7 @@ impl SyncClient {
             }
             store.set_sync_cursor(cursor)?;
         }
-        Ok(again || !self.want_full.is_empty())
+        Ok(again || !incomplete.is_empty())
     }
 }
 

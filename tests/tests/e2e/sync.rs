@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use fieldloop_core::case::events::Reason;
 use fieldloop_core::case::CaseEvent;
 use fieldloop_core::doc::{heads_to_hex, EvidenceStage};
-use fieldloop_core::sync::client::SyncReport;
+use fieldloop_core::sync::client::{SyncClient, SyncReport};
 use fieldloop_core::sync::wire::{self, SyncRequest, SyncResponse, PROTOCOL_VERSION};
 use fieldloop_tests::*;
 use uuid::Uuid;
@@ -796,6 +796,42 @@ fn an_update_short_of_its_heads_is_not_recorded_as_shared() {
     let report = reader.sync(minutes(4));
     assert!(report.complete, "{report:?}");
     assert_eq!(device_heads(&reader, case), server_heads(&server, case));
+}
+
+/// A document a phone could not merge is asked for whole even after the app restarts:
+/// the cursor that passed it is stored, and the server takes that cursor as proof the
+/// phone holds what it sent, so nothing else would ever bring the document again.
+#[test]
+fn a_document_asked_for_whole_is_still_asked_after_the_app_restarts() {
+    let (server, mut reader, case) = a_reader_one_edit_behind();
+    let request = reader.client.build_request(&reader.store).unwrap();
+    let (mut answer, _, _) = reader.client.exchange(&request).unwrap();
+    answer.updates[0].bytes.clear();
+    reader
+        .client
+        .apply(
+            &mut reader.store,
+            answer,
+            minutes(3),
+            &mut Default::default(),
+            &mut SyncReport::default(),
+        )
+        .unwrap();
+    assert_eq!(reader.store.wanted_whole().unwrap(), vec![case]);
+
+    // The app stops before its next round and comes back with a new client.
+    reader.client = SyncClient::new(&server.base, &reader.token).unwrap();
+    let report = reader.sync(minutes(4));
+    assert!(report.complete, "{report:?}");
+    assert_eq!(report.docs_received, 1, "{report:?}");
+    assert_eq!(device_heads(&reader, case), server_heads(&server, case));
+    assert!(reader.store.wanted_whole().unwrap().is_empty());
+    let quiet = reader.sync(minutes(5));
+    assert_eq!(
+        (quiet.round_trips, quiet.docs_received),
+        (1, 0),
+        "{quiet:?}"
+    );
 }
 
 /// A phone that pushes a document while behind on it gets the rest in the same answer,

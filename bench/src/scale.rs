@@ -188,6 +188,7 @@ fn seeded_case(i: u64, now: Millis, reference: &Reference) -> Result<NewChange> 
         projection: projection_of(&snapshot, reference),
         blob_refs: vec![],
         audit: Vec::new(),
+        snapshot: fieldloop_server::storage::snapshots::encode(&snapshot),
     })
 }
 

@@ -251,8 +251,9 @@ pub struct Ignored {
     pub reason: String,
 }
 
-/// Everything a fold needs, read out of the document at once.
-#[derive(Debug, Clone, PartialEq)]
+/// Everything a fold needs, read out of the document at once. Serializable so a server
+/// can keep it beside the document and fold without loading automerge.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
     pub header: Header,
     pub fields: BTreeMap<String, String>,

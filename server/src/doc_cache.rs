@@ -316,6 +316,7 @@ mod tests {
             projection: ProjectionFields::default(),
             blob_refs: Vec::new(),
             audit: Vec::new(),
+            snapshot: None,
         }
     }
 

@@ -51,6 +51,8 @@ pub const MAX_CACHED_DOCS: usize = 200_000;
 const WINDOW_SLACK: Millis = 31 * fieldloop_core::time::DAY;
 /// Documents loaded at once while filling a month.
 const LOADS_AT_ONCE: usize = 4;
+/// Kept snapshots read per query while filling a month.
+const KEPT_BATCH: usize = 1_000;
 
 #[derive(Default)]
 pub struct EvaluationCache {
@@ -61,8 +63,10 @@ pub struct EvaluationCache {
 /// What the cache did, for tests and metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CacheCounters {
-    /// Documents loaded from storage.
+    /// Documents loaded whole from storage (no kept snapshot).
     pub docs_loaded: u64,
+    /// Kept snapshots read instead of loading their documents.
+    pub snapshots_read: u64,
     /// Months computed.
     pub computed: u64,
     /// Months answered from the cache.
@@ -287,14 +291,40 @@ async fn inspector_inside(state: &AppState, j: &Jurisdiction, user_id: &str) -> 
     })
 }
 
-/// Reads the snapshots of `ids` not held yet, a few at a time.
+/// Reads the snapshots of `ids` not held yet: the kept ones a batch at a time (decoded
+/// off the async workers), the rest by loading the document, a few at a time.
 async fn load_missing(state: &AppState, inner: &mut Inner, ids: &[Uuid]) -> Result<()> {
     let missing: Vec<Uuid> = ids
         .iter()
         .filter(|id| !inner.docs.contains_key(id))
         .copied()
         .collect();
-    let mut loads = futures_util::stream::iter(missing)
+    let mut unkept = Vec::new();
+    for batch in missing.chunks(KEPT_BATCH) {
+        let kept = state.docs.stored_snapshots(batch.to_vec()).await?;
+        let decoded = tokio::task::spawn_blocking(move || {
+            kept.into_iter()
+                .map(|(id, bytes)| (id, crate::storage::snapshots::decode(&bytes)))
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|e| ServerError::Internal(format!("evaluation: {e}")))?;
+        let before = inner.docs.len();
+        for (id, snapshot) in decoded {
+            match snapshot {
+                Ok(snapshot) => {
+                    inner.docs.insert(id, snapshot);
+                }
+                // Unreadable: the document itself is the truth.
+                Err(e) => tracing::warn!(%id, error = %e, "kept snapshot unreadable"),
+            }
+        }
+        state
+            .evaluation_cache
+            .count(|c| c.snapshots_read += (inner.docs.len() - before) as u64);
+        unkept.extend(batch.iter().filter(|id| !inner.docs.contains_key(id)));
+    }
+    let mut loads = futures_util::stream::iter(unkept)
         .map(|id| load_snapshot(state, id))
         .buffer_unordered(LOADS_AT_ONCE);
     while let Some(loaded) = loads.next().await {

@@ -43,6 +43,7 @@ pub fn change_of(
             .cloned()
             .collect(),
         audit: Vec::new(),
+        snapshot: crate::storage::snapshots::encode(snapshot),
     }
 }
 

@@ -251,6 +251,7 @@ pub async fn create_request_with_media(
             projection: projection_of(&snapshot, &state.reference.current()),
             blob_refs: photo.iter().map(|p| p.hash.clone()).collect(),
             audit: Vec::new(),
+            snapshot: crate::storage::snapshots::encode(&snapshot),
         },
         0,
     )

@@ -39,6 +39,7 @@ pub mod reference;
 pub mod s3_blobs;
 mod s3_sign;
 pub mod schema;
+pub mod snapshots;
 pub mod sqlite;
 mod sqlite_docs;
 
@@ -204,6 +205,9 @@ pub struct NewChange {
     /// action), appended to the chained log in the change's own transaction: the decision
     /// is never stored without its entry, nor the entry without it.
     pub audit: Vec<AuditEntry>,
+    /// The document's folded content after this change ([`snapshots::encode`]), kept
+    /// beside it for the evaluation; `None` drops a kept one (it would be stale).
+    pub snapshot: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone)]
@@ -311,6 +315,8 @@ pub trait DocStore: Send + Sync {
     /// Cases, patrols and notices whose active window meets `[starts, ends)`
     /// ([`active`]): what an evaluation of that period must read.
     fn active_between(&self, starts: Millis, ends: Millis) -> StoreFuture<'_, Vec<Uuid>>;
+    /// The kept snapshots of those of `ids` that have one ([`snapshots`]), in no order.
+    fn stored_snapshots(&self, ids: Vec<Uuid>) -> StoreFuture<'_, Vec<(Uuid, Vec<u8>)>>;
 
     // Sync bookkeeping (see `crate::sync`).
 

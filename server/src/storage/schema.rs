@@ -9,7 +9,7 @@ use rusqlite::{Connection, Transaction};
 
 use super::error::{StoreError, StoreResult as Result};
 
-pub const VERSION: i64 = 14;
+pub const VERSION: i64 = 15;
 
 /// The schema of version 1, kept so tests can build an old database to migrate.
 pub const V1: &str = r#"
@@ -192,6 +192,8 @@ ALTER TABLE projections ADD COLUMN created_by TEXT;
 UPDATE projections SET created_by = json_extract(json, '$.created_by');
 "#,
     ),
+    // Each document's folded content, for the evaluation (filled as documents change).
+    (15, super::snapshots::SQLITE_TABLE),
 ];
 
 /// The current schema, for a fresh database.
@@ -312,13 +314,14 @@ CREATE TABLE leases (
 /// [`CURRENT`] plus the tables added after it was last written out.
 fn current_schema() -> String {
     format!(
-        "{CURRENT}{}{}{}{}{}{}",
+        "{CURRENT}{}{}{}{}{}{}{}",
         super::reference::SQLITE_TABLE,
         super::device_keys::SQLITE_TABLE,
         super::nearby::SQLITE_INDEX,
         super::active::SQLITE_INDEX,
         super::login_throttle::SQLITE_TABLE,
-        super::evidence_arrivals::SQLITE_TABLE
+        super::evidence_arrivals::SQLITE_TABLE,
+        super::snapshots::SQLITE_TABLE
     )
 }
 

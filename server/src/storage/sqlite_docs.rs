@@ -262,6 +262,10 @@ fn insert_change(tx: &Connection, change: NewChange) -> Result<Seq> {
             params![id, hash.as_str(), change.origin.arrived_at],
         )?;
     }
+    match &change.snapshot {
+        Some(bytes) => tx.execute_cached(super::snapshots::SQLITE_UPSERT, params![id, bytes])?,
+        None => tx.execute_cached(super::snapshots::SQLITE_DELETE, [&id])?,
+    };
     for entry in &change.audit {
         insert_audit(tx, entry)?;
     }
@@ -477,6 +481,22 @@ impl DocStore for SqliteStore {
                 .query_map(params![starts, ends], |row| row.get::<_, String>(0))?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             ids.iter().map(|id| parse_uuid(id)).collect()
+        })
+    }
+
+    fn stored_snapshots(&self, ids: Vec<Uuid>) -> StoreFuture<'_, Vec<(Uuid, Vec<u8>)>> {
+        self.read(move |conn| {
+            // One snapshot of the database for the whole batch.
+            let tx = conn.unchecked_transaction()?;
+            let mut stmt = tx.prepare_cached(super::snapshots::SQLITE_SELECT)?;
+            let mut found = Vec::with_capacity(ids.len());
+            for id in ids {
+                let bytes: Option<Vec<u8>> = stmt
+                    .query_row([id.to_string()], |row| row.get(0))
+                    .optional()?;
+                found.extend(bytes.map(|b| (id, b)));
+            }
+            Ok(found)
         })
     }
 

@@ -569,6 +569,7 @@ async fn reading_a_photo_needs_a_referencing_document_in_scope() {
             },
             blob_refs: vec![hash.clone()],
             audit: Vec::new(),
+            snapshot: None,
         })
         .await
         .expect("store case");

@@ -119,6 +119,7 @@ pub(crate) async fn report(
             projection: projection_of(&snapshot, &server.state.reference.current()),
             blob_refs: Vec::new(),
             audit: Vec::new(),
+            snapshot: fieldloop_server::storage::snapshots::encode(&snapshot),
         })
         .await
         .expect("stored");

@@ -124,15 +124,19 @@ async fn a_dispatcher_sees_their_street_and_the_admin_the_whole_city() {
 async fn a_month_is_kept_between_requests_and_a_closed_month_stays_frozen() {
     let server = city_with_two_streets().await;
     let cache = || server.state.evaluation_cache.counters();
+    let read = || cache().docs_loaded + cache().snapshots_read;
 
     let first = evaluation(&server, "root", "2026-11").await;
-    let loaded = cache().docs_loaded;
-    assert_eq!(loaded, 2, "every document once");
+    assert_eq!(
+        (cache().snapshots_read, cache().docs_loaded),
+        (2, 0),
+        "every document once, from its kept snapshot"
+    );
     assert_eq!(cache().computed, 1);
     let again = evaluation(&server, "root", "2026-11").await;
     assert_eq!(first, again);
     assert_eq!(
-        (cache().computed, cache().hits, cache().docs_loaded),
+        (cache().computed, cache().hits, read()),
         (1, 1, 2),
         "no change: served as it was"
     );
@@ -147,14 +151,10 @@ async fn a_month_is_kept_between_requests_and_a_closed_month_stays_frozen() {
         2,
         "October is not touched by November's events"
     );
-    assert_eq!(
-        cache().docs_loaded,
-        2,
-        "October does not read November's new case"
-    );
+    assert_eq!(read(), 2, "October does not read November's new case");
     let november = evaluation(&server, "root", "2026-11").await;
     assert_eq!(cache().computed, 3);
-    assert_eq!(cache().docs_loaded, 3, "only the new case was read");
+    assert_eq!(read(), 3, "only the new case was read");
     assert_eq!(
         inspectors(&november).len(),
         2,
@@ -199,4 +199,23 @@ async fn a_month_reads_its_documents_through_the_active_window_index() {
         !plan.iter().any(|step| step.starts_with("SCAN")),
         "{plan:?}"
     );
+}
+
+/// The snapshots kept beside the documents fold to the same evaluation as the documents
+/// themselves, and a document without one (stored before they were kept) is loaded whole.
+#[tokio::test]
+async fn kept_snapshots_give_the_evaluation_the_documents_give() {
+    let mut server = city_with_two_streets().await;
+    let from_kept = evaluation(&server, "root", "2026-11").await;
+    let counters = server.state.evaluation_cache.counters();
+    assert_eq!((counters.snapshots_read, counters.docs_loaded), (2, 0));
+
+    let db = rusqlite::Connection::open(server.dir.path().join("fieldloop.sqlite3")).unwrap();
+    let deleted = db.execute("DELETE FROM doc_snapshots", []).unwrap();
+    assert!(deleted >= 2, "{deleted} kept snapshots");
+    server.state.evaluation_cache = Default::default();
+    let from_documents = evaluation(&server, "root", "2026-11").await;
+    let counters = server.state.evaluation_cache.counters();
+    assert_eq!((counters.snapshots_read, counters.docs_loaded), (0, 2));
+    assert_eq!(from_kept, from_documents);
 }

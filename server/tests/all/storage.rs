@@ -235,6 +235,7 @@ pub fn change(
         },
         blob_refs: vec![],
         audit: Vec::new(),
+        snapshot: None,
     }
 }
 

@@ -84,6 +84,7 @@ on_both_databases! {
     racing_writers_of_one_document_write_its_verdict_once => racing_writers,
     live_cases_and_evidence_are_read_page_by_page => paging,
     a_month_finds_the_documents_whose_window_meets_it => active_windows,
+    a_documents_snapshot_is_kept_from_its_last_change => kept_snapshots,
     a_lease_has_one_holder_until_it_expires => leases,
     compaction_keeps_every_change_and_loads_from_one_base => compaction,
     reference_versions_and_the_account_directory_read_back => reference_and_accounts,
@@ -629,6 +630,57 @@ async fn a_month_finds_the_documents_whose_window_meets_it(store: Stores) {
         found, want,
         "open, ending inside, and the row without a window"
     );
+}
+
+/// The snapshot a change carries is kept for its document, the last one of a batch wins,
+/// and a change that carries none drops the kept one (it would be stale).
+async fn a_documents_snapshot_is_kept_from_its_last_change(store: Stores) {
+    use fieldloop_server::storage::snapshots;
+    let device = actor_for(&Uuid::now_v7());
+    let t = common::T0;
+    let (a, mut first) = new_case(&device, CELL, t, "reported");
+    let (b, mut other) = new_case(&device, CELL, t, "reported");
+    let snapshot_of = |bytes: &[u8]| {
+        Doc::load(bytes, &device)
+            .expect("doc")
+            .snapshot()
+            .expect("snapshot")
+    };
+    let a_snapshot = snapshot_of(&first.bytes);
+    first.snapshot = snapshots::encode(&a_snapshot);
+    other.snapshot = snapshots::encode(&snapshot_of(&other.bytes));
+    let mut later = a_snapshot.clone();
+    later
+        .fields
+        .insert("description".into(), "垃圾堆了三天".into());
+    let mut second = change(a, Vec::new(), "phone-1", t + 1, CELL, "reported");
+    second.snapshot = snapshots::encode(&later);
+    store
+        .docs
+        .append_changes(vec![first, other, second])
+        .await
+        .unwrap();
+
+    let kept = |ids: Vec<Uuid>| {
+        let docs = store.docs.clone();
+        async move {
+            let mut found = docs.stored_snapshots(ids).await.unwrap();
+            found.sort_by_key(|(id, _)| *id);
+            found
+                .into_iter()
+                .map(|(id, bytes)| (id, snapshots::decode(&bytes).unwrap()))
+                .collect::<Vec<_>>()
+        }
+    };
+    let unknown = Uuid::now_v7();
+    let found = kept(vec![a, b, unknown]).await;
+    assert_eq!(found.len(), 2, "one per document that has one");
+    assert_eq!(found.iter().find(|(id, _)| *id == a).unwrap().1, later);
+
+    let bare = change(b, Vec::new(), "phone-1", t + 2, CELL, "registered");
+    store.docs.append_change(bare).await.unwrap();
+    let found = kept(vec![a, b]).await;
+    assert_eq!(found.iter().map(|(id, _)| *id).collect::<Vec<_>>(), vec![a]);
 }
 
 fn suite_blob(hash: &str) -> fieldloop_server::storage::BlobMeta {

@@ -98,6 +98,7 @@ async fn conflicting_edits(state: &AppState, id: Uuid) -> Result<Vec<String>, Er
             projection: projection_of(&snapshot, &state.reference.current()),
             blob_refs: Vec::new(),
             audit: Vec::new(),
+            snapshot: fieldloop_server::storage::snapshots::encode(&snapshot),
         }])
         .await?;
     Ok(values)
@@ -154,6 +155,7 @@ async fn bulk_cases(state: &AppState, count: usize) -> Result<(), Error> {
             projection: projection_of(&snapshot, &state.reference.current()),
             blob_refs: Vec::new(),
             audit: Vec::new(),
+            snapshot: fieldloop_server::storage::snapshots::encode(&snapshot),
         });
         if batch.len() == 500 {
             state

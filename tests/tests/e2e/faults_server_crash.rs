@@ -255,6 +255,7 @@ fn store_unreacted(
         projection: projection_of(&snapshot, &server.state.reference.current()),
         blob_refs: snapshot.evidence.keys().cloned().collect(),
         audit: Vec::new(),
+        snapshot: fieldloop_server::storage::snapshots::encode(&snapshot),
     };
     server
         .runtime()

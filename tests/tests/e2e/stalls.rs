@@ -239,6 +239,7 @@ fn a_document_the_scheduler_cannot_read_does_not_stop_the_others() {
         },
         blob_refs: vec![],
         audit: Vec::new(),
+        snapshot: None,
     }))
     .expect("stored");
 

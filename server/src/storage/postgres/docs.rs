@@ -246,6 +246,28 @@ async fn prepare_documents(
         )
         .await?;
     }
+    write_snapshots(tx, changes).await
+}
+
+/// Keeps each document's snapshot from its last change in the batch, or drops the kept
+/// one when that change carries none. Before the counter is taken: no writer waits on it.
+async fn write_snapshots(tx: &Transaction<'_>, changes: &[NewChange]) -> Result<()> {
+    let (mut kept_ids, mut kept, mut dropped) = (Vec::new(), Vec::new(), Vec::new());
+    for n in last_of_each_doc(changes.iter().map(|c| c.doc_id)) {
+        let change = &changes[n];
+        match &change.snapshot {
+            Some(bytes) => {
+                kept_ids.push(change.doc_id);
+                kept.push(bytes.as_slice());
+            }
+            None => dropped.push(change.doc_id),
+        }
+    }
+    tx.execute_prepared(
+        crate::storage::snapshots::PG_WRITE,
+        &[&kept_ids, &kept, &dropped],
+    )
+    .await?;
     Ok(())
 }
 
@@ -616,6 +638,18 @@ impl DocStore for PgStore {
                 .await?;
             rows.iter()
                 .map(|row| Ok(row.try_get::<_, Uuid>(0)?))
+                .collect()
+        })
+    }
+
+    fn stored_snapshots(&self, ids: Vec<Uuid>) -> StoreFuture<'_, Vec<(Uuid, Vec<u8>)>> {
+        Box::pin(async move {
+            let client = self.pool.get().await?;
+            let rows = client
+                .query_prepared(crate::storage::snapshots::PG_SELECT, &[&ids])
+                .await?;
+            rows.iter()
+                .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
                 .collect()
         })
     }

@@ -10,7 +10,7 @@ use tokio_postgres::Client;
 
 use crate::storage::error::{StoreError, StoreResult};
 
-pub const VERSION: i32 = 9;
+pub const VERSION: i32 = 10;
 
 /// Serialises migrations between instances starting at once (any constant of our own).
 const MIGRATION_LOCK: i64 = 0x6669_656c_646c_6f6f;
@@ -164,6 +164,8 @@ CREATE TABLE leases (
     (8, super::login_throttle::TABLE),
     // When the server first received each photo record, for time-scoped revocation.
     (9, crate::storage::evidence_arrivals::PG_TABLE),
+    // Each document's folded content, for the evaluation (filled as documents change).
+    (10, crate::storage::snapshots::PG_TABLE),
 ];
 
 const V5_DEVICE_KEYS: &str = r#"
@@ -218,6 +220,7 @@ pub fn current() -> String {
     sql.push_str(crate::storage::active::PG_INDEX);
     sql.push_str(super::login_throttle::TABLE);
     sql.push_str(crate::storage::evidence_arrivals::PG_TABLE);
+    sql.push_str(crate::storage::snapshots::PG_TABLE);
     sql.replace(
         "    target TEXT,\n    detail TEXT\n);\nCREATE TABLE blobs",
         "    target TEXT,\n    detail TEXT,\n    hash BYTEA\n);\nCREATE TABLE blobs",

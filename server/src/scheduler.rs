@@ -1,6 +1,7 @@
 //! The scheduler: every round, on one instance at a time (the holder of a lease in the
 //! shared store), the referee's [`tick`] (deadline warnings, plans, retries), the sweep of
-//! abandoned uploads and the compaction of long documents. It only calls those services;
+//! abandoned uploads, the compaction of long documents and the snapshots of documents
+//! stored before snapshots were kept. It only calls those services;
 //! none of them calls back here.
 
 use std::time::Duration;
@@ -39,6 +40,7 @@ pub fn spawn_scheduler_as(
         let mut interval = tokio::time::interval(every);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut leading = false;
+        let mut backfill = crate::storage::snapshots::Backfill::default();
         loop {
             tokio::select! {
                 _ = &mut stop => break,
@@ -57,7 +59,7 @@ pub fn spawn_scheduler_as(
                         }
                     }
                     if leading {
-                        scheduled_round(&state).await;
+                        scheduled_round(&state, &mut backfill).await;
                     }
                     crate::metrics::scheduler_tick(started);
                 }
@@ -76,7 +78,11 @@ const COMPACT_AFTER_CHANGES: u32 = 32;
 /// Documents compacted per scheduler round at most, so a round stays short.
 const COMPACT_PER_ROUND: usize = 200;
 
-async fn scheduled_round(state: &AppState) {
+/// Older documents given their kept snapshot per scheduler round at most (each is
+/// loaded and folded once).
+const SNAPSHOTS_PER_ROUND: usize = 2_000;
+
+async fn scheduled_round(state: &AppState, backfill: &mut crate::storage::snapshots::Backfill) {
     let now = state.clock.now();
     match tick(state, now).await {
         Ok(w) if w.events > 0 => tracing::info!(
@@ -98,5 +104,16 @@ async fn scheduled_round(state: &AppState) {
     .await;
     if let Err(e) = compacted {
         tracing::error!(error = %e, "compaction failed");
+    }
+    if !backfill.finished {
+        let kept = crate::storage::snapshots::keep_missing_snapshots(
+            state.docs.as_ref(),
+            backfill,
+            SNAPSHOTS_PER_ROUND,
+        )
+        .await;
+        if let Err(e) = kept {
+            tracing::error!(error = %e, "keeping older documents' snapshots failed");
+        }
     }
 }

@@ -317,6 +317,14 @@ pub trait DocStore: Send + Sync {
     fn active_between(&self, starts: Millis, ends: Millis) -> StoreFuture<'_, Vec<Uuid>>;
     /// The kept snapshots of those of `ids` that have one ([`snapshots`]), in no order.
     fn stored_snapshots(&self, ids: Vec<Uuid>) -> StoreFuture<'_, Vec<(Uuid, Vec<u8>)>>;
+    /// Up to `scan` documents after `after` in id order, each with whether it has a kept
+    /// snapshot: the backfill's walk over documents stored before snapshots were kept.
+    fn snapshot_gaps(&self, after: Option<Uuid>, scan: usize)
+        -> StoreFuture<'_, Vec<(Uuid, bool)>>;
+    /// Keeps `bytes` as the snapshot of `id` only if the document is still at `seq` and
+    /// has none: a change stored meanwhile wrote its own. Whether it was kept.
+    fn keep_snapshot_if_current(&self, id: Uuid, seq: Seq, bytes: Vec<u8>)
+        -> StoreFuture<'_, bool>;
 
     // Sync bookkeeping (see `crate::sync`).
 

@@ -500,6 +500,41 @@ impl DocStore for SqliteStore {
         })
     }
 
+    fn snapshot_gaps(
+        &self,
+        after: Option<Uuid>,
+        scan: usize,
+    ) -> StoreFuture<'_, Vec<(Uuid, bool)>> {
+        self.read(move |conn| {
+            let after = after.map(|id| id.to_string()).unwrap_or_default();
+            let mut stmt = conn.prepare_cached(super::snapshots::SQLITE_GAPS)?;
+            let rows = stmt
+                .query_map(
+                    params![after, i64::try_from(scan).unwrap_or(i64::MAX)],
+                    |row| Ok((row.get::<_, String>(0)?, row.get::<_, bool>(1)?)),
+                )?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            rows.into_iter()
+                .map(|(id, kept)| Ok((parse_uuid(&id)?, kept)))
+                .collect()
+        })
+    }
+
+    fn keep_snapshot_if_current(
+        &self,
+        id: Uuid,
+        seq: Seq,
+        bytes: Vec<u8>,
+    ) -> StoreFuture<'_, bool> {
+        self.write(move |conn| {
+            let kept = conn.execute_cached(
+                super::snapshots::SQLITE_KEEP_IF_CURRENT,
+                params![id.to_string(), seq, bytes],
+            )?;
+            Ok(kept == 1)
+        })
+    }
+
     fn origins(&self, id: Uuid) -> StoreFuture<'_, Vec<(Seq, Origin)>> {
         self.read(move |conn| {
             let mut stmt = conn.prepare(

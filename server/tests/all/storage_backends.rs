@@ -85,6 +85,7 @@ on_both_databases! {
     live_cases_and_evidence_are_read_page_by_page => paging,
     a_month_finds_the_documents_whose_window_meets_it => active_windows,
     a_documents_snapshot_is_kept_from_its_last_change => kept_snapshots,
+    older_documents_get_their_snapshots_from_the_backfill => snapshot_backfill,
     a_lease_has_one_holder_until_it_expires => leases,
     compaction_keeps_every_change_and_loads_from_one_base => compaction,
     reference_versions_and_the_account_directory_read_back => reference_and_accounts,
@@ -681,6 +682,98 @@ async fn a_documents_snapshot_is_kept_from_its_last_change(store: Stores) {
     store.docs.append_change(bare).await.unwrap();
     let found = kept(vec![a, b]).await;
     assert_eq!(found.iter().map(|(id, _)| *id).collect::<Vec<_>>(), vec![a]);
+}
+
+/// Documents stored before snapshots were kept get theirs from the scheduler's walk,
+/// which never replaces a kept one nor keeps one for a document that moved on meanwhile.
+async fn older_documents_get_their_snapshots_from_the_backfill(store: Stores) {
+    use fieldloop_server::storage::snapshots::{self, keep_missing_snapshots, Backfill};
+    let device = actor_for(&Uuid::now_v7());
+    let t = common::T0;
+    let mut older = Vec::new();
+    for _ in 0..3 {
+        let (id, change) = new_case(&device, CELL, t, "reported");
+        store.docs.append_change(change).await.unwrap();
+        older.push(id);
+    }
+    let (recent, mut change) = new_case(&device, CELL, t, "reported");
+    let mut marked = Doc::load(&change.bytes, &device)
+        .unwrap()
+        .snapshot()
+        .unwrap();
+    marked
+        .fields
+        .insert("description".into(), "kept by its change".into());
+    change.snapshot = snapshots::encode(&marked);
+    store.docs.append_change(change).await.unwrap();
+
+    let gaps = store.docs.snapshot_gaps(None, 100).await.unwrap();
+    let mut missing: Vec<Uuid> = gaps
+        .iter()
+        .filter(|(_, has)| !has)
+        .map(|(id, _)| *id)
+        .collect();
+    missing.sort();
+    let mut want = older.clone();
+    want.sort();
+    assert_eq!((gaps.len(), missing), (4, want));
+    let walked_from = store
+        .docs
+        .snapshot_gaps(Some(gaps[1].0), 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        walked_from.len(),
+        2,
+        "the walk goes on after the id it reached"
+    );
+
+    let first = store.docs.load_doc(older[0]).await.unwrap().unwrap();
+    assert!(
+        !store
+            .docs
+            .keep_snapshot_if_current(older[0], first.last_seq - 1, vec![1])
+            .await
+            .unwrap(),
+        "a document that moved on is not given an older snapshot"
+    );
+
+    let mut backfill = Backfill::default();
+    let docs = store.docs.as_ref();
+    assert_eq!(
+        keep_missing_snapshots(docs, &mut backfill, 2)
+            .await
+            .unwrap(),
+        2
+    );
+    assert!(!backfill.finished);
+    assert_eq!(
+        keep_missing_snapshots(docs, &mut backfill, 100)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(backfill.finished);
+
+    let mut all = older.clone();
+    all.push(recent);
+    let kept: std::collections::HashMap<Uuid, Vec<u8>> = store
+        .docs
+        .stored_snapshots(all)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+    for id in &older {
+        let stored = store.docs.load_doc(*id).await.unwrap().unwrap();
+        let own = stored.load(&device).unwrap().snapshot().unwrap();
+        assert_eq!(snapshots::decode(&kept[id]).unwrap(), own);
+    }
+    assert_eq!(
+        snapshots::decode(&kept[&recent]).unwrap(),
+        marked,
+        "left as its change wrote it"
+    );
 }
 
 fn suite_blob(hash: &str) -> fieldloop_server::storage::BlobMeta {

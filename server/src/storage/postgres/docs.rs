@@ -654,6 +654,43 @@ impl DocStore for PgStore {
         })
     }
 
+    fn snapshot_gaps(
+        &self,
+        after: Option<Uuid>,
+        scan: usize,
+    ) -> StoreFuture<'_, Vec<(Uuid, bool)>> {
+        Box::pin(async move {
+            let client = self.pool.get().await?;
+            let rows = client
+                .query_prepared(
+                    crate::storage::snapshots::PG_GAPS,
+                    &[&after.unwrap_or(Uuid::nil()), &to_i64(scan)],
+                )
+                .await?;
+            rows.iter()
+                .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+                .collect()
+        })
+    }
+
+    fn keep_snapshot_if_current(
+        &self,
+        id: Uuid,
+        seq: Seq,
+        bytes: Vec<u8>,
+    ) -> StoreFuture<'_, bool> {
+        Box::pin(async move {
+            let client = self.pool.get().await?;
+            let kept = client
+                .execute_prepared(
+                    crate::storage::snapshots::PG_KEEP_IF_CURRENT,
+                    &[&id, &seq, &bytes],
+                )
+                .await?;
+            Ok(kept == 1)
+        })
+    }
+
     fn changed_for_sync(
         &self,
         cursor: Seq,

@@ -17,11 +17,12 @@ use fieldloop_core::roles::{Jurisdiction, Principal, Role};
 use fieldloop_core::store::sha256_hex;
 use fieldloop_core::time::{Millis, DAY, HOUR, MINUTE};
 use fieldloop_server::clock::SystemClock;
+use fieldloop_server::evaluation_view::{self, EvaluationCache};
 use fieldloop_server::projection::projection_of;
 use fieldloop_server::reference::Reference;
 use fieldloop_server::storage::open::Location;
 use fieldloop_server::storage::{NewChange, Origin};
-use fieldloop_server::{evaluation_view, referee, AppState, Config};
+use fieldloop_server::{referee, AppState, Config};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -56,6 +57,11 @@ pub struct ScalePoint {
     pub evaluation_warm_ms: f64,
     /// Documents the cold evaluation read (its active window meets the month).
     pub evaluation_docs_read: u64,
+    /// Of those, read from their kept snapshots (the rest loaded whole).
+    pub evaluation_snapshots_read: u64,
+    /// The same cold evaluation loading every document whole (no kept snapshots), on a
+    /// fresh cache right after: the peer of `evaluation_cold_ms`.
+    pub evaluation_cold_whole_ms: f64,
     /// This process's peak RSS after the tick and the evaluation.
     pub bench_peak_rss_mb: f64,
 }
@@ -257,12 +263,18 @@ struct Timings {
     evaluation_cold_ms: f64,
     evaluation_warm_ms: f64,
     evaluation_docs_read: u64,
+    evaluation_snapshots_read: u64,
+    evaluation_cold_whole_ms: f64,
 }
 
 fn time_tick_and_evaluation(location: &Location, now: Millis) -> Result<Timings> {
     let rt = runtime()?;
     rt.block_on(async {
-        let state = AppState::open(location, Arc::new(SystemClock), Config::default())
+        // One instant for every evaluation below, so the two ways of reading compare.
+        let clock = Arc::new(fieldloop_server::clock::ManualClock::new(
+            fieldloop_server::clock::Clock::now(&SystemClock),
+        ));
+        let state = AppState::open(location, clock, Config::default())
             .await
             .map_err(|e| setup(format!("open the server's storage: {e}")))?;
         let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
@@ -292,17 +304,32 @@ fn time_tick_and_evaluation(location: &Location, now: Millis) -> Result<Timings>
             .await
             .map_err(|e| setup(format!("evaluation: {e}")))?;
         let evaluation_cold_ms = ms(t);
-        let evaluation_docs_read = state.evaluation_cache.counters().docs_loaded;
+        let read = state.evaluation_cache.counters();
         let t = Instant::now();
-        evaluation_view::evaluation(&state, &admin, &month)
+        let kept = evaluation_view::evaluation(&state, &admin, &month)
             .await
             .map_err(|e| setup(format!("evaluation: {e}")))?;
+        let evaluation_warm_ms = ms(t);
+        let mut whole_state = state.clone();
+        whole_state.evaluation_cache = Arc::new(EvaluationCache::loading_whole_documents());
+        let t = Instant::now();
+        let whole = evaluation_view::evaluation(&whole_state, &admin, &month)
+            .await
+            .map_err(|e| setup(format!("evaluation: {e}")))?;
+        let evaluation_cold_whole_ms = ms(t);
+        if whole != kept {
+            return Err(setup(
+                "the evaluation from kept snapshots differs from the documents'".to_owned(),
+            ));
+        }
         Ok(Timings {
             tick_first_ms,
             tick_second_ms,
             evaluation_cold_ms,
-            evaluation_warm_ms: ms(t),
-            evaluation_docs_read,
+            evaluation_warm_ms,
+            evaluation_docs_read: read.docs_loaded + read.snapshots_read,
+            evaluation_snapshots_read: read.snapshots_read,
+            evaluation_cold_whole_ms,
         })
     })
 }
@@ -400,6 +427,8 @@ pub fn run(
             evaluation_cold_ms: timings.evaluation_cold_ms,
             evaluation_warm_ms: timings.evaluation_warm_ms,
             evaluation_docs_read: timings.evaluation_docs_read,
+            evaluation_snapshots_read: timings.evaluation_snapshots_read,
+            evaluation_cold_whole_ms: timings.evaluation_cold_whole_ms,
             bench_peak_rss_mb: crate::procfs::peak_rss_bytes(std::process::id()) as f64 / 1e6,
         });
         if stored < count {

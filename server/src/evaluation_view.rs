@@ -58,6 +58,8 @@ const KEPT_BATCH: usize = 1_000;
 pub struct EvaluationCache {
     inner: tokio::sync::Mutex<Inner>,
     counters: Mutex<CacheCounters>,
+    /// Ignores kept snapshots: the peer a benchmark measures them against.
+    whole_documents_only: bool,
 }
 
 /// What the cache did, for tests and metrics.
@@ -89,6 +91,15 @@ struct Month {
 }
 
 impl EvaluationCache {
+    /// A cache that loads every document whole, as before snapshots were kept: for
+    /// benchmarks comparing the two in one run.
+    pub fn loading_whole_documents() -> EvaluationCache {
+        EvaluationCache {
+            whole_documents_only: true,
+            ..EvaluationCache::default()
+        }
+    }
+
     pub fn counters(&self) -> CacheCounters {
         *self.counters.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -300,7 +311,13 @@ async fn load_missing(state: &AppState, inner: &mut Inner, ids: &[Uuid]) -> Resu
         .copied()
         .collect();
     let mut unkept = Vec::new();
-    for batch in missing.chunks(KEPT_BATCH) {
+    let kept_wanted = if state.evaluation_cache.whole_documents_only {
+        unkept = missing;
+        &[][..]
+    } else {
+        &missing[..]
+    };
+    for batch in kept_wanted.chunks(KEPT_BATCH) {
         let kept = state.docs.stored_snapshots(batch.to_vec()).await?;
         let decoded = tokio::task::spawn_blocking(move || {
             kept.into_iter()

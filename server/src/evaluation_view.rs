@@ -52,7 +52,9 @@ const WINDOW_SLACK: Millis = 31 * fieldloop_core::time::DAY;
 /// Documents loaded at once while filling a month.
 const LOADS_AT_ONCE: usize = 4;
 /// Kept snapshots read per query while filling a month.
-const KEPT_BATCH: usize = 1_000;
+const KEPT_BATCH: usize = 500;
+/// Batches of kept snapshots read and decoded at once.
+const KEPT_BATCHES_AT_ONCE: usize = 2;
 
 #[derive(Default)]
 pub struct EvaluationCache {
@@ -317,17 +319,21 @@ async fn load_missing(state: &AppState, inner: &mut Inner, ids: &[Uuid]) -> Resu
     } else {
         &missing[..]
     };
-    for batch in kept_wanted.chunks(KEPT_BATCH) {
-        let kept = state.docs.stored_snapshots(batch.to_vec()).await?;
-        let decoded = tokio::task::spawn_blocking(move || {
-            kept.into_iter()
-                .map(|(id, bytes)| (id, crate::storage::snapshots::decode(&bytes)))
-                .collect::<Vec<_>>()
+    // Two batches in flight: one decodes on a blocking thread while the next is read and
+    // decoded on another, so both cores work.
+    let owned: Vec<Vec<Uuid>> = kept_wanted
+        .chunks(KEPT_BATCH)
+        .map(<[Uuid]>::to_vec)
+        .collect();
+    let mut batches = futures_util::stream::iter(owned)
+        .map(|batch| async move {
+            let decoded = read_kept(state, &batch).await;
+            (batch, decoded)
         })
-        .await
-        .map_err(|e| ServerError::Internal(format!("evaluation: {e}")))?;
+        .buffered(KEPT_BATCHES_AT_ONCE);
+    while let Some((batch, decoded)) = batches.next().await {
         let before = inner.docs.len();
-        for (id, snapshot) in decoded {
+        for (id, snapshot) in decoded? {
             match snapshot {
                 Ok(snapshot) => {
                     inner.docs.insert(id, snapshot);
@@ -350,6 +356,20 @@ async fn load_missing(state: &AppState, inner: &mut Inner, ids: &[Uuid]) -> Resu
         }
     }
     Ok(())
+}
+
+type Decoded = Vec<(Uuid, crate::storage::StoreResult<Snapshot>)>;
+
+/// The kept snapshots of `batch` (those that have one), decoded off the async workers.
+async fn read_kept(state: &AppState, batch: &[Uuid]) -> Result<Decoded> {
+    let kept = state.docs.stored_snapshots(batch.to_vec()).await?;
+    tokio::task::spawn_blocking(move || {
+        kept.into_iter()
+            .map(|(id, bytes)| (id, crate::storage::snapshots::decode(&bytes)))
+            .collect()
+    })
+    .await
+    .map_err(|e| ServerError::Internal(format!("evaluation: {e}")))
 }
 
 async fn load_snapshot(state: &AppState, id: Uuid) -> Result<Option<(Uuid, Snapshot)>> {

@@ -650,6 +650,20 @@ async fn collect_updates(
     } = wanted;
     let page_bytes = page_bytes as usize;
     let head = state.docs.head_seq().await?;
+    // Read before any document is: the cursor passes each listed document's sequence
+    // number, so every copy this answer sends must be read through at least that number
+    // (a change stored between a copy's read and this list would otherwise be passed
+    // without being sent, and never sent again).
+    let changed = state
+        .docs
+        .changed_for_sync(
+            cursor,
+            principal.jurisdiction.clone(),
+            principal.user_id.clone(),
+            MAX_PAGE_DOCS,
+        )
+        .await?;
+    let listed: HashMap<Uuid, Seq> = changed.iter().map(|p| (p.doc_id, p.seq)).collect();
     let mut total = 0usize;
     let mut sent = Vec::new();
     let mut done: HashSet<Uuid> = skip.clone();
@@ -684,7 +698,7 @@ async fn collect_updates(
         }
         let update = state
             .doc_cache
-            .read(&*state.docs, *id, None, |doc, kind| {
+            .read(&*state.docs, *id, listed.get(id).copied(), |doc, kind| {
                 update_after(*id, kind, doc, device_heads)
             })
             .await?;
@@ -693,15 +707,6 @@ async fn collect_updates(
         }
     }
 
-    let changed = state
-        .docs
-        .changed_for_sync(
-            cursor,
-            principal.jurisdiction.clone(),
-            principal.user_id.clone(),
-            MAX_PAGE_DOCS,
-        )
-        .await?;
     let known: HashMap<Uuid, Vec<Head>> = state
         .docs
         .device_heads(

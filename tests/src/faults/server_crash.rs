@@ -269,6 +269,14 @@ impl Crew {
         })
     }
 
+    /// Each phone's person and device, for a failure's report of the server's side.
+    pub fn devices(&self) -> Vec<(String, String)> {
+        self.phones
+            .iter()
+            .map(|p| (p.principal.user_id.clone(), p.store.device_id().to_string()))
+            .collect()
+    }
+
     pub fn syncs(&self) -> (usize, usize) {
         self.phones
             .iter()
@@ -295,13 +303,19 @@ impl CrewPhone {
             (heads, events)
         });
         format!(
-            "  {} ({:?}): heads {:?}; recorded as shared {:?}; sync cursor {:?}; outbox {:?}",
+            "  {} ({:?}): heads {:?}; recorded {:?}; shared {:?}; sync cursor {:?}; \
+             outbox {:?}; asked whole {:?}; quarantined {:?}",
             self.principal.user_id,
             self.post,
             held.as_ref().map(|(h, _)| h),
             self.store.recorded_heads(id),
+            self.store.shared_heads(id),
             self.store.sync_cursor(),
             self.store.outbox().map(|o| o.len()),
+            self.store.wanted_whole(),
+            self.store
+                .quarantined()
+                .map(|q| q.iter().map(|e| e.reason.clone()).collect::<Vec<_>>()),
         ) + &format!(
             "\n    events: {:?}",
             held.map(|(_, e)| e).unwrap_or_default()

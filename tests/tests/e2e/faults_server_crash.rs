@@ -63,8 +63,10 @@ fn killed_under_sync_load(backend: Backend, kills: usize) {
         let restarted = deployment.serve();
         crew.settle(&base, Duration::from_secs(60))
             .unwrap_or_else(|e| panic!("{backend:?}, after restart {kill}: {e}"));
-        crew.converged()
-            .unwrap_or_else(|e| panic!("{backend:?}, after restart {kill}: {e}"));
+        crew.converged().unwrap_or_else(|e| {
+            let server_side = server_view(&deployment, &rt, &crew, &e);
+            panic!("{backend:?}, after restart {kill}: {e}\n{server_side}")
+        });
         server = Some(restarted);
     }
     // The end: the phones work on without kills until the referee has judged a case (a
@@ -108,6 +110,51 @@ fn killed_under_sync_load(backend: Backend, kills: usize) {
         "the scheduler wrote deadline events: {tally:?}"
     );
     assert!(tally.verdicts > 0, "the referee wrote verdicts: {tally:?}");
+}
+
+/// What the server holds of the case a convergence failure names (its message starts
+/// with the case id): each change's sequence number and sender, the document's heads, and
+/// the heads the server believes each phone has. The server keeps running meanwhile; the
+/// embedded database is read beside it.
+fn server_view(
+    deployment: &Deployment,
+    rt: &tokio::runtime::Runtime,
+    crew: &Crew,
+    error: &str,
+) -> String {
+    let Some(id) = error
+        .split(':')
+        .next()
+        .and_then(|s| uuid::Uuid::parse_str(s.trim()).ok())
+    else {
+        return String::new();
+    };
+    let state = deployment.open_state(rt);
+    let hex = |h: &[u8; 32]| h.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let mut out = format!(
+        "server side of {id}: head seq {:?}\n  changes (seq, user, device, arrived): {:?}\n",
+        rt.block_on(state.docs.head_seq()),
+        rt.block_on(state.docs.origins(id))
+    );
+    if let Ok(Some(stored)) = rt.block_on(state.docs.load_doc(id)) {
+        let actor = fieldloop_core::doc::actor_for(&uuid::Uuid::nil());
+        let heads = stored.load(&actor).map(|mut d| {
+            let mut h = fieldloop_core::doc::heads_to_hex(&d.heads());
+            h.sort();
+            h
+        });
+        out += &format!("  heads {heads:?}, last seq {}\n", stored.last_seq);
+    }
+    for (user, device) in crew.devices() {
+        let known = rt.block_on(state.docs.device_heads(device.clone(), vec![id]));
+        let known = known.map(|rows| {
+            rows.into_iter()
+                .flat_map(|(_, heads)| heads.iter().map(hex).collect::<Vec<_>>())
+                .collect::<Vec<_>>()
+        });
+        out += &format!("  believed held by {user} ({device}): {known:?}\n");
+    }
+    out
 }
 
 #[test]

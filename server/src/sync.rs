@@ -35,7 +35,11 @@
 //! and a later one reaching that cursor must not confirm what it never carried). A
 //! response that leaves the cursor where it was keeps nothing pending. Known heads →
 //! only the changes after them; none, or asked in `want_full` → the whole document. A
-//! document whose heads the device already has is skipped.
+//! document whose heads the device already has is skipped. The documents past the cursor
+//! are listed before any copy is read, and every copy sent is read through at least its
+//! listed sequence number, so the cursor passes only what the answer carries (except a
+//! refused document, whose copy is read while judging: RELIABILITY.md §1 says when
+//! that falls short).
 //!
 //! Repeating a request changes nothing: pushes the server has are only acknowledged,
 //! pending heads are not confirmed by the same cursor, so the same answer comes back.

@@ -312,20 +312,18 @@ async fn load_missing(state: &AppState, inner: &mut Inner, ids: &[Uuid]) -> Resu
         .filter(|id| !inner.docs.contains_key(id))
         .copied()
         .collect();
-    let mut unkept = Vec::new();
-    let kept_wanted = if state.evaluation_cache.whole_documents_only {
-        unkept = missing;
-        &[][..]
+    let (kept_wanted, mut unkept) = if state.evaluation_cache.whole_documents_only {
+        (Vec::new(), missing)
     } else {
-        &missing[..]
+        (missing, Vec::new())
     };
     // Two batches in flight: one decodes on a blocking thread while the next is read and
     // decoded on another, so both cores work.
-    let owned: Vec<Vec<Uuid>> = kept_wanted
+    let batches: Vec<Vec<Uuid>> = kept_wanted
         .chunks(KEPT_BATCH)
         .map(<[Uuid]>::to_vec)
         .collect();
-    let mut batches = futures_util::stream::iter(owned)
+    let mut batches = futures_util::stream::iter(batches)
         .map(|batch| async move {
             let decoded = read_kept(state, &batch).await;
             (batch, decoded)

@@ -120,8 +120,12 @@ pub async fn keep_missing_snapshots(
             let folded = stored.load(&actor).and_then(|doc| doc.snapshot());
             let bytes = match folded.map(|s| encode(&s)) {
                 Ok(Some(bytes)) => bytes,
-                // The evaluation keeps loading such a document whole, and says why.
-                Ok(None) | Err(_) => continue,
+                // Left without one: the evaluation keeps loading it whole.
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(doc = %id, error = %e, "no snapshot kept: does not fold");
+                    continue;
+                }
             };
             if docs.keep_snapshot_if_current(id, seq, bytes).await? {
                 kept += 1;

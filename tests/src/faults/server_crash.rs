@@ -214,12 +214,12 @@ impl Crew {
 
     /// After a settle: every phone pushed everything, and every phone that holds a case
     /// holds the same heads of it.
-    pub fn converged(&self) -> Result<(), String> {
+    pub fn converged(&self) -> Result<(), Divergence> {
         let mut heads: BTreeMap<Uuid, (usize, Vec<String>)> = BTreeMap::new();
         for (n, phone) in self.phones.iter().enumerate() {
             let who = &phone.principal.user_id;
             if !phone.store.outbox().map_err(|e| e.to_string())?.is_empty() {
-                return Err(format!("{who}: outbox not empty after settling"));
+                return Err(format!("{who}: outbox not empty after settling").into());
             }
             if !phone
                 .store
@@ -227,12 +227,12 @@ impl Crew {
                 .map_err(|e| e.to_string())?
                 .is_empty()
             {
-                return Err(format!("{who}: photos still to upload after settling"));
+                return Err(format!("{who}: photos still to upload after settling").into());
             }
             for id in self.ledger.ids() {
                 if !phone.store.contains_doc(id).map_err(|e| e.to_string())? {
                     if matches!(phone.post, Post::Dispatcher) {
-                        return Err(format!("{who} lacks case {id}"));
+                        return Err(format!("{who} lacks case {id}").into());
                     }
                     continue;
                 }
@@ -241,11 +241,14 @@ impl Crew {
                 mine.sort();
                 match heads.get(&id) {
                     Some((other, theirs)) if *theirs != mine => {
-                        return Err(format!(
-                            "{id}: two phones hold different heads\n{}\n{}",
-                            self.phones[*other].describe(id),
-                            phone.describe(id)
-                        ));
+                        return Err(Divergence {
+                            case: Some(id),
+                            report: format!(
+                                "{id}: two phones hold different heads\n{}\n{}",
+                                self.phones[*other].describe(id),
+                                phone.describe(id)
+                            ),
+                        });
                     }
                     Some(_) => {}
                     None => {
@@ -281,6 +284,26 @@ impl Crew {
         self.phones
             .iter()
             .fold((0, 0), |(s, c), p| (s + p.syncs, c + p.cut))
+    }
+}
+
+/// Why the crew has not converged: the report, and the case two phones disagree on when
+/// that is the cause (the caller adds the server's side of it).
+#[derive(Debug)]
+pub struct Divergence {
+    pub case: Option<Uuid>,
+    pub report: String,
+}
+
+impl From<String> for Divergence {
+    fn from(report: String) -> Divergence {
+        Divergence { case: None, report }
+    }
+}
+
+impl std::fmt::Display for Divergence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.report)
     }
 }
 

@@ -64,7 +64,10 @@ fn killed_under_sync_load(backend: Backend, kills: usize) {
         crew.settle(&base, Duration::from_secs(60))
             .unwrap_or_else(|e| panic!("{backend:?}, after restart {kill}: {e}"));
         crew.converged().unwrap_or_else(|e| {
-            let server_side = server_view(&deployment, &rt, &crew, &e);
+            let server_side = e
+                .case
+                .map(|case| server_view(&deployment, &rt, &crew, case))
+                .unwrap_or_default();
             panic!("{backend:?}, after restart {kill}: {e}\n{server_side}")
         });
         server = Some(restarted);
@@ -112,23 +115,15 @@ fn killed_under_sync_load(backend: Backend, kills: usize) {
     assert!(tally.verdicts > 0, "the referee wrote verdicts: {tally:?}");
 }
 
-/// What the server holds of the case a convergence failure names (its message starts
-/// with the case id): each change's sequence number and sender, the document's heads, and
-/// the heads the server believes each phone has. The server keeps running meanwhile; the
-/// embedded database is read beside it.
+/// What the server holds of the case a convergence failure names: each change's sequence
+/// number and sender, the document's heads, and the heads the server believes each phone
+/// has. The server keeps running meanwhile; the embedded database is read beside it.
 fn server_view(
     deployment: &Deployment,
     rt: &tokio::runtime::Runtime,
     crew: &Crew,
-    error: &str,
+    id: uuid::Uuid,
 ) -> String {
-    let Some(id) = error
-        .split(':')
-        .next()
-        .and_then(|s| uuid::Uuid::parse_str(s.trim()).ok())
-    else {
-        return String::new();
-    };
     let state = deployment.open_state(rt);
     let hex = |h: &[u8; 32]| h.iter().map(|b| format!("{b:02x}")).collect::<String>();
     let mut out = format!(

@@ -246,14 +246,18 @@ async fn prepare_documents(
         )
         .await?;
     }
-    write_snapshots(tx, changes).await
+    Ok(())
 }
 
 /// Keeps each document's snapshot from its last change in the batch, or drops the kept
 /// one when that change carries none. Before the counter is taken: no writer waits on it.
-async fn write_snapshots(tx: &Transaction<'_>, changes: &[NewChange]) -> Result<()> {
+async fn write_snapshots(
+    tx: &Transaction<'_>,
+    changes: &[NewChange],
+    last_of_doc: &[usize],
+) -> Result<()> {
     let (mut kept_ids, mut kept, mut dropped) = (Vec::new(), Vec::new(), Vec::new());
-    for n in last_of_each_doc(changes.iter().map(|c| c.doc_id)) {
+    for &n in last_of_doc {
         let change = &changes[n];
         match &change.snapshot {
             Some(bytes) => {
@@ -290,7 +294,11 @@ fn last_of_each_doc(ids: impl DoubleEndedIterator<Item = Uuid> + ExactSizeIterat
 /// change rows, each document's `last_seq`, its projection from its last change) in one
 /// statement. The counter's row lock is held from here to the commit: sequence numbers
 /// become visible in order, and every writer waits on it only for this step.
-async fn write_sequenced(tx: &Transaction<'_>, changes: &[NewChange]) -> Result<Vec<Seq>> {
+async fn write_sequenced(
+    tx: &Transaction<'_>,
+    changes: &[NewChange],
+    last_of_doc: &[usize],
+) -> Result<Vec<Seq>> {
     let count = changes.len() as Seq;
     let last: Seq = tx
         .query_one_prepared(
@@ -308,8 +316,6 @@ async fn write_sequenced(tx: &Transaction<'_>, changes: &[NewChange]) -> Result<
         .map(|c| c.origin.device_id.as_deref())
         .collect();
     let arrivals: Vec<Millis> = changes.iter().map(|c| c.origin.arrived_at).collect();
-    // A document changed twice in one transaction keeps the projection of its last change.
-    let last_of_doc = last_of_each_doc(changes.iter().map(|c| c.doc_id));
     let pick = |n: &usize| &changes[*n];
     let p_ids: Vec<Uuid> = last_of_doc.iter().map(|n| pick(n).doc_id).collect();
     let p_kinds = last_of_doc
@@ -413,10 +419,16 @@ impl PgStore {
             Some(bases) => bases.iter().map(|&base| base == 0).collect(),
             None => vec![false; changes.len()],
         };
+        // A document changed twice in one transaction keeps the projection and snapshot of
+        // its last change.
+        let last_of_doc = last_of_each_doc(changes.iter().map(|c| c.doc_id));
         prepare_documents(&tx, &changes, &decided_absent)
             .await
             .map_err(|e| decide_again(changes[0].doc_id, e))?;
-        let seqs = write_sequenced(&tx, &changes)
+        write_snapshots(&tx, &changes, &last_of_doc)
+            .await
+            .map_err(|e| decide_again(changes[0].doc_id, e))?;
+        let seqs = write_sequenced(&tx, &changes, &last_of_doc)
             .await
             .map_err(|e| decide_again(changes[0].doc_id, e))?;
         // The audit lock is the last one taken: after the document rows and the counter.

@@ -37,9 +37,9 @@
 //! only the changes after them; none, or asked in `want_full` → the whole document. A
 //! document whose heads the device already has is skipped. The documents past the cursor
 //! are listed before any copy is read, and every copy sent is read through at least its
-//! listed sequence number, so the cursor passes only what the answer carries (except a
-//! refused document, whose copy is read while judging: RELIABILITY.md §1 says when
-//! that falls short).
+//! listed sequence number, so the cursor passes only what the answer carries. A refused
+//! document's copy is read while judging; when the listing finds it changed since, the
+//! copy is read again through the listed number.
 //!
 //! Repeating a request changes nothing: pushes the server has are only acknowledged,
 //! pending heads are not confirmed by the same cursor, so the same answer comes back.
@@ -181,8 +181,7 @@ pub async fn handle(state: &AppState, auth: &Auth, request: SyncRequest) -> Resu
         version: wire::PROTOCOL_VERSION,
         ..SyncResponse::default()
     };
-    let behind = apply_pushes(state, auth, &device, request.pushes, &mut response).await?;
-    let skip: HashSet<Uuid> = response.rejections.iter().map(|r| r.id).collect();
+    let pushed = apply_pushes(state, auth, &device, request.pushes, &mut response).await?;
     collect_updates(
         state,
         &auth.principal,
@@ -190,10 +189,10 @@ pub async fn handle(state: &AppState, auth: &Auth, request: SyncRequest) -> Resu
         Wanted {
             cursor,
             full: &request.want_full,
-            behind: &behind,
+            behind: &pushed.behind,
             page_bytes: request.page_bytes.min(MAX_PAGE_BYTES),
         },
-        &skip,
+        &pushed.copies_read_at,
         &mut response,
     )
     .await?;
@@ -210,7 +209,8 @@ enum PushOutcome {
         ack: Ack,
         behind: Option<Vec<ChangeHash>>,
     },
-    Reject(Rejection),
+    /// `base`: the document's sequence number its server copy (if any) was read at.
+    Reject { rejection: Rejection, base: Seq },
     /// New changes to store; acknowledged once stored. `base` is the document's sequence
     /// number they were judged on (0: new document).
     Accept {
@@ -234,14 +234,30 @@ fn reject(
     id: Uuid,
     kind: RejectionKind,
     reason: impl Into<String>,
-    copy: Option<&mut Doc>,
+    copy: Option<(&mut Doc, Seq)>,
 ) -> PushOutcome {
-    PushOutcome::Reject(Rejection {
-        id,
-        kind,
-        reason: reason.into(),
-        server_copy: copy.map(|doc| doc.save_uncompressed()),
-    })
+    let (server_copy, base) = match copy {
+        Some((doc, base)) => (Some(doc.save_uncompressed()), base),
+        None => (None, 0),
+    };
+    PushOutcome::Reject {
+        rejection: Rejection {
+            id,
+            kind,
+            reason: reason.into(),
+            server_copy,
+        },
+        base,
+    }
+}
+
+/// What a request's pushes leave for its answer to send.
+struct Pushed {
+    /// Acknowledged documents the device is behind on, with the device's heads.
+    behind: Vec<(Uuid, Vec<ChangeHash>)>,
+    /// Refused documents whose rejection carries the server's copy, with the sequence
+    /// number that copy was read at.
+    copies_read_at: HashMap<Uuid, Seq>,
 }
 
 async fn apply_pushes(
@@ -250,9 +266,12 @@ async fn apply_pushes(
     device: &str,
     pushes: Vec<DocPush>,
     response: &mut SyncResponse,
-) -> Result<Vec<(Uuid, Vec<ChangeHash>)>> {
+) -> Result<Pushed> {
     if pushes.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Pushed {
+            behind: Vec::new(),
+            copies_read_at: HashMap::new(),
+        });
     }
     let origin = Origin {
         user_id: auth.principal.user_id.clone(),
@@ -261,6 +280,13 @@ async fn apply_pushes(
     };
     let judged = retry_stale(|| judge_and_store(state, &auth.principal, &origin, &pushes)).await?;
     response.acks.extend(judged.acks);
+    let copies_read_at = judged
+        .rejections
+        .iter()
+        .zip(&judged.rejection_bases)
+        .filter(|(r, _)| r.server_copy.is_some())
+        .map(|(r, &base)| (r.id, base))
+        .collect();
     crate::audit_trail::rejected_changes(state, &origin, &judged.rejections).await;
     response.rejections.extend(judged.rejections);
     if !judged.accepted.is_empty() {
@@ -283,7 +309,10 @@ async fn apply_pushes(
         .docs
         .set_device_heads(device.to_owned(), known)
         .await?;
-    Ok(judged.behind)
+    Ok(Pushed {
+        behind: judged.behind,
+        copies_read_at,
+    })
 }
 
 /// What one judging of a request's pushes decided and stored.
@@ -293,6 +322,8 @@ struct Judged {
     /// device's heads: they are sent in the same answer whatever the cursor says.
     behind: Vec<(Uuid, Vec<ChangeHash>)>,
     rejections: Vec<Rejection>,
+    /// Beside each rejection, the sequence number its server copy was read at.
+    rejection_bases: Vec<Seq>,
     accepted: Vec<AcceptedDoc>,
 }
 
@@ -310,6 +341,7 @@ async fn judge_and_store(
         acks: Vec::new(),
         behind: Vec::new(),
         rejections: Vec::new(),
+        rejection_bases: Vec::new(),
         accepted: Vec::new(),
     };
     let mut to_store = Vec::new();
@@ -330,7 +362,10 @@ async fn judge_and_store(
                 judged.behind.extend(behind.map(|heads| (ack.id, heads)));
                 judged.acks.push(ack);
             }
-            PushOutcome::Reject(rejection) => judged.rejections.push(rejection),
+            PushOutcome::Reject { rejection, base } => {
+                judged.rejections.push(rejection);
+                judged.rejection_bases.push(base);
+            }
             PushOutcome::Accept {
                 change,
                 ack,
@@ -418,7 +453,7 @@ async fn judge_push(
             id,
             RejectionKind::Malformed,
             format!("the changes do not load: {e}"),
-            before.as_mut(),
+            before.as_mut().map(|doc| (doc, base)),
         ));
     }
     let shared = heads_from_wire(&push.shared_heads);
@@ -431,7 +466,7 @@ async fn judge_push(
                 "{} change(s) the push builds on are unknown to the server: merge its copy and push again",
                 missing.len()
             ),
-            before.as_mut(),
+            before.as_mut().map(|doc| (doc, base)),
         ));
     }
     match after.header() {
@@ -444,7 +479,7 @@ async fn judge_push(
                     "the header names {} ({:?}), the push {id} ({:?})",
                     h.id, h.kind, push.kind
                 ),
-                before.as_mut(),
+                before.as_mut().map(|doc| (doc, base)),
             ))
         }
         Err(e) => {
@@ -452,7 +487,7 @@ async fn judge_push(
                 id,
                 RejectionKind::Malformed,
                 format!("no readable header: {e}"),
-                before.as_mut(),
+                before.as_mut().map(|doc| (doc, base)),
             ))
         }
     }
@@ -478,7 +513,7 @@ async fn judge_push(
                     id,
                     RejectionKind::Forbidden,
                     rejection.reason,
-                    before.as_mut(),
+                    before.as_mut().map(|doc| (doc, base)),
                 ))
             }
         };
@@ -492,7 +527,7 @@ async fn judge_push(
             id,
             RejectionKind::Malformed,
             reason,
-            before.as_mut(),
+            before.as_mut().map(|doc| (doc, base)),
         ));
     }
     let known: HashSet<Uuid> = before_snapshot
@@ -637,13 +672,45 @@ pub(crate) fn in_scope(principal: &Principal, projection: &Projection) -> bool {
         || has(&j.segments, &f.segment)
 }
 
+/// Reads again, through its listed sequence number, the copy of each refused document
+/// that changed after the copy was read while judging: the cursor passes the listed
+/// number and the device takes the copy as the server's document (with nothing to push,
+/// it would never be sent the change in between).
+async fn refresh_refused_copies(
+    state: &AppState,
+    listed: &HashMap<Uuid, Seq>,
+    copies_read_at: &HashMap<Uuid, Seq>,
+    rejections: &mut [Rejection],
+) -> Result<()> {
+    for rejection in rejections {
+        let (Some(&read_at), Some(&listed_at)) =
+            (copies_read_at.get(&rejection.id), listed.get(&rejection.id))
+        else {
+            continue;
+        };
+        if listed_at <= read_at {
+            continue;
+        }
+        let fresh = state
+            .doc_cache
+            .read(&*state.docs, rejection.id, Some(listed_at), |doc, _| {
+                doc.save_uncompressed()
+            })
+            .await?;
+        if let Some(copy) = fresh {
+            rejection.server_copy = Some(copy);
+        }
+    }
+    Ok(())
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn collect_updates(
     state: &AppState,
     principal: &Principal,
     device: &str,
     wanted: Wanted<'_>,
-    skip: &HashSet<Uuid>,
+    copies_read_at: &HashMap<Uuid, Seq>,
     response: &mut SyncResponse,
 ) -> Result<()> {
     let Wanted {
@@ -668,9 +735,11 @@ async fn collect_updates(
         )
         .await?;
     let listed: HashMap<Uuid, Seq> = changed.iter().map(|p| (p.doc_id, p.seq)).collect();
+    refresh_refused_copies(state, &listed, copies_read_at, &mut response.rejections).await?;
     let mut total = 0usize;
     let mut sent = Vec::new();
-    let mut done: HashSet<Uuid> = skip.clone();
+    // A refused document travels as its rejection's copy, never as an update too.
+    let mut done: HashSet<Uuid> = response.rejections.iter().map(|r| r.id).collect();
 
     // Documents asked for whole come first, whatever their sequence number, if in scope.
     for &id in want_full.iter().take(MAX_PAGE_DOCS) {

@@ -3,6 +3,7 @@
 //! same client a phone uses.
 
 pub mod faults;
+pub mod store_hooks;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,7 +23,7 @@ use fieldloop_server::clock::ManualClock;
 use fieldloop_server::serve::{start, RunningServer};
 use fieldloop_server::storage::open::Location;
 use fieldloop_server::storage::s3_blobs::S3Settings;
-use fieldloop_server::storage::{Origin, Projection, Seq};
+use fieldloop_server::storage::{DocStore, Origin, Projection, Seq};
 use fieldloop_server::{app, AppState, Config};
 use tokio::runtime::Runtime;
 use uuid::Uuid;
@@ -72,6 +73,18 @@ pub struct Backing {
 impl TestServer {
     pub fn start() -> TestServer {
         TestServer::start_in(tempfile::tempdir().expect("temp dir"))
+    }
+
+    /// A server whose document store is `wrap`ped (a test's hook around some calls).
+    pub fn start_wrapping_docs(
+        wrap: impl FnOnce(Arc<dyn DocStore>) -> Arc<dyn DocStore>,
+    ) -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let clock = Arc::new(ManualClock::new(T0));
+        let mut state =
+            AppState::embedded(dir.path(), clock.clone(), Config::default()).expect("server state");
+        state.docs = wrap(state.docs.clone());
+        TestServer::serve(state, clock, runtime(), dir)
     }
 
     /// A server on the data directory `dir` (a fresh one, or one restored from a backup).

@@ -2,12 +2,16 @@
 //! files, the core's sync client.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
-use fieldloop_core::case::events::Reason;
+use fieldloop_core::case::events::{Reason, Supervision};
 use fieldloop_core::case::CaseEvent;
-use fieldloop_core::doc::{heads_to_hex, EvidenceStage};
+use fieldloop_core::doc::{heads_to_hex, Doc, DocKind, EvidenceStage};
 use fieldloop_core::sync::client::{SyncClient, SyncReport};
 use fieldloop_core::sync::wire::{self, SyncRequest, SyncResponse, PROTOCOL_VERSION};
+use fieldloop_core::time::Millis;
+use fieldloop_server::projection::change_of;
+use fieldloop_server::storage::{NewChange, Origin};
 use fieldloop_tests::*;
 use uuid::Uuid;
 
@@ -185,9 +189,15 @@ fn concurrent_offline_edits_on_two_devices_end_in_the_same_state() {
 /// handler's phone synced at 00:06.
 fn dispatched_to_the_handler() -> (TestServer, Device, Uuid) {
     let server = TestServer::with_street_people();
-    let mut inspector = Device::login(&server, "inspector");
-    let mut dispatcher = Device::login(&server, "dispatcher");
-    let mut handler = Device::login(&server, "handler");
+    let (_, handler, id) = dispatched_on(&server);
+    (server, handler, id)
+}
+
+/// [`dispatched_to_the_handler`] on `server`: the dispatcher's and the handler's phones.
+fn dispatched_on(server: &TestServer) -> (Device, Device, Uuid) {
+    let mut inspector = Device::login(server, "inspector");
+    let mut dispatcher = Device::login(server, "dispatcher");
+    let mut handler = Device::login(server, "handler");
     let id = report_case(&mut inspector, GRID, minutes(0));
     inspector.sync(minutes(1));
     dispatcher.sync(minutes(2));
@@ -195,7 +205,7 @@ fn dispatched_to_the_handler() -> (TestServer, Device, Uuid) {
     dispatcher.act(id, dispatch(UNIT), minutes(4));
     dispatcher.sync(minutes(5));
     handler.sync(minutes(6));
-    (server, handler, id)
+    (dispatcher, handler, id)
 }
 
 #[test]
@@ -846,4 +856,135 @@ fn a_push_from_a_phone_behind_on_the_document_is_answered_with_the_rest() {
     );
     assert_eq!(device_heads(&reader, case), server_heads(&server, case));
     assert!(reader.store.outbox().unwrap().is_empty());
+}
+
+/// A server whose store can be armed with a change to store just before an answer lists
+/// the documents changed past the cursor (another handler's acceptance at that instant).
+fn server_with_a_change_before_listing() -> (TestServer, Arc<store_hooks::BeforeListing>) {
+    let hook = std::sync::OnceLock::new();
+    let server = TestServer::start_wrapping_docs(|docs| {
+        let wrapped = store_hooks::BeforeListing::new(docs);
+        hook.set(wrapped.clone()).ok();
+        wrapped
+    });
+    server.add_street_people();
+    let hook = hook.into_inner().expect("the server wrapped its store");
+    (server, hook)
+}
+
+/// The change `author`'s phone would make with `edit` on the server's copy of `id`, as
+/// the server stores it.
+fn change_on_server_copy(
+    server: &TestServer,
+    author: &Device,
+    id: Uuid,
+    at: Millis,
+    edit: impl FnOnce(&mut Doc),
+) -> NewChange {
+    let mut stored = server.doc(id).unwrap();
+    let before = stored.heads();
+    let mut doc = Doc::load(&stored.save(), author.store.actor()).unwrap();
+    edit(&mut doc);
+    change_of(
+        (id, DocKind::Case),
+        &doc.snapshot().unwrap(),
+        doc.save_after(&before),
+        Origin {
+            user_id: author.principal.user_id.clone(),
+            device_id: Some(author.store.device_id().to_string()),
+            arrived_at: at,
+        },
+        &server.state.reference.current(),
+    )
+}
+
+/// A phone pushing while behind is sent the rest of the document, read after the
+/// listing: a change stored between the push's judging and the listing is in it, though
+/// the cursor passes it (failed before `aa14b71`, which read that copy first).
+#[test]
+fn a_push_from_a_phone_behind_gets_the_change_stored_before_the_listing() {
+    let (server, hook) = server_with_a_change_before_listing();
+    let mut inspector = Device::login(&server, "inspector");
+    let mut reader = Device::login(&server, "dispatcher");
+    let case = report_case(&mut inspector, GRID, minutes(0));
+    inspector.sync(minutes(1));
+    reader.sync(minutes(1));
+    edit(&mut inspector, case, "description", "垃圾堆了三天");
+    inspector.sync(minutes(2));
+    // Behind on the edit, with a cursor past it: only the push brings it the rest.
+    reader.store.set_sync_cursor(server.head_seq()).unwrap();
+    reader.store.record_shared(case, &[]).unwrap();
+    hook.arm(change_on_server_copy(
+        &server,
+        &inspector,
+        case,
+        minutes(3),
+        |doc| doc.set_field("address", "三里屯路口").unwrap(),
+    ));
+
+    let report = reader.sync(minutes(3));
+    assert!(!hook.armed(), "the edit was stored before the listing");
+    assert!(report.complete, "{report:?}");
+    assert_eq!(device_heads(&reader, case), server_heads(&server, case));
+    assert_eq!(
+        reader
+            .store
+            .load_doc(case)
+            .unwrap()
+            .field("address")
+            .unwrap()
+            .as_deref(),
+        Some("三里屯路口")
+    );
+}
+
+/// A refused push is answered with the server's copy, which the phone takes as the
+/// document. When another device's change is stored between the judging (where that copy
+/// is read) and the answer's listing (which moves the cursor past it), the copy must
+/// carry that change: a phone with nothing of its own to push again would never be sent
+/// it otherwise.
+#[test]
+fn a_refused_push_answers_with_a_copy_that_holds_what_its_cursor_passes() {
+    let (server, hook) = server_with_a_change_before_listing();
+    let (dispatcher, mut handler, id) = dispatched_on(&server);
+
+    // The handler rewrites what the inspector reported (refused) and does nothing else.
+    let mut doc = handler.store.load_doc(id).unwrap();
+    doc.set_field("description", "没有问题").unwrap();
+    handler.save(&mut doc);
+
+    // The dispatcher's 督办, stored while the handler's push is judged.
+    let event = CaseEvent::Supervised(Supervision {
+        reason: "市民再次投诉".into(),
+        due: Some(minutes(60)),
+        automatic: false,
+    })
+    .to_event(
+        Uuid::now_v7(),
+        minutes(7),
+        &dispatcher.principal.user_id,
+        dispatcher.principal.role,
+    )
+    .unwrap();
+    hook.arm(change_on_server_copy(
+        &server,
+        &dispatcher,
+        id,
+        minutes(7),
+        |doc| doc.append_event(&event).unwrap(),
+    ));
+
+    let report = handler.sync(minutes(8));
+    assert!(!hook.armed(), "the 督办 was stored before the listing");
+    assert_eq!(
+        (report.docs_rejected, report.quarantined),
+        (1, 1),
+        "{report:?}"
+    );
+    assert!(
+        handler.event_ids(id).contains(&event.id),
+        "the phone holds the 督办 its cursor passed"
+    );
+    assert_eq!(device_heads(&handler, id), server_heads(&server, id));
+    assert!(handler.store.outbox().unwrap().is_empty());
 }

@@ -19,7 +19,7 @@ use serde::Serialize;
 use crate::error::{BenchError, Result};
 use crate::fleet::{now_millis, Device, T0};
 use crate::server::Server;
-use crate::stats::percentile;
+use crate::stats::{median, percentile};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct LoadFigures {
@@ -36,6 +36,25 @@ pub struct LoadFigures {
     /// CPU seconds of this process (the simulated phones: edits, durable saves, applying
     /// the answers to their stores), which shares the machine's cores with the server.
     pub devices_cpu_s: f64,
+}
+
+/// The median of each figure over `runs` of one pace (each figure on its own: the
+/// median p99 need not come from the run with the median p50).
+pub fn median_figures(runs: &[LoadFigures]) -> LoadFigures {
+    let m = |f: &dyn Fn(&LoadFigures) -> f64| median(&runs.iter().map(f).collect::<Vec<_>>());
+    LoadFigures {
+        devices: runs.first().map_or(0, |r| r.devices),
+        pace_ms: runs.first().map_or(0, |r| r.pace_ms),
+        seconds: m(&|r| r.seconds),
+        requests: m(&|r| r.requests as f64) as usize,
+        requests_per_s: m(&|r| r.requests_per_s),
+        p50_ms: m(&|r| r.p50_ms),
+        p99_ms: m(&|r| r.p99_ms),
+        max_ms: m(&|r| r.max_ms),
+        server_cpu_s: m(&|r| r.server_cpu_s),
+        server_peak_rss_mb: m(&|r| r.server_peak_rss_mb),
+        devices_cpu_s: m(&|r| r.devices_cpu_s),
+    }
 }
 
 /// One fleet of `devices` on `server`, measured at each pace of `paces` in turn.

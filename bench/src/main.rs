@@ -274,36 +274,49 @@ fn load_section(common: &Common, args: &LoadArgs, table: &mut Vec<String>) -> Re
         paces.push(0);
     }
     for &devices in &args.devices {
-        let mut servers = vec![Server::start(&binary, &backend)?];
-        for _ in 1..args.instances {
-            let another = servers[0].another_instance(&binary)?;
-            servers.push(another);
-        }
-        // A sync failing under the load (a client timeout) is the figure of that count;
-        // the other counts are still measured.
-        let figures = match load::run(&servers, devices, &paces, Duration::from_secs(args.seconds))
-        {
-            Ok(figures) => figures,
-            Err(e) => {
-                eprintln!("load {devices} devices: failed: {e}");
-                table.push(format!(
-                    "| §3 load {devices} dev | {} | failed: {e} |",
-                    backend.name()
-                ));
-                out.push(json!({"backend": backend.name(), "instances": args.instances, "devices": devices, "failed": e.to_string()}));
-                continue;
+        // Each run on a fresh server (and a fresh database on PostgreSQL): one pace's
+        // figures per run, then their medians.
+        let mut runs: Vec<Vec<load::LoadFigures>> = Vec::new();
+        let mut failure = None;
+        for _ in 0..common.runs.max(1) {
+            let mut servers = vec![Server::start(&binary, &backend)?];
+            for _ in 1..args.instances {
+                let another = servers[0].another_instance(&binary)?;
+                servers.push(another);
             }
-        };
-        for f in figures {
+            // A sync failing under the load (a client timeout) is the figure of that
+            // count; the other counts are still measured.
+            match load::run(&servers, devices, &paces, Duration::from_secs(args.seconds)) {
+                Ok(figures) => runs.push(figures),
+                Err(e) => {
+                    failure = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        if let Some(e) = failure {
+            eprintln!("load {devices} devices: failed: {e}");
+            table.push(format!(
+                "| §3 load {devices} dev | {} | failed (run {} of {}): {e} |",
+                backend.name(),
+                runs.len() + 1,
+                common.runs
+            ));
+            out.push(json!({"backend": backend.name(), "instances": args.instances, "devices": devices, "failed": e, "runs_before": runs}));
+            continue;
+        }
+        for (i, &pace_ms) in paces.iter().enumerate() {
+            let of_pace: Vec<load::LoadFigures> = runs.iter().map(|r| r[i].clone()).collect();
+            let f = load::median_figures(&of_pace);
             eprintln!("load: {f:?}");
             table.push(format!(
-                "| §3 load {devices} dev, {} | {} | p50 {:.1} ms, p99 {:.1} ms (max {:.0}) | {:.0} req/s | server CPU {:.1} s of {:.0} s, RSS {:.0} MB | devices' CPU {:.1} s |",
-                if f.pace_ms == 0 { "closed loop".to_owned() } else { format!("1 sync / {} ms each", f.pace_ms) },
+                "| §3 load {devices} dev, {} | {} | p50 {:.1} ms, p99 {:.1} ms (max {:.0}) | {:.0} req/s | server CPU {:.1} s of {:.0} s, RSS {:.0} MB | devices' CPU {:.1} s | median of {} |",
+                if pace_ms == 0 { "closed loop".to_owned() } else { format!("1 sync / {pace_ms} ms each") },
                 if args.instances > 1 { format!("{} × {}", backend.name(), args.instances) } else { backend.name().to_owned() },
                 f.p50_ms, f.p99_ms, f.max_ms, f.requests_per_s,
-                f.server_cpu_s, f.seconds, f.server_peak_rss_mb, f.devices_cpu_s
+                f.server_cpu_s, f.seconds, f.server_peak_rss_mb, f.devices_cpu_s, of_pace.len()
             ));
-            out.push(json!({"backend": backend.name(), "instances": args.instances, "figures": f}));
+            out.push(json!({"backend": backend.name(), "instances": args.instances, "figures": f, "runs": of_pace}));
         }
     }
     Ok(json!(out))

@@ -32,6 +32,11 @@ pub enum FieldError {
     /// The device store failed (disk full, damaged file) or was closed.
     #[error("存储错误: {reason}")]
     Storage { reason: String },
+    /// The device's signing key, sealed by the system key store (Android Keystore, iOS
+    /// Keychain), cannot be opened: the store was left as it was. Not a reason to reinstall
+    /// (that makes a new device); the key store may be locked or changed.
+    #[error("设备签名密钥不可用，系统密钥库无法解开: {reason}")]
+    DeviceKeyUnavailable { reason: String },
     /// The work was cancelled through its handle; what was saved stays saved.
     #[error("已取消")]
     Cancelled,
@@ -54,6 +59,7 @@ impl From<Error> for FieldError {
                 reason: detail,
             },
             Error::Sync(text) => sync_error(text),
+            Error::DeviceKeyUnavailable(reason) => FieldError::DeviceKeyUnavailable { reason },
             Error::Automerge(e) => FieldError::Storage {
                 reason: format!("document: {e}"),
             },
@@ -116,6 +122,10 @@ mod tests {
                 "429 Too Many Requests too_many_attempts: x".into()
             )),
             FieldError::Server { .. }
+        ));
+        assert!(matches!(
+            FieldError::from(Error::DeviceKeyUnavailable("sealed".into())),
+            FieldError::DeviceKeyUnavailable { .. }
         ));
         match FieldError::from(Error::invalid("category", "unknown 99999")) {
             FieldError::InvalidInput { field, .. } => assert_eq!(field, "category"),

@@ -2,7 +2,9 @@
 //! on a store directory and a server URL; everything a person does in the field is a
 //! method on it, each a thin call into `fieldloop-core` (store, sync client, uploader,
 //! domain folds, verification pre-checks). Errors cross as one enum, [`FieldError`],
-//! mapped from core's error in one place (`error.rs`).
+//! mapped from core's error in one place (`error.rs`). The apps keep the device's evidence
+//! signing key sealed by the platform's key store through a [`KeyVault`] they implement
+//! (`vault.rs`, [`FieldPhone::open_with_vault`]).
 uniffi::setup_scaffolding!();
 
 // Ids cross as text; core registers the conversion, this crate borrows it.
@@ -21,6 +23,7 @@ mod reference;
 mod session;
 mod sites;
 mod sync;
+mod vault;
 
 pub use cases::{CaseDraft, CaseView, EvidencePhoto, PhotoInput, PositionFix, PrecheckReport};
 pub use duplicates::NearbyCase;
@@ -33,6 +36,7 @@ pub use reference::{CategoryView, ProjectView, ReferenceInfo};
 pub use session::{Me, Session};
 pub use sites::{InspectionView, NoticeView};
 pub use sync::{SyncHandle, SyncListener, SyncPhase, SyncProgress, SyncResult};
+pub use vault::{KeyVault, VaultError};
 
 /// The version of the core the app is running, so the app can show it in its about screen.
 #[uniffi::export]

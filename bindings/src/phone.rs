@@ -9,7 +9,7 @@ use fieldloop_core::case::CaseDoc;
 use fieldloop_core::doc::Doc;
 use fieldloop_core::media::{process_photo, PhotoLimits, ProcessOptions, ProcessedPhoto};
 use fieldloop_core::roles::Principal;
-use fieldloop_core::store::{NewPhoto, Store, StoreReader};
+use fieldloop_core::store::{KeySealer, NewPhoto, Store, StoreReader};
 use fieldloop_core::time::Millis;
 use fieldloop_core::{Error, PhotoProblem};
 use uuid::Uuid;
@@ -17,6 +17,7 @@ use uuid::Uuid;
 use crate::error::{poisoned, FieldError, Result};
 use crate::reference::Reference;
 use crate::session::SessionFile;
+use crate::vault::{KeyVault, VaultSealer};
 
 /// The time the phone stamps its events with. The apps pass none (the system clock);
 /// tests pass one that follows the server's simulated day.
@@ -70,7 +71,12 @@ pub struct FieldPhone {
 }
 
 impl FieldPhone {
-    fn open_in(dir: &str, server_url: &str, clock: Box<dyn PhoneClock>) -> Result<Arc<Self>> {
+    fn open_in(
+        dir: &str,
+        server_url: &str,
+        clock: Box<dyn PhoneClock>,
+        vault: Option<Arc<dyn KeyVault>>,
+    ) -> Result<Arc<Self>> {
         if server_url.is_empty() {
             return Err(FieldError::InvalidInput {
                 field: "server_url".into(),
@@ -79,7 +85,8 @@ impl FieldPhone {
         }
         let dir = PathBuf::from(dir);
         std::fs::create_dir_all(&dir).map_err(Error::from)?;
-        let store = Store::open(dir.join("device.db"))?;
+        let sealer = vault.map(|v| Arc::new(VaultSealer(v)) as Arc<dyn KeySealer>);
+        let store = Store::open_with_sealer(dir.join("device.db"), sealer)?;
         let reader = store.reader()?;
         let session = SessionFile::load(&dir)?;
         let reference = Arc::new(Reference::from_store(&store)?);
@@ -218,10 +225,12 @@ pub(crate) async fn read_photos(paths: Vec<String>) -> Result<Vec<ReadyPhoto>> {
 
 #[uniffi::export]
 impl FieldPhone {
-    /// Opens (or creates) the store in `store_dir` for the server at `server_url`.
+    /// Opens (or creates) the store in `store_dir` for the server at `server_url`. The
+    /// device's signing key is kept in the store in plain bytes: the apps open with
+    /// [`FieldPhone::open_with_vault`].
     #[uniffi::constructor]
     pub fn open(store_dir: String, server_url: String) -> Result<Arc<Self>> {
-        Self::open_in(&store_dir, &server_url, Box::new(SystemClock))
+        Self::open_in(&store_dir, &server_url, Box::new(SystemClock), None)
     }
 
     /// [`FieldPhone::open`] with the phone's clock supplied (tests, simulations).
@@ -231,7 +240,31 @@ impl FieldPhone {
         server_url: String,
         clock: Box<dyn PhoneClock>,
     ) -> Result<Arc<Self>> {
-        Self::open_in(&store_dir, &server_url, clock)
+        Self::open_in(&store_dir, &server_url, clock, None)
+    }
+
+    /// Opens the store with the device's signing key sealed by `vault` (the platform's key
+    /// store): a new key is stored only sealed, a plain one left by an earlier version is
+    /// sealed and erased, keeping the device's identity. A key the vault cannot open is
+    /// [`FieldError::DeviceKeyUnavailable`], and nothing in the store is changed.
+    #[uniffi::constructor]
+    pub fn open_with_vault(
+        store_dir: String,
+        server_url: String,
+        vault: Arc<dyn KeyVault>,
+    ) -> Result<Arc<Self>> {
+        Self::open_in(&store_dir, &server_url, Box::new(SystemClock), Some(vault))
+    }
+
+    /// [`FieldPhone::open_with_vault`] with the phone's clock supplied (tests, simulations).
+    #[uniffi::constructor]
+    pub fn open_with_vault_and_clock(
+        store_dir: String,
+        server_url: String,
+        vault: Arc<dyn KeyVault>,
+        clock: Box<dyn PhoneClock>,
+    ) -> Result<Arc<Self>> {
+        Self::open_in(&store_dir, &server_url, clock, Some(vault))
     }
 
     /// Closes the store: later calls answer `Storage`. Kotlin's `close()` / `.use {}`

@@ -47,6 +47,12 @@ pub enum Error {
     #[error("encoding: {0}")]
     Json(#[from] serde_json::Error),
 
+    /// The device's signing key is sealed by the platform's key store and cannot be
+    /// opened: no key store given, another key store, or one that fails. The store is left
+    /// as it was; a new key is never made in its place (it would be a new identity).
+    #[error("device key unavailable: {0}")]
+    DeviceKeyUnavailable(String),
+
     /// The network or the server failed; the work stays queued and is tried again.
     #[error("sync: {0}")]
     Sync(String),

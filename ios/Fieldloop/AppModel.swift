@@ -21,9 +21,26 @@ final class AppModel: ObservableObject {
     @Published var error: String?
     private var handle: SyncHandle?
 
-    init() {
-        phone = try! FieldPhone.open(storeDir: storeDirectory(), serverUrl: serverURL)
+    init(phone: FieldPhone) {
+        self.phone = phone
         me = try? phone.whoAmI()
+    }
+
+    /// Opens the store with the device's signing key sealed by the Keychain.
+    nonisolated static func openPhone() throws -> FieldPhone {
+        try FieldPhone.openWithVault(storeDir: storeDirectory(), serverUrl: serverURL, vault: KeychainVault())
+    }
+
+    /// The phone, or why it cannot open (the Keychain cannot unseal the device's key): the
+    /// app shows the reason instead of stopping.
+    nonisolated static func open() -> Result<FieldPhone, FieldError> {
+        do {
+            return .success(try openPhone())
+        } catch let e as FieldError {
+            return .failure(e)
+        } catch {
+            return .failure(.Storage(reason: "\(error)"))
+        }
     }
 
     func login(user: String, password: String) async {
@@ -67,7 +84,7 @@ final class AppModel: ObservableObject {
 
     nonisolated static func backgroundSync(task: BGProcessingTask) {
         let work = _Concurrency.Task {
-            let phone = try FieldPhone.open(storeDir: storeDirectory(), serverUrl: serverURL)
+            let phone = try AppModel.openPhone()
             _ = try await phone.syncNow()
         }
         task.expirationHandler = { work.cancel() }
@@ -115,6 +132,7 @@ enum Words {
         case .NotFound(let what): return "未找到: \(what)"
         case .Server(let reason): return "服务器拒绝: \(reason)"
         case .Storage(let reason): return "手机存储出错: \(reason)"
+        case .DeviceKeyUnavailable(let reason): return "设备签名密钥无法从系统密钥库取出, 取证照片无法签名. 请解锁手机后重新打开应用; 仍不行请联系管理员, 不要自行卸载重装: \(reason)"
         case .Cancelled: return "已取消"
         }
     }

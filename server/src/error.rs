@@ -140,7 +140,10 @@ impl ServerError {
                 },
                 Core::Json(e) => (StatusCode::BAD_REQUEST, "bad_json", e.to_string()),
                 Core::Automerge(e) => (StatusCode::BAD_REQUEST, "bad_document", e.to_string()),
-                Core::Sqlite(_) | Core::Io(_) | Core::Sync(_) => internal(),
+                // The server never opens a device store; a device key error is a bug here.
+                Core::Sqlite(_) | Core::Io(_) | Core::Sync(_) | Core::DeviceKeyUnavailable(_) => {
+                    internal()
+                }
             },
             // A versioned write lost every retry to other writers of the same document.
             ServerError::Storage(StoreError::Stale(id)) => (

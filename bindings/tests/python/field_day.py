@@ -153,6 +153,63 @@ def import_as_admin(url, kind, body):
         assert reply.status == 201, reply.status
 
 
+class PadVault(ffi.KeyVault):
+    """A stand-in for the platform key store: XOR with a pad behind a tag. Keeps the
+    secrets it sealed, so the test knows the bytes to look for on disk."""
+
+    def __init__(self, pad_byte):
+        self.pad = bytes((pad_byte + 7 * i) % 256 | 1 for i in range(32))
+        self.sealed = []
+
+    def seal(self, secret):
+        self.sealed.append(bytes(secret))
+        return b"pad1" + bytes(a ^ b for a, b in zip(secret, self.pad))
+
+    def unseal(self, sealed):
+        if not sealed.startswith(b"pad1"):
+            raise ffi.VaultError.Failed("not sealed by this pad")
+        return bytes(a ^ b for a, b in zip(sealed[4:], self.pad))
+
+
+class BrokenVault(ffi.KeyVault):
+    def seal(self, secret):
+        raise RuntimeError("keystore gone")
+
+    def unseal(self, sealed):
+        raise RuntimeError("keystore gone")
+
+
+def sealed_device_key(day):
+    """The device key sealed by a Python vault: only the sealed form on disk, the same
+    device when reopened, a typed error (and nothing changed) with another vault or none."""
+    store = os.path.join(day.root, "sealed")
+    vault = PadVault(0x21)
+    phone = ffi.FieldPhone.open_with_vault_and_clock(store, day.url, vault, day.clock)
+    phone.login("inspector", "inspect-demo-pass")
+    phone.register_device("python phone, sealed key")
+    device = phone.device_id()
+    phone.shutdown()
+    assert len(vault.sealed) == 1 and len(vault.sealed[0]) == 32, vault.sealed
+    for name in os.listdir(store):
+        path = os.path.join(store, name)
+        if name.startswith("device.db") and os.path.isfile(path):
+            with open(path, "rb") as f:
+                assert vault.sealed[0] not in f.read(), f"plain secret in {name}"
+    for other in (PadVault(0x55), BrokenVault(), None):
+        try:
+            if other is None:
+                ffi.FieldPhone.open_with_clock(store, day.url, day.clock).shutdown()
+            else:
+                ffi.FieldPhone.open_with_vault_and_clock(store, day.url, other, day.clock).shutdown()
+            raise AssertionError(f"opened with {other!r}")
+        except ffi.FieldError.DeviceKeyUnavailable as e:
+            assert e.reason, e
+    again = ffi.FieldPhone.open_with_vault_and_clock(store, day.url, vault, day.clock)
+    assert again.device_id() == device
+    again.shutdown()
+    print("ok   python sealed device key: only sealed on disk, reopened, wrong or no vault refused")
+
+
 def main(server_exe, photos):
     root = tempfile.mkdtemp(prefix="fieldloop-py-")
     captured = os.path.join(root, "captures")
@@ -249,6 +306,8 @@ def main(server_exe, photos):
         assert [c.key for c in found] == ["29901"], found
         assert found[0].limits.normal.steps[0].limit.amount == 5, found[0]
         print("ok   python city category: found in the offline picker after sync")
+
+        sealed_device_key(day)
     finally:
         day.close()
         shutil.rmtree(root, ignore_errors=True)

@@ -24,6 +24,7 @@ pub mod schema;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use automerge::{ActorId, ChangeHash};
@@ -37,6 +38,7 @@ use crate::error::{Error, Result};
 use crate::roles::Principal;
 use crate::time::Millis;
 
+pub use device_key::KeySealer;
 use photos::PhotoDir;
 pub use photos::{check_hash, sha256_hex, BlobInfo, NewPhoto};
 pub use reference::due_reference;
@@ -357,7 +359,18 @@ impl Store {
     /// Opens the store at `path`, creating it (and its photo directory) if missing, and
     /// migrating an older schema.
     pub fn open(path: impl AsRef<Path>) -> Result<Store> {
-        Store::open_with(path.as_ref(), true)
+        Store::open_with(path.as_ref(), true, None)
+    }
+
+    /// [`Store::open`] with the device's signing key kept sealed by `sealer` (the
+    /// platform's key store): a new key is stored only sealed, a plain one is sealed and
+    /// erased. A sealed key that `sealer` (or no sealer) cannot open is
+    /// [`Error::DeviceKeyUnavailable`], with the store left untouched.
+    pub fn open_with_sealer(
+        path: impl AsRef<Path>,
+        sealer: Option<Arc<dyn KeySealer>>,
+    ) -> Result<Store> {
+        Store::open_with(path.as_ref(), true, sealer)
     }
 
     /// Opens an existing store; a missing file is [`Error::NotFound`], not a new store.
@@ -366,10 +379,10 @@ impl Store {
         if !path.is_file() {
             return Err(Error::NotFound(format!("store file {}", path.display())));
         }
-        Store::open_with(path, false)
+        Store::open_with(path, false, None)
     }
 
-    fn open_with(path: &Path, create: bool) -> Result<Store> {
+    fn open_with(path: &Path, create: bool, sealer: Option<Arc<dyn KeySealer>>) -> Result<Store> {
         let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         if create {
             flags |= OpenFlags::SQLITE_OPEN_CREATE;
@@ -396,7 +409,8 @@ impl Store {
                 id
             }
         };
-        let signer = device_key::load_or_create(&conn, &device_id.to_string())?;
+        let signer =
+            device_key::load_or_create(&mut conn, &device_id.to_string(), sealer.as_ref())?;
         let photos = PhotoDir::open(photos_dir_for(path))?;
         Ok(Store {
             conn,

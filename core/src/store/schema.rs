@@ -13,7 +13,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::error::{Error, Result};
 
 /// The schema version this build writes.
-pub const VERSION: u32 = 6;
+pub const VERSION: u32 = 7;
 
 /// Marks the file as a fieldloop store ("FLDL"), so another app's database is refused
 /// instead of being "migrated".
@@ -93,6 +93,21 @@ pub const STEPS: &[&str] = &[
     // with them), so the device's own table goes. A pause recorded only here never
     // reached the server; a patrol paused at the upgrade reads as running.
     "DROP TABLE patrol_pauses;",
+    // 6 -> 7: the signing key may be kept sealed by the platform's key store (Android
+    // Keystore, iOS Keychain) instead of in plain bytes; exactly one of the two forms is
+    // stored. SQLite cannot drop a NOT NULL, so the table is rebuilt; the old one is
+    // renamed first, so the new one's SQL reads exactly as in FRESH.
+    "ALTER TABLE device_key RENAME TO device_key_v6;
+    CREATE TABLE device_key (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        secret BLOB,
+        sealed_secret BLOB,
+        public_key TEXT NOT NULL,
+        CHECK ((secret IS NULL) <> (sealed_secret IS NULL))
+    );
+    INSERT INTO device_key (id, secret, public_key)
+        SELECT id, secret, public_key FROM device_key_v6;
+    DROP TABLE device_key_v6;",
 ];
 
 /// The latest schema, for a new database.
@@ -149,8 +164,10 @@ pub const FRESH: &str = "CREATE TABLE meta (
     ) WITHOUT ROWID;
     CREATE TABLE device_key (
         id INTEGER PRIMARY KEY CHECK (id = 1),
-        secret BLOB NOT NULL,
-        public_key TEXT NOT NULL
+        secret BLOB,
+        sealed_secret BLOB,
+        public_key TEXT NOT NULL,
+        CHECK ((secret IS NULL) <> (sealed_secret IS NULL))
     );";
 
 /// The `user_version` of an open database.

@@ -33,6 +33,7 @@ mod schedule_plans;
 mod sla_calendar;
 mod sla_deadline;
 mod status_due;
+mod store_device_key;
 mod store_docs;
 mod store_kill;
 mod store_schema;

@@ -128,6 +128,15 @@ fn a_database_migrated_from_version_1_equals_a_fresh_one() {
             )
             .unwrap();
         }
+        if step + 1 == 4 {
+            // Version 4 keeps the signing key in plain bytes; 7 keeps the row, and lets it
+            // be sealed instead.
+            conn.execute(
+                "INSERT INTO device_key (id, secret, public_key) VALUES (1, ?1, ?2)",
+                rusqlite::params![[7u8; 32].as_slice(), key_of_sevens()],
+            )
+            .unwrap();
+        }
     }
     let migrated = schema_of(&old);
     assert_eq!(migrated.version, schema::VERSION);
@@ -140,6 +149,15 @@ fn a_database_migrated_from_version_1_equals_a_fresh_one() {
         doc.snapshot().unwrap()
     );
     assert_eq!(store.quarantined().unwrap()[0].reason, "old");
+    assert_eq!(
+        store.evidence_signer().public_key_hex(),
+        key_of_sevens(),
+        "the device key came through"
+    );
+}
+
+fn key_of_sevens() -> String {
+    fieldloop_core::custody::EvidenceSigner::from_secret("d", &[7u8; 32]).public_key_hex()
 }
 
 #[test]

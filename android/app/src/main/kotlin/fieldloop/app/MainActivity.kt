@@ -52,7 +52,12 @@ class MainActivity : ComponentActivity() {
 
     override fun onCreate(savedInstanceState: Bundle?) {
         super.onCreate(savedInstanceState)
-        val phone = (application as FieldloopApp).phone
+        val app = application as FieldloopApp
+        app.openError?.let { message ->
+            setContent { MaterialTheme { Text(message, Modifier.padding(24.dp)) } }
+            return
+        }
+        val phone = app.phone
         val asks = mutableListOf(Manifest.permission.CAMERA, Manifest.permission.ACCESS_FINE_LOCATION)
         if (Build.VERSION.SDK_INT >= 33) asks += Manifest.permission.POST_NOTIFICATIONS
         permissions.launch(asks.toTypedArray())

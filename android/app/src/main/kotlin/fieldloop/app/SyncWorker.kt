@@ -8,7 +8,10 @@ import uniffi.fieldloop_ffi.FieldException
 
 class SyncWorker(context: Context, params: WorkerParameters) : CoroutineWorker(context, params) {
     override suspend fun doWork(): Result {
-        val phone = (applicationContext as FieldloopApp).phone
+        val app = applicationContext as FieldloopApp
+        // The store did not open (the device key cannot be unsealed): the screen says why.
+        if (app.openError != null) return Result.retry()
+        val phone = app.phone
         return try {
             phone.syncNow()
             Result.success()

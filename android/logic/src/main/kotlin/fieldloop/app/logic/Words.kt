@@ -32,6 +32,7 @@ object Words {
         is FieldException.NotFound -> "未找到: ${e.what}"
         is FieldException.Server -> "服务器拒绝: ${e.reason}"
         is FieldException.Storage -> "手机存储出错: ${e.reason}"
+        is FieldException.DeviceKeyUnavailable -> "设备签名密钥无法从系统密钥库取出, 取证照片无法签名. 请解锁手机后重新打开应用; 仍不行请联系管理员, 不要自行卸载重装: ${e.reason}"
         is FieldException.Cancelled -> "已取消"
     }
 

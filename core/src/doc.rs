@@ -303,8 +303,10 @@ impl Doc {
 
     /// Loads saved bytes (a full save, optionally followed by incremental saves).
     pub fn load(bytes: &[u8], actor: &ActorId) -> Result<Doc> {
-        let am = AutoCommit::load(bytes)?.with_actor(actor.clone());
-        Ok(Doc { am })
+        let am = decoding("a document", || Ok(AutoCommit::load(bytes)?))?;
+        Ok(Doc {
+            am: am.with_actor(actor.clone()),
+        })
     }
 
     /// An empty document with no history, to receive a full copy from a peer.
@@ -476,9 +478,11 @@ impl Doc {
         self.am.save_after(heads)
     }
 
-    /// Applies bytes from `save`, `save_incremental` or `save_after`.
+    /// Applies bytes from `save`, `save_incremental` or `save_after`. On an error the
+    /// document may hold part of them: callers drop it (every caller loads into a copy or
+    /// a document it has not stored yet).
     pub fn load_changes(&mut self, bytes: &[u8]) -> Result<usize> {
-        Ok(self.am.load_incremental(bytes)?)
+        decoding("changes", || Ok(self.am.load_incremental(bytes)?))
     }
 
     /// Heads we were told about but do not have: a sign that shared heads are stale.
@@ -495,6 +499,19 @@ impl Doc {
     pub fn automerge(&mut self) -> &mut AutoCommit {
         &mut self.am
     }
+}
+
+/// Runs automerge's decoding of bytes from the network or a file. automerge 0.12's
+/// column decoders (hexane) panic on some malformed input instead of returning an error
+/// (two inputs found by `scripts/fuzz`, kept in `fuzz/regressions/`); such input must be
+/// refused with a reason like any other bad bytes, not take down a request or an app.
+pub fn decoding<T>(what: &'static str, decode: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(decode)).unwrap_or_else(|_| {
+        Err(Error::invalid(
+            "automerge bytes",
+            format!("{what} that do not decode (malformed columns)"),
+        ))
+    })
 }
 
 /// Change hashes as hex, for storage and the wire.

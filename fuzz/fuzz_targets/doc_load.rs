@@ -5,7 +5,10 @@
 use fieldloop_core::doc::{actor_for, Doc};
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|bytes: &[u8]| {
+#[path = "shared/contained.rs"]
+mod contained;
+
+fuzz_target!(init: contained::let_automerge_panics_reach_the_guard(), |bytes: &[u8]| {
     let Ok(doc) = Doc::load(bytes, &actor_for(&uuid::Uuid::nil())) else {
         return;
     };

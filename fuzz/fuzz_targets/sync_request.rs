@@ -7,7 +7,10 @@ use fieldloop_core::doc::{actor_for, Doc};
 use fieldloop_core::sync::wire::{self, SyncRequest};
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|body: &[u8]| {
+#[path = "shared/contained.rs"]
+mod contained;
+
+fuzz_target!(init: contained::let_automerge_panics_reach_the_guard(), |body: &[u8]| {
     let Ok(request) = wire::decode::<SyncRequest>(body) else {
         return;
     };

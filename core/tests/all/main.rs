@@ -10,6 +10,7 @@ mod case_support;
 mod data_sources;
 mod evaluation_month;
 mod field_conflicts;
+mod fuzz_regressions;
 mod geo_datum;
 mod geo_spatial;
 mod media_exif_tolerant;

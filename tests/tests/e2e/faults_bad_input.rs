@@ -182,6 +182,27 @@ fn judge(name: &str, response: Response, expect: &Expect) -> String {
     }
 }
 
+/// The pushed changes of the sync body `scripts/fuzz` found making automerge's decoder
+/// panic (`fuzz/regressions/sync_request/`).
+fn decoder_crash() -> Vec<u8> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fuzz/regressions/sync_request/crash-86aa3fdd4dff4a52197b051c2746a6b62a588c60"
+    );
+    let body = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let found: SyncRequest = wire::decode(&body).expect("the regression input decodes");
+    found
+        .pushes
+        .into_iter()
+        .map(|push| push.changes)
+        .find(|changes| {
+            Doc::empty(&fieldloop_core::doc::actor_for(&Uuid::nil()))
+                .load_changes(changes)
+                .is_err()
+        })
+        .expect("a push whose changes do not decode")
+}
+
 fn zstd(bytes: &[u8]) -> Vec<u8> {
     zstd::bulk::compress(bytes, 3).expect("compress")
 }
@@ -270,6 +291,19 @@ fn rows<'a>() -> Vec<Row<'a>> {
                     shared_heads: vec![],
                     changes: b"\x85\x6f\x4a\x83 certainly not automerge".to_vec(),
                 }])
+            }),
+        ),
+        (
+            "automerge bytes that made its decoder panic (a fuzz finding)",
+            Rejected(RejectionKind::Malformed),
+            Box::new(|c: &Ctx| {
+                let push = DocPush {
+                    id: Uuid::now_v7(),
+                    kind: DocKind::Case,
+                    shared_heads: vec![],
+                    changes: decoder_crash(),
+                };
+                c.push(vec![push])
             }),
         ),
         (

@@ -1,0 +1,58 @@
+//! Inputs `scripts/fuzz` found that made automerge's decoder panic (kept in
+//! `fuzz/regressions/<target>/`): each must now be an error with a reason, as any other
+//! bad bytes are, on the paths the fuzz targets drive.
+
+use std::path::PathBuf;
+
+use fieldloop_core::doc::{actor_for, Doc};
+use fieldloop_core::sync::wire::{self, SyncRequest};
+use uuid::Uuid;
+
+fn regressions(target: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/regressions")
+        .join(target);
+    let mut found: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read(&path).unwrap())
+        })
+        .collect();
+    found.sort();
+    assert!(
+        !found.is_empty(),
+        "no regression inputs in {}",
+        dir.display()
+    );
+    found
+}
+
+#[test]
+fn a_document_that_crashed_the_decoder_is_refused_with_a_reason() {
+    for (name, bytes) in regressions("doc_load") {
+        let refused = Doc::load(&bytes, &actor_for(&Uuid::nil()));
+        let reason = refused.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            reason.contains("automerge bytes"),
+            "{name}: loaded, or refused without the decoder's reason: {reason:?}"
+        );
+    }
+}
+
+#[test]
+fn pushed_changes_that_crashed_the_decoder_are_refused_with_a_reason() {
+    let mut refused = 0;
+    for (name, body) in regressions("sync_request") {
+        let request: SyncRequest = wire::decode(&body).unwrap_or_else(|e| panic!("{name}: {e}"));
+        for push in &request.pushes {
+            let mut doc = Doc::empty(&actor_for(&Uuid::nil()));
+            if let Err(e) = doc.load_changes(&push.changes) {
+                refused += 1;
+                assert!(e.to_string().contains("automerge bytes"), "{name}: {e}");
+            }
+        }
+    }
+    assert!(refused > 0, "no push of the regression inputs was refused");
+}

@@ -98,9 +98,14 @@ pub fn routes(state: AppState) -> Router {
         .route("/v1/evaluation", get(evaluation::evaluation))
         .route(
             "/v1/sync",
-            post(sync::sync).layer(DefaultBodyLimit::max(
-                fieldloop_core::sync::wire::MAX_BODY_BYTES,
-            )),
+            post(sync::sync)
+                .layer(DefaultBodyLimit::max(
+                    fieldloop_core::sync::wire::MAX_BODY_BYTES,
+                ))
+                .layer(middleware::from_fn_with_state(
+                    state.sync_turns.clone(),
+                    sync::one_of_few,
+                )),
         )
         .route(
             "/v1/blobs/{hash}",

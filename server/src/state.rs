@@ -39,6 +39,9 @@ pub struct Config {
     pub login_throttle: ThrottleSettings,
     /// Documents kept loaded between requests ([`crate::doc_cache`]); 0 turns it off.
     pub cached_docs: usize,
+    /// Syncs worked on at once; the others wait for a turn before their body is read
+    /// ([`crate::sync::one_of_few`]).
+    pub max_concurrent_syncs: usize,
 }
 
 impl Default for Config {
@@ -50,6 +53,7 @@ impl Default for Config {
             request_timeout: std::time::Duration::from_secs(120),
             login_throttle: ThrottleSettings::default(),
             cached_docs: crate::doc_cache::DEFAULT_CACHED_DOCS,
+            max_concurrent_syncs: crate::sync::DEFAULT_CONCURRENT_SYNCS,
         }
     }
 }
@@ -84,6 +88,8 @@ pub struct AppState {
     pub evaluation_cache: Arc<crate::evaluation_view::EvaluationCache>,
     /// Recently used documents, caught up from `docs` on every read.
     pub doc_cache: Arc<crate::doc_cache::DocCache>,
+    /// One permit per sync being worked on ([`Config::max_concurrent_syncs`]).
+    pub sync_turns: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -133,6 +139,9 @@ impl AppState {
             judging: Arc::default(),
             evaluation_cache: Arc::default(),
             doc_cache: Arc::new(crate::doc_cache::DocCache::new(config.cached_docs)),
+            sync_turns: Arc::new(tokio::sync::Semaphore::new(
+                config.max_concurrent_syncs.max(1),
+            )),
             // The bundled reference data is compiled in and covered by tests; the city's
             // own is read from the store by `reference::refresh`.
             reference: Arc::new(ReferenceCell::new(

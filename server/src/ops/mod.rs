@@ -45,6 +45,10 @@ pub struct ServeOps {
     /// Documents kept loaded in memory between requests (0: none, every read loads).
     #[arg(long, env = "FIELDLOOP_CACHED_DOCS", default_value_t = crate::doc_cache::DEFAULT_CACHED_DOCS)]
     pub cached_docs: usize,
+    /// Syncs worked on at once; more wait their turn (each one worked on holds its body,
+    /// its listing and its answer in memory).
+    #[arg(long, env = "FIELDLOOP_MAX_CONCURRENT_SYNCS", default_value_t = crate::sync::DEFAULT_CONCURRENT_SYNCS)]
+    pub max_concurrent_syncs: usize,
 }
 
 impl ServeOps {
@@ -63,6 +67,7 @@ impl ServeOps {
                 trusted_proxies: self.trusted_proxies.clone(),
             },
             cached_docs: self.cached_docs,
+            max_concurrent_syncs: self.max_concurrent_syncs.max(1),
             ..crate::Config::default()
         }
     }

@@ -78,11 +78,14 @@ pub const MAX_PAGE_BYTES: u32 = 4 * 1024 * 1024;
 const MAX_PAGE_DOCS: usize = 2000;
 /// Pushes per request at most.
 const MAX_PUSHES: usize = 5000;
-/// Syncs worked on at once by default. A 2-core server is CPU-bound well below this (the
-/// group commit batches the writes of those in flight), and each one in flight holds its
-/// body, its listing and its answer: 1,000 phones syncing at once held about 250 KB each
-/// (a heap profile of §1 at 1,000 devices), for no throughput.
-pub const DEFAULT_CONCURRENT_SYNCS: usize = 64;
+/// Syncs worked on at once by default. Each one in flight holds its body, its listing and
+/// its answer: 1,000 phones syncing at the same instant held about 250 KB each (a heap
+/// profile of §1 at 1,000 devices; 1 GB of server RSS when each answer carried 250 cases),
+/// while a 2-core server is CPU-bound far below that. A turn limit bounds that memory
+/// (1,000 devices: 1,020 → 390 MB at 256 turns, 247 MB at 64), but phones answered early
+/// in a burst miss the pushes still waiting and sync again (twice the round trips in that
+/// benchmark at 64 or 256). 256 leaves the 50- and 200-device benchmarks untouched.
+pub const DEFAULT_CONCURRENT_SYNCS: usize = 256;
 
 /// Lets a sync in only with a turn: the others wait (FIFO) before their body is read.
 pub async fn one_of_few(

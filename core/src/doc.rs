@@ -303,6 +303,7 @@ impl Doc {
 
     /// Loads saved bytes (a full save, optionally followed by incremental saves).
     pub fn load(bytes: &[u8], actor: &ActorId) -> Result<Doc> {
+        only_chunks_fieldloop_writes(bytes)?;
         let am = decoding("a document", || Ok(AutoCommit::load(bytes)?))?;
         Ok(Doc {
             am: am.with_actor(actor.clone()),
@@ -482,6 +483,7 @@ impl Doc {
     /// document may hold part of them: callers drop it (every caller loads into a copy or
     /// a document it has not stored yet).
     pub fn load_changes(&mut self, bytes: &[u8]) -> Result<usize> {
+        only_chunks_fieldloop_writes(bytes)?;
         decoding("changes", || Ok(self.am.load_incremental(bytes)?))
     }
 
@@ -512,6 +514,52 @@ pub fn decoding<T>(what: &'static str, decode: impl FnOnce() -> Result<T>) -> Re
             format!("{what} that do not decode (malformed columns)"),
         ))
     })
+}
+
+/// automerge's chunk header: magic bytes, checksum (4), chunk type (1), LEB128 length.
+const CHUNK_MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+
+/// Refuses bytes holding an automerge chunk of a type fieldloop never writes: it writes
+/// documents (type 0) and changes (1, or 2 compressed); type 3 is a "bundle" (made only
+/// by automerge's `bundle` calls). Every input the fuzzer found that panics automerge's
+/// decoder, or makes it allocate gigabytes from 185 bytes (a delta column's run length
+/// collected whole), is a bundle; refusing them keeps that parser away from the network.
+/// The walk stops where a header does not parse: automerge stops there too.
+fn only_chunks_fieldloop_writes(bytes: &[u8]) -> Result<()> {
+    let mut rest = bytes;
+    while rest.len() > 9 && rest[..4] == CHUNK_MAGIC {
+        let kind = rest[8];
+        if kind > 2 {
+            return Err(Error::invalid(
+                "automerge bytes",
+                format!("a chunk of type {kind}: fieldloop sends documents and changes only"),
+            ));
+        }
+        let Some((len, used)) = leb128_u64(&rest[9..]) else {
+            break;
+        };
+        let end = usize::try_from(len)
+            .ok()
+            .and_then(|len| (9 + used).checked_add(len))
+            .filter(|&end| end <= rest.len());
+        let Some(end) = end else {
+            break;
+        };
+        rest = &rest[end..];
+    }
+    Ok(())
+}
+
+/// An unsigned LEB128 number at the start of `bytes` and how many bytes it took.
+fn leb128_u64(bytes: &[u8]) -> Option<(u64, usize)> {
+    let mut value = 0u64;
+    for (i, &byte) in bytes.iter().enumerate().take(10) {
+        value |= u64::from(byte & 0x7f).checked_shl(7 * i as u32)?;
+        if byte & 0x80 == 0 {
+            return Some((value, i + 1));
+        }
+    }
+    None
 }
 
 /// Change hashes as hex, for storage and the wire.

@@ -545,7 +545,31 @@ fn only_chunks_fieldloop_writes(bytes: &[u8]) -> Result<()> {
         let Some(end) = end else {
             break;
         };
+        if kind == 2 {
+            inflates_within_bounds(&rest[9 + used..end])?;
+        }
         rest = &rest[end..];
+    }
+    Ok(())
+}
+
+/// The most a compressed change may inflate to; fieldloop's changes are a few KB.
+const MAX_INFLATED_CHANGE: u64 = 8 * 1024 * 1024;
+
+/// automerge inflates a compressed change into one buffer, however large: a few KB of
+/// DEFLATE can claim gigabytes. Counted here first, streaming, without keeping it.
+fn inflates_within_bounds(deflated: &[u8]) -> Result<()> {
+    let mut inflated = std::io::Read::take(
+        flate2::read::DeflateDecoder::new(deflated),
+        MAX_INFLATED_CHANGE + 1,
+    );
+    // A stream that does not inflate is automerge's to refuse, with its own reason.
+    let size = std::io::copy(&mut inflated, &mut std::io::sink()).unwrap_or(0);
+    if size > MAX_INFLATED_CHANGE {
+        return Err(Error::invalid(
+            "automerge bytes",
+            format!("a compressed change inflating past {MAX_INFLATED_CHANGE} bytes"),
+        ));
     }
     Ok(())
 }

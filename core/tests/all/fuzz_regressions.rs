@@ -60,3 +60,32 @@ fn pushed_changes_that_crashed_or_flooded_the_decoder_are_refused_with_a_reason(
         "{refused} pushes of the regression inputs refused"
     );
 }
+
+/// A compressed change chunk (type 2) whose few KB of DEFLATE inflate to 16 MB: refused
+/// before automerge inflates it whole.
+#[test]
+fn a_compressed_change_that_inflates_past_the_bound_is_refused() {
+    use std::io::Write;
+    let mut deflate = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+    let zeros = vec![0u8; 1024 * 1024];
+    for _ in 0..16 {
+        deflate.write_all(&zeros).unwrap();
+    }
+    let data = deflate.finish().unwrap();
+    assert!(data.len() < 200_000, "{} bytes of DEFLATE", data.len());
+    let mut chunk = vec![0x85, 0x6f, 0x4a, 0x83, 0, 0, 0, 0, 2];
+    let mut len = data.len() as u64;
+    loop {
+        let byte = (len & 0x7f) as u8;
+        len >>= 7;
+        if len == 0 {
+            chunk.push(byte);
+            break;
+        }
+        chunk.push(byte | 0x80);
+    }
+    chunk.extend(&data);
+    let mut doc = Doc::empty(&actor_for(&Uuid::nil()));
+    let refused = doc.load_changes(&chunk).unwrap_err().to_string();
+    assert!(refused.contains("inflating past"), "{refused}");
+}

@@ -526,13 +526,24 @@ const CHUNK_MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
 /// collected whole), is a bundle; refusing them keeps that parser away from the network.
 /// The walk stops where a header does not parse: automerge stops there too.
 fn only_chunks_fieldloop_writes(bytes: &[u8]) -> Result<()> {
+    chunks_of_kinds(bytes, &[0, 1, 2], "documents and changes")
+}
+
+/// Refuses anything but changes (chunk types 1 and 2): what a phone pushes is always
+/// `save_after`. A document chunk's columns may be DEFLATE-compressed, each inflated whole
+/// by automerge; a push has no reason to carry one, so the server never parses them.
+pub fn changes_only(bytes: &[u8]) -> Result<()> {
+    chunks_of_kinds(bytes, &[1, 2], "changes")
+}
+
+fn chunks_of_kinds(bytes: &[u8], allowed: &[u8], what: &str) -> Result<()> {
     let mut rest = bytes;
     while rest.len() > 9 && rest[..4] == CHUNK_MAGIC {
         let kind = rest[8];
-        if kind > 2 {
+        if !allowed.contains(&kind) {
             return Err(Error::invalid(
                 "automerge bytes",
-                format!("a chunk of type {kind}: fieldloop sends documents and changes only"),
+                format!("a chunk of type {kind} where only {what} are taken"),
             ));
         }
         let Some((len, used)) = leb128_u64(&rest[9..]) else {

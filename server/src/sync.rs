@@ -469,7 +469,9 @@ async fn judge_push(
         Some(doc) => doc.clone(),
         None => Doc::empty(&actor),
     };
-    if let Err(e) = after.load_changes(&push.changes) {
+    let loaded = fieldloop_core::doc::changes_only(&push.changes)
+        .and_then(|()| after.load_changes(&push.changes));
+    if let Err(e) = loaded {
         return Ok(reject(
             id,
             RejectionKind::Malformed,

@@ -122,7 +122,8 @@ fn raw_case(device: &Device, tweak: impl FnOnce(&mut Header, &mut Event)) -> Doc
         id,
         kind: DocKind::Case,
         shared_heads: vec![],
-        changes: doc.save(),
+        // As a phone pushes: its changes, never a document chunk (refused, row below).
+        changes: doc.save_after(&[]),
     }
 }
 
@@ -303,6 +304,17 @@ fn rows<'a>() -> Vec<Row<'a>> {
                     shared_heads: vec![],
                     changes: decoder_crash(),
                 };
+                c.push(vec![push])
+            }),
+        ),
+        (
+            "a whole document chunk instead of changes",
+            Rejected(RejectionKind::Malformed),
+            Box::new(|c: &Ctx| {
+                let mut push = raw_case(c.inspector, |_, _| {});
+                let mut doc = Doc::empty(&fieldloop_core::doc::actor_for(&Uuid::nil()));
+                doc.load_changes(&push.changes).expect("the case loads");
+                push.changes = doc.save();
                 c.push(vec![push])
             }),
         ),

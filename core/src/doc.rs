@@ -303,7 +303,7 @@ impl Doc {
 
     /// Loads saved bytes (a full save, optionally followed by incremental saves).
     pub fn load(bytes: &[u8], actor: &ActorId) -> Result<Doc> {
-        only_chunks_fieldloop_writes(bytes)?;
+        chunks_of_kinds(bytes, FIELDLOOP_CHUNKS)?;
         let am = decoding("a document", || Ok(AutoCommit::load(bytes)?))?;
         Ok(Doc {
             am: am.with_actor(actor.clone()),
@@ -483,7 +483,19 @@ impl Doc {
     /// document may hold part of them: callers drop it (every caller loads into a copy or
     /// a document it has not stored yet).
     pub fn load_changes(&mut self, bytes: &[u8]) -> Result<usize> {
-        only_chunks_fieldloop_writes(bytes)?;
+        self.load_chunks(bytes, FIELDLOOP_CHUNKS)
+    }
+
+    /// [`Doc::load_changes`] for what a phone pushes: changes only (chunk types 1 and 2),
+    /// as `save_after` writes them. A document chunk's columns may be DEFLATE-compressed,
+    /// each inflated whole by automerge; a push has no reason to carry one, so the server
+    /// never parses them.
+    pub fn load_pushed_changes(&mut self, bytes: &[u8]) -> Result<usize> {
+        self.load_chunks(bytes, (&[1, 2], "changes"))
+    }
+
+    fn load_chunks(&mut self, bytes: &[u8], kinds: ChunkKinds) -> Result<usize> {
+        chunks_of_kinds(bytes, kinds)?;
         decoding("changes", || Ok(self.am.load_incremental(bytes)?))
     }
 
@@ -519,24 +531,20 @@ pub fn decoding<T>(what: &'static str, decode: impl FnOnce() -> Result<T>) -> Re
 /// automerge's chunk header: magic bytes, checksum (4), chunk type (1), LEB128 length.
 const CHUNK_MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
 
-/// Refuses bytes holding an automerge chunk of a type fieldloop never writes: it writes
-/// documents (type 0) and changes (1, or 2 compressed); type 3 is a "bundle" (made only
-/// by automerge's `bundle` calls). Every input the fuzzer found that panics automerge's
-/// decoder, or makes it allocate gigabytes from 185 bytes (a delta column's run length
-/// collected whole), is a bundle; refusing them keeps that parser away from the network.
-/// The walk stops where a header does not parse: automerge stops there too.
-fn only_chunks_fieldloop_writes(bytes: &[u8]) -> Result<()> {
-    chunks_of_kinds(bytes, &[0, 1, 2], "documents and changes")
-}
+/// The automerge chunk types fieldloop writes: documents (type 0) and changes (1, or 2
+/// compressed). Type 3 is a "bundle" (made only by automerge's `bundle` calls). Every
+/// input the fuzzer found that panics automerge's decoder, or makes it allocate gigabytes
+/// from 185 bytes (a delta column's run length collected whole), is a bundle; refusing
+/// other types keeps that parser away from the network.
+const FIELDLOOP_CHUNKS: ChunkKinds = (&[0, 1, 2], "documents and changes");
 
-/// Refuses anything but changes (chunk types 1 and 2): what a phone pushes is always
-/// `save_after`. A document chunk's columns may be DEFLATE-compressed, each inflated whole
-/// by automerge; a push has no reason to carry one, so the server never parses them.
-pub fn changes_only(bytes: &[u8]) -> Result<()> {
-    chunks_of_kinds(bytes, &[1, 2], "changes")
-}
+/// Chunk types taken, and what they are called in a refusal.
+type ChunkKinds = (&'static [u8], &'static str);
 
-fn chunks_of_kinds(bytes: &[u8], allowed: &[u8], what: &str) -> Result<()> {
+/// Refuses bytes holding a chunk of a type not `allowed`, and a compressed change that
+/// inflates too far, before automerge parses anything. The walk stops where a header does
+/// not parse: automerge stops there too.
+fn chunks_of_kinds(bytes: &[u8], (allowed, what): ChunkKinds) -> Result<()> {
     let mut rest = bytes;
     while rest.len() > 9 && rest[..4] == CHUNK_MAGIC {
         let kind = rest[8];

@@ -17,9 +17,7 @@ fuzz_target!(init: contained::let_automerge_panics_reach_the_guard(), |body: &[u
     let actor = actor_for(&uuid::Uuid::nil());
     for push in request.pushes.iter().take(8) {
         let mut doc = Doc::empty(&actor);
-        if fieldloop_core::doc::changes_only(&push.changes).is_err()
-            || doc.load_changes(&push.changes).is_err()
-        {
+        if doc.load_pushed_changes(&push.changes).is_err() {
             continue;
         }
         let _ = doc.missing_deps(&[]);

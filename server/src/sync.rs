@@ -301,13 +301,6 @@ async fn apply_pushes(
     };
     let judged = retry_stale(|| judge_and_store(state, &auth.principal, &origin, &pushes)).await?;
     response.acks.extend(judged.acks);
-    let copies_read_at = judged
-        .rejections
-        .iter()
-        .zip(&judged.rejection_bases)
-        .filter(|(r, _)| r.server_copy.is_some())
-        .map(|(r, &base)| (r.id, base))
-        .collect();
     crate::audit_trail::rejected_changes(state, &origin, &judged.rejections).await;
     response.rejections.extend(judged.rejections);
     if !judged.accepted.is_empty() {
@@ -332,7 +325,7 @@ async fn apply_pushes(
         .await?;
     Ok(Pushed {
         behind: judged.behind,
-        copies_read_at,
+        copies_read_at: judged.copies_read_at,
     })
 }
 
@@ -343,8 +336,9 @@ struct Judged {
     /// device's heads: they are sent in the same answer whatever the cursor says.
     behind: Vec<(Uuid, Vec<ChangeHash>)>,
     rejections: Vec<Rejection>,
-    /// Beside each rejection, the sequence number its server copy was read at.
-    rejection_bases: Vec<Seq>,
+    /// Refused documents whose rejection carries the server's copy, with the sequence
+    /// number that copy was read at.
+    copies_read_at: HashMap<Uuid, Seq>,
     accepted: Vec<AcceptedDoc>,
 }
 
@@ -362,7 +356,7 @@ async fn judge_and_store(
         acks: Vec::new(),
         behind: Vec::new(),
         rejections: Vec::new(),
-        rejection_bases: Vec::new(),
+        copies_read_at: HashMap::new(),
         accepted: Vec::new(),
     };
     let mut to_store = Vec::new();
@@ -384,8 +378,10 @@ async fn judge_and_store(
                 judged.acks.push(ack);
             }
             PushOutcome::Reject { rejection, base } => {
+                if rejection.server_copy.is_some() {
+                    judged.copies_read_at.insert(rejection.id, base);
+                }
                 judged.rejections.push(rejection);
-                judged.rejection_bases.push(base);
             }
             PushOutcome::Accept {
                 change,
@@ -469,9 +465,7 @@ async fn judge_push(
         Some(doc) => doc.clone(),
         None => Doc::empty(&actor),
     };
-    let loaded = fieldloop_core::doc::changes_only(&push.changes)
-        .and_then(|()| after.load_changes(&push.changes));
-    if let Err(e) = loaded {
+    if let Err(e) = after.load_pushed_changes(&push.changes) {
         return Ok(reject(
             id,
             RejectionKind::Malformed,

@@ -145,17 +145,7 @@ fn signs_as(signer: &EvidenceSigner, public_key: &str) {
 }
 
 fn save_some_docs(store: &mut Store, from: u64) {
-    for n in from..from + 5 {
-        let mut doc = reported_case(
-            id_at(T0, n),
-            T0,
-            store.actor(),
-            &[photo_hash(1), photo_hash(2), photo_hash(3)],
-        );
-        store
-            .save_doc(&mut doc, &open_listing("t", Some(T0), T0))
-            .unwrap();
-    }
+    save_reported_cases(store, from..from + 5);
 }
 
 #[test]

@@ -260,17 +260,7 @@ fn a_damaged_file_is_a_typed_error() {
     let path = dir.path().join("damaged.db");
     {
         let mut store = Store::open(&path).unwrap();
-        for n in 0..50 {
-            let mut doc = reported_case(
-                id_at(T0, n),
-                T0,
-                store.actor(),
-                &[photo_hash(1), photo_hash(2), photo_hash(3)],
-            );
-            store
-                .save_doc(&mut doc, &open_listing("t", Some(T0), T0))
-                .unwrap();
-        }
+        save_reported_cases(&mut store, 0..50);
     }
     {
         // Fold any WAL left into the main file so the damage below hits the data.

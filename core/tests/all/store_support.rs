@@ -7,7 +7,7 @@ use fieldloop_core::doc::{
     Doc, DocKind, DocScope, Event, Evidence, EvidenceStage, Header, Position,
 };
 use fieldloop_core::roles::Role;
-use fieldloop_core::store::{sha256_hex, Listing};
+use fieldloop_core::store::{sha256_hex, Listing, Store};
 use fieldloop_core::time::{Millis, HOUR, MINUTE};
 use serde_json::json;
 use uuid::Uuid;
@@ -235,6 +235,21 @@ pub fn lifecycle_after_report(at: Millis, photos: &[String]) -> Vec<Event> {
             }),
         ),
     ]
+}
+
+/// Reported cases `id_at(T0, n)` for each `n` of `ns`, saved with an open listing.
+pub fn save_reported_cases(store: &mut Store, ns: std::ops::Range<u64>) {
+    for n in ns {
+        let mut doc = reported_case(
+            id_at(T0, n),
+            T0,
+            store.actor(),
+            &[photo_hash(1), photo_hash(2), photo_hash(3)],
+        );
+        store
+            .save_doc(&mut doc, &open_listing("t", Some(T0), T0))
+            .unwrap();
+    }
 }
 
 pub fn open_listing(title: &str, deadline: Option<Millis>, updated_at: Millis) -> Listing {

@@ -768,14 +768,20 @@ fn a_lost_answer_is_not_taken_as_delivered_by_a_later_cursor() {
 /// A dispatcher's phone holding a case the inspector has since edited on the server.
 fn a_reader_one_edit_behind() -> (TestServer, Device, Uuid) {
     let server = TestServer::with_street_people();
-    let mut inspector = Device::login(&server, "inspector");
-    let mut reader = Device::login(&server, "dispatcher");
+    let (_, reader, case) = a_reader_one_edit_behind_on(&server);
+    (server, reader, case)
+}
+
+/// [`a_reader_one_edit_behind`] on `server`: the inspector's and the reader's phones.
+fn a_reader_one_edit_behind_on(server: &TestServer) -> (Device, Device, Uuid) {
+    let mut inspector = Device::login(server, "inspector");
+    let mut reader = Device::login(server, "dispatcher");
     let case = report_case(&mut inspector, GRID, minutes(0));
     inspector.sync(minutes(1));
     reader.sync(minutes(1));
     edit(&mut inspector, case, "description", "垃圾堆了三天");
     inspector.sync(minutes(2));
-    (server, reader, case)
+    (inspector, reader, case)
 }
 
 /// One round trip whose single update arrives without its changes (as if the server
@@ -904,13 +910,7 @@ fn change_on_server_copy(
 #[test]
 fn a_push_from_a_phone_behind_gets_the_change_stored_before_the_listing() {
     let (server, hook) = server_with_a_change_before_listing();
-    let mut inspector = Device::login(&server, "inspector");
-    let mut reader = Device::login(&server, "dispatcher");
-    let case = report_case(&mut inspector, GRID, minutes(0));
-    inspector.sync(minutes(1));
-    reader.sync(minutes(1));
-    edit(&mut inspector, case, "description", "垃圾堆了三天");
-    inspector.sync(minutes(2));
+    let (inspector, mut reader, case) = a_reader_one_edit_behind_on(&server);
     // Behind on the edit, with a cursor past it: only the push brings it the rest.
     reader.store.set_sync_cursor(server.head_seq()).unwrap();
     reader.store.record_shared(case, &[]).unwrap();

@@ -42,6 +42,66 @@ pub struct SyncFigures {
     /// automerge-repo: websocket connections beyond one per device (its server drops a
     /// socket that misses a 5 s keep-alive ping, the client reconnects 5 s later).
     pub reconnections: u64,
+    /// Ours only: when the devices got through each step, to show where the time goes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phases: Option<Phases>,
+}
+
+/// Seconds from the start barrier at which the last device (and the median one) had
+/// saved its cases and had its first sync answered, and how many devices needed more
+/// than one sync (each further one waited a poll interval first).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Phases {
+    pub cases_saved_median_s: f64,
+    pub cases_saved_last_s: f64,
+    pub first_answer_median_s: f64,
+    pub first_answer_last_s: f64,
+    pub devices_syncing_again: u64,
+    /// The device threads' CPU seconds, summed, in each step: creating and saving the
+    /// cases, syncing (building the request, the exchange, applying the answer), and the
+    /// bench's own check of what a device holds.
+    pub device_cpu_create_s: f64,
+    pub device_cpu_sync_s: f64,
+    pub device_cpu_check_s: f64,
+    /// The whole machine's CPU busy share (of both cores) from the barrier to convergence.
+    pub machine_busy_share: f64,
+}
+
+/// One device's run: bytes, round trips and the moments of [`Phases`].
+struct DeviceRun {
+    up: u64,
+    down: u64,
+    trips: u64,
+    cases_saved_s: f64,
+    first_answer_s: f64,
+    syncs: u64,
+    cpu_create_s: f64,
+    cpu_sync_s: f64,
+    cpu_check_s: f64,
+}
+
+impl Phases {
+    fn of(runs: &[DeviceRun], machine_busy_share: f64) -> Phases {
+        let median_and_last = |pick: fn(&DeviceRun) -> f64| {
+            let mut seconds: Vec<f64> = runs.iter().map(pick).collect();
+            seconds.sort_by(f64::total_cmp);
+            let median = seconds.get(seconds.len() / 2).copied().unwrap_or_default();
+            (median, seconds.last().copied().unwrap_or_default())
+        };
+        let (cases_saved_median_s, cases_saved_last_s) = median_and_last(|r| r.cases_saved_s);
+        let (first_answer_median_s, first_answer_last_s) = median_and_last(|r| r.first_answer_s);
+        Phases {
+            cases_saved_median_s,
+            cases_saved_last_s,
+            first_answer_median_s,
+            first_answer_last_s,
+            devices_syncing_again: runs.iter().filter(|r| r.syncs > 1).count() as u64,
+            device_cpu_create_s: runs.iter().map(|r| r.cpu_create_s).sum(),
+            device_cpu_sync_s: runs.iter().map(|r| r.cpu_sync_s).sum(),
+            device_cpu_check_s: runs.iter().map(|r| r.cpu_check_s).sum(),
+            machine_busy_share,
+        }
+    }
 }
 
 impl SyncFigures {
@@ -101,20 +161,45 @@ pub fn measure(
         .map(|mut device| {
             let barrier = barrier.clone();
             let want = per_grid[device.grid];
-            std::thread::spawn(move || -> Result<(u64, u64, u64)> {
+            // The device comes back with its run: closing its store (a WAL checkpoint and
+            // fsync) is not part of holding the grid, so it is dropped after the figures.
+            std::thread::spawn(move || -> Result<(DeviceRun, Device)> {
                 barrier.wait();
                 let start = Instant::now();
+                let mut cpu = procfs::thread_cpu_seconds();
+                let mut cpu_step = || {
+                    let before = std::mem::replace(&mut cpu, procfs::thread_cpu_seconds());
+                    cpu - before
+                };
                 for n in 0..cases {
                     device.create_case(n, now_millis())?;
                 }
-                let (mut up, mut down, mut trips) = (0, 0, 0);
+                let cpu_create_s = cpu_step();
+                let mut run = DeviceRun {
+                    up: 0,
+                    down: 0,
+                    trips: 0,
+                    cases_saved_s: start.elapsed().as_secs_f64(),
+                    first_answer_s: 0.0,
+                    syncs: 0,
+                    cpu_create_s,
+                    cpu_sync_s: 0.0,
+                    cpu_check_s: 0.0,
+                };
                 loop {
                     let report = device.sync()?;
-                    up += report.bytes_sent;
-                    down += report.bytes_received;
-                    trips += u64::from(report.round_trips);
-                    if device.holds(want)? {
-                        return Ok((up, down, trips));
+                    run.up += report.bytes_sent;
+                    run.down += report.bytes_received;
+                    run.trips += u64::from(report.round_trips);
+                    run.syncs += 1;
+                    if run.syncs == 1 {
+                        run.first_answer_s = start.elapsed().as_secs_f64();
+                    }
+                    run.cpu_sync_s += cpu_step();
+                    let holds = device.holds(want)?;
+                    run.cpu_check_s += cpu_step();
+                    if holds {
+                        return Ok((run, device));
                     }
                     if start.elapsed() > timeout {
                         return Err(BenchError::NoConvergence(format!(
@@ -132,16 +217,21 @@ pub fn measure(
     procfs::reset_peak_rss(server.pid);
     let server_cpu0 = server.cpu_seconds();
     let own_cpu0 = procfs::own_cpu_seconds();
+    let machine0 = procfs::machine_ticks();
     barrier.wait();
     let start = Instant::now();
     let mut figures = SyncFigures::default();
     let mut failure = None;
+    let mut runs = Vec::with_capacity(handles.len());
+    let mut synced = Vec::with_capacity(handles.len());
     for handle in handles {
         match handle.join() {
-            Ok(Ok((up, down, trips))) => {
-                figures.bytes_up += up;
-                figures.bytes_down += down;
-                figures.round_trips += trips;
+            Ok(Ok((run, device))) => {
+                synced.push(device);
+                figures.bytes_up += run.up;
+                figures.bytes_down += run.down;
+                figures.round_trips += run.trips;
+                runs.push(run);
             }
             Ok(Err(e)) => failure = Some(e),
             Err(_) => failure = Some(BenchError::Setup("a device thread panicked".into())),
@@ -151,9 +241,12 @@ pub fn measure(
     figures.server_cpu_s = server.cpu_seconds() - server_cpu0;
     figures.device_cpu_s = procfs::own_cpu_seconds() - own_cpu0;
     figures.server_peak_rss_mb = server.peak_rss_bytes() as f64 / 1e6;
+    let busy = procfs::busy_share(machine0, procfs::machine_ticks());
+    figures.phases = Some(Phases::of(&runs, busy));
     if let Some(perf) = perf {
         perf.finish();
     }
+    drop(synced);
     match failure {
         Some(e) => Err(e),
         None => Ok(figures),

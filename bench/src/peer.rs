@@ -156,5 +156,6 @@ pub fn run(config: &CityConfig) -> Result<SyncFigures> {
         server_peak_rss_mb: procfs::peak_rss_bytes(server_pid) as f64 / 1e6,
         device_cpu_s: result.device_cpu_s,
         reconnections: after.connections - before.connections,
+        phases: None,
     })
 }

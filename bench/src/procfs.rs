@@ -28,6 +28,41 @@ fn stat_fields(path: &str) -> Option<Vec<u64>> {
     Some(fields)
 }
 
+/// The calling thread's CPU seconds so far (schedstat: nanoseconds on a CPU), fine-grained
+/// where /proc's stat counts 10 ms ticks.
+pub fn thread_cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .map_or(0.0, |ns| ns as f64 / 1e9)
+}
+
+/// The whole machine's CPU time so far, in ticks: (busy, all). Busy leaves out idle and
+/// I/O wait, so a share of it over a window says whether the cores were saturated.
+pub fn machine_ticks() -> (u64, u64) {
+    let text = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: Vec<u64> = text
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    let all: u64 = ticks.iter().sum();
+    let idle = ticks.get(3).copied().unwrap_or(0) + ticks.get(4).copied().unwrap_or(0);
+    (all - idle, all)
+}
+
+/// The machine's busy share between two [`machine_ticks`] readings (0 when no tick passed).
+pub fn busy_share(from: (u64, u64), to: (u64, u64)) -> f64 {
+    let all = to.1.saturating_sub(from.1);
+    if all == 0 {
+        return 0.0;
+    }
+    to.0.saturating_sub(from.0) as f64 / all as f64
+}
+
 /// Peak resident set size (VmHWM) of `pid` in bytes.
 pub fn peak_rss_bytes(pid: u32) -> u64 {
     status_kib(pid, "VmHWM:") * 1024

@@ -9,6 +9,7 @@ mod console_api;
 mod demo;
 mod duplicates;
 mod evaluation_scope;
+mod group_commit;
 mod listener;
 mod login_throttle;
 mod open311_media;

@@ -291,23 +291,16 @@ fn last_of_each_doc(ids: impl DoubleEndedIterator<Item = Uuid> + ExactSizeIterat
 }
 
 /// Gives `changes` the next sequence numbers, in order, and writes what carries them (the
-/// change rows, each document's `last_seq`, its projection from its last change) in one
-/// statement. The counter's row lock is held from here to the commit: sequence numbers
-/// become visible in order, and every writer waits on it only for this step.
+/// change rows, each document's `last_seq`, its projection from its last change), all in
+/// one statement that also takes the counter: its row lock is held from here to the commit,
+/// so sequence numbers become visible in order, and a writer holding it waits on no round
+/// trip to this server but the commit's.
 async fn write_sequenced(
     tx: &Transaction<'_>,
     changes: &[NewChange],
     last_of_doc: &[usize],
 ) -> Result<Vec<Seq>> {
     let count = changes.len() as Seq;
-    let last: Seq = tx
-        .query_one_prepared(
-            "UPDATE seq_counter SET value = value + $1 RETURNING value",
-            &[&count],
-        )
-        .await?
-        .try_get(0)?;
-    let seqs: Vec<Seq> = (last - count + 1..=last).collect();
     let doc_ids: Vec<Uuid> = changes.iter().map(|c| c.doc_id).collect();
     let bytes: Vec<&[u8]> = changes.iter().map(|c| c.bytes.as_slice()).collect();
     let users: Vec<&str> = changes.iter().map(|c| c.origin.user_id.as_str()).collect();
@@ -342,101 +335,128 @@ async fn write_sequenced(
         .iter()
         .map(|n| &pick(n).projection.json)
         .collect();
-    let p_seqs: Vec<Seq> = last_of_doc.iter().map(|n| seqs[*n]).collect();
-    tx.execute_prepared(
-        &format!(
-            "WITH new_changes AS ( \
-                 INSERT INTO changes (seq, doc_id, bytes, user_id, device_id, arrived_at) \
-                 SELECT * FROM UNNEST($1::bigint[], $2::uuid[], $3::bytea[], $4::text[], \
-                                      $5::text[], $6::bigint[]) \
-             ), moved AS ( \
-                 UPDATE documents SET last_seq = latest.seq \
-                 FROM (SELECT doc_id, max(seq) AS seq \
-                       FROM UNNEST($2::uuid[], $1::bigint[]) AS t(doc_id, seq) \
-                       GROUP BY doc_id) AS latest \
-                 WHERE documents.id = latest.doc_id \
-             ) \
-             INSERT INTO projections ({}) \
-             SELECT * FROM UNNEST($7::uuid[], $8::text[], $9::text[], $10::text[], \
-                                  $11::text[], $12::text[], $13::text[], $14::bigint[], \
-                                  $15::text[], $16::jsonb[], $17::bigint[]) \
-             ON CONFLICT (doc_id) DO UPDATE SET kind = excluded.kind, status = excluded.status, \
-             unit = excluded.unit, grid_cell = excluded.grid_cell, \
-             project = excluded.project, segment = excluded.segment, \
-             deadline = excluded.deadline, band = excluded.band, json = excluded.json, \
-             seq = excluded.seq",
-            projection_columns("")
-        ),
-        &[
-            &seqs, &doc_ids, &bytes, &users, &devices, &arrivals, &p_ids, &p_kinds, &statuses,
-            &units, &cells, &projects, &segments, &deadlines, &bands, &jsons, &p_seqs,
-        ],
-    )
-    .await?;
+    // Change n (from 1) gets the counter's value before this batch + n.
+    let p_numbers: Vec<Seq> = last_of_doc.iter().map(|n| *n as Seq + 1).collect();
+    let before: Seq = tx
+        .query_one_prepared(
+            &format!(
+                "WITH counter AS ( \
+                     UPDATE seq_counter SET value = value + $1 RETURNING value - $1 AS before \
+                 ), input AS ( \
+                     SELECT counter.before + t.n AS seq, t.doc_id, t.bytes, t.user_id, \
+                            t.device_id, t.arrived_at \
+                     FROM counter, UNNEST($2::uuid[], $3::bytea[], $4::text[], $5::text[], \
+                                          $6::bigint[]) \
+                          WITH ORDINALITY AS t(doc_id, bytes, user_id, device_id, arrived_at, n) \
+                 ), new_changes AS ( \
+                     INSERT INTO changes (seq, doc_id, bytes, user_id, device_id, arrived_at) \
+                     SELECT * FROM input \
+                 ), moved AS ( \
+                     UPDATE documents SET last_seq = latest.seq \
+                     FROM (SELECT doc_id, max(seq) AS seq FROM input GROUP BY doc_id) AS latest \
+                     WHERE documents.id = latest.doc_id \
+                 ), projected AS ( \
+                     INSERT INTO projections ({}) \
+                     SELECT p.c1, p.c2, p.c3, p.c4, p.c5, p.c6, p.c7, p.c8, p.c9, p.c10, \
+                            counter.before + p.n \
+                     FROM counter, UNNEST($7::uuid[], $8::text[], $9::text[], $10::text[], \
+                                          $11::text[], $12::text[], $13::text[], \
+                                          $14::bigint[], $15::text[], $16::jsonb[], \
+                                          $17::bigint[]) \
+                          AS p(c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, n) \
+                     ON CONFLICT (doc_id) DO UPDATE SET kind = excluded.kind, \
+                     status = excluded.status, unit = excluded.unit, \
+                     grid_cell = excluded.grid_cell, project = excluded.project, \
+                     segment = excluded.segment, deadline = excluded.deadline, \
+                     band = excluded.band, json = excluded.json, seq = excluded.seq \
+                 ) \
+                 SELECT before FROM counter",
+                projection_columns("")
+            ),
+            &[
+                &count, &doc_ids, &bytes, &users, &devices, &arrivals, &p_ids, &p_kinds, &statuses,
+                &units, &cells, &projects, &segments, &deadlines, &bands, &jsons, &p_numbers,
+            ],
+        )
+        .await?
+        .try_get(0)?;
+    Ok((before + 1..=before + count).collect())
+}
+
+/// Stores `changes` in one transaction; a change with a base only if its document is
+/// still at that base (row-locked, in id order so two writers cannot deadlock).
+pub(super) async fn append_in_one_transaction(
+    pool: &deadpool_postgres::Pool,
+    changes: &[NewChange],
+    bases: &[Option<Seq>],
+) -> Result<Vec<Seq>> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let mut wanted: Vec<(Uuid, Seq)> = changes
+        .iter()
+        .zip(bases)
+        .filter_map(|(c, base)| base.map(|base| (c.doc_id, base)))
+        .collect();
+    let versioned = !wanted.is_empty();
+    if versioned {
+        wanted.sort();
+        let ids: Vec<Uuid> = wanted.iter().map(|(id, _)| *id).collect();
+        let rows = tx
+            .query_prepared(
+                "SELECT id, last_seq FROM documents WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+                &[&ids],
+            )
+            .await?;
+        let mut found = std::collections::HashMap::new();
+        for row in rows {
+            found.insert(row.try_get::<_, Uuid>(0)?, row.try_get::<_, Seq>(1)?);
+        }
+        for (id, base) in wanted {
+            if found.get(&id).copied().unwrap_or(0) != base {
+                return Err(StoreError::Stale(id));
+            }
+        }
+    }
+    if changes.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Writers creating one new document at once may deadlock on its key and the
+    // counter; the database aborts one, which decides again.
+    let decide_again = |id: Uuid, e: StoreError| match e {
+        StoreError::Postgres(e) if versioned && is_retryable(&e) => StoreError::Stale(id),
+        e => e,
+    };
+    let decided_absent: Vec<bool> = bases.iter().map(|base| *base == Some(0)).collect();
+    // A document changed twice in one transaction keeps the projection and snapshot of
+    // its last change.
+    let last_of_doc = last_of_each_doc(changes.iter().map(|c| c.doc_id));
+    prepare_documents(&tx, changes, &decided_absent)
+        .await
+        .map_err(|e| decide_again(changes[0].doc_id, e))?;
+    write_snapshots(&tx, changes, &last_of_doc)
+        .await
+        .map_err(|e| decide_again(changes[0].doc_id, e))?;
+    let seqs = write_sequenced(&tx, changes, &last_of_doc)
+        .await
+        .map_err(|e| decide_again(changes[0].doc_id, e))?;
+    // The audit lock is the last one taken: after the document rows and the counter.
+    for entry in changes.iter().flat_map(|c| &c.audit) {
+        insert_audit(&tx, entry).await?;
+    }
+    tx.commit().await?;
     Ok(seqs)
 }
 
 impl PgStore {
-    /// Stores `changes` in one transaction; with `bases`, only if each document is still
-    /// at its base (row-locked, in id order so two writers cannot deadlock).
+    /// Stores `changes` atomically, in a transaction shared with other writers' at the
+    /// same moment ([`super::group_commit`]); with `bases`, only if each document is
+    /// still at its base.
     async fn append(&self, changes: Vec<NewChange>, bases: Option<Vec<Seq>>) -> Result<Vec<Seq>> {
-        let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
-        if let Some(bases) = &bases {
-            let mut wanted: Vec<(Uuid, Seq)> = changes
-                .iter()
-                .map(|c| c.doc_id)
-                .zip(bases.iter().copied())
-                .collect();
-            wanted.sort();
-            let ids: Vec<Uuid> = wanted.iter().map(|(id, _)| *id).collect();
-            let rows = tx
-                .query_prepared(
-                    "SELECT id, last_seq FROM documents WHERE id = ANY($1) ORDER BY id FOR UPDATE",
-                    &[&ids],
-                )
-                .await?;
-            let mut found = std::collections::HashMap::new();
-            for row in rows {
-                found.insert(row.try_get::<_, Uuid>(0)?, row.try_get::<_, Seq>(1)?);
-            }
-            for (id, base) in wanted {
-                if found.get(&id).copied().unwrap_or(0) != base {
-                    return Err(StoreError::Stale(id));
-                }
-            }
-        }
-        if changes.is_empty() {
-            return Ok(Vec::new());
-        }
-        // Writers creating one new document at once may deadlock on its key and the
-        // counter; the database aborts one, which decides again.
-        let decide_again = |id: Uuid, e: StoreError| match e {
-            StoreError::Postgres(e) if bases.is_some() && is_retryable(&e) => StoreError::Stale(id),
-            e => e,
+        let bases = match bases {
+            Some(bases) => bases.into_iter().map(Some).collect(),
+            None => vec![None; changes.len()],
         };
-        let decided_absent: Vec<bool> = match &bases {
-            Some(bases) => bases.iter().map(|&base| base == 0).collect(),
-            None => vec![false; changes.len()],
-        };
-        // A document changed twice in one transaction keeps the projection and snapshot of
-        // its last change.
-        let last_of_doc = last_of_each_doc(changes.iter().map(|c| c.doc_id));
-        prepare_documents(&tx, &changes, &decided_absent)
-            .await
-            .map_err(|e| decide_again(changes[0].doc_id, e))?;
-        write_snapshots(&tx, &changes, &last_of_doc)
-            .await
-            .map_err(|e| decide_again(changes[0].doc_id, e))?;
-        let seqs = write_sequenced(&tx, &changes, &last_of_doc)
-            .await
-            .map_err(|e| decide_again(changes[0].doc_id, e))?;
-        // The audit lock is the last one taken: after the document rows and the counter.
-        for entry in changes.iter().flat_map(|c| &c.audit) {
-            insert_audit(&tx, entry).await?;
-        }
-        tx.commit().await?;
-        Ok(seqs)
+        self.group_commit.append(&self.pool, changes, bases).await
     }
 }
 

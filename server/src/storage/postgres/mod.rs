@@ -11,6 +11,7 @@
 
 mod directory;
 mod docs;
+mod group_commit;
 mod login_throttle;
 mod nearby;
 mod prepared;
@@ -37,6 +38,8 @@ const POOL_SIZE: usize = 16;
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
+    /// Shared by the clones: one queue of appends per instance.
+    group_commit: std::sync::Arc<group_commit::GroupCommit>,
 }
 
 impl From<deadpool_postgres::PoolError> for StoreError {
@@ -66,7 +69,10 @@ impl PgStore {
         let mut client = pool.get().await?;
         schema::migrate(&mut client).await?;
         drop(client);
-        Ok(PgStore { pool })
+        Ok(PgStore {
+            pool,
+            group_commit: Default::default(),
+        })
     }
 
     /// A pooled connection, for tests and tools.

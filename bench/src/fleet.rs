@@ -18,7 +18,8 @@ use crate::server::{Server, PASSWORD};
 
 /// 2026-11-23 09:00 Beijing time: when the simulated cases are reported.
 pub const T0: Millis = 1_795_395_600_000;
-pub const EVENTS_PER_CASE: usize = 3;
+/// The state of a case holding its three events (reported → registered → dispatched).
+const DISPATCHED: &str = "dispatched";
 pub const UNIT: &str = "chaoyang-sanitation-1";
 const POSITION: Position = Position {
     lat: 39.9219,
@@ -166,21 +167,21 @@ impl Device {
         Ok(self.client.sync(&mut self.store, T0 + 60 * MINUTE)?)
     }
 
-    /// Whether the store holds `want` cases, each with all its events.
+    /// Whether the store holds `want` cases, each with all its events: its task list
+    /// shows `want` cases as dispatched, a state the fold reached from all three events
+    /// when the case was stored (a dispatch without the registration before it would be
+    /// ignored). Read from the list, as a phone shows it, not by loading every case again
+    /// after every sync (which at 1,000 devices was a third of the devices' CPU).
     pub fn holds(&self, want: usize) -> Result<bool> {
         if (self.store.doc_count()? as usize) < want {
             return Ok(false);
         }
         let listed = self.store.list_open_tasks(want + 16)?;
-        if listed.len() < want {
-            return Ok(false);
-        }
-        for doc in &listed {
-            if self.store.load_doc(doc.id)?.events()?.len() < EVENTS_PER_CASE {
-                return Ok(false);
-            }
-        }
-        Ok(true)
+        let dispatched = listed
+            .iter()
+            .filter(|doc| doc.listing.status == DISPATCHED)
+            .count();
+        Ok(dispatched >= want)
     }
 }
 

@@ -57,3 +57,30 @@ fn the_verdict_bench_judges_a_passing_case() {
         "{f:?}"
     );
 }
+
+/// The convergence check counts only cases a device holds whole: its own two are not
+/// its grid's four until its partner's have arrived, with all their events.
+#[test]
+fn a_device_holds_its_grid_only_once_every_case_has_arrived() {
+    let server = Server::in_process().expect("server");
+    server
+        .create_users(&crate::fleet::people(1))
+        .expect("people");
+    let dir = crate::server::bench_dir().expect("dir");
+    let mut fleet = crate::fleet::Device::fleet(&server, dir.path(), 2, 1).expect("fleet");
+    let at = crate::fleet::now_millis();
+    for device in &mut fleet {
+        for n in 0..2 {
+            device.create_case(n, at).expect("case");
+        }
+    }
+    assert!(fleet[0].holds(2).unwrap(), "its own two cases, dispatched");
+    assert!(!fleet[0].holds(4).unwrap(), "nothing of its partner's yet");
+    fleet[0].sync().expect("first pushes");
+    assert!(!fleet[0].holds(4).unwrap(), "its partner has not pushed");
+    fleet[1].sync().expect("second pushes and receives");
+    assert!(fleet[1].holds(4).unwrap());
+    fleet[0].sync().expect("first receives");
+    assert!(fleet[0].holds(4).unwrap());
+    assert!(!fleet[0].holds(5).unwrap());
+}

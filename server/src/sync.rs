@@ -749,7 +749,7 @@ async fn collect_updates(
             MAX_PAGE_DOCS,
         )
         .await?;
-    let listed: HashMap<Uuid, Seq> = changed.iter().map(|p| (p.doc_id, p.seq)).collect();
+    let listed: HashMap<Uuid, Seq> = changed.iter().map(|e| (e.doc_id, e.seq)).collect();
     refresh_refused_copies(state, &listed, copies_read_at, &mut response.rejections).await?;
     let mut total = 0usize;
     let mut sent = Vec::new();
@@ -799,28 +799,28 @@ async fn collect_updates(
         .docs
         .device_heads(
             device.to_owned(),
-            changed.iter().map(|p| p.doc_id).collect(),
+            changed.iter().map(|e| e.doc_id).collect(),
         )
         .await?
         .into_iter()
         .collect();
     let mut last_included = cursor;
     let mut cut = false;
-    for projection in &changed {
-        let id = projection.doc_id;
+    for entry in &changed {
+        let id = entry.doc_id;
         if done.contains(&id) {
-            last_included = projection.seq;
+            last_included = entry.seq;
             continue;
         }
         let known_heads = heads_from_wire(known.get(&id).map(Vec::as_slice).unwrap_or(&[]));
         let update = state
             .doc_cache
-            .read(&*state.docs, id, Some(projection.seq), |doc, kind| {
+            .read(&*state.docs, id, Some(entry.seq), |doc, kind| {
                 update_after(id, kind, doc, &known_heads)
             })
             .await?;
         let Some(update) = update.flatten() else {
-            last_included = projection.seq;
+            last_included = entry.seq;
             continue;
         };
         if total + update.bytes.len() > page_bytes && !response.updates.is_empty() {
@@ -828,7 +828,7 @@ async fn collect_updates(
             break;
         }
         send(update, &mut total, &mut sent, response);
-        last_included = projection.seq;
+        last_included = entry.seq;
     }
     let more = cut || changed.len() >= MAX_PAGE_DOCS;
     response.more = more;

@@ -8,7 +8,8 @@ use fieldloop_core::doc::DocKind;
 use fieldloop_core::roles::Jurisdiction;
 use fieldloop_core::time::Millis;
 use fieldloop_server::storage::{
-    DeviceHeads, DocSince, DocStore, NewChange, Origin, Projection, Seq, StoreFuture, StoredDoc,
+    DeviceHeads, DocSince, DocStore, Listed, NewChange, Origin, Projection, Seq, StoreFuture,
+    StoredDoc,
 };
 use uuid::Uuid;
 
@@ -44,7 +45,7 @@ impl DocStore for BeforeListing {
         scope: Jurisdiction,
         creator: String,
         limit: usize,
-    ) -> StoreFuture<'_, Vec<Projection>> {
+    ) -> StoreFuture<'_, Vec<Listed>> {
         let armed = self.armed.lock().expect("hook lock").take();
         Box::pin(async move {
             if let Some(change) = armed {

@@ -169,6 +169,13 @@ pub struct ProjectionFields {
     pub json: serde_json::Value,
 }
 
+/// A document on a sync page: which, and the sequence number of its newest change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listed {
+    pub doc_id: Uuid,
+    pub seq: Seq,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Projection {
     pub doc_id: Uuid,
@@ -329,14 +336,15 @@ pub trait DocStore: Send + Sync {
     // Sync bookkeeping (see `crate::sync`).
 
     /// [`DocStore::changed_since`] for a sync page: documents in `scope` plus those
-    /// `creator` created (the projection's `json.created_by`), oldest change first.
+    /// `creator` created (the projection's `json.created_by`), oldest change first. Only
+    /// which and how far: a page needs no projection's content.
     fn changed_for_sync(
         &self,
         cursor: Seq,
         scope: Jurisdiction,
         creator: String,
         limit: usize,
-    ) -> StoreFuture<'_, Vec<Projection>>;
+    ) -> StoreFuture<'_, Vec<Listed>>;
     /// The device showed (by its cursor) that it applied every response up to `cursor`:
     /// heads sent pending in those responses become confirmed. Heads pending past it
     /// were in an answer the device never applied (lost, or a duplicate's twin): they

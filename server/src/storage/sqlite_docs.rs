@@ -13,8 +13,8 @@ use super::sqlite::{
     enum_parse, enum_text, insert_audit, parse_uuid, CachedStatements, SqliteStore,
 };
 use super::{
-    BlobHash, DeviceHeads, DocSince, DocStore, NewChange, Origin, Projection, ProjectionFields,
-    Seq, StoreFuture, StoredChange, StoredDoc,
+    BlobHash, DeviceHeads, DocSince, DocStore, Listed, NewChange, Origin, Projection,
+    ProjectionFields, Seq, StoreFuture, StoredChange, StoredDoc,
 };
 // ---------------------------------------------------------------------------------------
 // Documents
@@ -77,7 +77,9 @@ pub(super) const GRID_PREFIX_END: char = ':';
 /// The query for projections changed past `cursor` within `scope` (any of its grid
 /// prefixes, units, projects or segments; everything when `everywhere`), plus the
 /// documents `creator` made, oldest change first. `None` when nothing can match.
+/// The query for `scope`'s documents changed past `cursor`, reading `columns`.
 fn scoped_changes(
+    columns: &str,
     cursor: Seq,
     scope: &Jurisdiction,
     creator: Option<String>,
@@ -116,7 +118,7 @@ fn scoped_changes(
     };
     args.push(SqlValue::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
     let sql = format!(
-        "SELECT {PROJECTION_COLUMNS} FROM projections WHERE seq > ?1 {filter} \
+        "SELECT {columns} FROM projections WHERE seq > ?1 {filter} \
          ORDER BY seq LIMIT ?{}",
         args.len()
     );
@@ -418,12 +420,12 @@ impl DocStore for SqliteStore {
         scope: Jurisdiction,
         limit: usize,
     ) -> StoreFuture<'_, Vec<Projection>> {
-        self.read(
-            move |conn| match scoped_changes(cursor, &scope, None, limit) {
+        self.read(move |conn| {
+            match scoped_changes(PROJECTION_COLUMNS, cursor, &scope, None, limit) {
                 Some((sql, args)) => query_projections(conn, &sql, params_from_iter(args)),
                 None => Ok(Vec::new()),
-            },
-        )
+            }
+        })
     }
 
     fn with_status(
@@ -578,13 +580,27 @@ impl DocStore for SqliteStore {
         scope: Jurisdiction,
         creator: String,
         limit: usize,
-    ) -> StoreFuture<'_, Vec<Projection>> {
-        self.read(
-            move |conn| match scoped_changes(cursor, &scope, Some(creator), limit) {
-                Some((sql, args)) => query_projections(conn, &sql, params_from_iter(args)),
-                None => Ok(Vec::new()),
-            },
-        )
+    ) -> StoreFuture<'_, Vec<Listed>> {
+        self.read(move |conn| {
+            let Some((sql, args)) =
+                scoped_changes("doc_id, seq", cursor, &scope, Some(creator), limit)
+            else {
+                return Ok(Vec::new());
+            };
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params_from_iter(args), |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, Seq>(1)?))
+            })?;
+            let mut listed = Vec::new();
+            for row in rows {
+                let (id, seq) = row?;
+                listed.push(Listed {
+                    doc_id: parse_uuid(&id)?,
+                    seq,
+                });
+            }
+            Ok(listed)
+        })
     }
 
     fn confirm_device_heads(&self, device_id: String, cursor: Seq) -> StoreFuture<'_, ()> {

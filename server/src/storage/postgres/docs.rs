@@ -13,8 +13,8 @@ use super::{insert_audit, to_i64, PgStore};
 use crate::storage::error::{StoreError, StoreResult as Result};
 use crate::storage::sqlite::{enum_parse, enum_text, heads_from_blob};
 use crate::storage::{
-    BlobHash, DeviceHeads, DocSince, DocStore, NewChange, Origin, Projection, ProjectionFields,
-    Seq, StoreFuture, StoredChange, StoredDoc,
+    BlobHash, DeviceHeads, DocSince, DocStore, Listed, NewChange, Origin, Projection,
+    ProjectionFields, Seq, StoreFuture, StoredChange, StoredDoc,
 };
 
 const PROJECTION_COLUMNS: [&str; 11] = [
@@ -76,7 +76,9 @@ fn refs(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
 
 /// The query for projections changed past `cursor` within `scope` (plus the documents
 /// `creator` made), oldest change first; `None` when nothing can match.
+/// The query for `scope`'s documents changed past `cursor`, reading `columns`.
 fn scoped_changes(
+    columns: &str,
     cursor: Seq,
     scope: &Jurisdiction,
     creator: Option<String>,
@@ -114,8 +116,7 @@ fn scoped_changes(
     };
     args.push(Box::new(to_i64(limit)));
     let sql = format!(
-        "SELECT {} FROM projections WHERE seq > $1 {filter} ORDER BY seq LIMIT ${}",
-        projection_columns(""),
+        "SELECT {columns} FROM projections WHERE seq > $1 {filter} ORDER BY seq LIMIT ${}",
         args.len()
     );
     Some((sql, args))
@@ -729,8 +730,25 @@ impl DocStore for PgStore {
         scope: Jurisdiction,
         creator: String,
         limit: usize,
-    ) -> StoreFuture<'_, Vec<Projection>> {
-        Box::pin(self.scoped(cursor, scope, Some(creator), limit))
+    ) -> StoreFuture<'_, Vec<Listed>> {
+        Box::pin(async move {
+            let Some((sql, args)) =
+                scoped_changes("doc_id, seq", cursor, &scope, Some(creator), limit)
+            else {
+                return Ok(Vec::new());
+            };
+            let client = self.pool.get().await?;
+            // Prepared once per connection and scope shape: every sync runs it.
+            let rows = client.query_prepared(&sql, &refs(&args)).await?;
+            rows.iter()
+                .map(|row| {
+                    Ok(Listed {
+                        doc_id: row.try_get(0)?,
+                        seq: row.try_get(1)?,
+                    })
+                })
+                .collect()
+        })
     }
 
     fn confirm_device_heads(&self, device_id: String, cursor: Seq) -> StoreFuture<'_, ()> {
@@ -849,7 +867,8 @@ impl PgStore {
         creator: Option<String>,
         limit: usize,
     ) -> Result<Vec<Projection>> {
-        let Some((sql, args)) = scoped_changes(cursor, &scope, creator, limit) else {
+        let columns = projection_columns("");
+        let Some((sql, args)) = scoped_changes(&columns, cursor, &scope, creator, limit) else {
             return Ok(Vec::new());
         };
         let client = self.pool.get().await?;

@@ -3,14 +3,22 @@
 // lists its cases. After `go` on stdin, every device creates its cases, lists them in its
 // grid's index, and follows the index until it holds every case of its grid with all its
 // events. Prints `ready` after setup and one JSON line when the last device has converged.
+//
+// One process runs devices FIRST .. FIRST+COUNT-1 of DEVICES (Node runs one thread, so the
+// bench spreads a large fleet over several processes, as ours spreads over threads). The
+// process given no index URLs creates the grids' indexes and prints `indexes URL,URL,…`
+// before `ready`; the others are given them.
 import { Repo } from "@automerge/automerge-repo"
 import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket"
 import { NodeFSStorageAdapter } from "@automerge/automerge-repo-storage-nodefs"
 import readline from "node:readline"
 import { randomUUID, createHash } from "node:crypto"
 
-const [url, dir, devicesArg, gridsArg, casesArg, timeoutArg] = process.argv.slice(2)
+const [url, dir, devicesArg, gridsArg, casesArg, timeoutArg, firstArg, countArg, indexesArg] =
+  process.argv.slice(2)
 const DEVICES = Number(devicesArg)
+const FIRST = Number(firstArg ?? 0)
+const COUNT = Number(countArg ?? DEVICES)
 const GRIDS = Number(gridsArg)
 const CASES = Number(casesArg)
 const TIMEOUT_MS = Number(timeoutArg ?? 600000)
@@ -97,16 +105,21 @@ function caseContent(device, n, at) {
 // loop below carries on, so such a rejection is logged, not fatal.
 process.on("unhandledRejection", e => console.error(`automerge-repo: ${e?.message ?? e}`))
 
-const devices = Array.from({ length: DEVICES }, (_, i) => newDevice(i))
-const perGrid = Array.from({ length: GRIDS }, (_, g) => devices.filter(d => d.grid === g).length)
+const devices = Array.from({ length: COUNT }, (_, n) => newDevice(FIRST + n))
+// Devices per grid in the whole fleet, not only in this process.
+const perGrid = Array.from({ length: GRIDS }, (_, g) =>
+  Array.from({ length: DEVICES }, (_, i) => i % GRIDS).filter(grid => grid === g).length)
 
 // Setup (not timed): the first device of each grid creates the grid's index; every device
 // opens it, so it is on the server and each device is subscribed.
-const indexUrls = []
-for (let g = 0; g < GRIDS; g++) {
-  const handle = devices[g].repo.create({ grid: gridCell(g), cases: [] })
-  indexUrls.push(handle.url)
-  await untilServerHas(devices[g].repo, handle)
+let indexUrls = indexesArg ? indexesArg.split(",") : []
+if (!indexesArg) {
+  for (let g = 0; g < GRIDS; g++) {
+    const handle = devices[g].repo.create({ grid: gridCell(g), cases: [] })
+    indexUrls.push(handle.url)
+    await untilServerHas(devices[g].repo, handle)
+  }
+  console.log(`indexes ${indexUrls.join(",")}`)
 }
 for (const d of devices) d.index = await findRetrying(d.repo, indexUrls[d.grid])
 await sleep(500)

@@ -1,7 +1,8 @@
 //! §1's peer: the automerge-repo reference stack (bench/peer: a Node sync server with
-//! nodefs storage and the websocket adapter on 127.0.0.1, and a Node process of devices,
-//! each its own Repo with its own nodefs storage and websocket). Same work as ours: one
-//! index document per grid lists its cases; every device ends up holding all of them.
+//! nodefs storage and the websocket adapter on 127.0.0.1, and Node processes of devices,
+//! one per 50, each device its own Repo with its own nodefs storage and websocket). Same
+//! work as ours: one index document per grid lists its cases; every device ends up
+//! holding all of them.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
@@ -13,6 +14,9 @@ use serde::Deserialize;
 use crate::city::{CityConfig, SyncFigures};
 use crate::error::{setup, BenchError, Result};
 use crate::procfs;
+
+/// Devices per Node process of the peer (at least one per grid in the first).
+const DEVICES_PER_PROCESS: usize = 50;
 
 pub fn peer_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("peer")
@@ -117,44 +121,66 @@ pub fn run(config: &CityConfig) -> Result<SyncFigures> {
         .ok_or_else(|| setup(format!("peer server said {ready:?}")))?
         .to_owned();
     let server_pid = server.child.id();
-    let mut devices = Node::spawn(
-        "devices.mjs",
-        &[
+    let deadline = Instant::now() + Duration::from_secs(config.timeout_s);
+    // Node runs one thread: a fleet beyond one process's share is spread over several, as
+    // ours spreads its devices over threads. The first creates the grids' indexes.
+    let per_process = DEVICES_PER_PROCESS.max(config.grids);
+    let mut processes = Vec::new();
+    let mut indexes: Option<String> = None;
+    for first in (0..config.devices).step_by(per_process) {
+        let count = per_process.min(config.devices - first);
+        let mut args = vec![
             format!("ws://127.0.0.1:{port}"),
             dir.path().join("devices").display().to_string(),
             config.devices.to_string(),
             config.grids.to_string(),
             config.cases_per_device.to_string(),
             (config.timeout_s * 1000).to_string(),
-        ],
-    )?;
-    let setup_deadline = Instant::now() + Duration::from_secs(config.timeout_s);
-    loop {
-        let line = devices.line()?;
-        if line == "ready" {
-            break;
+            first.to_string(),
+            count.to_string(),
+        ];
+        args.extend(indexes.clone());
+        let mut devices = Node::spawn("devices.mjs", &args)?;
+        loop {
+            let line = devices.line()?;
+            if let Some(urls) = line.strip_prefix("indexes ") {
+                indexes = Some(urls.to_owned());
+            } else if line == "ready" {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(setup("automerge-repo devices never got ready"));
+            }
         }
-        if Instant::now() > setup_deadline {
-            return Err(setup("automerge-repo devices never got ready"));
+        if indexes.is_none() {
+            return Err(setup("the first automerge-repo devices gave no index URLs"));
         }
+        processes.push(devices);
     }
     server.say("stats")?;
     let before: ServerCounters = serde_json::from_str(&server.line()?)?;
     procfs::reset_peak_rss(server_pid);
     let cpu0 = procfs::cpu_seconds(server_pid);
-    devices.say("go")?;
-    let result = devices_result(&mut devices)?;
+    for devices in &mut processes {
+        devices.say("go")?;
+    }
+    let (mut converged_ms, mut device_cpu_s) = (0.0f64, 0.0);
+    for devices in &mut processes {
+        let result = devices_result(devices)?;
+        converged_ms = converged_ms.max(result.converged_ms);
+        device_cpu_s += result.device_cpu_s;
+    }
     let server_cpu_s = procfs::cpu_seconds(server_pid) - cpu0;
     server.say("stats")?;
     let after: ServerCounters = serde_json::from_str(&server.line()?)?;
     Ok(SyncFigures {
-        converged_s: result.converged_ms / 1000.0,
+        converged_s: converged_ms / 1000.0,
         bytes_up: after.bytes_in - before.bytes_in,
         bytes_down: after.bytes_out - before.bytes_out,
         round_trips: after.messages_in - before.messages_in,
         server_cpu_s,
         server_peak_rss_mb: procfs::peak_rss_bytes(server_pid) as f64 / 1e6,
-        device_cpu_s: result.device_cpu_s,
+        device_cpu_s,
         reconnections: after.connections - before.connections,
         phases: None,
     })

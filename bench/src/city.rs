@@ -16,6 +16,7 @@ use crate::error::{BenchError, Result};
 use crate::fleet::{now_millis, Device};
 use crate::procfs;
 use crate::server::Server;
+use crate::stats::median;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct CityConfig {
@@ -84,13 +85,14 @@ struct DeviceRun {
 impl Phases {
     fn of(runs: &[DeviceRun], start: Instant, machine_busy_share: f64) -> Phases {
         let median_and_last = |pick: fn(&DeviceRun) -> Instant| {
-            let mut seconds: Vec<f64> = runs
+            let seconds: Vec<f64> = runs
                 .iter()
                 .map(|r| pick(r).saturating_duration_since(start).as_secs_f64())
                 .collect();
-            seconds.sort_by(f64::total_cmp);
-            let median = seconds.get(seconds.len() / 2).copied().unwrap_or_default();
-            (median, seconds.last().copied().unwrap_or_default())
+            (
+                median(&seconds),
+                seconds.iter().copied().fold(0.0, f64::max),
+            )
         };
         let (cases_saved_median_s, cases_saved_last_s) = median_and_last(|r| r.cases_saved);
         let (first_answer_median_s, first_answer_last_s) = median_and_last(|r| r.first_answer);

@@ -145,7 +145,7 @@ fn signs_as(signer: &EvidenceSigner, public_key: &str) {
 }
 
 fn save_some_docs(store: &mut Store, from: u64) {
-    save_reported_cases(store, from..from + 5);
+    save_reported_cases(store, from..from + 5, "t");
 }
 
 #[test]

@@ -169,16 +169,7 @@ fn opening_migrates_a_version_1_database() {
         schema::migrate_to(&mut conn, 1).unwrap();
     }
     let mut store = Store::open(&path).unwrap();
-    let id = id_at(T0, 3);
-    let mut doc = reported_case(
-        id,
-        T0,
-        store.actor(),
-        &[photo_hash(1), photo_hash(2), photo_hash(3)],
-    );
-    store
-        .save_doc(&mut doc, &open_listing("migrated", Some(T0), T0))
-        .unwrap();
+    save_reported_cases(&mut store, 3..4, "migrated");
     assert_eq!(
         store.list_open_tasks(5).unwrap()[0].listing.title,
         "migrated"
@@ -260,7 +251,7 @@ fn a_damaged_file_is_a_typed_error() {
     let path = dir.path().join("damaged.db");
     {
         let mut store = Store::open(&path).unwrap();
-        save_reported_cases(&mut store, 0..50);
+        save_reported_cases(&mut store, 0..50, "t");
     }
     {
         // Fold any WAL left into the main file so the damage below hits the data.

@@ -237,8 +237,9 @@ pub fn lifecycle_after_report(at: Millis, photos: &[String]) -> Vec<Event> {
     ]
 }
 
-/// Reported cases `id_at(T0, n)` for each `n` of `ns`, saved with an open listing.
-pub fn save_reported_cases(store: &mut Store, ns: std::ops::Range<u64>) {
+/// Reported cases `id_at(T0, n)` for each `n` of `ns`, saved with an open listing titled
+/// `title`.
+pub fn save_reported_cases(store: &mut Store, ns: std::ops::Range<u64>, title: &str) {
     for n in ns {
         let mut doc = reported_case(
             id_at(T0, n),
@@ -247,7 +248,7 @@ pub fn save_reported_cases(store: &mut Store, ns: std::ops::Range<u64>) {
             &[photo_hash(1), photo_hash(2), photo_hash(3)],
         );
         store
-            .save_doc(&mut doc, &open_listing("t", Some(T0), T0))
+            .save_doc(&mut doc, &open_listing(title, Some(T0), T0))
             .unwrap();
     }
 }

@@ -74,10 +74,9 @@ fn projection_parse((id, kind, raw): (String, String, ProjectionRaw)) -> Result<
 /// Sorts right after every digit: `prefix..prefix:` is the range of cells under `prefix`.
 pub(super) const GRID_PREFIX_END: char = ':';
 
-/// The query for projections changed past `cursor` within `scope` (any of its grid
-/// prefixes, units, projects or segments; everything when `everywhere`), plus the
-/// documents `creator` made, oldest change first. `None` when nothing can match.
-/// The query for `scope`'s documents changed past `cursor`, reading `columns`.
+/// The query reading `columns` of the projections changed past `cursor` within `scope`
+/// (any of its grid prefixes, units, projects or segments; everything when `everywhere`),
+/// plus the documents `creator` made, oldest change first. `None` when nothing can match.
 fn scoped_changes(
     columns: &str,
     cursor: Seq,

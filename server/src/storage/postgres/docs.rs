@@ -74,9 +74,8 @@ fn refs(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
         .collect()
 }
 
-/// The query for projections changed past `cursor` within `scope` (plus the documents
-/// `creator` made), oldest change first; `None` when nothing can match.
-/// The query for `scope`'s documents changed past `cursor`, reading `columns`.
+/// The query reading `columns` of the projections changed past `cursor` within `scope`
+/// (plus the documents `creator` made), oldest change first; `None` when nothing can match.
 fn scoped_changes(
     columns: &str,
     cursor: Seq,
@@ -291,6 +290,44 @@ fn last_of_each_doc(ids: impl DoubleEndedIterator<Item = Uuid> + ExactSizeIterat
     last
 }
 
+/// The statement of [`write_sequenced`], built once: every append runs it.
+static SEQUENCED_WRITE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "WITH counter AS ( \
+             UPDATE seq_counter SET value = value + $1 RETURNING value - $1 AS before \
+         ), input AS ( \
+             SELECT counter.before + t.n AS seq, t.doc_id, t.bytes, t.user_id, \
+                    t.device_id, t.arrived_at \
+             FROM counter, UNNEST($2::uuid[], $3::bytea[], $4::text[], $5::text[], \
+                                  $6::bigint[]) \
+                  WITH ORDINALITY AS t(doc_id, bytes, user_id, device_id, arrived_at, n) \
+         ), new_changes AS ( \
+             INSERT INTO changes (seq, doc_id, bytes, user_id, device_id, arrived_at) \
+             SELECT * FROM input \
+         ), moved AS ( \
+             UPDATE documents SET last_seq = latest.seq \
+             FROM (SELECT doc_id, max(seq) AS seq FROM input GROUP BY doc_id) AS latest \
+             WHERE documents.id = latest.doc_id \
+         ), projected AS ( \
+             INSERT INTO projections ({}) \
+             SELECT p.c1, p.c2, p.c3, p.c4, p.c5, p.c6, p.c7, p.c8, p.c9, p.c10, \
+                    counter.before + p.n \
+             FROM counter, UNNEST($7::uuid[], $8::text[], $9::text[], $10::text[], \
+                                  $11::text[], $12::text[], $13::text[], \
+                                  $14::bigint[], $15::text[], $16::jsonb[], \
+                                  $17::bigint[]) \
+                  AS p(c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, n) \
+             ON CONFLICT (doc_id) DO UPDATE SET kind = excluded.kind, \
+             status = excluded.status, unit = excluded.unit, \
+             grid_cell = excluded.grid_cell, project = excluded.project, \
+             segment = excluded.segment, deadline = excluded.deadline, \
+             band = excluded.band, json = excluded.json, seq = excluded.seq \
+         ) \
+         SELECT before FROM counter",
+        projection_columns("")
+    )
+});
+
 /// Gives `changes` the next sequence numbers, in order, and writes what carries them (the
 /// change rows, each document's `last_seq`, its projection from its last change), all in
 /// one statement that also takes the counter: its row lock is held from here to the commit,
@@ -340,40 +377,7 @@ async fn write_sequenced(
     let p_numbers: Vec<Seq> = last_of_doc.iter().map(|n| *n as Seq + 1).collect();
     let before: Seq = tx
         .query_one_prepared(
-            &format!(
-                "WITH counter AS ( \
-                     UPDATE seq_counter SET value = value + $1 RETURNING value - $1 AS before \
-                 ), input AS ( \
-                     SELECT counter.before + t.n AS seq, t.doc_id, t.bytes, t.user_id, \
-                            t.device_id, t.arrived_at \
-                     FROM counter, UNNEST($2::uuid[], $3::bytea[], $4::text[], $5::text[], \
-                                          $6::bigint[]) \
-                          WITH ORDINALITY AS t(doc_id, bytes, user_id, device_id, arrived_at, n) \
-                 ), new_changes AS ( \
-                     INSERT INTO changes (seq, doc_id, bytes, user_id, device_id, arrived_at) \
-                     SELECT * FROM input \
-                 ), moved AS ( \
-                     UPDATE documents SET last_seq = latest.seq \
-                     FROM (SELECT doc_id, max(seq) AS seq FROM input GROUP BY doc_id) AS latest \
-                     WHERE documents.id = latest.doc_id \
-                 ), projected AS ( \
-                     INSERT INTO projections ({}) \
-                     SELECT p.c1, p.c2, p.c3, p.c4, p.c5, p.c6, p.c7, p.c8, p.c9, p.c10, \
-                            counter.before + p.n \
-                     FROM counter, UNNEST($7::uuid[], $8::text[], $9::text[], $10::text[], \
-                                          $11::text[], $12::text[], $13::text[], \
-                                          $14::bigint[], $15::text[], $16::jsonb[], \
-                                          $17::bigint[]) \
-                          AS p(c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, n) \
-                     ON CONFLICT (doc_id) DO UPDATE SET kind = excluded.kind, \
-                     status = excluded.status, unit = excluded.unit, \
-                     grid_cell = excluded.grid_cell, project = excluded.project, \
-                     segment = excluded.segment, deadline = excluded.deadline, \
-                     band = excluded.band, json = excluded.json, seq = excluded.seq \
-                 ) \
-                 SELECT before FROM counter",
-                projection_columns("")
-            ),
+            &SEQUENCED_WRITE,
             &[
                 &count, &doc_ids, &bytes, &users, &devices, &arrivals, &p_ids, &p_kinds, &statuses,
                 &units, &cells, &projects, &segments, &deadlines, &bands, &jsons, &p_numbers,
@@ -567,7 +571,7 @@ impl DocStore for PgStore {
         scope: Jurisdiction,
         limit: usize,
     ) -> StoreFuture<'_, Vec<Projection>> {
-        Box::pin(self.scoped(cursor, scope, None, limit))
+        Box::pin(self.scoped(cursor, scope, limit))
     }
 
     fn with_status(
@@ -864,11 +868,10 @@ impl PgStore {
         &self,
         cursor: Seq,
         scope: Jurisdiction,
-        creator: Option<String>,
         limit: usize,
     ) -> Result<Vec<Projection>> {
         let columns = projection_columns("");
-        let Some((sql, args)) = scoped_changes(&columns, cursor, &scope, creator, limit) else {
+        let Some((sql, args)) = scoped_changes(&columns, cursor, &scope, None, limit) else {
             return Ok(Vec::new());
         };
         let client = self.pool.get().await?;

@@ -103,11 +103,16 @@ fn dropped() -> StoreError {
     StoreError::Pool("the transaction holding this write was dropped".into())
 }
 
+/// Writes `append` in its own transaction and answers it.
+async fn write_alone(pool: &Pool, append: Append) {
+    let result = append_in_one_transaction(pool, &append.changes, &append.bases).await;
+    let _ = append.reply.send(result);
+}
+
 async fn write_batch(pool: Pool, mut batch: Vec<Append>) {
-    if let [single] = batch.as_mut_slice() {
-        let result = append_in_one_transaction(&pool, &single.changes, &single.bases).await;
+    if batch.len() == 1 {
         if let Some(append) = batch.pop() {
-            let _ = append.reply.send(result);
+            write_alone(&pool, append).await;
         }
         return;
     }
@@ -129,11 +134,10 @@ async fn write_batch(pool: Pool, mut batch: Vec<Append>) {
             // Nothing of the shared transaction was kept: each append alone, so only the
             // one at fault is refused.
             let (mut changes, mut bases) = (changes.into_iter(), bases.into_iter());
-            for (append, count) in batch.into_iter().zip(counts) {
-                let own: Vec<NewChange> = changes.by_ref().take(count).collect();
-                let own_bases: Vec<Option<Seq>> = bases.by_ref().take(count).collect();
-                let result = append_in_one_transaction(&pool, &own, &own_bases).await;
-                let _ = append.reply.send(result);
+            for (mut append, count) in batch.into_iter().zip(counts) {
+                append.changes = changes.by_ref().take(count).collect();
+                append.bases = bases.by_ref().take(count).collect();
+                write_alone(&pool, append).await;
             }
         }
     }
